@@ -1,0 +1,42 @@
+"""Errors with messages meant for the person who caused them."""
+
+from __future__ import annotations
+
+
+class JitError(Exception):
+    """Base of errors whose message is shown to the user as it is."""
+
+
+class InvalidInput(JitError):
+    """The user's input cannot be understood or is out of bounds; nothing was changed."""
+
+
+class NotFound(JitError):
+    pass
+
+
+class NodeNotFound(NotFound):
+    pass
+
+
+class AmbiguousNode(JitError):
+    def __init__(self, reference: str, candidates: list[str]) -> None:
+        self.candidates = candidates
+        listed = ", ".join(candidates[:10]) + (" …" if len(candidates) > 10 else "")
+        super().__init__(f"'{reference}' matches {len(candidates)} nodes: {listed}. Use the node id.")
+
+
+class NotAllowed(JitError):
+    """The actor may not do this; nothing was changed."""
+
+
+class Conflict(JitError):
+    """The request is no longer in a state that allows this (someone else acted first)."""
+
+
+class GrantRefused(Exception):
+    """AWS refused the grant for a reason retrying will not fix (AccessDenied, missing role, size limit)."""
+
+
+class TransientAwsError(Exception):
+    """AWS did not confirm; try again later."""

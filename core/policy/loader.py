@@ -1,0 +1,127 @@
+"""Loading ``policies.toml``: TOML syntax, schema and cross-policy checks, each error located."""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from core.policy.schema import ManualApprovalPolicy, PolicyFile, Targets
+
+
+class PolicyError(ValueError):
+    """The policy file is wrong; ``errors`` are located lines such as ``deny[0].block: …``."""
+
+    def __init__(self, source: str, errors: Sequence[str]) -> None:
+        self.source = source
+        self.errors = list(errors)
+        super().__init__(f"{source}: {len(self.errors)} error(s)\n" + "\n".join(f"  {e}" for e in self.errors))
+
+
+def format_location(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "tagged-union", "json-or-python")):
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out or "(file)"
+
+
+def _clean(message: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
+def _schema_errors(err: ValidationError) -> list[str]:
+    lines = []
+    items = err.errors(include_url=False)
+    failed = [tuple(i["loc"]) for i in items]
+    for item in items:
+        here = tuple(item["loc"])
+        if item["type"] == "too_short" and any(len(f) > len(here) and f[: len(here)] == here for f in failed):
+            continue  # a consequence of the located errors inside it
+        loc = [p for p in item["loc"] if not (isinstance(p, str) and p.startswith(("function-", "timedelta")))]
+        message = _clean(item["msg"])
+        if item["type"] == "extra_forbidden":
+            message = "is not a known setting (check its spelling)"
+        lines.append(f"{format_location(loc)}: {message}")
+    return lines
+
+
+def targets_overlap(a: Targets, b: Targets) -> str | None:
+    """If some node could match both targets, say which one; ``None`` when they are disjoint."""
+    if a.accounts and b.accounts and not set(a.accounts) & set(b.accounts):
+        return None
+    if a.all or b.all:
+        return "every node" if a.all and b.all else None
+    if a.nodes and b.nodes:
+        shared = sorted(set(a.nodes) & set(b.nodes))
+        return f"node {shared[0]}" if shared else None
+    if a.tags and b.tags:
+        if any(b.tags.get(k, v) != v for k, v in a.tags.items()):
+            return None
+        merged = {**a.tags, **b.tags}
+        return "a node tagged " + ", ".join(f"{k}={v}" for k, v in sorted(merged.items()))
+    return None
+
+
+def _overlaps(manual: Sequence[ManualApprovalPolicy]) -> list[str]:
+    errors = []
+    for (i, a), (j, b) in itertools.combinations(enumerate(manual), 2):
+        if a.targets.specificity != b.targets.specificity:
+            continue
+        witness = targets_overlap(a.targets, b.targets)
+        if witness:
+            errors.append(
+                f"manual_approval[{j}].targets: '{b.name}' and manual_approval[{i}] '{a.name}' are equally "
+                f"specific and both match {witness}; make one more specific or split their targets"
+            )
+    return errors
+
+
+def _cross_checks(policies: PolicyFile) -> list[str]:
+    errors = []
+    seen: dict[str, str] = {}
+    for kind in ("deny", "auto_approval", "manual_approval"):
+        for index, policy in enumerate(getattr(policies, kind)):
+            where = f"{kind}[{index}]"
+            if policy.name in seen:
+                errors.append(f"{where}.name: '{policy.name}' is already the name of {seen[policy.name]}")
+            seen.setdefault(policy.name, where)
+    errors.extend(_overlaps(policies.manual_approval))
+    return errors
+
+
+def parse_policies(text: str, source: str = "policies.toml") -> PolicyFile:
+    try:
+        raw: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise PolicyError(source, [f"TOML syntax: {err}"]) from None
+    try:
+        policies = PolicyFile.model_validate(raw)
+    except ValidationError as err:
+        raise PolicyError(source, _schema_errors(err)) from None
+    errors = _cross_checks(policies)
+    if errors:
+        raise PolicyError(source, errors)
+    return policies
+
+
+def load_policies(path: str | Path) -> PolicyFile:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as err:
+        raise PolicyError(str(file), [f"cannot read the file: {err.strerror or err}"]) from None
+    except UnicodeDecodeError:
+        raise PolicyError(str(file), ["the file is not UTF-8 text"]) from None
+    return parse_policies(text, str(file))

@@ -1,0 +1,308 @@
+"""Frozen pydantic models of ``policies.toml`` (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from core.durations import DurationError, parse_duration
+
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):(role|user)/[\w+=,.@/-]+$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+NODE_ID = re.compile(r"^(i-[0-9a-f]{8,17}|mi-[0-9a-f]{17})$")
+MAX_LEVELS = 5
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a duration string such as \"4h\" or \"PT4H\"")
+    try:
+        return parse_duration(value)
+    except DurationError as err:
+        raise ValueError(str(err)) from None
+
+
+def _duration_or_zero(value: Any) -> timedelta:
+    if value == "0" or value == 0:
+        return timedelta(0)
+    return _duration(value)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+DurationOrZero = Annotated[timedelta, BeforeValidator(_duration_or_zero)]
+
+
+def _check_principals(values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if not (USER_ID.match(value) or GROUP_ID.match(value)):
+            raise ValueError(f"'{value}' is not a Slack user id (U…/W…) or user-group id (S…)")
+    if len(set(values)) != len(values):
+        raise ValueError("lists the same id twice")
+    return values
+
+
+Principals = Annotated[tuple[str, ...], Field(min_length=1)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PolicySettings(_Frozen):
+    timezone: str = "UTC"
+    audit_channel: str | None = None
+    digest_time: time | None = None
+    approval_timeout: Duration = timedelta(hours=24)
+    reminder_interval: DurationOrZero = timedelta(hours=1)
+    expiry_warning: DurationOrZero = timedelta(minutes=10)
+    session_documents: tuple[str, ...] = ("SSM-SessionManagerRunShell",)
+    retention: Duration = timedelta(days=365)
+    reconcile_interval: DurationOrZero = timedelta(hours=1)
+    cedar_policies: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone such as \"Europe/Paris\"") from None
+        return value
+
+    @field_validator("audit_channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is not None and not CHANNEL_ID.match(value):
+            raise ValueError(f"'{value}' is not a Slack channel id (C… or G…)")
+        return value
+
+    @field_validator("digest_time", mode="before")
+    @classmethod
+    def _digest(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"'{value}' is not a time of day as HH:MM")
+        return value
+
+    @field_validator("session_documents")
+    @classmethod
+    def _documents(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must name at least one SSM document")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Account(_Frozen):
+    role_arn: str
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        match = PRINCIPAL_ARN.match(value)
+        if not match or match.group(2) != "role":
+            raise ValueError(f"'{value}' is not an IAM role ARN")
+        return value
+
+
+class Targets(_Frozen):
+    """Which nodes a policy covers: every node, listed node ids, or nodes carrying all the given tags."""
+
+    all: bool = False
+    nodes: tuple[str, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
+    accounts: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_toml(cls, value: Any) -> Any:
+        if value == "all":
+            return {"all": True}
+        if isinstance(value, str):
+            raise ValueError(f"'{value}' is not a target: use \"all\", {{ nodes = [...] }} or {{ tags = {{...}} }}")
+        if isinstance(value, dict) and "all" in value:
+            raise ValueError("write targets = \"all\" rather than an 'all' key")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Targets:
+        chosen = sum(bool(x) for x in (self.all, self.nodes, self.tags))
+        if chosen != 1 and not (chosen == 0 and self.accounts):
+            raise ValueError("give exactly one of \"all\", nodes = [...] or tags = {...}")
+        for node in self.nodes:
+            if not NODE_ID.match(node):
+                raise ValueError(f"'{node}' is not a node id (i-… or mi-…)")
+        for account in self.accounts:
+            if not ACCOUNT_ID.match(account):
+                raise ValueError(f"'{account}' is not a 12-digit AWS account id")
+        return self
+
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        """Higher is more specific: node ids, then more tags, then fewer tags, then everything."""
+        rank = 3 if self.nodes else 2 if self.tags else 0
+        return (rank, len(self.tags), 1 if self.accounts else 0)
+
+    def describe(self) -> str:
+        if self.nodes:
+            text = "nodes " + ", ".join(self.nodes)
+        elif self.tags:
+            text = "nodes tagged " + ", ".join(f"{k}={v}" for k, v in sorted(self.tags.items()))
+        else:
+            text = "all nodes"
+        if self.accounts:
+            text += " in account " + ", ".join(self.accounts)
+        return text
+
+
+class _Policy(_Frozen):
+    name: str = Field(min_length=1, max_length=80)
+    description: str | None = None
+    requesters: tuple[str, ...] | None = None
+    targets: Targets
+
+    @field_validator("requesters")
+    @classmethod
+    def _requesters(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("is empty: omit it to mean everyone")
+        return _check_principals(value)
+
+
+class DenyPolicy(_Policy):
+    block: Literal["auto", "all"] = "all"
+
+
+class _Granting(_Policy):
+    max_duration: Duration = timedelta(hours=1)
+    default_duration: Duration | None = None
+    ticket_pattern: str | None = None
+
+    @field_validator("ticket_pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as err:
+                raise ValueError(f"is not a valid regular expression: {err}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> _Granting:
+        if self.default_duration is not None and self.default_duration > self.max_duration:
+            raise ValueError("default_duration is longer than max_duration")
+        return self
+
+    @property
+    def duration_default(self) -> timedelta:
+        return self.default_duration or min(self.max_duration, timedelta(hours=1))
+
+
+class AutoApprovalPolicy(_Granting):
+    pass
+
+
+class Level(_Frozen):
+    name: str | None = None
+    channel: str
+    approvers: Principals
+    required: int = Field(default=1, ge=1, le=50)
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if not CHANNEL_ID.match(value):
+            raise ValueError(f"'{value}' is not a Slack channel id (C… or G…)")
+        return value
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_principals(value)
+
+    @model_validator(mode="after")
+    def _satisfiable(self) -> Level:
+        if all(USER_ID.match(a) for a in self.approvers) and self.required > len(self.approvers):
+            raise ValueError(
+                f"required = {self.required} but only {len(self.approvers)} approver(s) are listed"
+            )
+        return self
+
+
+class ManualApprovalPolicy(_Granting):
+    levels: tuple[Level, ...] = Field(min_length=1, max_length=MAX_LEVELS)
+
+
+class Breakglass(_Frozen):
+    requesters: tuple[str, ...] = ()
+    max_duration: Duration = timedelta(hours=1)
+
+    @field_validator("requesters")
+    @classmethod
+    def _requesters(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_principals(value)
+
+
+class PolicyFile(_Frozen):
+    settings: PolicySettings = PolicySettings()
+    identities: dict[str, str] = Field(default_factory=dict)
+    accounts: dict[str, Account] = Field(default_factory=dict)
+    deny: tuple[DenyPolicy, ...] = ()
+    auto_approval: tuple[AutoApprovalPolicy, ...] = ()
+    manual_approval: tuple[ManualApprovalPolicy, ...] = ()
+    breakglass: Breakglass = Breakglass()
+
+    @field_validator("identities")
+    @classmethod
+    def _identities(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, arn in value.items():
+            if not (USER_ID.match(key) or EMAIL.match(key)):
+                raise ValueError(f"key '{key}' is neither a Slack user id (U…/W…) nor an email address")
+            if not PRINCIPAL_ARN.match(arn):
+                raise ValueError(f"'{key}' = '{arn}' is not an IAM role or user ARN")
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: dict[str, Account]) -> dict[str, Account]:
+        for key in value:
+            if not ACCOUNT_ID.match(key):
+                raise ValueError(f"key '{key}' is not a 12-digit AWS account id")
+        return value
+
+    def policy_names(self) -> list[str]:
+        return [p.name for group in (self.deny, self.auto_approval, self.manual_approval) for p in group]
+
+    def principal_for(self, user_id: str, email: str | None) -> str | None:
+        """The AWS principal that receives this Slack user's grants, by user id then by email."""
+        if user_id in self.identities:
+            return self.identities[user_id]
+        if email:
+            lowered = {k.lower(): v for k, v in self.identities.items()}
+            return lowered.get(email.lower())
+        return None
+
+    def referenced_groups(self) -> frozenset[str]:
+        ids: set[str] = set(self.breakglass.requesters)
+        for group in (self.deny, self.auto_approval, self.manual_approval):
+            for policy in group:
+                ids.update(policy.requesters or ())
+        for manual in self.manual_approval:
+            for level in manual.levels:
+                ids.update(level.approvers)
+        return frozenset(i for i in ids if GROUP_ID.match(i))

@@ -1,0 +1,132 @@
+"""The ports through which the domain talks to the world (typing.Protocol; adapters live outside core)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from core.model import AccessRequest, AuditEvent, Decision, Event, MessageRef, Node, State, UserInfo
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class NodeDirectory(Protocol):
+    def resolve(self, reference: str) -> Node:
+        """``i-…``, ``mi-…`` or a unique ``Name`` tag, optionally prefixed by ``region/`` or ``account/``.
+
+        Raises ``NodeNotFound`` or ``AmbiguousNode`` (whose message lists the candidates).
+        """
+        ...
+
+    def search(self, text: str, limit: int = 100) -> list[Node]:
+        """Nodes whose id or name contains ``text`` (case-insensitive), for pickers and ``/jit nodes``."""
+        ...
+
+
+class AccessBackend(Protocol):
+    def grant(self, request: AccessRequest, expires_at: datetime, documents: Sequence[str]) -> None:
+        """Attach the inline policy ``jitbot-<id>`` to the request's principal, valid until ``expires_at``.
+
+        Idempotent (same name, same document). Raises ``GrantRefused`` for a permanent refusal and
+        ``TransientAwsError`` when AWS did not confirm.
+        """
+        ...
+
+    def revoke(self, request: AccessRequest) -> int:
+        """Delete ``jitbot-<id>`` (already gone counts as done), then terminate the principal's sessions on
+        the node. Returns how many sessions were terminated; raises ``TransientAwsError`` if not confirmed."""
+        ...
+
+    def has_grant(self, request: AccessRequest) -> bool:
+        """Whether the request's inline policy is present on its principal."""
+        ...
+
+    def jit_policies(self, principal_arn: str) -> list[str]:
+        """Names of the ``jitbot-*`` inline policies on a principal."""
+        ...
+
+    def delete_policy(self, principal_arn: str, policy_name: str) -> None:
+        ...
+
+
+class Directory(Protocol):
+    """Slack's view of people: profiles and user-group membership (cached briefly by the adapter)."""
+
+    def user(self, user_id: str) -> UserInfo:
+        ...
+
+    def group_members(self, group_id: str) -> frozenset[str]:
+        ...
+
+
+class Notifier(Protocol):
+    def post_approval(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
+        """Post the Approve/Reject message of ``level`` in its channel; returns where it went."""
+        ...
+
+    def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
+        """Re-render an approval message in place (buttons go when its level is done or the request ends)."""
+        ...
+
+    def announce(self, event: Event, refs: Sequence[MessageRef]) -> None:
+        """Tell everyone concerned: the requester by DM, the request's threads, the audit channel."""
+        ...
+
+
+class Repository(Protocol):
+    """Requests and what hangs off them, inside one unit of work (one transaction)."""
+
+    def add(self, request: AccessRequest) -> None: ...
+
+    def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None: ...
+
+    def update_where(self, request_id: str, expected: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
+        """``UPDATE … SET changes WHERE id = :id AND <expected>``; True when exactly one row changed."""
+        ...
+
+    def add_decision(self, decision: Decision) -> bool:
+        """False when this approver already decided on this request (unique per request and approver)."""
+        ...
+
+    def decisions(self, request_id: str) -> list[Decision]: ...
+
+    def add_event(self, event: AuditEvent) -> None: ...
+
+    def events(self, request_id: str | None = None, *, since: datetime | None = None,
+               limit: int | None = None) -> list[AuditEvent]: ...
+
+    def add_message(self, ref: MessageRef) -> None: ...
+
+    def messages(self, request_id: str) -> list[MessageRef]: ...
+
+    def in_states(self, states: Sequence[State], *, limit: int = 1000) -> list[AccessRequest]: ...
+
+    def by_requester(self, user_id: str, states: Sequence[State] | None = None,
+                     *, limit: int = 50) -> list[AccessRequest]: ...
+
+    def due_expiries(self, before: datetime, *, limit: int = 500) -> list[AccessRequest]:
+        """Active requests whose ``expires_at`` is at or before ``before``, earliest first."""
+        ...
+
+    def due_work(self, now: datetime, *, limit: int = 500) -> list[AccessRequest]:
+        """Requests with an AWS step to (re)try: approved and not leased, or ended with cleanup pending."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    repo: Repository
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Roll back unless ``commit`` was called."""
+        ...
+
+    def commit(self) -> None: ...
