@@ -108,6 +108,7 @@ class AccessRequest:
     expires_at: datetime | None = None
     ended_at: datetime | None = None
     end_reason: str | None = None
+    ended_by: str | None = None
     extends: str | None = None
     reminders_sent: int = 0
     last_reminder_at: datetime | None = None

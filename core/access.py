@@ -1,0 +1,206 @@
+"""Granting and ending access: the AWS side of the lifecycle, each step claimed before it runs.
+
+A step is claimed with a conditional update of ``lease_until`` so that one worker (thread or replica)
+acts at a time; if it dies, the lease runs out and the sweep retries. AWS calls are idempotent, so a
+retry after a crash converges.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from core.context import Context, record, transition
+from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, NotFound, TransientAwsError
+from core.model import AccessRequest, Event, Notice, State
+
+GRANT_LEASE = timedelta(seconds=60)
+ALERT_AFTER_ATTEMPTS = 3
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt: 2, 4, 8 … seconds, at most 5 minutes."""
+    return timedelta(seconds=min(2 ** max(attempts, 1), 300))
+
+
+def _get(ctx: Context, request_id: str) -> AccessRequest:
+    with ctx.uow() as uow:
+        request = uow.repo.get(request_id)
+    if request is None:
+        raise NotFound(f"There is no request {request_id}.")
+    return request
+
+
+def activate(ctx: Context, request_id: str) -> AccessRequest | None:
+    """Apply the grant of an approved request: ``approved`` → ``active``, or ``failed`` if AWS refuses."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        claimed = uow.repo.update_where(request_id, {"state": State.APPROVED, "lease_until__lt": now},
+                                        {"lease_until": now + GRANT_LEASE})
+        uow.commit()
+    if not claimed:
+        return None
+    request = _get(ctx, request_id)
+    expires_at = now + request.duration
+    if request.extends:
+        expires_at = _extended_expiry(ctx, request, now)
+    documents = ctx.policies().settings.session_documents
+    try:
+        ctx.access.grant(request, expires_at, documents)
+    except GrantRefused as err:
+        with ctx.uow() as uow:
+            transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
+                       detail={"error": str(err)}, ended_at=now, end_reason=str(err), lease_until=None)
+            uow.commit()
+        ctx.announce(Event(Notice.FAILED, _get(ctx, request_id), reason=str(err)))
+        return None
+    except TransientAwsError as err:
+        with ctx.uow() as uow:
+            uow.repo.update_where(request_id, {"state": State.APPROVED},
+                                  {"lease_until": now + backoff(request.cleanup_attempts + 1),
+                                   "cleanup_attempts": request.cleanup_attempts + 1})
+            record(uow, request_id, "jitbot", "grant_retry", now, error=str(err))
+            uow.commit()
+        return None
+    with ctx.uow() as uow:
+        ok = transition(uow, request, State.ACTIVE, actor="jitbot", action="granted", at=now,
+                        detail={"expires_at": expires_at.isoformat(), "principal": request.principal_arn},
+                        granted_at=now, expires_at=expires_at, lease_until=None, cleanup_attempts=0)
+        uow.commit()
+    if not ok:
+        return None
+    active = _get(ctx, request_id)
+    if active.extends:
+        _supersede(ctx, active)
+    if ctx.alarms is not None:
+        ctx.alarms.arm(active)
+    ctx.announce(Event(Notice.GRANTED, active))
+    return active
+
+
+def _extended_expiry(ctx: Context, request: AccessRequest, now: datetime) -> datetime:
+    """An extension continues the active window without a gap: it starts when the old one ends."""
+    assert request.extends is not None
+    previous = _get(ctx, request.extends)
+    if previous.state is State.ACTIVE and previous.expires_at is not None:
+        return previous.expires_at + request.duration
+    return now + request.duration
+
+
+def _supersede(ctx: Context, extension: AccessRequest) -> None:
+    """The extension's grant now covers the node: retire the old request without revoking AWS access."""
+    assert extension.extends is not None
+    old = _get(ctx, extension.extends)
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        transition(uow, old, State.EXPIRED, actor="jitbot", action="superseded", at=now,
+                   detail={"by": extension.id}, ended_at=now, end_reason=f"extended by {extension.id}",
+                   needs_cleanup=False)
+        uow.commit()
+    ctx.access.delete_policy(old.principal_arn, f"jitbot-{old.id}")
+    if ctx.alarms is not None:
+        ctx.alarms.disarm(old.id)
+
+
+def end_access(ctx: Context, request_id: str, target: State, *, actor: str, reason: str) -> bool:
+    """``active`` → ``expired``/``revoked`` in the database first, then revoke on AWS (``cleanup``)."""
+    request = _get(ctx, request_id)
+    if request.state is not State.ACTIVE:
+        return False
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        ok = transition(uow, request, target, actor=actor, action=target.value, at=now,
+                        detail={"reason": reason}, ended_at=now, end_reason=reason, ended_by=actor,
+                        needs_cleanup=True, lease_until=now + GRANT_LEASE, cleanup_attempts=0)
+        uow.commit()
+    if ok:
+        if ctx.alarms is not None:
+            ctx.alarms.disarm(request_id)
+        cleanup(ctx, request_id, claimed=True)
+    return ok
+
+
+def cleanup(ctx: Context, request_id: str, *, claimed: bool = False) -> bool:
+    """Revoke on AWS until it confirms; then tell everyone, once."""
+    now = ctx.clock.now()
+    if not claimed:
+        with ctx.uow() as uow:
+            claimed = uow.repo.update_where(request_id, {"needs_cleanup": True, "lease_until__lt": now},
+                                            {"lease_until": now + GRANT_LEASE})
+            uow.commit()
+        if not claimed:
+            return False
+    request = _get(ctx, request_id)
+    try:
+        sessions = ctx.access.revoke(request)
+    except TransientAwsError as err:
+        attempts = request.cleanup_attempts + 1
+        with ctx.uow() as uow:
+            uow.repo.update_where(request_id, {"needs_cleanup": True},
+                                  {"cleanup_attempts": attempts, "lease_until": now + backoff(attempts)})
+            record(uow, request_id, "jitbot", "revoke_retry", now, attempt=attempts, error=str(err))
+            uow.commit()
+        if attempts == ALERT_AFTER_ATTEMPTS:
+            ctx.announce(Event(Notice.REVOKE_FAILING, request, reason=str(err)))
+        return False
+    with ctx.uow() as uow:
+        ok = uow.repo.update_where(request_id, {"needs_cleanup": True},
+                                   {"needs_cleanup": False, "lease_until": None, "sessions_ended": sessions})
+        if ok:
+            record(uow, request_id, "jitbot", "revocation_confirmed", ctx.clock.now(), sessions_ended=sessions)
+        uow.commit()
+    if not ok:
+        return False
+    done = _get(ctx, request_id)
+    notice = Notice.EXPIRED if done.state is State.EXPIRED else (
+        Notice.RELEASED if done.ended_by == done.requester else Notice.REVOKED)
+    ctx.announce(Event(notice, done, actor=done.ended_by, reason=done.end_reason, sessions=sessions))
+    return True
+
+
+def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:
+    request = _get(ctx, request_id)
+    if request.requester != actor:
+        raise NotAllowed("Only the requester can cancel a request.")
+    if request.state is not State.PENDING:
+        raise Conflict(f"Request {request_id} is {request.state.value}; only pending requests can be cancelled.")
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        ok = transition(uow, request, State.CANCELLED, actor=actor, action="cancelled", at=now,
+                        ended_at=now, ended_by=actor, end_reason="cancelled by the requester")
+        uow.commit()
+    if not ok:
+        raise Conflict(f"Request {request_id} changed meanwhile; it is no longer pending.")
+    done = _get(ctx, request_id)
+    with ctx.uow() as uow:
+        refs, decisions = uow.repo.messages(request_id), uow.repo.decisions(request_id)
+    for ref in refs:
+        if ref.purpose.startswith("level-"):
+            ctx.notifier.update_approval(done, ref, decisions)
+    ctx.notifier.announce(Event(Notice.CANCELLED, done, actor=actor), refs)
+    return done
+
+
+def release(ctx: Context, request_id: str, actor: str) -> AccessRequest:
+    request = _get(ctx, request_id)
+    if request.requester != actor:
+        raise NotAllowed("Only the requester can release their access; approvers use `/jit revoke`.")
+    if request.state is not State.ACTIVE:
+        raise Conflict(f"Request {request_id} is {request.state.value}, not active.")
+    if not end_access(ctx, request_id, State.REVOKED, actor=actor, reason="released by the requester"):
+        raise Conflict(f"Request {request_id} ended meanwhile.")
+    return _get(ctx, request_id)
+
+
+def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequest:
+    request = _get(ctx, request_id)
+    approvers = ctx.expand(a for level in request.levels for a in level.approvers)
+    if actor not in approvers or actor == request.requester:
+        raise NotAllowed(f"Only an approver of policy '{request.policy}' (other than the requester) can "
+                         "revoke this access.")
+    if not reason.strip():
+        raise InvalidInput("Say why: `/jit revoke <id> <reason>`.")
+    if request.state is not State.ACTIVE:
+        raise Conflict(f"Request {request_id} is {request.state.value}, not active.")
+    if not end_access(ctx, request_id, State.REVOKED, actor=actor, reason=" ".join(reason.split())[:1000]):
+        raise Conflict(f"Request {request_id} ended meanwhile.")
+    return _get(ctx, request_id)

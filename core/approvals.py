@@ -1,0 +1,117 @@
+"""Approve and reject: the approval rules of DESIGN.md §4, enforced on every click."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.access import activate
+from core.context import Context, open_level, record, transition
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from core.model import AccessRequest, Decision, Event, Notice, State
+
+
+@dataclass(frozen=True)
+class Outcome:
+    request: AccessRequest
+    message: str
+    level_done: bool = False
+
+
+def _load(ctx: Context, request_id: str) -> AccessRequest:
+    with ctx.uow() as uow:
+        request = uow.repo.get(request_id)
+    if request is None:
+        raise NotFound(f"There is no request {request_id}.")
+    return request
+
+
+def check_approver(ctx: Context, request: AccessRequest, actor: str,
+                   decisions: list[Decision]) -> None:
+    """Raise ``NotAllowed``/``Conflict`` unless ``actor`` may decide on the request's current level now."""
+    level = request.level
+    if level is None:
+        raise Conflict(f"Request {request.id} is already {request.state.value.replace('_', ' ')}; "
+                       "nothing to decide.")
+    if actor == request.requester:
+        raise NotAllowed("You cannot approve or reject your own request.")
+    user = ctx.directory.user(actor)
+    if user.deleted or user.is_bot:
+        raise NotAllowed("Your Slack account cannot approve requests.")
+    if actor not in ctx.expand(level.approvers):
+        raise NotAllowed(f"Only the approvers of level {request.current_level + 1} ('{level.name}') "
+                         f"can decide on request {request.id} now.")
+    for done in decisions:
+        if done.approver == actor:
+            raise NotAllowed(f"You already decided at level {done.level + 1} of request {request.id}; "
+                             "one person counts at one level at most.")
+
+
+def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: str | None = None) -> Outcome:
+    request = _load(ctx, request_id)
+    with ctx.uow() as uow:
+        decisions = uow.repo.decisions(request_id)
+    check_approver(ctx, request, actor, decisions)  # outside the transaction: Slack lookups may be slow
+    comment = " ".join((comment or "").split())[:1000] or None
+    if not approve and not comment:
+        raise InvalidInput("A rejection needs a reason.")
+    level_index = request.current_level
+    level = request.levels[level_index]
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        fresh = uow.repo.get(request_id, for_update=True)
+        if fresh is None or fresh.state is not State.PENDING or fresh.current_level != level_index:
+            raise Conflict(f"Request {request_id} changed while you were deciding; it is now "
+                           f"{fresh.state.value if fresh else 'gone'}.")
+        decision = Decision(request_id, level_index, actor, approve, now, comment)
+        if not uow.repo.add_decision(decision):
+            raise NotAllowed(f"You already decided on request {request_id}.")
+        record(uow, request_id, actor, "approve" if approve else "reject", now, level=level_index,
+               level_name=level.name, comment=comment)
+        count = sum(1 for d in uow.repo.decisions(request_id) if d.level == level_index and d.approve)
+        done = not approve or count >= level.required
+        final = not approve or level_index + 1 == len(request.levels)
+        if not approve:
+            transition(uow, fresh, State.REJECTED, actor=actor, action="rejected", at=now,
+                       expected={"current_level": level_index}, ended_at=now, end_reason=comment,
+                       ended_by=actor)
+        elif done and final:
+            transition(uow, fresh, State.APPROVED, actor=actor, action="approved", at=now,
+                       expected={"current_level": level_index})
+        elif done:
+            uow.repo.update_where(request_id, {"state": State.PENDING, "current_level": level_index},
+                                  {"current_level": level_index + 1, "reminders_sent": 0,
+                                   "last_reminder_at": None})
+            record(uow, request_id, actor, "level_approved", now, level=level_index, level_name=level.name)
+        uow.commit()
+    return _after(ctx, request_id, level_index, approve, done, final, actor, comment, count)
+
+
+def _after(ctx: Context, request_id: str, level_index: int, approve: bool, done: bool, final: bool,
+           actor: str, comment: str | None, count: int) -> Outcome:
+    with ctx.uow() as uow:
+        request = uow.repo.get(request_id)
+        decisions = uow.repo.decisions(request_id)
+        refs = uow.repo.messages(request_id)
+    assert request is not None
+    level = request.levels[level_index]
+    for ref in refs:
+        if ref.purpose == f"level-{level_index}":
+            ctx.notifier.update_approval(request, ref, decisions)
+    if not approve:
+        for ref in refs:  # earlier levels' messages show the rejection too
+            if ref.purpose.startswith("level-") and ref.purpose != f"level-{level_index}":
+                ctx.notifier.update_approval(request, ref, decisions)
+        ctx.notifier.announce(Event(Notice.REJECTED, request, actor=actor, reason=comment, level=level_index),
+                              refs)
+        return Outcome(request, f"You rejected request {request_id}.", True)
+    if not done:
+        left = level.required - count
+        return Outcome(request, f"Approved. Level {level_index + 1} ('{level.name}') still needs {left} "
+                       f"more approval(s).")
+    if not final:
+        open_level(ctx, request, level_index + 1)
+        ctx.notifier.announce(Event(Notice.LEVEL_APPROVED, request, actor=actor, level=level_index), refs)
+        return Outcome(request, f"Approved. Level {level_index + 1} is complete; level {level_index + 2} "
+                       f"('{request.levels[level_index + 1].name}') has been asked.", True)
+    activate(ctx, request_id)
+    return Outcome(request, f"Approved. Request {request_id} is fully approved and access was granted.", True)

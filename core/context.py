@@ -1,0 +1,73 @@
+"""What every use case needs: the ports, the policies in force, and the audit-recording helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.model import AccessRequest, AuditEvent, Event, State, can_transition
+from core.policy.evaluate import Requester
+from core.policy.schema import GROUP_ID, PolicyFile
+from core.ports import AccessBackend, Alarms, Clock, Directory, NodeDirectory, Notifier, UnitOfWork
+
+
+@dataclass
+class Context:
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+    nodes: NodeDirectory
+    access: AccessBackend
+    directory: Directory
+    notifier: Notifier
+    policies: Callable[[], PolicyFile]
+    alarms: Alarms | None = None
+
+    def expand(self, principals: Iterable[str]) -> frozenset[str]:
+        """User ids named directly or through user groups (live membership, cached by the adapter)."""
+        users: set[str] = set()
+        for principal in principals:
+            if GROUP_ID.match(principal):
+                users |= self.directory.group_members(principal)
+            else:
+                users.add(principal)
+        return frozenset(users)
+
+    def requester(self, user_id: str) -> Requester:
+        groups = frozenset(
+            g for g in self.policies().referenced_groups() if user_id in self.directory.group_members(g)
+        )
+        return Requester(user_id, groups)
+
+    def announce(self, event: Event) -> None:
+        with self.uow() as uow:
+            refs = uow.repo.messages(event.request.id)
+        self.notifier.announce(event, refs)
+
+
+def open_level(ctx: Context, request: AccessRequest, level: int) -> None:
+    """Post the approval message of ``level`` and remember where it went (for updates and threads)."""
+    ref = ctx.notifier.post_approval(request, level, [])
+    if ref is not None:
+        with ctx.uow() as uow:
+            uow.repo.add_message(ref)
+            uow.commit()
+
+
+def record(uow: UnitOfWork, request_id: str | None, actor: str, action: str, at: Any,
+           **detail: Any) -> None:
+    uow.repo.add_event(AuditEvent(request_id=request_id, at=at, actor=actor, action=action, detail=detail))
+
+
+def transition(uow: UnitOfWork, request: AccessRequest, target: State, *, actor: str, action: str, at: Any,
+               expected: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None,
+               **changes: Any) -> bool:
+    """Move ``request`` from its current state to ``target`` if nobody else did first; audit it on success."""
+    if not can_transition(request.state, target):
+        raise ValueError(f"{request.state} → {target} is not a lifecycle transition")
+    ok = uow.repo.update_where(request.id, {"state": request.state, **(expected or {})},
+                               {"state": target, **changes})
+    if ok:
+        record(uow, request.id, actor, action, at, **{"from": request.state.value, "to": target.value,
+                                                     **(detail or {})})
+    return ok

@@ -1,0 +1,140 @@
+"""Submitting a request: check everything, refuse clearly, or record it and start its approval path."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.context import Context, open_level, record
+from core.durations import DurationError, format_duration, parse_duration
+from core.errors import InvalidInput, NotAllowed
+from core.model import AccessRequest, Event, Kind, LevelSnapshot, Node, Notice, State, new_request_id
+from core.policy.evaluate import Verdict, evaluate
+from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
+
+MAX_REASON = 1000
+MAX_TICKET = 100
+
+
+@dataclass(frozen=True)
+class RequestInput:
+    requester: str
+    node: str
+    reason: str
+    duration: str | None = None
+    ticket: str | None = None
+    extends: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    request: AccessRequest
+    verdict: Verdict
+
+
+def _clean(text: str | None, field: str, limit: int) -> str | None:
+    if text is None:
+        return None
+    value = " ".join(text.split())
+    if len(value) > limit:
+        raise InvalidInput(f"The {field} is {len(value)} characters long; keep it under {limit}.")
+    return value or None
+
+
+def check_duration(text: str | None, policy: AutoApprovalPolicy | ManualApprovalPolicy) -> timedelta:
+    if text is None or not text.strip():
+        return policy.duration_default
+    try:
+        value = parse_duration(text)
+    except DurationError as err:
+        raise InvalidInput(str(err)) from None
+    if value > policy.max_duration:
+        raise InvalidInput(f"{format_duration(value)} is more than policy '{policy.name}' allows "
+                           f"(at most {format_duration(policy.max_duration)}).")
+    return value
+
+
+def check_levels(ctx: Context, policy: ManualApprovalPolicy, requester: str) -> tuple[LevelSnapshot, ...]:
+    levels = []
+    for index, level in enumerate(policy.levels):
+        name = level.name or f"Level {index + 1}"
+        eligible = ctx.expand(level.approvers) - {requester}
+        if len(eligible) < level.required:
+            raise NotAllowed(
+                f"This request could never be approved: level {index + 1} ('{name}') of policy "
+                f"'{policy.name}' needs {level.required} approver(s) other than you, "
+                f"and only {len(eligible)} can approve. Ask an admin to fix the policy."
+            )
+        levels.append(LevelSnapshot(name, level.channel, level.approvers, level.required))
+    return tuple(levels)
+
+
+def _refuse(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> NotAllowed:
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        record(uow, None, data.requester, "request_refused", now, node=node.id, node_name=node.name,
+               outcome=verdict.outcome, policy=verdict.policy.name if verdict.policy else None,
+               reason=data.reason, message=verdict.message)
+        uow.commit()
+    shadow = AccessRequest(id="-", requester=data.requester, principal_arn="", node=node, reason=data.reason,
+                           duration=timedelta(0), policy=verdict.policy.name if verdict.policy else "-",
+                           kind=Kind.MANUAL, levels=(), state=State.REJECTED, created_at=now)
+    ctx.notifier.announce(Event(Notice.DENIED, shadow, reason=verdict.message), [])
+    return NotAllowed(verdict.message)
+
+
+def submit(ctx: Context, data: RequestInput) -> Submitted:
+    """Validate and record a request; auto-approved requests are left ``approved`` for ``activate``."""
+    reason = _clean(data.reason, "reason", MAX_REASON)
+    if not reason:
+        raise InvalidInput("Please give a reason: `/jit request <node> [duration] <reason>`.")
+    ticket = _clean(data.ticket, "ticket", MAX_TICKET)
+    user = ctx.directory.user(data.requester)
+    if user.deleted or user.is_bot:
+        raise NotAllowed("Your Slack account cannot request access.")
+    policies = ctx.policies()
+    principal = policies.principal_for(user.id, user.email)
+    if principal is None:
+        raise NotAllowed("You have no AWS identity in jitbot's policy file ([identities]); ask an admin to "
+                         "map your Slack account to your IAM role or user.")
+    node = ctx.nodes.resolve(data.node.strip())
+    requested = None
+    if data.duration:
+        try:
+            requested = parse_duration(data.duration)
+        except DurationError as err:
+            raise InvalidInput(str(err)) from None
+    verdict = evaluate(policies, ctx.requester(user.id), node, requested)
+    policy = verdict.granting
+    if verdict.outcome in ("denied", "no_policy") or policy is None:
+        raise _refuse(ctx, data, node, verdict)
+    duration = check_duration(data.duration, policy)
+    if policy.ticket_pattern:
+        if not ticket:
+            raise InvalidInput(f"Policy '{policy.name}' needs a ticket matching `{policy.ticket_pattern}`.")
+        if not re.fullmatch(policy.ticket_pattern, ticket):
+            raise InvalidInput(f"Ticket '{ticket}' does not match `{policy.ticket_pattern}` "
+                               f"(required by policy '{policy.name}').")
+    levels = check_levels(ctx, policy, user.id) if isinstance(policy, ManualApprovalPolicy) else ()
+    now = ctx.clock.now()
+    request = AccessRequest(
+        id=new_request_id(), requester=user.id, principal_arn=principal, node=node, reason=reason,
+        duration=duration, policy=policy.name, kind=Kind.MANUAL if levels else Kind.AUTO, levels=levels,
+        state=State.PENDING, created_at=now, ticket=ticket, extends=data.extends,
+    )
+    with ctx.uow() as uow:
+        uow.repo.add(request)
+        record(uow, request.id, user.id, "submitted", now, node=node.id, node_name=node.name,
+               duration=int(duration.total_seconds()), reason=reason, ticket=ticket, policy=policy.name,
+               principal=principal, trace=list(verdict.trace))
+        if not levels:
+            uow.repo.update_where(request.id, {"state": State.PENDING}, {"state": State.APPROVED})
+            record(uow, request.id, "jitbot", "auto_approved", now, policy=policy.name,
+                   **{"from": "pending", "to": "approved"})
+        uow.commit()
+    if levels:
+        open_level(ctx, request, 0)
+        ctx.announce(Event(Notice.SUBMITTED, request))
+        return Submitted(request, verdict)
+    return Submitted(request.with_changes(state=State.APPROVED), verdict)
