@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from core.access import activate
 from core.context import Context, open_level, record
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import InvalidInput, NotAllowed
@@ -85,7 +86,7 @@ def _refuse(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> N
 
 
 def submit(ctx: Context, data: RequestInput) -> Submitted:
-    """Validate and record a request; auto-approved requests are left ``approved`` for ``activate``."""
+    """Validate and record a request; start its approval path, or grant at once when auto-approved."""
     reason = _clean(data.reason, "reason", MAX_REASON)
     if not reason:
         raise InvalidInput("Please give a reason: `/jit request <node> [duration] <reason>`.")
@@ -137,4 +138,8 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
         open_level(ctx, request, 0)
         ctx.announce(Event(Notice.SUBMITTED, request))
         return Submitted(request, verdict)
-    return Submitted(request.with_changes(state=State.APPROVED), verdict)
+    active = activate(ctx, request.id)
+    if active is None:  # failed, or AWS did not confirm yet (the sweep retries)
+        with ctx.uow() as uow:
+            return Submitted(uow.repo.get(request.id) or request, verdict)
+    return Submitted(active, verdict)

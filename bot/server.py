@@ -1,0 +1,62 @@
+"""Running the bot: waitress (a production-grade threaded WSGI server) in front of Bolt, or Socket Mode."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from waitress.server import create_server
+
+from bot.app import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class HttpServer:
+    """waitress on a background thread; ``port`` is the bound port (useful with port 0)."""
+
+    def __init__(self, runtime: Runtime, host: str, port: int, threads: int = 16) -> None:
+        self._server = create_server(runtime.wsgi, host=host, port=port, threads=threads,
+                                     ident="jitbot", clear_untrusted_proxy_headers=True)
+        self.port: int = self._server.effective_port  # type: ignore[union-attr]
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+
+    def start(self) -> HttpServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.close()
+        self._thread.join(timeout=5)
+
+
+def serve(runtime: Runtime) -> None:
+    """Run until SIGTERM/SIGINT, then stop taking requests, finish the scheduler's jobs, release the DB."""
+    settings = runtime.settings
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal received, shutting down", extra={"signal": signum})
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runtime.start()
+    app_token = settings.secret("slack_app_token")
+    if app_token:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        socket = SocketModeHandler(runtime.app, app_token)
+        socket.connect()
+        log.info("connected to Slack by Socket Mode")
+        stopping.wait()
+        socket.close()
+    else:
+        http = HttpServer(runtime, settings.host, settings.port, settings.http_threads).start()
+        log.info("listening", extra={"host": settings.host, "port": http.port})
+        stopping.wait()
+        http.stop()
+    runtime.stop()
+    log.info("stopped")

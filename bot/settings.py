@@ -1,0 +1,33 @@
+"""Process configuration from the environment (and a ``.env`` file), names as in DESIGN.md §2."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    database_url: str = "sqlite:///jitbot.db"
+    jit_policies: str = "policies.toml"
+    host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
+    port: int = Field(default=3000, ge=0, le=65535)
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None
+    #: seconds between sweeps that catch anything overdue (the bound on lateness after a crash)
+    sweep_seconds: float = Field(default=5.0, gt=0, le=300)
+    #: worker threads of the HTTP server
+    http_threads: int = Field(default=16, ge=1, le=256)
+
+    def secret(self, name: Literal["slack_bot_token", "slack_signing_secret", "slack_app_token"]) -> str | None:
+        value = getattr(self, name)
+        return value.get_secret_value() if value is not None else None

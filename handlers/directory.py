@@ -1,0 +1,65 @@
+"""The Directory port on Slack: user profiles and user-group membership, cached briefly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from core.errors import NotFound
+from core.model import UserInfo
+
+
+class _TtlCache:
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._items: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, load: Callable[[], Any]) -> Any:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit and hit[0] > self.clock():
+                return hit[1]
+        value = load()
+        with self._lock:
+            self._items[key] = (self.clock() + self.ttl, value)
+        return value
+
+
+class SlackDirectory:
+    def __init__(self, client: WebClient, ttl: float = 60.0) -> None:
+        self.client = client
+        self._users = _TtlCache(ttl)
+        self._groups = _TtlCache(ttl)
+
+    def user(self, user_id: str) -> UserInfo:
+        return self._users.get(user_id, lambda: self._load_user(user_id))  # type: ignore[no-any-return]
+
+    def _load_user(self, user_id: str) -> UserInfo:
+        try:
+            data = self.client.users_info(user=user_id)["user"]
+        except SlackApiError as err:
+            if err.response.get("error") == "user_not_found":
+                raise NotFound(f"Slack user {user_id} does not exist.") from None
+            raise
+        profile = data.get("profile") or {}
+        return UserInfo(id=data["id"], email=profile.get("email"), name=data.get("real_name") or data.get("name"),
+                        title=profile.get("title"), deleted=bool(data.get("deleted")),
+                        is_bot=bool(data.get("is_bot")))
+
+    def group_members(self, group_id: str) -> frozenset[str]:
+        return self._groups.get(group_id, lambda: self._load_group(group_id))  # type: ignore[no-any-return]
+
+    def _load_group(self, group_id: str) -> frozenset[str]:
+        try:
+            return frozenset(self.client.usergroups_users_list(usergroup=group_id)["users"])
+        except SlackApiError as err:
+            if err.response.get("error") in ("no_such_subteam", "subteam_not_found"):
+                return frozenset()
+            raise

@@ -1,0 +1,81 @@
+"""What each lifecycle notice says, and to whom: the requester (DM), the request's threads, the audit line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from core.durations import format_duration
+from core.model import Event, Notice
+from handlers.text import escape, principal, user, when
+
+
+@dataclass(frozen=True)
+class Rendered:
+    dm: str | None
+    thread: str | None
+    audit: str | None
+
+
+def _connect(event: Event) -> str:
+    request = event.request
+    return f"aws ssm start-session --target {request.node.id} --region {request.node.region}"
+
+
+def render(event: Event, zone: ZoneInfo) -> Rendered:
+    r = event.request
+    node = f"`{escape(r.node.id)}`" + (f" ({escape(r.node.name)})" if r.node.name else "")
+    by = user(event.actor)
+    why = f": {escape(event.reason)}" if event.reason else ""
+    until = when(r.expires_at, zone)
+    sessions = f" {event.sessions} session(s) terminated." if event.sessions else ""
+    n = event.notice
+    head = f"*{r.id}* · {user(r.requester)} · {node}"
+    if n is Notice.SUBMITTED:
+        level = r.levels[0]
+        return Rendered(f"Your request *{r.id}* for {node} ({format_duration(r.duration)}) is waiting for "
+                        f"level 1 ('{escape(level.name)}') in <#{level.channel}>.", None,
+                        f"{head} · requested {format_duration(r.duration)}: {escape(r.reason)}")
+    if n is Notice.LEVEL_APPROVED:
+        level = event.level or 0
+        nxt = r.levels[level + 1]
+        return Rendered(f"Level {level + 1} approved your request *{r.id}*; now waiting for "
+                        f"'{escape(nxt.name)}' in <#{nxt.channel}>.",
+                        f"Level {level + 1} approved; passed on to level {level + 2} in <#{nxt.channel}>.",
+                        f"{head} · level {level + 1} approved by {by}")
+    if n is Notice.GRANTED:
+        return Rendered(f":unlock: Access granted: *{r.id}* on {node} until *{until}*.\n"
+                        f"Connect with:\n```{_connect(event)}```",
+                        f":unlock: Access granted until {until}.",
+                        f"{head} · granted ({r.kind.value}) until {until}")
+    if n is Notice.REJECTED:
+        return Rendered(f":x: {by} rejected your request *{r.id}* for {node}{why}",
+                        f":x: Rejected by {by}{why}", f"{head} · rejected by {by}{why}")
+    if n is Notice.CANCELLED:
+        return Rendered(f"You cancelled request *{r.id}*.", "Cancelled by the requester.",
+                        f"{head} · cancelled by the requester")
+    if n is Notice.TIMED_OUT:
+        return Rendered(f":alarm_clock: Your request *{r.id}* for {node} timed out without a decision.",
+                        ":alarm_clock: Timed out without a decision.", f"{head} · timed out")
+    if n is Notice.FAILED:
+        return Rendered(f":warning: Access for *{r.id}* could not be granted{why}",
+                        f":warning: The grant failed{why}", f"{head} · grant FAILED{why}")
+    if n is Notice.WARNING:
+        return Rendered(f":hourglass_flowing_sand: Your access *{r.id}* to {node} ends at *{until}*. "
+                        f"Need more time? `/jit extend {r.id} <duration> <reason>`",
+                        f"Access ends at {until}.", None)
+    if n in (Notice.EXPIRED, Notice.REVOKED, Notice.RELEASED):
+        verb = {Notice.EXPIRED: "expired", Notice.REVOKED: f"was revoked by {by}{why}",
+                Notice.RELEASED: "was released by the requester"}[n]
+        return Rendered(f":lock: Your access *{r.id}* to {node} {verb}.{sessions}",
+                        f":lock: Access {verb}.{sessions}", f"{head} · access {verb}.{sessions}")
+    if n is Notice.REVOKE_FAILING:
+        return Rendered(None, None, f":rotating_light: {head} · revocation is failing and being retried{why}")
+    if n is Notice.REMINDER:
+        level = r.levels[event.level or 0]
+        who = ", ".join(principal(a) for a in level.approvers)
+        return Rendered(None, f":bell: Reminder: {who}, request *{r.id}* is still waiting for your decision.",
+                        None)
+    if n is Notice.DENIED:
+        return Rendered(None, None, f":no_entry: {user(r.requester)} · {node} · refused{why}")
+    return Rendered(None, None, f"{head} · {n.value}")

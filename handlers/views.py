@@ -1,0 +1,38 @@
+"""Modals: each view's ``build`` sits next to the ``parse`` of its submission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import InputBlock, MarkdownTextObject, PlainTextInputElement, SectionBlock
+from slack_sdk.models.views import View
+
+from core.durations import format_duration
+from core.model import AccessRequest
+from handlers import ids
+from handlers.text import escape
+
+
+def reject_modal(request: AccessRequest, private_metadata: str) -> View:
+    return View(
+        type="modal",
+        callback_id=ids.REJECT_VIEW,
+        title="Reject request",
+        submit="Reject",
+        close="Cancel",
+        private_metadata=private_metadata,
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(
+                text=f"Reject *{request.id}*: <@{request.requester}> on `{escape(request.node.id)}` for "
+                     f"{format_duration(request.duration)}?\n>{escape(request.reason)}")),
+            InputBlock(block_id=ids.REASON_BLOCK, label="Why?",
+                       element=PlainTextInputElement(action_id=ids.REASON_INPUT, multiline=True,
+                                                     max_length=1000)),
+        ],
+    )
+
+
+def reject_reason(view: dict[str, Any]) -> str:
+    values = view.get("state", {}).get("values", {})
+    value = values.get(ids.REASON_BLOCK, {}).get(ids.REASON_INPUT, {}).get("value") or ""
+    return " ".join(str(value).split())
