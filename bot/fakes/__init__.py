@@ -1,0 +1,1 @@
+"""In-process fakes of the outside world (Slack), used by the tests and by `jitbot demo`."""
