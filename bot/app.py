@@ -29,7 +29,7 @@ from bot.settings import Settings
 from bot.web import WsgiApp, make_wsgi
 from core.context import Context
 from core.policy import PolicyFile, load_policies
-from core.ports import AccessBackend, Clock, NodeDirectory
+from core.ports import Clock
 from handlers import actions, commands
 from handlers.directory import SlackDirectory
 from handlers.notifier import SlackNotifier
@@ -135,7 +135,12 @@ def build(settings: Settings, *, clock: Clock | None = None, aws: Callable[[Sett
     return runtime
 
 
-def default_aws(settings: Settings, policies: PolicyHolder) -> NodeDirectory | AccessBackend:
+def account_roles(policies: PolicyFile) -> dict[str, str]:
+    return {account: spec.role_arn for account, spec in policies.accounts.items()}
+
+
+def default_aws(settings: Settings, policies: PolicyHolder) -> Any:
     from aws.gateway import AwsGateway
 
-    return AwsGateway(region=settings.aws_region, accounts=lambda: policies().accounts)
+    return AwsGateway(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url,
+                      accounts=lambda: account_roles(policies()))

@@ -19,7 +19,7 @@ def register_error_handler(app: App) -> None:
         message = f":boom: Something went wrong on jitbot's side (reference `{reference}`). Nothing was " \
                   "changed unless you were told so; please try again or tell your jitbot admins."
         try:
-            if respond is not None and (body.get("response_url") or body.get("type") == "block_actions"):
+            if respond is not None and body.get("response_url"):
                 respond(text=message, response_type="ephemeral", replace_original=False)
         except Exception:  # the original error is already logged with its reference
             log.exception("could not tell the user about error %s", reference)

@@ -37,13 +37,13 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
     user = ctx.directory.user(actor)
     if user.deleted or user.is_bot:
         raise NotAllowed("Your Slack account cannot approve requests.")
-    if actor not in ctx.expand(level.approvers):
-        raise NotAllowed(f"Only the approvers of level {request.current_level + 1} ('{level.name}') "
-                         f"can decide on request {request.id} now.")
     for done in decisions:
         if done.approver == actor:
             raise NotAllowed(f"You already decided at level {done.level + 1} of request {request.id}; "
                              "one person counts at one level at most.")
+    if actor not in ctx.expand(level.approvers):
+        raise NotAllowed(f"Only the approvers of level {request.current_level + 1} ('{level.name}') "
+                         f"can decide on request {request.id} now.")
 
 
 def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: str | None = None) -> Outcome:

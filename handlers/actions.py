@@ -16,20 +16,22 @@ from handlers import ids
 from handlers.views import reject_modal, reject_reason
 
 
-def _tell(respond: Respond, text: str) -> None:
-    respond(text=text, response_type="ephemeral", replace_original=False)
+def _tell(body: dict[str, Any], respond: Respond, client: WebClient, text: str) -> None:
+    """Answer the clicker privately: where they clicked when Slack gave a response_url, else by DM."""
+    _tell_later(client, body.get("response_url"), body["user"]["id"], text)
 
 
 def register(app: App, ctx: Context) -> None:
     @app.action(ids.APPROVE)
-    def approve(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+    def approve(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
+                client: WebClient) -> None:
         ack()
         try:
             outcome = decide(ctx, str(action.get("value", ""))[:40], body["user"]["id"], approve=True)
         except JitError as err:
-            _tell(respond, f":warning: {err}")
+            _tell(body, respond, client, f":warning: {err}")
             return
-        _tell(respond, outcome.message)
+        _tell(body, respond, client, outcome.message)
 
     @app.action(ids.REJECT)
     def reject(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
@@ -44,7 +46,7 @@ def register(app: App, ctx: Context) -> None:
                 raise NotFound(f"There is no request {request_id}.")
             check_approver(ctx, request, body["user"]["id"], decisions)
         except JitError as err:
-            _tell(respond, f":warning: {err}")
+            _tell(body, respond, client, f":warning: {err}")
             return
         meta = json.dumps({"id": request_id, "response_url": body.get("response_url")})
         client.views_open(trigger_id=body["trigger_id"], view=reject_modal(request, meta).to_dict())

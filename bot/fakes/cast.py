@@ -1,0 +1,56 @@
+"""The people and nodes of the demo (and of the end-to-end tests), consistent with ``policies.toml``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ACCOUNT = "123456789012"
+
+ALICE = "U0ALICE01"  # engineer, role alice
+BOB = "U0BOB0001"  # developer, role bob (auto-approved on dev)
+CAROL = "U0CAROL01"  # manager
+DAVE = "U0DAVE001"  # manager
+SAM = "U0SAM0001"  # SRE lead
+TINA = "U0TINA001"  # SRE lead
+ERIN = "U0ERIN001"  # engineer known by email only, IAM user erin
+MALLORY = "U0MALLORY"  # contractor
+OSCAR = "U0OSCAR01"  # outsider: in no group, no identity
+GHOST = "U0GHOST01"  # deleted Slack user
+
+USERS: dict[str, dict[str, str | bool]] = {
+    ALICE: {"name": "Alice", "email": "alice@example.com", "title": "Platform engineer"},
+    BOB: {"name": "Bob", "email": "bob@example.com", "title": "Developer"},
+    CAROL: {"name": "Carol", "email": "carol@example.com", "title": "Engineering manager"},
+    DAVE: {"name": "Dave", "email": "dave@example.com", "title": "Engineering manager"},
+    SAM: {"name": "Sam", "email": "sam@example.com", "title": "SRE lead"},
+    TINA: {"name": "Tina", "email": "tina@example.com", "title": "SRE lead"},
+    ERIN: {"name": "Erin", "email": "erin@example.com", "title": "Engineer"},
+    MALLORY: {"name": "Mallory", "email": "mallory@contractor.example", "title": "Contractor"},
+    OSCAR: {"name": "Oscar", "email": "oscar@example.com", "title": "Visitor"},
+    GHOST: {"name": "Ghost", "email": "ghost@example.com", "deleted": True},
+}
+
+GROUPS: dict[str, list[str]] = {
+    "S0ENGINEERS": [ALICE, ERIN, MALLORY, SAM, TINA],
+    "S0SRELEAD": [SAM, TINA],
+    "S0DEVS": [BOB],
+    "S0CONTRACT": [MALLORY],
+}
+
+ROLES = ["alice", "bob", "mallory", "sam"]
+IAM_USERS = ["erin"]
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    tags: dict[str, str]
+
+
+NODES = [
+    NodeSpec("web-1", {"Environment": "prod", "Team": "web"}),
+    NodeSpec("dev-1", {"Environment": "dev"}),
+    NodeSpec("pci-db", {"Environment": "prod", "DataClass": "pci"}),
+    NodeSpec("batch", {"Environment": "staging"}),
+    NodeSpec("batch", {"Environment": "staging"}),
+]
