@@ -103,7 +103,8 @@ class Runtime:
         self.engine.dispose()
 
 
-def build(settings: Settings, *, clock: Clock | None = None, aws: Callable[[Settings], Any] | None = None,
+def build(settings: Settings, *, clock: Clock | None = None,
+          aws: Callable[[Settings, PolicyHolder], Any] | None = None,
           migrate: bool = True) -> Runtime:
     """Build the whole bot. ``aws`` builds the AWS gateway (tests pass one pointed at moto)."""
     if migrate:

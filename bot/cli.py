@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core.policy import PolicyError, load_policies
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 def _policies_check(args: argparse.Namespace) -> int:
@@ -22,7 +26,7 @@ def _policies_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from bot.settings import Settings
 
     return Settings()

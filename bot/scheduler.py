@@ -5,6 +5,7 @@ The job store is in memory and rebuilt from the database at start; the database 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -71,10 +72,8 @@ class Scheduler:
 
     def disarm(self, request_id: str) -> None:
         for job in (f"expire:{request_id}", f"warn:{request_id}"):
-            try:
+            with contextlib.suppress(JobLookupError):
                 self._scheduler.remove_job(job)
-            except JobLookupError:
-                pass
 
     def _expire(self, request_id: str) -> None:
         sweep.expire(self.ctx, request_id)

@@ -20,7 +20,7 @@ class HttpServer:
     def __init__(self, runtime: Runtime, host: str, port: int, threads: int = 16) -> None:
         self._server = create_server(runtime.wsgi, host=host, port=port, threads=threads,
                                      ident="jitbot", clear_untrusted_proxy_headers=True)
-        self.port: int = self._server.effective_port  # type: ignore[union-attr]
+        self.port: int = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 
     def start(self) -> HttpServer:
@@ -49,10 +49,10 @@ def serve(runtime: Runtime) -> None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         socket = SocketModeHandler(runtime.app, app_token)
-        socket.connect()
+        socket.connect()  # type: ignore[no-untyped-call]
         log.info("connected to Slack by Socket Mode")
         stopping.wait()
-        socket.close()
+        socket.close()  # type: ignore[no-untyped-call]
     else:
         http = HttpServer(runtime, settings.host, settings.port, settings.http_threads).start()
         log.info("listening", extra={"host": settings.host, "port": http.port})

@@ -32,17 +32,17 @@ def render(event: Event, zone: ZoneInfo) -> Rendered:
     n = event.notice
     head = f"*{r.id}* · {user(r.requester)} · {node}"
     if n is Notice.SUBMITTED:
-        level = r.levels[0]
+        first = r.levels[0]
         return Rendered(f"Your request *{r.id}* for {node} ({format_duration(r.duration)}) is waiting for "
-                        f"level 1 ('{escape(level.name)}') in <#{level.channel}>.", None,
+                        f"level 1 ('{escape(first.name)}') in <#{first.channel}>.", None,
                         f"{head} · requested {format_duration(r.duration)}: {escape(r.reason)}")
     if n is Notice.LEVEL_APPROVED:
-        level = event.level or 0
-        nxt = r.levels[level + 1]
-        return Rendered(f"Level {level + 1} approved your request *{r.id}*; now waiting for "
+        done = event.level or 0
+        nxt = r.levels[done + 1]
+        return Rendered(f"Level {done + 1} approved your request *{r.id}*; now waiting for "
                         f"'{escape(nxt.name)}' in <#{nxt.channel}>.",
-                        f"Level {level + 1} approved; passed on to level {level + 2} in <#{nxt.channel}>.",
-                        f"{head} · level {level + 1} approved by {by}")
+                        f"Level {done + 1} approved; passed on to level {done + 2} in <#{nxt.channel}>.",
+                        f"{head} · level {done + 1} approved by {by}")
     if n is Notice.GRANTED:
         return Rendered(f":unlock: Access granted: *{r.id}* on {node} until *{until}*.\n"
                         f"Connect with:\n```{_connect(event)}```",
@@ -72,8 +72,8 @@ def render(event: Event, zone: ZoneInfo) -> Rendered:
     if n is Notice.REVOKE_FAILING:
         return Rendered(None, None, f":rotating_light: {head} · revocation is failing and being retried{why}")
     if n is Notice.REMINDER:
-        level = r.levels[event.level or 0]
-        who = ", ".join(principal(a) for a in level.approvers)
+        waiting = r.levels[event.level or 0]
+        who = ", ".join(principal(a) for a in waiting.approvers)
         return Rendered(None, f":bell: Reminder: {who}, request *{r.id}* is still waiting for your decision.",
                         None)
     if n is Notice.DENIED:

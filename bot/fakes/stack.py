@@ -11,6 +11,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from bot.app import PolicyHolder, Runtime, account_roles, build
 from bot.fakes import cast
 from bot.fakes.aws import FakeAws
@@ -56,8 +58,8 @@ class Stack:
 
     def settings(self) -> Settings:
         return Settings(
-            slack_bot_token="xoxb-test-token",  # noqa: S106 - the fake's token
-            slack_signing_secret=self.signing_secret,
+            slack_bot_token=SecretStr("xoxb-test-token"),
+            slack_signing_secret=SecretStr(self.signing_secret),
             slack_api_url=self.slack.url,
             database_url=self.database_url,
             jit_policies=str(self.policies_path),
@@ -71,7 +73,7 @@ class Stack:
 
     def boot(self) -> None:
         settings = self.settings()
-        self.runtime = build(settings, aws=lambda s, p: self.aws_gateway(s, p))
+        self.runtime = build(settings, aws=self.aws_gateway)
         self.runtime.start()
         self.http = HttpServer(self.runtime, "127.0.0.1", 0, threads=settings.http_threads).start()
         self.sim = SlackSimulator(f"http://127.0.0.1:{self.http.port}", self.signing_secret, self.slack)

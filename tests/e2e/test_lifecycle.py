@@ -8,7 +8,7 @@ from bot.fakes import cast
 from bot.fakes.stack import Stack
 from core.model import State
 from handlers import ids
-from tests.helpers import approval_post, button_value, eventually, events, request
+from tests.helpers import approval_post, button_value, events, eventually, request
 
 ALICE_ROLE = "arn:aws:iam::123456789012:role/alice"
 BOB_ROLE = "arn:aws:iam::123456789012:role/bob"
