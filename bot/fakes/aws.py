@@ -24,8 +24,8 @@ import boto3
 DEFAULT_ACCOUNT = "123456789012"  # moto's account for any access key it did not issue
 SECOND_ACCOUNT = "444455556666"
 ACTIVE = frozenset({"Connected", "Connecting", "Disconnected"})
-_STATUS = {"AccessDenied": 403, "NoSuchEntity": 404, "ServiceUnavailable": 503, "InternalError": 500,
-           "InternalFailure": 500, "InternalServerError": 500, "ServiceFailure": 500}
+_STATUS = {"AccessDenied": 403, "UnauthorizedOperation": 403, "NoSuchEntity": 404, "ServiceUnavailable": 503,
+           "InternalError": 500, "InternalFailure": 500, "InternalServerError": 500, "ServiceFailure": 500}
 
 
 @dataclass
@@ -126,9 +126,9 @@ def _fault_middleware(app: Callable[..., Any], store: _Store) -> Callable[..., A
 
 def _ssm_extension(store: _Store) -> Any:
     """moto's SSM responses plus the Session Manager operations, reading EC2 state from moto's own backend."""
-    from moto.core.exceptions import ServiceException
     from moto.core.responses import ActionResult
     from moto.ec2.models import ec2_backends
+    from moto.ssm.exceptions import SSMException
     from moto.ssm.responses import SimpleSystemManagerResponse
 
     def page(response: Any, items: list[dict[str, Any]], key: str, default: int) -> ActionResult:
@@ -150,7 +150,7 @@ def _ssm_extension(store: _Store) -> Any:
             elif key == "tag-key":
                 ok = any(v in tags for v in values)
             else:
-                raise ServiceException("InvalidInstanceInformationFilterValue", f"unsupported filter {key}")
+                raise SSMException("InvalidInstanceInformationFilterValue", f"unsupported filter {key}")
             if not ok:
                 return False
         return True
@@ -210,7 +210,7 @@ def _ssm_extension(store: _Store) -> Any:
                 session = store.sessions.get(session_id)
                 here = (self.current_account, self.region)
                 if session is None or (session.Account, session.Region) != here:
-                    raise ServiceException("DoesNotExistException", f"Session {session_id} does not exist.")
+                    raise SSMException("DoesNotExistException", f"Session {session_id} does not exist.")
                 if session.Status in ACTIVE:
                     session.Status, session.EndDate = "Terminated", datetime.now(UTC)
             return ActionResult({"SessionId": session_id})
@@ -220,7 +220,7 @@ def _ssm_extension(store: _Store) -> Any:
                 return super().list_tags_for_resource()
             node = store.nodes.get(self._get_param("ResourceId"))
             if node is None or (node.account, node.region) != (self.current_account, self.region):
-                raise ServiceException("InvalidResourceId", "Invalid Resource Id")
+                raise SSMException("InvalidResourceId", "Invalid Resource Id")
             return ActionResult({"TagList": [{"Key": k, "Value": v} for k, v in node.tags.items()]})
 
     return ExtendedSSMResponse
