@@ -1,0 +1,188 @@
+"""Tables of the store (SQLAlchemy 2.x typed declarative models).
+
+Column names equal the mapped attribute names. Every datetime column is :class:`UTCDateTime`:
+timezone-aware UTC in, timezone-aware UTC out, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from core.model import Kind, State
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores the UTC wall time as text (fixed width, so text
+    order is time order). Naive datetimes are refused: the domain's clock is aware UTC, and guessing
+    the zone of a naive value is how audit trails drift by hours.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: use timezone-aware UTC")
+        utc = value.astimezone(UTC)
+        if dialect.name == "postgresql":
+            return utc
+        return utc.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+#: JSON everywhere, JSONB on PostgreSQL.
+JSONType: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")
+#: 64-bit ids on PostgreSQL; INTEGER on SQLite, where only INTEGER PRIMARY KEY aliases the rowid.
+BigId: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _in_values(column: str, values: list[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class RequestRow(Base):
+    """One access request (core.model.AccessRequest), its node flattened into ``node_*`` columns."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    requester: Mapped[str] = mapped_column(String(64))
+    principal_arn: Mapped[str] = mapped_column(String(2048))
+    node_id: Mapped[str] = mapped_column(String(64))
+    node_account: Mapped[str] = mapped_column(String(32))
+    node_region: Mapped[str] = mapped_column(String(32))
+    node_name: Mapped[str | None] = mapped_column(String(255))
+    node_tags: Mapped[dict[str, str]] = mapped_column(JSONType)
+    node_ping_status: Mapped[str | None] = mapped_column(String(32))
+    node_platform: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    duration_seconds: Mapped[int] = mapped_column(Integer)
+    policy: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    levels: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    current_level: Mapped[int] = mapped_column(Integer)
+    ticket: Mapped[str | None] = mapped_column(String(255))
+    granted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    ended_by: Mapped[str | None] = mapped_column(String(64))
+    extends: Mapped[str | None] = mapped_column(String(32))
+    reminders_sent: Mapped[int] = mapped_column(Integer)
+    last_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    warned: Mapped[bool] = mapped_column(Boolean)
+    needs_cleanup: Mapped[bool] = mapped_column(Boolean)
+    cleanup_attempts: Mapped[int] = mapped_column(Integer)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sessions_ended: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint(_in_values("state", [s.value for s in State]), name="state"),
+        CheckConstraint(_in_values("kind", [k.value for k in Kind]), name="kind"),
+        # due_expiries; in_states (prefix "state")
+        Index(None, "state", "expires_at"),
+        # due_work: approved and not leased
+        Index(None, "state", "lease_until"),
+        # due_work: cleanup pending and not leased
+        Index(None, "needs_cleanup", "lease_until"),
+        # by_requester, newest first
+        Index(None, "requester", "created_at"),
+        # time ranges (digest, export); with "state" it covers count_by_state_since without the table
+        Index(None, "created_at", "state"),
+        # purge_before: finished requests ended before a cutoff
+        Index(None, "ended_at"),
+    )
+
+
+class DecisionRow(Base):
+    """One approver's decision at one level of one request; one per approver and request."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(32), ForeignKey("requests.id", ondelete="CASCADE"))
+    level: Mapped[int] = mapped_column(Integer)
+    approver: Mapped[str] = mapped_column(String(64))
+    approve: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("request_id", "approver"),)
+
+
+class AuditEventRow(Base):
+    """Append-only audit trail. ``request_id`` is deliberately not a foreign key: the trail outlives
+    purged requests and records events about requests that were never stored (refusals)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+    __table_args__ = (
+        Index(None, "at"),
+        Index(None, "request_id", "id"),
+    )
+
+
+class MessageRow(Base):
+    """A Slack message posted for a request: one per (request, purpose)."""
+
+    __tablename__ = "messages"
+
+    request_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    purpose: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,266 @@
+"""The SQL adapter of core.ports.Repository and core.ports.UnitOfWork."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import CursorResult, Select, and_, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.model import AccessRequest, AuditEvent, Decision, MessageRef, State
+from store.convert import (
+    change_columns,
+    decision_columns,
+    event_columns,
+    expected_conditions,
+    message_columns,
+    request_columns,
+    row_to_decision,
+    row_to_event,
+    row_to_message,
+    row_to_request,
+)
+from store.hints import narrow
+from store.models import AuditEventRow, DecisionRow, MessageRow, RequestRow
+
+if TYPE_CHECKING:
+    from core.ports import Repository, UnitOfWork
+
+_UNIQUE_SQLITE_ERRORS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is a unique/primary-key violation (not a foreign-key, NOT NULL or CHECK one)."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:  # psycopg
+        return bool(sqlstate == "23505")
+    errorname = getattr(orig, "sqlite_errorname", None)
+    if errorname is not None:  # sqlite3, Python >= 3.11
+        return errorname in _UNIQUE_SQLITE_ERRORS
+    return "unique" in str(orig).lower()
+
+
+class SqlRepository:
+    """core.ports.Repository on one SQLAlchemy session; every call runs in the session's transaction.
+
+    Rows are read with ``populate_existing`` so a read after ``update_where`` in the same
+    transaction sees the new values (updates go straight to SQL, not through the identity map).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._postgres = session.get_bind().dialect.name == "postgresql"
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def add(self, request: AccessRequest) -> None:
+        self._session.execute(insert(RequestRow).values(request_columns(request)))
+
+    def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None:
+        stmt = select(RequestRow).where(RequestRow.id == request_id)
+        if for_update and self._postgres:
+            # SQLite needs no row lock: BEGIN IMMEDIATE already holds the database's write lock.
+            stmt = stmt.with_for_update()
+        row = self._session.scalars(self._fresh(stmt)).one_or_none()
+        return None if row is None else row_to_request(row)
+
+    def update_where(self, request_id: str, expected: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
+        """One ``UPDATE requests SET <changes> WHERE id = :id AND <expected>``; True iff one row changed.
+
+        Keys are AccessRequest field names. ``expected`` values compare with ``=``, or ``IS NULL``
+        for None; the key ``lease_until__lt`` means ``lease_until IS NULL OR lease_until < value``.
+        Unknown names raise ValueError, as do ``id`` (in either) and ``node``/``levels`` (in
+        ``expected``).
+        """
+        values = change_columns(changes)
+        conditions = expected_conditions(expected)
+        stmt = (
+            update(RequestRow)
+            .where(RequestRow.id == request_id, *conditions)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+        result = cast(CursorResult[Any], self._session.execute(stmt))
+        return result.rowcount == 1
+
+    def in_states(self, states: Sequence[State], *, limit: int = 1000) -> list[AccessRequest]:
+        """Requests in any of ``states``, oldest first. Meant for the live states (pending, approved,
+        active), which are few: it tells SQLite's planner so."""
+        if not states:
+            return []
+        stmt = (
+            select(RequestRow)
+            .where(narrow(RequestRow.state.in_([State(s).value for s in states])))
+            .order_by(RequestRow.created_at, RequestRow.id)
+            .limit(limit)
+        )
+        return self._requests(stmt)
+
+    def by_requester(self, user_id: str, states: Sequence[State] | None = None,
+                     *, limit: int = 50) -> list[AccessRequest]:
+        """The requests of ``user_id`` (optionally only in ``states``), newest first."""
+        stmt = select(RequestRow).where(RequestRow.requester == user_id)
+        if states is not None:
+            stmt = stmt.where(RequestRow.state.in_([State(s).value for s in states]))
+        stmt = stmt.order_by(RequestRow.created_at.desc(), RequestRow.id.desc()).limit(limit)
+        return self._requests(stmt)
+
+    def due_expiries(self, before: datetime, *, limit: int = 500) -> list[AccessRequest]:
+        """Active requests with ``expires_at <= before``, earliest first (PostgreSQL: SKIP LOCKED)."""
+        stmt = (
+            select(RequestRow)
+            .where(RequestRow.state == State.ACTIVE.value, RequestRow.expires_at <= before)
+            .order_by(RequestRow.expires_at, RequestRow.id)
+            .limit(limit)
+        )
+        return self._requests(self._skip_locked(stmt))
+
+    def due_work(self, now: datetime, *, limit: int = 500) -> list[AccessRequest]:
+        """Requests with an AWS step to (re)try, whose lease is free (``lease_until IS NULL OR
+        lease_until < now``): state ``approved`` (grant), or ``needs_cleanup`` (revocation).
+        Oldest first; on PostgreSQL rows locked by another transaction are skipped."""
+        lease_free = or_(RequestRow.lease_until.is_(None), RequestRow.lease_until < now)
+        stmt = (
+            select(RequestRow)
+            .where(
+                or_(
+                    and_(narrow(RequestRow.state == State.APPROVED.value), lease_free),
+                    and_(narrow(RequestRow.needs_cleanup.is_(True)), lease_free),
+                )
+            )
+            .order_by(RequestRow.created_at, RequestRow.id)
+            .limit(limit)
+        )
+        return self._requests(self._skip_locked(stmt))
+
+    # --- decisions ---------------------------------------------------------------------------
+
+    def add_decision(self, decision: Decision) -> bool:
+        """Insert inside a SAVEPOINT; False (and the outer transaction intact) if this approver has
+        already decided on this request. Other integrity errors (unknown request) propagate."""
+        try:
+            with self._session.begin_nested():
+                self._session.execute(insert(DecisionRow).values(decision_columns(decision)))
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            return False
+        return True
+
+    def decisions(self, request_id: str) -> list[Decision]:
+        """The request's decisions in the order they were recorded."""
+        stmt = select(DecisionRow).where(DecisionRow.request_id == request_id).order_by(DecisionRow.id)
+        return [row_to_decision(row) for row in self._session.scalars(self._fresh(stmt))]
+
+    # --- audit -------------------------------------------------------------------------------
+
+    def add_event(self, event: AuditEvent) -> None:
+        self._session.execute(insert(AuditEventRow).values(event_columns(event)))
+
+    def events(self, request_id: str | None = None, *, since: datetime | None = None,
+               limit: int | None = None) -> list[AuditEvent]:
+        """Audit events in id order (the order they were written), optionally of one request, at or
+        after ``since``, the first ``limit`` of them."""
+        stmt = select(AuditEventRow)
+        if request_id is not None:
+            stmt = stmt.where(AuditEventRow.request_id == request_id)
+        if since is not None:
+            after = AuditEventRow.at >= since
+            # with a request id, its index (request_id, id) is the better path
+            stmt = stmt.where(after if request_id is not None else narrow(after))
+        stmt = stmt.order_by(AuditEventRow.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [row_to_event(row) for row in self._session.scalars(self._fresh(stmt))]
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def add_message(self, ref: MessageRef) -> None:
+        """Record where a message went; a second ref for the same (request, purpose) replaces it."""
+        values = message_columns(ref)
+        table = MessageRow.__table__
+        dialect = postgresql if self._postgres else sqlite
+        stmt = (
+            dialect.insert(table)
+            .values(values)
+            .on_conflict_do_update(
+                index_elements=["request_id", "purpose"],
+                set_={"channel": values["channel"], "ts": values["ts"]},
+            )
+        )
+        self._session.execute(stmt)
+
+    def messages(self, request_id: str) -> list[MessageRef]:
+        stmt = select(MessageRow).where(MessageRow.request_id == request_id).order_by(MessageRow.purpose)
+        return [row_to_message(row) for row in self._session.scalars(self._fresh(stmt))]
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _requests(self, stmt: Select[RequestRow]) -> list[AccessRequest]:
+        return [row_to_request(row) for row in self._session.scalars(self._fresh(stmt))]
+
+    def _skip_locked(self, stmt: Select[RequestRow]) -> Select[RequestRow]:
+        return stmt.with_for_update(skip_locked=True) if self._postgres else stmt
+
+    @staticmethod
+    def _fresh(stmt: Select[Any]) -> Select[Any]:
+        return stmt.execution_options(populate_existing=True)
+
+
+class SqlUnitOfWork:
+    """core.ports.UnitOfWork: one session, one transaction per ``with`` block.
+
+    ``with SqlUnitOfWork(factory) as uow: ...; uow.commit()`` — leaving the block without
+    ``commit()`` (or with an exception) rolls back; the session is always closed.
+    """
+
+    repo: Repository
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """The open session (for the read helpers of store.queries)."""
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use it in a `with` block")
+        return self._session
+
+    def __enter__(self) -> SqlUnitOfWork:
+        if self._session is not None:
+            raise RuntimeError("this unit of work is already open")
+        self._session = self._session_factory()
+        self.repo = SqlRepository(self._session)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            session.rollback()  # a no-op after commit() unless more work was done since
+        finally:
+            session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+if TYPE_CHECKING:  # the adapters satisfy the ports
+    _repository: type[Repository] = SqlRepository
+    _unit_of_work: type[UnitOfWork] = SqlUnitOfWork
