@@ -30,6 +30,8 @@ _STATUS = {"AccessDenied": 403, "UnauthorizedOperation": 403, "NoSuchEntity": 40
 
 @dataclass
 class _Node:
+    """A node running SSM Agent: a hybrid node ``mi-…`` or an EC2 instance moto keeps (tags live in moto)."""
+
     id: str
     account: str
     region: str
@@ -66,7 +68,6 @@ class _Store:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.managed: dict[str, tuple[str, str, str]] = {}  # EC2 instance id → (account, region, ping)
         self.nodes: dict[str, _Node] = {}
         self.sessions: dict[str, _Session] = {}
         self.faults: list[_Fault] = []
@@ -106,14 +107,9 @@ def _fault_middleware(app: Callable[..., Any], store: _Store) -> Callable[..., A
         if target:
             content = json.dumps({"__type": fault.code, "message": fault.message})
             kind = "application/x-amz-json-1.1"
-        elif service == "ec2":
+        else:  # EC2's shape; botocore's query parser (IAM, STS) reads it as well
             content = (f"<Response><Errors><Error><Code>{fault.code}</Code><Message>{message}</Message>"
                        f"</Error></Errors><RequestID>{rid}</RequestID></Response>")
-            kind = "text/xml"
-        else:
-            side = "Receiver" if fault.status >= 500 else "Sender"
-            content = (f"<ErrorResponse><Error><Type>{side}</Type><Code>{fault.code}</Code><Message>"
-                       f"{message}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>")
             kind = "text/xml"
         data = content.encode()
         start_response(f"{fault.status} {HTTPStatus(fault.status).phrase}",
@@ -166,13 +162,12 @@ def _ssm_extension(store: _Store) -> Any:
             ec2 = ec2_backends[account][region]
             found: list[dict[str, Any]] = []
             with store.lock:
-                managed = dict(store.managed)
-                nodes = [n for n in store.nodes.values() if (n.account, n.region) == (account, region)]
+                nodes = {n.id: n for n in store.nodes.values() if (n.account, n.region) == (account, region)}
             for inst in ec2.all_instances():
-                where = managed.get(inst.id)
-                if where is None or where[:2] != (account, region) or inst.state == "terminated":
+                agent_on = nodes.get(inst.id)
+                if agent_on is None or inst.state == "terminated":
                     continue
-                ping = where[2] if inst.state == "running" else "ConnectionLost"
+                ping = agent_on.ping if inst.state == "running" else "ConnectionLost"
                 item = {"InstanceId": inst.id, "PingStatus": ping, **agent,
                         "PlatformType": "Windows" if inst.platform == "windows" else "Linux",
                         "ResourceType": "EC2Instance", "IPAddress": inst.private_ip,
@@ -180,7 +175,7 @@ def _ssm_extension(store: _Store) -> Any:
                         "SourceType": "AWS::EC2::Instance"}
                 if matches(item, ec2.tags.get(inst.id, {}), filters):
                     found.append(item)
-            for node in nodes:
+            for node in (n for n in nodes.values() if n.id.startswith("mi-")):
                 item = {"InstanceId": node.id, "PingStatus": node.ping, **agent, "RegistrationDate": now,
                         "PlatformType": node.platform, "ResourceType": "ManagedInstance",
                         "ComputerName": node.tags.get("Name", node.id), "Name": node.tags.get("Name", ""),
@@ -219,7 +214,8 @@ def _ssm_extension(store: _Store) -> Any:
             if self._get_param("ResourceType") != "ManagedInstance":
                 return super().list_tags_for_resource()
             node = store.nodes.get(self._get_param("ResourceId"))
-            if node is None or (node.account, node.region) != (self.current_account, self.region):
+            here = (self.current_account, self.region)
+            if node is None or not node.id.startswith("mi-") or (node.account, node.region) != here:
                 raise SSMException("InvalidResourceId", "Invalid Resource Id")
             return ActionResult({"TagList": [{"Key": k, "Value": v} for k, v in node.tags.items()]})
 
@@ -235,7 +231,6 @@ class FakeAws:
         self._server: Any = None
         self._endpoint: str | None = None
         self._clients: dict[tuple[str, str, str], Any] = {}
-        self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> FakeAws:
@@ -325,9 +320,8 @@ class FakeAws:
     def reset(self) -> None:
         """Forget everything: moto's backends (all of them, process-wide), sessions, nodes and faults."""
         urlopen(Request(f"{self.endpoint_url}/moto-api/reset", method="POST"), timeout=10).close()  # noqa: S310
-        with self._store.lock, self._lock:
-            for kept in (self._store.managed, self._store.nodes, self._store.sessions, self._store.faults,
-                         self._clients):
+        with self._store.lock:
+            for kept in (self._store.nodes, self._store.sessions, self._store.faults, self._clients):
                 kept.clear()
 
     # -- test hooks --------------------------------------------------------------------------------------
@@ -336,18 +330,15 @@ class FakeAws:
                      region: str | None = None, platform: str = "Linux") -> str:
         """A running EC2 instance (really created in moto); ``managed`` marks it as running SSM Agent."""
         account, region = account or self.account, region or self.region
-        all_tags = {**({"Name": name} if name else {}), **(tags or {})}
-        extra: dict[str, Any] = {}
-        if all_tags:
-            extra["TagSpecifications"] = [{"ResourceType": "instance",
-                                           "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}]
+        pairs = [{"Key": k, "Value": v} for k, v in {**({"Name": name} if name else {}), **(tags or {})}.items()]
+        extra = {"TagSpecifications": [{"ResourceType": "instance", "Tags": pairs}]} if pairs else {}
         image = "ami-03cf127a" if platform == "Windows" else "ami-1e749f67"  # moto's Windows / Ubuntu images
         found = self.client("ec2", account, region).run_instances(ImageId=image, MinCount=1, MaxCount=1,
                                                                   InstanceType="t3.micro", **extra)
         instance_id: str = found["Instances"][0]["InstanceId"]
         if managed:
             with self._store.lock:
-                self._store.managed[instance_id] = (account, region, ping)
+                self._store.nodes[instance_id] = _Node(instance_id, account, region, {}, ping, platform)
         return instance_id
 
     def add_managed_node(self, name: str | None = None, tags: Mapping[str, str] | None = None,
@@ -363,11 +354,7 @@ class FakeAws:
 
     def set_ping(self, node_id: str, ping: str) -> None:
         with self._store.lock:
-            if node_id in self._store.nodes:
-                self._store.nodes[node_id].ping = ping
-            else:
-                account, region, _ = self._store.managed[node_id]
-                self._store.managed[node_id] = (account, region, ping)
+            self._store.nodes[node_id].ping = ping
 
     def start_session(self, target: str, owner_arn: str, document: str = "SSM-SessionManagerRunShell",
                       status: str = "Connected") -> str:
@@ -375,9 +362,7 @@ class FakeAws:
         Its id starts, as AWS's do, with the user name or the role session name."""
         with self._store.lock:
             node = self._store.nodes.get(target)
-            unknown = (owner_arn.split(":")[4], self.region, "")
-            account, region = ((node.account, node.region) if node else
-                               self._store.managed.get(target, unknown)[:2])
+            account, region = (node.account, node.region) if node else (owner_arn.split(":")[4], self.region)
             session_id = f"{owner_arn.rsplit('/', 1)[-1]}-{secrets.token_hex(9)[:17]}"
             self._store.sessions[session_id] = _Session(session_id, target, owner_arn, status, document,
                                                         account, region)
