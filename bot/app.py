@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import SystemClock
 from bot.errors import register_error_handler
+from bot.leader import Leadership
+from bot.metrics import ActiveGrants, Metrics, ObservedNotifier, SlackErrorCounter
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import WsgiApp, make_wsgi
@@ -34,18 +36,20 @@ from handlers import actions, commands
 from handlers.directory import SlackDirectory
 from handlers.notifier import SlackNotifier
 from store.engine import create_session_factory, make_engine
-from store.migrate import upgrade
+from store.migrate import is_up_to_date, upgrade
 from store.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-def slack_client(settings: Settings) -> WebClient:
+def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClient:
+    counting = [SlackErrorCounter(metrics)] if metrics else []
     return WebClient(
         token=settings.secret("slack_bot_token"),
         base_url=settings.slack_api_url,
         timeout=10,
         retry_handlers=[
+            *counting,
             RateLimitErrorRetryHandler(max_retry_count=3),
             ConnectionErrorRetryHandler(max_retry_count=2),
             ServerErrorRetryHandler(max_retry_count=2),
@@ -78,28 +82,59 @@ class Runtime:
     sessions: sessionmaker[Session]
     ctx: Context
     app: App
-    scheduler: Scheduler
+    client: WebClient
     wsgi: WsgiApp
-    registry: CollectorRegistry
+    metrics: Metrics
+    scheduler: Scheduler | None = None
+    leadership: Leadership | None = None
+    slack_auth: str = "unknown"
     extras: dict[str, Any] = field(default_factory=dict)
 
     def health(self, ready: bool) -> tuple[bool, dict[str, Any]]:
-        detail: dict[str, Any] = {"status": "ok", "scheduler": "running" if self.scheduler.running else "stopped"}
+        """Liveness by default; with ``ready``: database, migrations, scheduler role and Slack auth too."""
+        detail: dict[str, Any] = {"status": "ok"}
+        if not ready:
+            return True, detail
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             detail["database"] = "ok"
+            detail["migrations"] = "head" if is_up_to_date(self.engine) else "behind"
         except Exception as err:  # health must answer, whatever the database says
             detail["database"] = f"error: {type(err).__name__}"
-        ok = detail["database"] == "ok" and (not ready or self.scheduler.running)
-        detail["status"] = "ok" if ok else "degraded"
+        role = self.leadership.role if self.leadership else "stopped"
+        detail["scheduler"] = {"role": role, "running": bool(self.scheduler and self.scheduler.running)}
+        detail["slack"] = self.slack_auth
+        ok = (detail["database"] == "ok" and detail.get("migrations") == "head"
+              and role in ("leader", "follower", "single") and self.slack_auth == "ok")
+        detail["status"] = "ok" if ok else "not ready"
         return ok, detail
 
+    def _elected(self) -> None:
+        scheduler = Scheduler(self.ctx, self.settings.sweep_seconds)
+        self.scheduler = scheduler
+        self.ctx.alarms = scheduler
+        scheduler.on_job_event(self.metrics.job_event)
+        scheduler.start()
+
+    def _deposed(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+
     def start(self) -> None:
-        self.scheduler.start()
+        try:
+            self.client.auth_test()
+            self.slack_auth = "ok"
+        except Exception as err:  # readiness reports it; the bot still serves what it can
+            self.slack_auth = f"error: {type(err).__name__}"
+            log.error("Slack auth.test failed", extra={"error": str(err)})
+        self.leadership = Leadership(self.settings.database_url, self._elected, self._deposed,
+                                     interval=self.settings.leader_seconds)
+        self.leadership.start()
 
     def stop(self) -> None:
-        self.scheduler.stop()
+        if self.leadership is not None:
+            self.leadership.stop()
         self.engine.dispose()
 
 
@@ -112,26 +147,26 @@ def build(settings: Settings, *, clock: Clock | None = None,
     engine = make_engine(settings.database_url)
     sessions = create_session_factory(engine)
     policies = PolicyHolder(settings.jit_policies)
-    client = slack_client(settings)
-    gateway = (aws or default_aws)(settings, policies)
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    client = slack_client(settings, metrics)
+    gateway = aws(settings, policies) if aws else default_aws(settings, policies, metrics)
     ctx = Context(
         uow=lambda: SqlUnitOfWork(sessions),
         clock=clock or SystemClock(),
         nodes=gateway,
         access=gateway,
         directory=SlackDirectory(client),
-        notifier=SlackNotifier(client, policies),
+        notifier=ObservedNotifier(SlackNotifier(client, policies), metrics, clock or SystemClock()),
         policies=policies,
     )
-    scheduler = Scheduler(ctx, settings.sweep_seconds)
-    ctx.alarms = scheduler
     app = App(client=client, signing_secret=settings.secret("slack_signing_secret") or "",
               token_verification_enabled=False, process_before_response=False)
     register_error_handler(app)
     commands.register(app, ctx)
     actions.register(app, ctx)
-    registry = CollectorRegistry()
-    runtime = Runtime(settings, engine, sessions, ctx, app, scheduler, wsgi=lambda e, s: [], registry=registry)
+    registry.register(ActiveGrants(ctx.uow))
+    runtime = Runtime(settings, engine, sessions, ctx, app, client, wsgi=lambda e, s: [], metrics=metrics)
     runtime.wsgi = make_wsgi(app, runtime.health, registry)
     return runtime
 
@@ -140,8 +175,14 @@ def account_roles(policies: PolicyFile) -> dict[str, str]:
     return {account: spec.role_arn for account, spec in policies.accounts.items()}
 
 
-def default_aws(settings: Settings, policies: PolicyHolder) -> Any:
+def default_aws(settings: Settings, policies: PolicyHolder, metrics: Metrics | None = None) -> Any:
+    import boto3
+
     from aws.gateway import AwsGateway
 
-    return AwsGateway(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url,
+    def session() -> Any:
+        made = boto3.session.Session()
+        return metrics.observe_aws(made) if metrics else made
+
+    return AwsGateway(session, region=settings.aws_region, endpoint_url=settings.aws_endpoint_url,
                       accounts=lambda: account_roles(policies()))

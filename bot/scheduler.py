@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -40,6 +43,10 @@ class Scheduler:
                                 next_run_time=datetime.now(UTC))
         self._scheduler.start()
         self.rebuild()
+
+    def on_job_event(self, listener: Callable[[Any], None]) -> None:
+        """Call ``listener`` after every job run (executed or failed), e.g. for metrics."""
+        self._scheduler.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
 
     def stop(self) -> None:
         if self._scheduler.running:

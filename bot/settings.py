@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = None
     #: seconds between sweeps that catch anything overdue (the bound on lateness after a crash)
     sweep_seconds: float = Field(default=5.0, gt=0, le=300)
+    #: seconds between leader-election checks on PostgreSQL (takeover happens within about this long)
+    leader_seconds: float = Field(default=5.0, gt=0, le=60)
     #: worker threads of the HTTP server
     http_threads: int = Field(default=16, ge=1, le=256)
 
