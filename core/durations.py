@@ -9,8 +9,8 @@ MIN_DURATION = timedelta(seconds=1)
 MAX_DURATION = timedelta(days=30)
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-_COMPACT = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_ISO = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+_COMPACT = re.compile(r"^(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$")
+_ISO = re.compile(r"^P(?:([0-9]+)D)?(?:T(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+)S)?)?$")
 
 
 class DurationError(ValueError):
@@ -35,8 +35,9 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> timedelta:
     if match is None or not any(match.groups()):
         raise DurationError(f"'{raw}' is not a duration (use e.g. 90s, 15m, 4h, 1d, 1h30m or PT4H)")
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    value = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds) if days < 10**6 else None
-    if value is None or value > MAX_DURATION:
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds  # plain ints: no overflow on huge numbers
+    value = timedelta(seconds=total) if total <= MAX_DURATION.total_seconds() else None
+    if value is None:
         raise DurationError(f"'{raw}' is longer than the maximum of {format_duration(MAX_DURATION)}")
     if value < MIN_DURATION:
         raise DurationError(f"'{raw}' is shorter than the minimum of 1s")

@@ -17,6 +17,9 @@ USAGE = {
     "cancel": "/jit cancel <request id>",
     "release": "/jit release <request id>",
     "revoke": "/jit revoke <request id> <reason>",
+    "pending": "/jit pending",
+    "extend": "/jit extend <request id> <duration> <reason>",
+    "nodes": "/jit nodes [filter]",
     "help": "/jit help",
 }
 
@@ -42,7 +45,8 @@ def parse(text: str) -> Parsed:
         raise InvalidInput(f"That command is too long ({len(text)} characters); keep it under {MAX_TEXT}.")
     if not text:
         return Parsed("help", (), "")
-    name, _, rest = text.partition(" ")
+    name, *tail = text.split(None, 1)
+    rest = tail[0] if tail else ""
     return Parsed(name.lower(), tuple(rest.split()), rest.strip())
 
 

@@ -63,6 +63,8 @@ def targets_overlap(a: Targets, b: Targets) -> str | None:
         return None
     if a.all or b.all:
         return "every node" if a.all and b.all else None
+    if not (a.nodes or a.tags or b.nodes or b.tags):  # both name accounts only
+        return "every node in account " + sorted(set(a.accounts) & set(b.accounts))[0]
     if a.nodes and b.nodes:
         shared = sorted(set(a.nodes) & set(b.nodes))
         return f"node {shared[0]}" if shared else None
@@ -106,6 +108,8 @@ def parse_policies(text: str, source: str = "policies.toml") -> PolicyFile:
         raw: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise PolicyError(source, [f"TOML syntax: {err}"]) from None
+    except RecursionError:
+        raise PolicyError(source, ["TOML syntax: arrays or tables nested too deeply"]) from None
     try:
         policies = PolicyFile.model_validate(raw)
     except ValidationError as err:

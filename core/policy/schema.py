@@ -7,7 +7,15 @@ from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from core.durations import DurationError, parse_duration
 
@@ -75,7 +83,7 @@ class PolicySettings(_Frozen):
     def _zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder, an over-long name
             raise ValueError(f"'{value}' is not an IANA time zone such as \"Europe/Paris\"") from None
         return value
 
@@ -89,8 +97,10 @@ class PolicySettings(_Frozen):
     @field_validator("digest_time", mode="before")
     @classmethod
     def _digest(cls, value: Any) -> Any:
-        if isinstance(value, str) and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-            raise ValueError(f"'{value}' is not a time of day as HH:MM")
+        if value is None or isinstance(value, time):  # TOML's own local time (18:30:00) is fine too
+            return value
+        if not isinstance(value, str) or not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value):
+            raise ValueError(f"{value!r} is not a time of day as HH:MM")
         return value
 
     @field_validator("session_documents")
@@ -198,7 +208,7 @@ class _Granting(_Policy):
         if value is not None:
             try:
                 re.compile(value)
-            except re.error as err:
+            except (re.error, OverflowError, RecursionError) as err:
                 raise ValueError(f"is not a valid regular expression: {err}") from None
         return value
 
@@ -235,13 +245,13 @@ class Level(_Frozen):
     def _approvers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _check_principals(value)
 
-    @model_validator(mode="after")
-    def _satisfiable(self) -> Level:
-        if all(USER_ID.match(a) for a in self.approvers) and self.required > len(self.approvers):
-            raise ValueError(
-                f"required = {self.required} but only {len(self.approvers)} approver(s) are listed"
-            )
-        return self
+    @field_validator("required")
+    @classmethod
+    def _satisfiable(cls, value: int, info: ValidationInfo) -> int:
+        approvers = info.data.get("approvers") or ()
+        if approvers and all(USER_ID.match(a) for a in approvers) and value > len(approvers):
+            raise ValueError(f"required = {value} but only {len(approvers)} approver(s) are listed")
+        return value
 
 
 class ManualApprovalPolicy(_Granting):
