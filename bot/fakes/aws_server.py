@@ -1,0 +1,216 @@
+"""The server side of ``FakeAws``: what moto lacks for Session Manager (``DescribeInstanceInformation``,
+``DescribeSessions``, ``TerminateSession``, tags of managed nodes), kept in a ``Store``, and the fault-injection
+WSGI middleware. moto is imported inside the functions, when the fake starts."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+ACTIVE = frozenset({"Connected", "Connecting", "Disconnected"})
+STATUS = {"AccessDenied": 403, "UnauthorizedOperation": 403, "NoSuchEntity": 404, "ServiceUnavailable": 503,
+          "InternalError": 500, "InternalFailure": 500, "InternalServerError": 500, "ServiceFailure": 500}
+
+
+@dataclass
+class NodeRecord:
+    """A node running SSM Agent: a hybrid node ``mi-…`` or an EC2 instance moto keeps (tags live in moto)."""
+
+    id: str
+    account: str
+    region: str
+    tags: dict[str, str]
+    ping: str
+    platform: str
+
+
+@dataclass
+class SessionRecord:
+    SessionId: str
+    Target: str
+    Owner: str
+    Status: str
+    DocumentName: str
+    Account: str
+    Region: str
+    StartDate: datetime = field(default_factory=lambda: datetime.now(UTC))
+    EndDate: datetime | None = None
+
+
+@dataclass
+class Fault:
+    service: str
+    operation: str
+    code: str
+    status: int
+    message: str
+    remaining: int
+
+
+class Store:
+    """The state moto does not keep: which instances run SSM Agent, hybrid nodes, sessions, pending faults."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.nodes: dict[str, NodeRecord] = {}
+        self.sessions: dict[str, SessionRecord] = {}
+        self.faults: list[Fault] = []
+
+    def take_fault(self, service: str, operation: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.operation == operation and fault.service in ("", service):
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+
+def fault_middleware(app: Callable[..., Any], store: Store) -> Callable[..., Any]:
+    """WSGI: answer the next matching call with an AWS-shaped error instead of passing it to moto."""
+
+    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not store.faults:
+            return app(environ, start_response)
+        scope = re.search(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+        service = scope.group(1) if scope else ""
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target:
+            operation = target.rsplit(".", 1)[-1]
+        else:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            query = parse_qs(body.decode("utf-8", "replace")) or parse_qs(environ.get("QUERY_STRING", ""))
+            operation = query.get("Action", [""])[0]
+        fault = store.take_fault(service, operation)
+        if fault is None:
+            return app(environ, start_response)
+        rid, message = secrets.token_hex(16), escape(fault.message)
+        if target:
+            content = json.dumps({"__type": fault.code, "message": fault.message})
+            kind = "application/x-amz-json-1.1"
+        else:  # EC2's shape; botocore's query parser (IAM, STS) reads it as well
+            content = (f"<Response><Errors><Error><Code>{fault.code}</Code><Message>{message}</Message>"
+                       f"</Error></Errors><RequestID>{rid}</RequestID></Response>")
+            kind = "text/xml"
+        data = content.encode()
+        start_response(f"{fault.status} {HTTPStatus(fault.status).phrase}",
+                       [("Content-Type", kind), ("Content-Length", str(len(data))), ("x-amzn-RequestId", rid),
+                        ("x-amzn-ErrorType", fault.code)])
+        return [data]
+
+    return middleware
+
+
+def ssm_extension(store: Store) -> Any:
+    """moto's SSM responses plus the Session Manager operations, reading EC2 state from moto's own backend."""
+    from moto.core.responses import ActionResult
+    from moto.ec2.models import ec2_backends
+    from moto.ssm.exceptions import SSMException
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    def page(response: Any, items: list[dict[str, Any]], key: str, default: int) -> ActionResult:
+        size = int(response._get_param("MaxResults") or default)
+        start = int(response._get_param("NextToken") or 0)
+        result: dict[str, Any] = {key: items[start:start + size]}
+        if start + size < len(items):
+            result["NextToken"] = str(start + size)
+        return ActionResult(result)
+
+    def matches(item: dict[str, Any], tags: Mapping[str, str], filters: Iterable[tuple[str, Any]]) -> bool:
+        fields = {"InstanceIds": "InstanceId", "PingStatus": "PingStatus", "PlatformTypes": "PlatformType",
+                  "ResourceType": "ResourceType"}
+        for key, values in filters:
+            if key in fields:
+                ok = item.get(fields[key]) in values
+            elif key.startswith("tag:"):
+                ok = tags.get(key[4:]) in values
+            elif key == "tag-key":
+                ok = any(v in tags for v in values)
+            else:
+                raise SSMException("InvalidInstanceInformationFilterValue", f"unsupported filter {key}")
+            if not ok:
+                return False
+        return True
+
+    class ExtendedSSMResponse(SimpleSystemManagerResponse):
+        def describe_instance_information(self) -> ActionResult:
+            account, region = self.current_account, self.region
+            now = datetime.now(UTC)
+            agent = {"LastPingDateTime": now, "AgentVersion": "3.3.1611.0", "IsLatestVersion": True}
+            filters = [(f["Key"], f["Values"]) for f in self._get_param("Filters") or []]
+            old_style = self._get_param("InstanceInformationFilterList") or []
+            filters += [(f["key"], f["valueSet"]) for f in old_style]
+            ec2 = ec2_backends[account][region]
+            found: list[dict[str, Any]] = []
+            with store.lock:
+                nodes = {n.id: n for n in store.nodes.values() if (n.account, n.region) == (account, region)}
+            for inst in ec2.all_instances():
+                agent_on = nodes.get(inst.id)
+                if agent_on is None or inst.state == "terminated":
+                    continue
+                ping = agent_on.ping if inst.state == "running" else "ConnectionLost"
+                item = {"InstanceId": inst.id, "PingStatus": ping, **agent,
+                        "PlatformType": "Windows" if inst.platform == "windows" else "Linux",
+                        "ResourceType": "EC2Instance", "IPAddress": inst.private_ip,
+                        "ComputerName": inst.private_dns_name, "SourceId": inst.id,
+                        "SourceType": "AWS::EC2::Instance"}
+                if matches(item, ec2.tags.get(inst.id, {}), filters):
+                    found.append(item)
+            for node in (n for n in nodes.values() if n.id.startswith("mi-")):
+                item = {"InstanceId": node.id, "PingStatus": node.ping, **agent, "RegistrationDate": now,
+                        "PlatformType": node.platform, "ResourceType": "ManagedInstance",
+                        "ComputerName": node.tags.get("Name", node.id), "Name": node.tags.get("Name", ""),
+                        "SourceId": node.id, "SourceType": "AWS::SSM::ManagedInstance"}
+                if matches(item, node.tags, filters):
+                    found.append(item)
+            return page(self, found, "InstanceInformationList", 50)
+
+        def describe_sessions(self) -> ActionResult:
+            state = self._get_param("State")
+            wanted = {f["key"]: f["value"] for f in self._get_param("Filters") or []}
+            with store.lock:
+                rows = [asdict(s) for s in store.sessions.values()
+                        if (s.Account, s.Region) == (self.current_account, self.region)
+                        and (s.Status in ACTIVE) == (state == "Active")]
+            for key in ("Target", "Owner", "Status", "SessionId"):
+                if key in wanted:
+                    rows = [r for r in rows if r[key] == wanted[key]]
+            rows.sort(key=lambda r: r["StartDate"], reverse=True)
+            sessions = [{k: v for k, v in r.items() if v is not None and k not in ("Account", "Region")}
+                        for r in rows]
+            return page(self, sessions, "Sessions", 20)
+
+        def terminate_session(self) -> ActionResult:
+            session_id = self._get_param("SessionId")
+            with store.lock:
+                session = store.sessions.get(session_id)
+                here = (self.current_account, self.region)
+                if session is None or (session.Account, session.Region) != here:
+                    raise SSMException("DoesNotExistException", f"Session {session_id} does not exist.")
+                if session.Status in ACTIVE:
+                    session.Status, session.EndDate = "Terminated", datetime.now(UTC)
+            return ActionResult({"SessionId": session_id})
+
+        def list_tags_for_resource(self) -> ActionResult:
+            if self._get_param("ResourceType") != "ManagedInstance":
+                return super().list_tags_for_resource()
+            node = store.nodes.get(self._get_param("ResourceId"))
+            here = (self.current_account, self.region)
+            if node is None or not node.id.startswith("mi-") or (node.account, node.region) != here:
+                raise SSMException("InvalidResourceId", "Invalid Resource Id")
+            return ActionResult({"TagList": [{"Key": k, "Value": v} for k, v in node.tags.items()]})
+
+    return ExtendedSSMResponse
