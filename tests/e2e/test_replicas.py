@@ -65,7 +65,8 @@ class Replica:
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, fake_slack: FakeSlack, fake_aws: tuple[FakeAws, dict[str, str]]) -> Iterator[list[Replica]]:
+def replicas(tmp_path: Path, fake_slack: FakeSlack,
+             fake_aws: tuple[FakeAws, dict[str, str]]) -> Iterator[list[Replica]]:
     aws, _ = fake_aws
     policies = tmp_path / "policies.toml"
     policies.write_text(REPO_POLICIES.read_text("utf-8"), "utf-8")
