@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.model import AccessRequest, AuditEvent, Event, State, can_transition
 from core.policy.evaluate import Requester
 from core.policy.schema import GROUP_ID, PolicyFile
 from core.ports import AccessBackend, Alarms, Clock, Directory, NodeDirectory, Notifier, UnitOfWork
+
+if TYPE_CHECKING:
+    from core.breakglass import BreakglassNotices
 
 
 @dataclass
@@ -22,6 +25,8 @@ class Context:
     notifier: Notifier
     policies: Callable[[], PolicyFile]
     alarms: Alarms | None = None
+    #: the loud break-glass announcements and their Review buttons (core.breakglass); None where unused
+    breakglass: BreakglassNotices | None = None
 
     def expand(self, principals: Iterable[str]) -> frozenset[str]:
         """User ids named directly or through user groups (live membership, cached by the adapter)."""
@@ -37,7 +42,8 @@ class Context:
         groups = frozenset(
             g for g in self.policies().referenced_groups() if user_id in self.directory.group_members(g)
         )
-        return Requester(user_id, groups)
+        profile = self.directory.user(user_id)
+        return Requester(user_id, groups, email=profile.email, title=profile.title)
 
     def announce(self, event: Event) -> None:
         with self.uow() as uow:

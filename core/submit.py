@@ -15,6 +15,7 @@ from core.policy.evaluate import Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
 
 MAX_REASON = 1000
+LIVE = (State.PENDING, State.APPROVED, State.ACTIVE)
 MAX_TICKET = 100
 
 
@@ -71,6 +72,39 @@ def check_levels(ctx: Context, policy: ManualApprovalPolicy, requester: str) -> 
     return tuple(levels)
 
 
+def check_ticket(policy: AutoApprovalPolicy | ManualApprovalPolicy, ticket: str | None) -> None:
+    """``ticket_pattern``: the ticket must be given and match the whole pattern, which the message shows."""
+    if not policy.ticket_pattern:
+        return
+    if not ticket:
+        raise InvalidInput(f"Policy '{policy.name}' needs a ticket matching `{policy.ticket_pattern}`: add "
+                           f"ticket=<id> to your request.")
+    if not re.fullmatch(policy.ticket_pattern, ticket):
+        raise InvalidInput(f"Ticket '{ticket}' does not match `{policy.ticket_pattern}` "
+                           f"(required by policy '{policy.name}').")
+
+
+def check_active_limit(ctx: Context, user_id: str, policy: AutoApprovalPolicy | ManualApprovalPolicy,
+                       extends: str | None = None) -> None:
+    """``max_active_grants`` ([settings] for all policies together, and per policy): count the user's
+    pending, approved and active requests; the one an extension replaces does not count."""
+    overall = ctx.policies().settings.max_active_grants
+    if overall is None and policy.max_active_grants is None:
+        return
+    with ctx.uow() as uow:
+        live = [r for r in uow.repo.by_requester(user_id, LIVE, limit=1000) if r.id != extends]
+    if overall is not None and len(live) >= overall:
+        raise NotAllowed(f"You already have {len(live)} request(s) pending or active, and at most {overall} "
+                         f"are allowed at a time ([settings] max_active_grants). Release or cancel one first: "
+                         + ", ".join(r.id for r in live[:10]) + ".")
+    under = [r for r in live if r.policy == policy.name]
+    if policy.max_active_grants is not None and len(under) >= policy.max_active_grants:
+        raise NotAllowed(f"You already have {len(under)} request(s) pending or active under policy "
+                         f"'{policy.name}', which allows {policy.max_active_grants} at a time "
+                         f"(max_active_grants). Release or cancel one first: "
+                         + ", ".join(r.id for r in under[:10]) + ".")
+
+
 def _refuse(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> NotAllowed:
     now = ctx.clock.now()
     with ctx.uow() as uow:
@@ -106,17 +140,13 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
             requested = parse_duration(data.duration)
         except DurationError as err:
             raise InvalidInput(str(err)) from None
-    verdict = evaluate(policies, ctx.requester(user.id), node, requested)
+    verdict = evaluate(policies, ctx.requester(user.id), node, requested, has_ticket=bool(ticket))
     policy = verdict.granting
     if verdict.outcome in ("denied", "no_policy") or policy is None:
         raise _refuse(ctx, data, node, verdict)
     duration = check_duration(data.duration, policy)
-    if policy.ticket_pattern:
-        if not ticket:
-            raise InvalidInput(f"Policy '{policy.name}' needs a ticket matching `{policy.ticket_pattern}`.")
-        if not re.fullmatch(policy.ticket_pattern, ticket):
-            raise InvalidInput(f"Ticket '{ticket}' does not match `{policy.ticket_pattern}` "
-                               f"(required by policy '{policy.name}').")
+    check_ticket(policy, ticket)
+    check_active_limit(ctx, user.id, policy, data.extends)
     levels = check_levels(ctx, policy, user.id) if isinstance(policy, ManualApprovalPolicy) else ()
     now = ctx.clock.now()
     request = AccessRequest(

@@ -8,6 +8,7 @@ from typing import Literal
 
 from core.durations import format_duration
 from core.model import Node
+from core.policy.cedar_rules import CedarForbid, CedarOutcome, CedarPermit, CedarRequest
 from core.policy.schema import (
     AutoApprovalPolicy,
     DenyPolicy,
@@ -17,14 +18,21 @@ from core.policy.schema import (
 )
 
 Outcome = Literal["auto", "manual", "denied", "no_policy"]
+AnyPolicy = AutoApprovalPolicy | ManualApprovalPolicy | DenyPolicy
+
+#: the duration Cedar sees (``context.durationSeconds``) when the requester gives none
+CEDAR_DEFAULT_DURATION = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class Requester:
-    """A Slack user as policies see them: their id and the referenced user groups they belong to."""
+    """A Slack user as policies see them: their id, the referenced user groups they belong to, and the
+    profile fields Cedar policies may test (email, title)."""
 
     user_id: str
     groups: frozenset[str] = frozenset()
+    email: str | None = None
+    title: str | None = None
 
     def is_in(self, principals: tuple[str, ...] | None) -> bool:
         if principals is None:
@@ -33,11 +41,22 @@ class Requester:
 
 
 @dataclass(frozen=True)
+class Matched:
+    """A policy that matched this requester and node, and what it did, in words."""
+
+    policy: AnyPolicy
+    effect: str
+    decided: bool = False
+
+
+@dataclass(frozen=True)
 class Verdict:
     outcome: Outcome
     policy: AutoApprovalPolicy | ManualApprovalPolicy | DenyPolicy | None
     message: str
     trace: tuple[str, ...] = field(default_factory=tuple)
+    #: every policy that matched, in evaluation order (``explain`` shows them)
+    matched: tuple[Matched, ...] = field(default_factory=tuple)
 
     @property
     def granting(self) -> AutoApprovalPolicy | ManualApprovalPolicy | None:
@@ -58,48 +77,91 @@ def matches(targets: Targets, node: Node) -> bool:
     return bool(targets.accounts)
 
 
+def label(policy: AnyPolicy) -> str:
+    """How the trace names a policy: ``deny 'x'``, ``auto-approval 'x'``, ``manual 'x'``, ``Cedar permit 'x'``."""
+    if isinstance(policy, CedarPermit):
+        return f"Cedar permit '{policy.name}' ({policy.origin})"
+    if isinstance(policy, CedarForbid):
+        return f"Cedar forbid '{policy.name}' ({policy.origin})"
+    kind = "deny" if isinstance(policy, DenyPolicy) else "auto-approval" if isinstance(
+        policy, AutoApprovalPolicy) else "manual"
+    return f"{kind} '{policy.name}'"
+
+
+def manual_for(policies: PolicyFile, node: Node) -> tuple[ManualApprovalPolicy | None, list[ManualApprovalPolicy]]:
+    """The most specific manual policy covering ``node`` (whoever asks), and the others that cover it."""
+    candidates = [m for m in policies.manual_approval if matches(m.targets, node)]
+    if not candidates:
+        return None, []
+    best = max(candidates, key=lambda m: m.targets.specificity)
+    return best, [c for c in candidates if c is not best]
+
+
+def _cedar(policies: PolicyFile, requester: Requester, node: Node, duration: timedelta | None,
+           has_ticket: bool) -> CedarOutcome:
+    rules = policies.cedar
+    if rules is None:
+        return CedarOutcome()
+    return rules.decide(CedarRequest(
+        user_id=requester.user_id, groups=requester.groups, node_id=node.id, tags=node.tags,
+        duration_seconds=int((duration or CEDAR_DEFAULT_DURATION).total_seconds()), has_ticket=has_ticket,
+        email=requester.email, title=requester.title,
+        principal_arn=policies.principal_for(requester.user_id, requester.email)))
+
+
 def evaluate(
-    policies: PolicyFile, requester: Requester, node: Node, duration: timedelta | None = None
+    policies: PolicyFile, requester: Requester, node: Node, duration: timedelta | None = None,
+    *, has_ticket: bool = False,
 ) -> Verdict:
     """Deny, then auto-approval, then the most specific manual policy (DESIGN.md §3).
 
-    ``duration`` (when known) lets an auto-approval policy whose ``max_duration`` is too short fall
-    through to manual approval instead of refusing outright.
+    Cedar ``forbid`` statements count as deny policies after the TOML ones, Cedar ``permit`` statements as
+    auto-approval policies after the TOML ones. ``duration`` (when known) lets an auto-approval policy
+    whose ``max_duration`` is too short fall through to manual approval instead of refusing outright.
     """
     trace: list[str] = []
+    matched: list[Matched] = []
+    cedar = _cedar(policies, requester, node, duration, has_ticket)
+    trace.extend(cedar.errors)
+
+    def verdict(outcome: Outcome, policy: AnyPolicy | None, message: str) -> Verdict:
+        return Verdict(outcome, policy, message, tuple(trace), tuple(matched))
+
     auto_blocked_by: DenyPolicy | None = None
-    for deny in policies.deny:
-        if matches(deny.targets, node) and requester.is_in(deny.requesters):
-            if deny.block == "all":
-                trace.append(f"deny '{deny.name}' matches: access refused")
-                return Verdict("denied", deny, f"Access to {node.label} is denied by policy '{deny.name}'.",
-                               tuple(trace))
-            trace.append(f"deny '{deny.name}' matches: auto-approval is blocked, manual approval still possible")
-            auto_blocked_by = auto_blocked_by or deny
-    if auto_blocked_by is None:
-        for auto in policies.auto_approval:
-            if not (matches(auto.targets, node) and requester.is_in(auto.requesters)):
-                continue
-            if duration is not None and duration > auto.max_duration:
-                trace.append(
-                    f"auto-approval '{auto.name}' matches but allows at most {format_duration(auto.max_duration)}"
-                )
-                continue
-            trace.append(f"auto-approval '{auto.name}' matches: approved at once")
-            return Verdict("auto", auto, f"Auto-approved by policy '{auto.name}'.", tuple(trace))
-    candidates = [m for m in policies.manual_approval if matches(m.targets, node)]
-    if not candidates:
+    denies = [d for d in policies.deny if matches(d.targets, node) and requester.is_in(d.requesters)]
+    for deny in [*denies, *cedar.forbids]:
+        if deny.block == "all":
+            trace.append(f"{label(deny)} matches: access refused")
+            matched.append(Matched(deny, "refuses access outright", True))
+            return verdict("denied", deny, f"Access to {node.label} is denied by policy '{deny.name}'.")
+        trace.append(f"{label(deny)} matches: auto-approval is blocked, manual approval still possible")
+        matched.append(Matched(deny, "blocks auto-approval; manual approval is still possible"))
+        auto_blocked_by = auto_blocked_by or deny
+    autos = [a for a in policies.auto_approval if matches(a.targets, node) and requester.is_in(a.requesters)]
+    for auto in [*autos, *cedar.permits]:
+        if auto_blocked_by is not None:
+            matched.append(Matched(auto, f"would approve at once, but '{auto_blocked_by.name}' blocks it"))
+            continue
+        if duration is not None and duration > auto.max_duration:
+            trace.append(f"{label(auto)} matches but allows at most {format_duration(auto.max_duration)}")
+            matched.append(Matched(auto, f"approves at once, but only up to {format_duration(auto.max_duration)}"))
+            continue
+        trace.append(f"{label(auto)} matches: approved at once")
+        matched.append(Matched(auto, "approves at once", True))
+        return verdict("auto", auto, f"Auto-approved by policy '{auto.name}'.")
+    best, others = manual_for(policies, node)
+    if best is None:
         trace.append("no manual-approval policy covers this node")
         reason = "" if auto_blocked_by is None else f" (auto-approval is blocked by '{auto_blocked_by.name}')"
-        return Verdict("no_policy", None, f"No policy lets you request access to {node.label}{reason}.",
-                       tuple(trace))
-    best = max(candidates, key=lambda m: m.targets.specificity)
-    for other in candidates:
-        if other is not best:
-            trace.append(f"manual '{other.name}' matches but '{best.name}' is more specific")
+        return verdict("no_policy", None, f"No policy lets you request access to {node.label}{reason}.")
+    for other in others:
+        trace.append(f"manual '{other.name}' matches but '{best.name}' is more specific")
+        matched.append(Matched(other, f"covers this node too, but '{best.name}' is more specific"))
     if not requester.is_in(best.requesters):
         trace.append(f"manual '{best.name}' applies but you are not among its requesters")
-        return Verdict("denied", best, f"Policy '{best.name}' covers {node.label} but does not list you as a "
-                       "requester.", tuple(trace))
+        matched.append(Matched(best, "applies, but does not list you as a requester", True))
+        return verdict("denied", best, f"Policy '{best.name}' covers {node.label} but does not list you as a "
+                       "requester.")
     trace.append(f"manual '{best.name}' applies: {len(best.levels)} approval level(s)")
-    return Verdict("manual", best, f"Needs approval under policy '{best.name}'.", tuple(trace))
+    matched.append(Matched(best, f"applies: {len(best.levels)} approval level(s)", True))
+    return verdict("manual", best, f"Needs approval under policy '{best.name}'.")

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core.policy.cedar_rules import CedarForbid, CedarPermit
 from core.policy.schema import ManualApprovalPolicy, PolicyFile, Targets
 
 
@@ -103,7 +104,34 @@ def _cross_checks(policies: PolicyFile) -> list[str]:
     return errors
 
 
-def parse_policies(text: str, source: str = "policies.toml") -> PolicyFile:
+def _with_cedar(policies: PolicyFile, source: str, base: Path | None) -> PolicyFile:
+    """Compile ``[settings] cedar_policies`` (relative to the policy file) and attach it, or raise located errors."""
+    name = policies.settings.cedar_policies
+    if not name:
+        return policies
+    try:
+        from core.policy.cedar import CedarError, load_cedar  # cedarpy is an optional extra: only when used
+    except ImportError:
+        raise PolicyError(source, ["settings.cedar_policies: Cedar needs the cedarpy package "
+                                   "(pip install 'jitbot[cedar]')"]) from None
+    path = Path(name) if Path(name).is_absolute() else (base if base is not None else Path(source).parent) / name
+    try:
+        rules = load_cedar(path, str(path))
+    except CedarError as err:
+        raise PolicyError(source, err.errors) from None
+    toml_names = {p.name: kind for kind in ("deny", "auto_approval", "manual_approval")
+                  for p in getattr(policies, kind)}
+    statements: list[CedarPermit | CedarForbid] = [*rules.permits, *rules.forbids]
+    clashes = [f"{p.origin}: @id '{p.name}' is already the name of a policy in [[{toml_names[p.name]}]]"
+               for p in statements if p.name in toml_names]
+    if clashes:
+        raise PolicyError(source, clashes)
+    return policies.with_cedar(rules)
+
+
+def parse_policies(text: str, source: str = "policies.toml", base: Path | None = None) -> PolicyFile:
+    """Parse a policy file's text; ``base`` is the folder ``cedar_policies`` is relative to (default: the
+    folder of ``source``)."""
     try:
         raw: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -117,7 +145,7 @@ def parse_policies(text: str, source: str = "policies.toml") -> PolicyFile:
     errors = _cross_checks(policies)
     if errors:
         raise PolicyError(source, errors)
-    return policies
+    return _with_cedar(policies, source, base)
 
 
 def load_policies(path: str | Path) -> PolicyFile:

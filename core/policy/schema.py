@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import time, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -12,12 +12,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from core.durations import DurationError, parse_duration
+
+if TYPE_CHECKING:
+    from core.policy.cedar_rules import CedarRules
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
@@ -76,7 +80,10 @@ class PolicySettings(_Frozen):
     session_documents: tuple[str, ...] = ("SSM-SessionManagerRunShell",)
     retention: Duration = timedelta(days=365)
     reconcile_interval: DurationOrZero = timedelta(hours=1)
+    #: a Cedar file (path relative to this file) of permit (auto-approval) and forbid (deny) statements
     cedar_policies: str | None = None
+    #: how many requests one person may have pending, approved or active at once (all policies together)
+    max_active_grants: int | None = Field(default=None, ge=1, le=1000)
 
     @field_validator("timezone")
     @classmethod
@@ -201,6 +208,8 @@ class _Granting(_Policy):
     max_duration: Duration = timedelta(hours=1)
     default_duration: Duration | None = None
     ticket_pattern: str | None = None
+    #: how many requests one person may have pending, approved or active at once under this policy
+    max_active_grants: int | None = Field(default=None, ge=1, le=1000)
 
     @field_validator("ticket_pattern")
     @classmethod
@@ -276,6 +285,16 @@ class PolicyFile(_Frozen):
     auto_approval: tuple[AutoApprovalPolicy, ...] = ()
     manual_approval: tuple[ManualApprovalPolicy, ...] = ()
     breakglass: Breakglass = Breakglass()
+    _cedar: CedarRules | None = PrivateAttr(default=None)
+
+    @property
+    def cedar(self) -> CedarRules | None:
+        """The compiled ``cedar_policies`` file, attached by the loader (None without one)."""
+        return self._cedar
+
+    def with_cedar(self, rules: CedarRules) -> PolicyFile:
+        self._cedar = rules
+        return self
 
     @field_validator("identities")
     @classmethod
@@ -296,7 +315,10 @@ class PolicyFile(_Frozen):
         return value
 
     def policy_names(self) -> list[str]:
-        return [p.name for group in (self.deny, self.auto_approval, self.manual_approval) for p in group]
+        names = [p.name for group in (self.deny, self.auto_approval, self.manual_approval) for p in group]
+        if self._cedar is not None:
+            names += [p.name for p in (*self._cedar.permits, *self._cedar.forbids)]
+        return names
 
     def principal_for(self, user_id: str, email: str | None) -> str | None:
         """The AWS principal that receives this Slack user's grants, by user id then by email."""
@@ -315,4 +337,6 @@ class PolicyFile(_Frozen):
         for manual in self.manual_approval:
             for level in manual.levels:
                 ids.update(level.approvers)
+        if self._cedar is not None:
+            ids.update(self._cedar.groups)
         return frozenset(i for i in ids if GROUP_ID.match(i))

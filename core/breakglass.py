@@ -1,0 +1,224 @@
+"""Break-glass: access at once for the people of ``[breakglass] requesters``, announced loudly, reviewed after.
+
+What it bypasses: the wait for approvals, auto-approval limits, ``ticket_pattern`` and
+``max_active_grants``. What still holds: a deny policy with ``block = "all"`` (TOML or a Cedar forbid
+annotated ``@block("all")``), the ``[identities]`` mapping, and coverage by a manual-approval policy,
+because the level-1 approvers of the manual policy that would have applied are the ones who must
+review it. Every use is announced in the audit channel (``@here``) and in level 1's channel with a
+Review button, and stays in every digest (``unreviewed_breakglass``) until one of them reviews it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from core.access import activate
+from core.context import Context, record, transition
+from core.durations import DurationError, format_duration, parse_duration
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from core.model import AccessRequest, Kind, LevelSnapshot, MessageRef, Node, State, new_request_id
+from core.policy.evaluate import evaluate, manual_for
+from core.policy.schema import DenyPolicy, ManualApprovalPolicy
+from core.ports import UnitOfWork
+
+MAX_REASON = 1000
+MAX_NOTE = 1000
+#: audit actions
+USED = "breakglass"
+REFUSED = "breakglass_refused"
+REVIEWED = "breakglass_reviewed"
+
+
+@dataclass(frozen=True)
+class BreakglassInput:
+    requester: str
+    node: str
+    reason: str
+    duration: str | None = None
+
+
+@dataclass(frozen=True)
+class Review:
+    request_id: str
+    reviewer: str
+    at: datetime
+    justified: bool
+    note: str
+
+
+class BreakglassNotices(Protocol):
+    """How break-glass is made loud (implemented on Slack by ``handlers.breakglass``)."""
+
+    def alert(self, request: AccessRequest, reviewers: tuple[str, ...]) -> list[MessageRef]:
+        """Announce a use in the audit channel (``@here``) and in level 1's channel, each with a Review button;
+        returns where the messages went."""
+        ...
+
+    def reviewed(self, request: AccessRequest, refs: Sequence[MessageRef], review: Review) -> None:
+        """Replace the Review buttons with the review, and say so in the audit channel."""
+        ...
+
+
+def _clean(text: str | None, limit: int, what: str) -> str:
+    value = " ".join((text or "").split())
+    if len(value) > limit:
+        raise InvalidInput(f"The {what} is {len(value)} characters long; keep it under {limit}.")
+    return value
+
+
+def _refuse(ctx: Context, user_id: str, node: Node | None, reason: str, message: str) -> NotAllowed:
+    with ctx.uow() as uow:
+        record(uow, None, user_id, REFUSED, ctx.clock.now(), node=node.id if node else None,
+               node_name=node.name if node else None, reason=reason, message=message)
+        uow.commit()
+    return NotAllowed(message)
+
+
+def _duration(text: str | None, maximum: timedelta) -> timedelta:
+    if not text:
+        return maximum
+    try:
+        value = parse_duration(text)
+    except DurationError as err:
+        raise InvalidInput(str(err)) from None
+    if value > maximum:
+        raise InvalidInput(f"Break-glass access lasts at most {format_duration(maximum)} "
+                           "([breakglass] max_duration).")
+    return value
+
+
+def _reviewing_policy(ctx: Context, user_id: str, node: Node, reason: str) -> ManualApprovalPolicy:
+    """The manual policy that would have applied (whoever asks): its level 1 reviews; deny "all" still holds."""
+    policies = ctx.policies()
+    verdict = evaluate(policies, ctx.requester(user_id), node)
+    if verdict.outcome == "denied" and isinstance(verdict.policy, DenyPolicy):
+        raise _refuse(ctx, user_id, node, reason, f"Break-glass cannot override deny policy '{verdict.policy.name}' "
+                      f"on {node.label}: it refuses access outright (block = \"all\").")
+    manual, _ = manual_for(policies, node)
+    if manual is None:
+        raise _refuse(ctx, user_id, node, reason, f"No manual-approval policy covers {node.label}, so nobody could "
+                      "review break-glass access to it; ask an admin to add one.")
+    if not ctx.expand(manual.levels[0].approvers) - {user_id}:
+        raise _refuse(ctx, user_id, node, reason, f"Level 1 of policy '{manual.name}' has nobody but you to review "
+                      "break-glass access; ask an admin to fix the policy.")
+    return manual
+
+
+def breakglass(ctx: Context, data: BreakglassInput) -> AccessRequest:
+    """Grant at once, record why, and announce it loudly; the level-1 approvers review it afterwards."""
+    if ctx.breakglass is None:
+        raise RuntimeError("break-glass needs Context.breakglass (the notices with the Review buttons)")
+    reason = _clean(data.reason, MAX_REASON, "reason")
+    if not reason:
+        raise InvalidInput("Break-glass needs a reason: `/jit breakglass <node> [duration] <reason>`.")
+    user = ctx.directory.user(data.requester)
+    if user.deleted or user.is_bot:
+        raise NotAllowed("Your Slack account cannot request access.")
+    policies = ctx.policies()
+    glass = policies.breakglass
+    if not glass.requesters:
+        raise NotAllowed("Break-glass is not enabled here ([breakglass] requesters is empty); use `/jit request`.")
+    if not ctx.requester(user.id).is_in(glass.requesters):
+        raise _refuse(ctx, user.id, None, reason, "You are not among the [breakglass] requesters; use "
+                      "`/jit request` and ask the approvers to hurry.")
+    principal = policies.principal_for(user.id, user.email)
+    if principal is None:
+        raise NotAllowed("You have no AWS identity in jitbot's policy file ([identities]); ask an admin to map "
+                         "your Slack account to your IAM role or user.")
+    duration = _duration(data.duration, glass.max_duration)
+    node = ctx.nodes.resolve(data.node.strip())
+    manual = _reviewing_policy(ctx, user.id, node, reason)
+    levels = tuple(LevelSnapshot(level.name or f"Level {i + 1}", level.channel, level.approvers, level.required)
+                   for i, level in enumerate(manual.levels))
+    now = ctx.clock.now()
+    request = AccessRequest(
+        id=new_request_id(), requester=user.id, principal_arn=principal, node=node, reason=reason,
+        duration=duration, policy=manual.name, kind=Kind.BREAKGLASS, levels=levels, state=State.PENDING,
+        created_at=now)
+    reviewers = levels[0].approvers
+    with ctx.uow() as uow:
+        uow.repo.add(request)
+        record(uow, request.id, user.id, "submitted", now, node=node.id, node_name=node.name, kind="breakglass",
+               duration=int(duration.total_seconds()), reason=reason, policy=manual.name, principal=principal)
+        transition(uow, request, State.APPROVED, actor=user.id, action=USED, at=now,
+                   detail={"policy": manual.name, "reviewers": list(reviewers)})
+        uow.commit()
+    granted = activate(ctx, request.id)
+    with ctx.uow() as uow:
+        current = granted or uow.repo.get(request.id) or request
+    refs = ctx.breakglass.alert(current, reviewers)
+    if refs:
+        with ctx.uow() as uow:
+            for ref in refs:
+                uow.repo.add_message(ref)
+            uow.commit()
+    return current
+
+
+def _review_of(event_detail: dict[str, object], request_id: str, actor: str, at: datetime) -> Review:
+    return Review(request_id, actor, at, bool(event_detail.get("justified")), str(event_detail.get("note") or ""))
+
+
+def reviews(uow: UnitOfWork, request_id: str) -> list[Review]:
+    return [_review_of(dict(e.detail), request_id, e.actor, e.at) for e in uow.repo.events(request_id)
+            if e.action == REVIEWED]
+
+
+def check_reviewer(ctx: Context, request_id: str, actor: str) -> AccessRequest:
+    """The break-glass request ``actor`` may review now, or a ``JitError`` saying why not."""
+    with ctx.uow() as uow:
+        request = uow.repo.get(request_id)
+        done = reviews(uow, request_id) if request else []
+    if request is None or request.kind is not Kind.BREAKGLASS:
+        raise NotFound(f"There is no break-glass use {request_id}.")
+    if actor == request.requester:
+        raise NotAllowed("You cannot review your own break-glass use.")
+    if done:
+        raise Conflict(f"Break-glass use {request_id} was already reviewed by <@{done[0].reviewer}>.")
+    if not request.levels or actor not in ctx.expand(request.levels[0].approvers):
+        raise NotAllowed(f"Only the level-1 approvers of policy '{request.policy}' can review break-glass use "
+                         f"{request_id}.")
+    return request
+
+
+def review(ctx: Context, request_id: str, actor: str, justified: bool, note: str) -> Review:
+    """Record the after-the-fact review (once per use), then update the announcements."""
+    note = _clean(note, MAX_NOTE, "note")
+    if not note:
+        raise InvalidInput("Say what you checked: a review needs a note.")
+    request = check_reviewer(ctx, request_id, actor)
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        uow.repo.get(request_id, for_update=True)  # serialises two reviewers clicking at once
+        if reviews(uow, request_id):
+            raise Conflict(f"Break-glass use {request_id} was reviewed meanwhile.")
+        record(uow, request_id, actor, REVIEWED, now, justified=justified, note=note,
+               state=request.state.value)
+        uow.commit()
+        refs = uow.repo.messages(request_id)
+    done = Review(request_id, actor, now, justified, note)
+    if ctx.breakglass is not None:
+        ctx.breakglass.reviewed(request, [r for r in refs if r.purpose.startswith("breakglass-")], done)
+    return done
+
+
+def unreviewed_breakglass(uow: UnitOfWork, since: datetime | None = None) -> list[AccessRequest]:
+    """Break-glass uses (since ``since``, default: all kept) that nobody has reviewed yet, oldest first.
+
+    For the daily digest: each stays there until reviewed. Reads the audit trail (one pass over the
+    events since ``since``; pass the retention horizon).
+    """
+    used: dict[str, None] = {}
+    reviewed: set[str] = set()
+    for event in uow.repo.events(since=since):
+        if event.request_id is None:
+            continue
+        if event.action == USED:
+            used[event.request_id] = None
+        elif event.action == REVIEWED:
+            reviewed.add(event.request_id)
+    found = [uow.repo.get(rid) for rid in used if rid not in reviewed]
+    return sorted((r for r in found if r is not None), key=lambda r: r.created_at)

@@ -1,0 +1,344 @@
+"""Cedar policies with cedarpy: parsed, validated and located once at load, evaluated per request.
+
+The entity model follows AWS JITNA (docs/policies.md): the principal is
+``AWS::IdentityStore::User::"<Slack user id>"`` in ``AWS::IdentityStore::Group::"<Slack user-group id>"``,
+the action ``AWS::SSM::Action::"getTokenForInstanceAccess"``, the resource ``AWS::EC2::Instance::"i-…"``
+or ``AWS::SSM::ManagedInstance::"mi-…"`` carrying the node's tags. Imported only when a policy file
+sets ``cedar_policies``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+from cedarpy import pst
+from pydantic import ValidationError
+
+from core.durations import DurationError, parse_duration
+from core.policy.cedar_rules import CedarForbid, CedarOutcome, CedarPermit, CedarRequest
+from core.policy.schema import GROUP_ID, NODE_ID, USER_ID
+
+USER = "AWS::IdentityStore::User"
+GROUP = "AWS::IdentityStore::Group"
+EC2 = "AWS::EC2::Instance"
+HYBRID = "AWS::SSM::ManagedInstance"
+
+SCHEMA = """
+namespace AWS::IdentityStore {
+  entity Group;
+  entity User in [Group] { email?: String, title?: String };
+}
+namespace AWS::EC2 {
+  entity Instance tags String;
+}
+namespace AWS::SSM {
+  entity ManagedInstance tags String;
+  action "getTokenForInstanceAccess" appliesTo {
+    principal: [AWS::IdentityStore::User],
+    resource: [AWS::EC2::Instance, AWS::SSM::ManagedInstance],
+    context: { durationSeconds: Long, hasTicket: Bool, principalArn?: String }
+  };
+}
+"""
+
+ANNOTATIONS = {"id", "description", "max_duration", "ticket_pattern", "block"}
+_ID_PATTERNS = {GROUP: (GROUP_ID, "a Slack user-group id (S…)"), USER: (USER_ID, "a Slack user id (U… or W…)"),
+                EC2: (NODE_ID, "an EC2 instance id (i-…)"), HYBRID: (NODE_ID, "a managed node id (mi-…)")}
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<comment>//[^\n]*)
+  | (?P<string>"(?:[^"\\]|\\.)*"?)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<number>[0-9]+)
+  | (?P<op>::|==|!=|<=|>=|&&|\|\||.)
+""", re.VERBOSE | re.DOTALL)
+_EVAL_ERROR = re.compile(r"policy `(policy\d+)`")
+MAX_LOCATE_TOKENS = 3000
+
+
+class CedarError(ValueError):
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+@dataclass(frozen=True)
+class _Token:
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class _Statement:
+    tokens: tuple[_Token, ...]
+
+    @property
+    def start(self) -> int:
+        return self.tokens[0].start
+
+    @property
+    def end(self) -> int:
+        return self.tokens[-1].end
+
+
+def _statements(text: str) -> list[_Statement]:
+    """The statements of a Cedar file, split at each ``;`` outside strings and comments."""
+    out: list[_Statement] = []
+    current: list[_Token] = []
+    for match in _TOKEN.finditer(text):
+        if match.lastgroup in ("space", "comment"):
+            continue
+        current.append(_Token(match.start(), match.end(), match.group()))
+        if match.group() == ";":
+            out.append(_Statement(tuple(current)))
+            current = []
+    if current:
+        out.append(_Statement(tuple(current)))
+    return out
+
+
+def _where(text: str, offset: int) -> str:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f"{line}:{column}"
+
+
+def _named(message: str) -> list[str]:
+    """Words an error message names, most telling first: `quoted` ones, then the text after a colon."""
+    words = re.findall(r"`([^`]+)`", message)
+    if ": " in message:
+        words.append(message.rsplit(": ", 1)[1].strip())
+    return [w for w in words if w and not w.startswith("policy")]
+
+
+def _syntax_error(text: str, statement: _Statement) -> tuple[int, str] | None:
+    """Where and why one statement does not parse, or None when it parses on its own."""
+    try:
+        cedarpy.PolicySet.from_str(text[statement.start:statement.end])
+    except ValueError as err:
+        message = str(err)
+    else:
+        return None
+    if not message.startswith(("unexpected token", "invalid token")):
+        for word in _named(message):
+            for token in statement.tokens:
+                if token.text == word or token.text == f'"{word}"':
+                    return token.start, message
+    for token in statement.tokens[:MAX_LOCATE_TOKENS]:  # the shortest prefix failing other than at its end
+        try:
+            cedarpy.PolicySet.from_str(text[statement.start:token.end])
+        except ValueError as err:
+            if "end of input" not in str(err):
+                return token.start, message
+    return statement.start, message
+
+
+def _syntax_errors(text: str, source: str, statements: list[_Statement]) -> list[str]:
+    errors = []
+    for statement in statements:
+        found = _syntax_error(text, statement)
+        if found is not None:
+            errors.append(f"{source}:{_where(text, found[0])}: {found[1]}")
+    return errors or [f"{source}: Cedar cannot parse the file"]
+
+
+def _schema_errors(text: str, source: str, statements: list[_Statement], schema: cedarpy.Schema) -> list[str]:
+    result = cedarpy.validate_policies(text, schema)
+    errors = []
+    for error in result.errors:
+        message = re.sub(r"^for policy `policy\d+`, ", "", error.error)
+        index = int(error.policy_id[6:]) if error.policy_id.startswith("policy") else -1
+        if 0 <= index < len(statements):
+            statement = statements[index]
+            offset = statement.start
+            for word in _named(message):
+                hit = next((t for t in statement.tokens if t.text in (word, f'"{word}"')), None)
+                if hit is not None:
+                    offset = hit.start
+                    break
+            errors.append(f"{source}:{_where(text, offset)}: {message}")
+        else:
+            errors.append(f"{source}: {message}")
+    return errors
+
+
+def _entity_errors(where: str, template: pst.Template) -> list[str]:
+    errors = []
+    for uid in sorted(pst.entity_uids(template), key=str):
+        kind = "::".join((*uid.type.namespace, uid.type.basename))
+        rule = _ID_PATTERNS.get(kind)
+        if rule and not rule[0].match(uid.id):
+            hint = " (JITNA's Identity Center ids become Slack ids in jitbot)" if kind in (USER, GROUP) else ""
+            errors.append(f'{where}: {kind}::"{uid.id}" is not {rule[1]}{hint}')
+    return errors
+
+
+def _annotation_errors(where: str, effect: str, notes: Mapping[str, str]) -> list[str]:
+    errors = [f"{where}: @{key} is not an annotation jitbot knows (use @id, @description, "
+              f"@max_duration, @ticket_pattern on permit, @block on forbid)" for key in notes if key not in ANNOTATIONS]
+    only = {"max_duration": "permit", "ticket_pattern": "permit", "block": "forbid"}
+    for key, wanted in only.items():
+        if key in notes and effect != wanted:
+            errors.append(f"{where}: @{key} applies to {wanted} statements only")
+    if "block" in notes and notes["block"] not in ("auto", "all"):
+        errors.append(f'{where}: @block must be "auto" or "all", not "{notes["block"]}"')
+    if "max_duration" in notes:
+        try:
+            parse_duration(notes["max_duration"])
+        except DurationError as err:
+            errors.append(f"{where}: @max_duration: {err}")
+    if "ticket_pattern" in notes:
+        try:
+            re.compile(notes["ticket_pattern"])
+        except (re.error, OverflowError, RecursionError) as err:
+            errors.append(f"{where}: @ticket_pattern is not a valid regular expression: {err}")
+    if "id" in notes and not notes["id"].strip():
+        errors.append(f"{where}: @id is empty")
+    return errors
+
+
+def _policy(where: str, policy_id: str, template: pst.Template, default_name: str) -> CedarPermit | CedarForbid:
+    notes = template.annotations
+    common: dict[str, Any] = {"name": notes.get("id") or default_name, "description": notes.get("description"),
+                              "origin": where, "policy_id": policy_id}
+    if template.effect == "forbid":
+        return CedarForbid.model_validate({**common, "block": notes.get("block", "auto")})
+    if "max_duration" in notes:
+        common["max_duration"] = notes["max_duration"]
+    return CedarPermit.model_validate({**common, "ticket_pattern": notes.get("ticket_pattern")})
+
+
+def _only(policies: Mapping[str, pst.Template]) -> cedarpy.PolicySet:
+    return cedarpy.PolicySet.from_pst(pst.PolicySet(templates={}, static_policies=dict(policies), template_links=()))
+
+
+class CedarPolicies:
+    """A compiled Cedar file: its statements as jitbot policies, and two policy sets to evaluate."""
+
+    def __init__(self, source: str, statements: list[CedarPermit | CedarForbid], trees: Mapping[str, pst.Template],
+                 groups: frozenset[str], schema: cedarpy.Schema) -> None:
+        self._source = source
+        self._permits = tuple(s for s in statements if isinstance(s, CedarPermit))
+        self._forbids = tuple(s for s in statements if isinstance(s, CedarForbid))
+        self._by_id = {s.policy_id: s for s in statements}
+        self._groups = groups
+        self._schema = schema
+        self._permit_set = _only({k: v for k, v in trees.items() if v.effect == "permit"})
+        self._forbid_set = _only({k: v for k, v in trees.items() if v.effect == "forbid"})
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def permits(self) -> tuple[CedarPermit, ...]:
+        return self._permits
+
+    @property
+    def forbids(self) -> tuple[CedarForbid, ...]:
+        return self._forbids
+
+    @property
+    def groups(self) -> frozenset[str]:
+        return self._groups
+
+    def decide(self, request: CedarRequest) -> CedarOutcome:
+        """Evaluate the permits and the forbids separately, so that each side lists what it matched.
+
+        A forbid that Cedar cannot evaluate counts as satisfied (fail closed); a permit that cannot be
+        evaluated does not. Both are reported in ``errors``.
+        """
+        entities, query = _query(request)
+        errors: list[str] = []
+        found: dict[str, list[str]] = {}
+        for effect, policies in (("permit", self._permit_set), ("forbid", self._forbid_set)):
+            if not len(policies):
+                found[effect] = []
+                continue
+            result = cedarpy.is_authorized(query, policies, entities, schema=self._schema)
+            if result.decision is cedarpy.Decision.NoDecision:
+                raise RuntimeError(f"Cedar could not evaluate the request: {'; '.join(result.diagnostics.errors)}")
+            ids = list(result.diagnostics.reasons)
+            for error in result.diagnostics.errors:
+                failed = _EVAL_ERROR.search(error)
+                statement = self._by_id.get(failed.group(1)) if failed else None
+                label = f"'{statement.name}' ({statement.origin})" if statement else "a statement"
+                errors.append(f"Cedar {effect} {label} could not be evaluated: {error.split(': ', 1)[-1]}")
+                if effect == "forbid" and statement is not None:
+                    ids.append(statement.policy_id)
+            found[effect] = ids
+        permits = tuple(p for p in self._permits if p.policy_id in found["permit"])
+        forbids = tuple(f for f in self._forbids if f.policy_id in found["forbid"])
+        return CedarOutcome(permits, forbids, tuple(errors))
+
+
+def _query(request: CedarRequest) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    attrs = {k: v for k, v in (("email", request.email), ("title", request.title)) if v}
+    principal = {"type": USER, "id": request.user_id}
+    resource = {"type": HYBRID if request.node_id.startswith("mi-") else EC2, "id": request.node_id}
+    entities: list[dict[str, Any]] = [
+        {"uid": principal, "attrs": attrs, "parents": [{"type": GROUP, "id": g} for g in sorted(request.groups)]},
+        *({"uid": {"type": GROUP, "id": g}, "attrs": {}, "parents": []} for g in sorted(request.groups)),
+        {"uid": resource, "attrs": {}, "parents": [], "tags": dict(request.tags)},
+    ]
+    context: dict[str, Any] = {"durationSeconds": request.duration_seconds, "hasTicket": request.has_ticket}
+    if request.principal_arn:
+        context["principalArn"] = request.principal_arn
+    query = {"principal": principal, "action": {"type": "AWS::SSM::Action", "id": "getTokenForInstanceAccess"},
+             "resource": resource, "context": context}
+    return entities, query
+
+
+def compile_cedar(text: str, source: str) -> CedarPolicies:
+    """Parse, validate against jitbot's schema and check a Cedar file; ``CedarError`` lists located errors."""
+    statements = _statements(text)
+    try:
+        parsed = cedarpy.PolicySet.from_str(text)
+    except ValueError:
+        raise CedarError(_syntax_errors(text, source, statements)) from None
+    tree = parsed.to_pst()
+    schema = cedarpy.Schema.from_str(SCHEMA)
+    errors = [f"{source}:{_where(text, statements[int(k[6:])].start)}: templates (?principal, ?resource) are "
+              "not supported; name the principal or resource" for k in tree.templates if k.startswith("policy")
+              and int(k[6:]) < len(statements)]
+    errors += _schema_errors(text, source, statements, schema)
+    built: list[CedarPermit | CedarForbid] = []
+    groups: set[str] = set()
+    names: dict[str, str] = {}
+    for policy_id, template in sorted(tree.static_policies.items(), key=lambda kv: int(kv[0][6:])):
+        index = int(policy_id[6:])
+        where = f"{source}:{_where(text, statements[index].start)}" if index < len(statements) else source
+        problems = _entity_errors(where, template) + _annotation_errors(where, template.effect, template.annotations)
+        errors += problems
+        groups.update(u.id for u in pst.entity_uids(template) if u.type.basename == "Group" and GROUP_ID.match(u.id))
+        if problems:
+            continue
+        line = where.rsplit(":", 2)[-2] if index < len(statements) else "?"
+        try:
+            statement = _policy(f"{source}:{line}", policy_id, template, f"{Path(source).name}:{line}")
+        except ValidationError as err:
+            errors += [f"{where}: {e['msg']}" for e in err.errors(include_url=False)]
+            continue
+        if statement.name in names:
+            errors.append(f"{where}: @id '{statement.name}' is already used at {names[statement.name]}")
+        names.setdefault(statement.name, where)
+        built.append(statement)
+    if errors:
+        raise CedarError(errors)
+    return CedarPolicies(source, built, tree.static_policies, frozenset(groups), schema)
+
+
+def load_cedar(path: Path, shown_as: str) -> CedarPolicies:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise CedarError([f"{shown_as}: cannot read the Cedar file: {err.strerror or err}"]) from None
+    except UnicodeDecodeError:
+        raise CedarError([f"{shown_as}: the Cedar file is not UTF-8 text"]) from None
+    return compile_cedar(text, shown_as)
