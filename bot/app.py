@@ -32,7 +32,7 @@ from bot.web import WsgiApp, make_wsgi
 from core.context import Context
 from core.policy import PolicyFile, load_policies
 from core.ports import Clock
-from handlers import actions, commands
+from handlers import actions, commands, home, modals
 from handlers.directory import SlackDirectory
 from handlers.notifier import SlackNotifier
 from store.engine import create_session_factory, make_engine
@@ -157,7 +157,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
         nodes=gateway,
         access=gateway,
         directory=SlackDirectory(client),
-        notifier=ObservedNotifier(SlackNotifier(client, policies), metrics, clock or SystemClock()),
+        notifier=ObservedNotifier(SlackNotifier(client, policies, lambda: ctx), metrics, clock or SystemClock()),
         policies=policies,
     )
     app = App(client=client, signing_secret=settings.secret("slack_signing_secret") or "",
@@ -165,6 +165,8 @@ def build(settings: Settings, *, clock: Clock | None = None,
     register_error_handler(app)
     commands.register(app, ctx)
     actions.register(app, ctx)
+    modals.register(app, ctx)
+    home.register(app, ctx)
     registry.register(ActiveGrants(ctx.uow))
     runtime = Runtime(settings, engine, sessions, ctx, app, client, wsgi=lambda e, s: [], metrics=metrics)
     runtime.wsgi = make_wsgi(app, runtime.health, registry)

@@ -1,43 +1,56 @@
-"""Approve / Reject buttons and the reject-reason modal. The request id travels in the button's value."""
+"""Buttons: Approve / Reject (with the reject-reason modal), and the requester's Cancel / Release / Extend.
+
+The request id travels in the button's value. Buttons in messages answer ephemerally through the
+response_url; buttons in the App Home have none, so their answers go by DM.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App
 from slack_sdk import WebClient
-from slack_sdk.webhook import WebhookClient
 
+from core import access
 from core.approvals import check_approver, decide
 from core.context import Context
 from core.errors import JitError, NotFound
 from handlers import ids
+from handlers.modals import open_extension
+from handlers.tell import tell
+from handlers.text import escape
 from handlers.views import reject_modal, reject_reason
 
 
-def _tell(body: dict[str, Any], respond: Respond, client: WebClient, text: str) -> None:
+def _value(action: dict[str, Any]) -> str:
+    return str(action.get("value", ""))[:40]
+
+
+def _tell(body: dict[str, Any], client: WebClient, text: str) -> None:
     """Answer the clicker privately: where they clicked when Slack gave a response_url, else by DM."""
-    _tell_later(client, body.get("response_url"), body["user"]["id"], text)
+    tell(client, body.get("response_url"), body["user"]["id"], text)
+
+
+def _warn(err: JitError) -> str:
+    return f":warning: {escape(str(err))}"
 
 
 def register(app: App, ctx: Context) -> None:
     @app.action(ids.APPROVE)
-    def approve(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
-                client: WebClient) -> None:
+    def approve(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
         try:
-            outcome = decide(ctx, str(action.get("value", ""))[:40], body["user"]["id"], approve=True)
+            outcome = decide(ctx, _value(action), body["user"]["id"], approve=True)
         except JitError as err:
-            _tell(body, respond, client, f":warning: {err}")
+            _tell(body, client, _warn(err))
             return
-        _tell(body, respond, client, outcome.message)
+        _tell(body, client, outcome.message)
 
     @app.action(ids.REJECT)
-    def reject(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
-               client: WebClient) -> None:
+    def reject(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
-        request_id = str(action.get("value", ""))[:40]
+        request_id = _value(action)
         try:
             with ctx.uow() as uow:
                 request = uow.repo.get(request_id)
@@ -46,7 +59,7 @@ def register(app: App, ctx: Context) -> None:
                 raise NotFound(f"There is no request {request_id}.")
             check_approver(ctx, request, body["user"]["id"], decisions)
         except JitError as err:
-            _tell(body, respond, client, f":warning: {err}")
+            _tell(body, client, _warn(err))
             return
         meta = json.dumps({"id": request_id, "response_url": body.get("response_url")})
         client.views_open(trigger_id=body["trigger_id"], view=reject_modal(request, meta).to_dict())
@@ -64,14 +77,34 @@ def register(app: App, ctx: Context) -> None:
             outcome = decide(ctx, str(meta.get("id", ""))[:40], user, approve=False, comment=reason)
             text = outcome.message
         except JitError as err:
-            text = f":warning: {err}"
-        _tell_later(client, meta.get("response_url"), user, text)
+            text = _warn(err)
+        tell(client, meta.get("response_url"), user, text)
 
+    @app.action(ids.CANCEL)
+    def cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        try:
+            done = access.cancel(ctx, _value(action), body["user"]["id"])
+        except JitError as err:
+            _tell(body, client, _warn(err))
+            return
+        _tell(body, client, f"Request *{done.id}* is cancelled.")
 
-def _tell_later(client: WebClient, response_url: str | None, user: str, text: str) -> None:
-    """Answer the approver where they clicked (the message's response_url), else by DM."""
-    if response_url:
-        WebhookClient(response_url, timeout=client.timeout, retry_handlers=client.retry_handlers).send(
-            text=text, response_type="ephemeral", replace_original=False)
-    else:
-        client.chat_postMessage(channel=user, text=text)
+    @app.action(ids.RELEASE)
+    def release(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        try:
+            done = access.release(ctx, _value(action), body["user"]["id"])
+        except JitError as err:
+            _tell(body, client, _warn(err))
+            return
+        _tell(body, client, f"Your access *{done.id}* has ended; the permission is removed.")
+
+    @app.action(ids.EXTEND)
+    def extend(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        try:
+            open_extension(ctx, client, body["trigger_id"], body["user"]["id"], _value(action),
+                           body.get("response_url"))
+        except JitError as err:
+            _tell(body, client, _warn(err))

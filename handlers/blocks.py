@@ -9,6 +9,7 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
@@ -18,31 +19,36 @@ from slack_sdk.models.blocks import (
 from core.durations import format_duration
 from core.model import AccessRequest, Decision, State
 from handlers import ids
-from handlers.text import escape, principal, user, when
+from handlers.text import clip, escape, principal, safe, user, when
+
+#: Slack's limits on a text object (sections, context elements) and on each field of a section
+TEXT = 3000
+FIELD_TEXT = 2000
 
 
 def facts(request: AccessRequest, zone: ZoneInfo) -> SectionBlock:
     node = request.node
     where = f"{node.account} / {node.region}"
-    ping = f" · SSM: {escape(node.ping_status)}" if node.ping_status else ""
+    ping = f" · SSM: {safe(node.ping_status, 50)}" if node.ping_status else ""
+    duration = format_duration(request.duration) + (f" (extends {request.extends})" if request.extends else "")
     fields = [
         f"*Requester*\n{user(request.requester)}",
-        f"*Node*\n`{escape(node.id)}` {escape(node.name or '')}\n{where}{ping}",
-        f"*Duration*\n{format_duration(request.duration)}",
-        f"*Policy*\n{escape(request.policy)}",
-        f"*Reason*\n{escape(request.reason)}",
+        f"*Node*\n`{escape(node.id)}` {safe(node.name, 300)}\n{where}{ping}",
+        f"*Duration*\n{duration}",
+        f"*Policy*\n{safe(request.policy, 200)}",
+        f"*Reason*\n{safe(request.reason, FIELD_TEXT - 20)}",
     ]
     if request.ticket:
-        fields.append(f"*Ticket*\n{escape(request.ticket)}")
+        fields.append(f"*Ticket*\n{safe(request.ticket, 500)}")
     if request.expires_at:
         fields.append(f"*Access until*\n{when(request.expires_at, zone)}")
     return SectionBlock(fields=[MarkdownTextObject(text=f) for f in fields])
 
 
-def _status_line(request: AccessRequest, level: int) -> str:
+def _status_line(request: AccessRequest, level: int, remaining: int) -> str:
     if request.state is State.PENDING and request.current_level == level:
         spec = request.levels[level]
-        return (f":hourglass: Waiting for {spec.required} approval(s) from "
+        return (f":hourglass: Waiting for {remaining} more approval(s) from "
                 + ", ".join(principal(a) for a in spec.approvers))
     if request.state is State.PENDING or request.current_level > level or request.state in (
             State.APPROVED, State.ACTIVE, State.EXPIRED, State.REVOKED):
@@ -57,25 +63,30 @@ def approval_blocks(request: AccessRequest, level: int, decisions: Sequence[Deci
     spec = request.levels[level]
     here = [d for d in decisions if d.level == level]
     approvals = sum(1 for d in here if d.approve)
+    remaining = max(0, spec.required - approvals)
     blocks: list[Block] = [
         HeaderBlock(text=f"Access request {request.id}"[:150]),
         SectionBlock(text=MarkdownTextObject(
-            text=f"*Level {level + 1} of {len(request.levels)}: {escape(spec.name)}* · "
+            text=f"*Level {level + 1} of {len(request.levels)}: {safe(spec.name, 200)}* · "
                  f"{approvals}/{spec.required} approval(s)")),
         facts(request, zone),
     ]
     if here:
         lines = [f"{':white_check_mark:' if d.approve else ':x:'} {user(d.approver)} "
                  f"{'approved' if d.approve else 'rejected'} at {when(d.at, zone)}"
-                 + (f": {escape(d.comment)}" if d.comment else "") for d in here]
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="\n".join(lines)[:3000])]))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_status_line(request, level))]))
+                 + (f": {safe(d.comment, 1200)}" if d.comment else "") for d in here]
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip("\n".join(lines), TEXT))]))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_status_line(request, level, remaining))]))
     if request.state is State.PENDING and request.current_level == level:
-        blocks.append(ActionsBlock(block_id=f"decide-{level}", elements=[
-            ButtonElement(text="Approve", action_id=ids.APPROVE, value=request.id, style="primary"),
-            ButtonElement(text="Reject", action_id=ids.REJECT, value=request.id, style="danger"),
-        ]))
+        blocks.append(decide_buttons(request.id, f"decide-{level}"))
     return blocks
+
+
+def decide_buttons(request_id: str, block_id: str) -> ActionsBlock:
+    return ActionsBlock(block_id=block_id, elements=[
+        ButtonElement(text="Approve", action_id=ids.APPROVE, value=request_id, style="primary"),
+        ButtonElement(text="Reject", action_id=ids.REJECT, value=request_id, style="danger"),
+    ])
 
 
 def approval_text(request: AccessRequest, level: int) -> str:
@@ -85,10 +96,28 @@ def approval_text(request: AccessRequest, level: int) -> str:
 
 
 def message_blocks(text: str) -> list[Block]:
-    return [SectionBlock(text=MarkdownTextObject(text=text[:3000]))]
+    return [SectionBlock(text=MarkdownTextObject(text=clip(text, TEXT)))]
 
 
 def buttons(*pairs: tuple[str, str, str]) -> ActionsBlock:
     """An actions block of (label, action_id, value) buttons."""
     return ActionsBlock(elements=[ButtonElement(text=label, action_id=action, value=value)
                                   for label, action, value in pairs])
+
+
+def request_buttons(request_id: str, *actions: str, block_id: str | None = None) -> ActionsBlock:
+    """The requester's buttons on one request: any of ``ids.EXTEND``, ``ids.RELEASE``, ``ids.CANCEL``."""
+    labels = {ids.EXTEND: "Extend…", ids.RELEASE: "Release now", ids.CANCEL: "Cancel request"}
+    confirms = {
+        ids.RELEASE: ("End your access?", f"Access {request_id} ends now; open sessions are closed.", "Release"),
+        ids.CANCEL: ("Cancel this request?", f"Request {request_id} is withdrawn; approvers are told.", "Cancel it"),
+    }
+    elements = []
+    for action in actions:
+        confirm = None
+        if action in confirms:
+            title, text, yes = confirms[action]
+            confirm = ConfirmObject(title=title, text=text, confirm=yes, deny="Keep it", style="danger")
+        elements.append(ButtonElement(text=labels[action], action_id=action, value=request_id, confirm=confirm,
+                                      style="danger" if action == ids.RELEASE else None))
+    return ActionsBlock(block_id=block_id, elements=elements)

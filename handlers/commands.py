@@ -6,29 +6,77 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
 
-from core import access
+from core import access, queries
 from core.context import Context
+from core.durations import DurationError, parse_duration
 from core.errors import InvalidInput, JitError, NotFound
-from core.model import State
 from core.submit import RequestInput, submit
 from handlers import parsing, replies
+from handlers.modals import request_modal
+from handlers.request_view import Meta
+from handlers.text import escape
+
+Reply = str | replies.Answer
 
 
-def _request(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
+def _no_arguments(parsed: parsing.Parsed) -> None:
+    if parsed.args:
+        raise InvalidInput(f"`/jit {parsed.name}` takes no arguments. {parsing.usage(parsed.name)}")
+
+
+def _one_id(parsed: parsing.Parsed) -> str:
+    request_id = parsing.request_id(parsed, parsed.name)
+    if len(parsed.args) > 1:
+        raise InvalidInput(f"One request id only. {parsing.usage(parsed.name)}")
+    return request_id
+
+
+def _request(ctx: Context, user: str, parsed: parsing.Parsed) -> Reply:
+    if not parsed.args:  # the form, with a node picker
+        return replies.Answer("", modal=lambda url: request_modal(ctx, user, Meta(response_url=url)))
     args = parsing.request_args(parsed)
     done = submit(ctx, RequestInput(user, args.node, args.reason, args.duration, args.ticket))
     return replies.submitted(done.request, ctx.policies().settings.zone)
 
 
 def _list(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
-    with ctx.uow() as uow:
-        mine = uow.repo.by_requester(user, [State.PENDING, State.APPROVED, State.ACTIVE])
-    return replies.listing(mine, ctx.policies().settings.zone)
+    _no_arguments(parsed)
+    return replies.listing(queries.live_requests(ctx, user), ctx.policies().settings.zone)
+
+
+def _pending(ctx: Context, user: str, parsed: parsing.Parsed) -> Reply:
+    _no_arguments(parsed)
+    return replies.pending(queries.awaiting_decision(ctx, user), ctx.policies().settings.zone, ctx.clock.now())
+
+
+def _nodes(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
+    text = " ".join(parsed.args)
+    if len(text) > 100:
+        raise InvalidInput(f"That filter is too long; keep it under 100 characters. {parsing.usage('nodes')}")
+    found = queries.requestable_nodes(ctx, user, text, limit=replies.MAX_NODES_SHOWN + 1)
+    return replies.nodes(found, text)
+
+
+def _extend(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
+    request_id = parsing.request_id(parsed, "extend")
+    if len(parsed.args) < 3:
+        raise InvalidInput(f"Give a duration and a reason. {parsing.usage('extend')}")
+    try:
+        duration = parse_duration(parsed.args[1])
+    except (DurationError, OverflowError):
+        raise InvalidInput(f"'{parsed.args[1][:32]}' is not a duration (e.g. 30m, 2h). "
+                           f"{parsing.usage('extend')}") from None
+    old = queries.extendable(ctx, user, request_id, duration)
+    reason = " ".join(parsed.args[2:])
+    done = submit(ctx, RequestInput(user, queries.node_ref(old.node), reason, parsed.args[1], old.ticket,
+                                    extends=old.id))
+    return replies.submitted(done.request, ctx.policies().settings.zone)
 
 
 def _status(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
-    request_id = parsing.request_id(parsed, "status")
+    request_id = _one_id(parsed)
     with ctx.uow() as uow:
         request = uow.repo.get(request_id)
     if request is None:
@@ -37,12 +85,12 @@ def _status(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
 
 
 def _cancel(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
-    done = access.cancel(ctx, parsing.request_id(parsed, "cancel"), user)
+    done = access.cancel(ctx, _one_id(parsed), user)
     return f"Request *{done.id}* is cancelled."
 
 
 def _release(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
-    done = access.release(ctx, parsing.request_id(parsed, "release"), user)
+    done = access.release(ctx, _one_id(parsed), user)
     return f"Your access *{done.id}* has ended; the permission is removed."
 
 
@@ -55,19 +103,23 @@ def _revoke(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
     return f"Access *{done.id}* of <@{done.requester}> is revoked."
 
 
-SUBCOMMANDS: dict[str, Callable[[Context, str, parsing.Parsed], str]] = {
+SUBCOMMANDS: dict[str, Callable[[Context, str, parsing.Parsed], Reply]] = {
     "request": _request,
     "list": _list,
     "status": _status,
     "cancel": _cancel,
     "release": _release,
     "revoke": _revoke,
+    "pending": _pending,
+    "extend": _extend,
+    "nodes": _nodes,
     "help": lambda ctx, user, parsed: replies.HELP,
 }
 
 
-def answer(ctx: Context, user: str, text: str) -> str:
-    """The reply to ``/jit <text>``; a ``JitError`` becomes its message, nothing else is caught here."""
+def answer(ctx: Context, user: str, text: str) -> Reply:
+    """The reply to ``/jit <text>``; a ``JitError`` becomes its message (escaped: it may quote the input),
+    nothing else is caught here."""
     try:
         parsed = parsing.parse(text)
         handler = SUBCOMMANDS.get(parsed.name)
@@ -75,11 +127,18 @@ def answer(ctx: Context, user: str, text: str) -> str:
             raise InvalidInput(f"Unknown subcommand '{parsed.name[:30]}'. Try `/jit help`.")
         return handler(ctx, user, parsed)
     except JitError as err:
-        return f":warning: {err}"
+        return f":warning: {escape(str(err))}"
 
 
 def register(app: App, ctx: Context) -> None:
     @app.command("/jit")
-    def jit(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    def jit(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
-        respond(text=answer(ctx, command["user_id"], command.get("text", "")), response_type="ephemeral")
+        reply = answer(ctx, command["user_id"], command.get("text", ""))
+        if isinstance(reply, str):
+            respond(text=reply, response_type="ephemeral")
+        elif reply.modal is not None:
+            client.views_open(trigger_id=command["trigger_id"],
+                              view=reply.modal(command.get("response_url")).to_dict())
+        else:
+            respond(text=reply.text, blocks=[b.to_dict() for b in reply.blocks], response_type="ephemeral")

@@ -62,7 +62,7 @@ def render(event: Event, zone: ZoneInfo) -> Rendered:
                         f":warning: The grant failed{why}", f"{head} · grant FAILED{why}")
     if n is Notice.WARNING:
         return Rendered(f":hourglass_flowing_sand: Your access *{r.id}* to {node} ends at *{until}*. "
-                        f"Need more time? `/jit extend {r.id} <duration> <reason>`",
+                        f"Need more time? *Extend…* below, or `/jit extend {r.id} &lt;duration&gt; &lt;reason&gt;`",
                         f"Access ends at {until}.", None)
     if n in (Notice.EXPIRED, Notice.REVOKED, Notice.RELEASED):
         verb = {Notice.EXPIRED: "expired", Notice.REVOKED: f"was revoked by {by}{why}",

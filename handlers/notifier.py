@@ -1,25 +1,44 @@
-"""The Notifier port on Slack's Web API. A failed post is logged and never undoes a state change."""
+"""The Notifier port on Slack's Web API. A failed post is logged and never undoes a state change.
+
+Besides messages, every notice republishes the App Home of the people it concerns (the requester, the
+approvers of the level involved), off the caller's thread (``handlers.refresher``).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from core.model import AccessRequest, Decision, Event, MessageRef
+from core.context import Context
+from core.model import AccessRequest, Decision, Event, MessageRef, Notice
 from core.policy.schema import PolicyFile
-from handlers.blocks import approval_blocks, approval_text, message_blocks
+from handlers import home, ids
+from handlers.blocks import approval_blocks, approval_text, message_blocks, request_buttons
 from handlers.notices import render
+from handlers.refresher import HomeRefresher
 
 log = logging.getLogger(__name__)
 
+#: the requester's buttons under each DM
+DM_BUTTONS = {
+    Notice.SUBMITTED: (ids.CANCEL,),
+    Notice.GRANTED: (ids.EXTEND, ids.RELEASE),
+    Notice.WARNING: (ids.EXTEND, ids.RELEASE),
+}
+
 
 class SlackNotifier:
-    def __init__(self, client: WebClient, policies: Callable[[], PolicyFile]) -> None:
+    def __init__(self, client: WebClient, policies: Callable[[], PolicyFile],
+                 context: Callable[[], Context] | None = None) -> None:
+        """``context`` (the Context this notifier serves, built after it) enables App Home refreshes and
+        re-posting an approval message that could not be posted before."""
         self.client = client
         self.policies = policies
+        self.context = context
+        self.homes = HomeRefresher(self._expand, self._publish) if context else None
 
     def _call(self, method: str, **kwargs: object) -> dict[str, object] | None:
         """One Web API call; the client's retry handlers already retried rate limits and resets."""
@@ -30,11 +49,31 @@ class SlackNotifier:
             return None
         return response.data if isinstance(response.data, dict) else None
 
+    # -- App Home ---------------------------------------------------------------------------------------
+    def _expand(self, principals: Iterable[str]) -> Iterable[str]:
+        assert self.context is not None
+        return self.context().expand(principals)
+
+    def _publish(self, user: str) -> None:
+        assert self.context is not None
+        home.publish(self.context(), self.client, user)
+
+    def _refresh(self, request: AccessRequest, *levels: int) -> None:
+        if self.homes is None:
+            return
+        principals = {request.requester}
+        for level in levels:
+            if 0 <= level < len(request.levels):
+                principals.update(request.levels[level].approvers)
+        self.homes.schedule(principals)
+
+    # -- the Notifier port ------------------------------------------------------------------------------
     def post_approval(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
         channel = request.levels[level].channel
         blocks = approval_blocks(request, level, decisions, self.policies().settings.zone)
         data = self._call("chat.postMessage", channel=channel, text=approval_text(request, level),
                           blocks=[b.to_dict() for b in blocks], unfurl_links=False)
+        self._refresh(request, level)
         if not data:
             return None
         return MessageRef(request.id, f"level-{level}", str(data.get("channel", channel)), str(data["ts"]))
@@ -44,19 +83,26 @@ class SlackNotifier:
         blocks = approval_blocks(request, level, decisions, self.policies().settings.zone)
         self._call("chat.update", channel=ref.channel, ts=ref.ts, text=approval_text(request, level),
                    blocks=[b.to_dict() for b in blocks])
+        self._refresh(request, level)
 
-    def dm(self, user_id: str, text: str) -> None:
+    def dm(self, user_id: str, text: str, buttons: Sequence[str] = (), request_id: str = "") -> None:
         opened = self._call("conversations.open", users=user_id)
         channel = opened.get("channel") if opened else None
         if isinstance(channel, dict) and channel.get("id"):
+            blocks = message_blocks(text)
+            if buttons:
+                blocks.append(request_buttons(request_id, *buttons))
             self._call("chat.postMessage", channel=channel["id"], text=text,
-                       blocks=[b.to_dict() for b in message_blocks(text)], unfurl_links=False)
+                       blocks=[b.to_dict() for b in blocks], unfurl_links=False)
 
     def announce(self, event: Event, refs: Sequence[MessageRef]) -> None:
         settings = self.policies().settings
         text = render(event, settings.zone)
+        request = event.request
+        if event.notice is Notice.REMINDER and event.level is not None:
+            self._repost_missing(request, event.level, refs)
         if text.dm:
-            self.dm(event.request.requester, text.dm)
+            self.dm(request.requester, text.dm, DM_BUTTONS.get(event.notice, ()), request.id)
         if text.thread:
             for ref in refs:
                 if ref.purpose.startswith("level-"):
@@ -64,3 +110,19 @@ class SlackNotifier:
                                unfurl_links=False)
         if text.audit and settings.audit_channel:
             self._call("chat.postMessage", channel=settings.audit_channel, text=text.audit, unfurl_links=False)
+        self._refresh(request, request.current_level)
+
+    def _repost_missing(self, request: AccessRequest, level: int, refs: Sequence[MessageRef]) -> None:
+        """The approval message of a waiting level failed to post (Slack down beyond the retries): the
+        reminder posts it now, so that approvers get their buttons after all."""
+        if self.context is None or any(r.purpose == f"level-{level}" for r in refs):
+            return
+        ctx = self.context()
+        with ctx.uow() as uow:
+            decisions = uow.repo.decisions(request.id)
+        ref = self.post_approval(request, level, decisions)
+        if ref is not None:
+            with ctx.uow() as uow:
+                uow.repo.add_message(ref)
+                uow.commit()
+            log.info("approval message posted late", extra={"request_id": request.id, "level": level})

@@ -2,30 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.views import View
 
 from core.durations import format_duration
 from core.model import AccessRequest, State
+from core.queries import Requestable
+from handlers.blocks import decide_buttons
 from handlers.parsing import USAGE
-from handlers.text import escape, when
+from handlers.request_view import policy_summary
+from handlers.text import escape, safe, user, when
 
 HELP = "\n".join(
     ["*jitbot* gives you temporary, approved SSM access to one node.", ""]
-    + [f"• `{usage}`" for usage in USAGE.values()]
-    + ["", "Example: `/jit request web-1 2h disk full on /var`"]
+    + [f"• `{escape(usage)}`" for usage in USAGE.values()]
+    + ["", "Example: `/jit request web-1 2h disk full on /var` (or just `/jit request` for a form)"]
 )
+
+#: Slack allows 50 blocks in a message
+MAX_PENDING_SHOWN = 20
+MAX_NODES_SHOWN = 40
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A reply richer than text: blocks (buttons), or a modal to open instead (given the response_url)."""
+
+    text: str
+    blocks: Sequence[Block] = ()
+    modal: Callable[[str | None], View] | None = None
+
+
+def node_label(request: AccessRequest) -> str:
+    return f"`{escape(request.node.id)}`" + (f" ({safe(request.node.name, 200)})" if request.node.name else "")
 
 
 def summary(request: AccessRequest, zone: ZoneInfo) -> str:
-    node = f"`{escape(request.node.id)}`" + (f" ({escape(request.node.name)})" if request.node.name else "")
-    line = f"*{request.id}* · {node} · {format_duration(request.duration)} · *{request.state.value}*"
+    line = f"*{request.id}* · {node_label(request)} · {format_duration(request.duration)} · *{request.state.value}*"
+    if request.extends:
+        line += f" · extends {request.extends}"
     if request.state is State.PENDING and request.level is not None:
-        line += f" · level {request.current_level + 1}/{len(request.levels)} ('{escape(request.level.name)}')"
+        line += f" · level {request.current_level + 1}/{len(request.levels)} ('{safe(request.level.name, 100)}')"
     if request.state is State.ACTIVE and request.expires_at:
         line += f" · until {when(request.expires_at, zone)}"
     if request.end_reason and request.state.is_final:
-        line += f" · {escape(request.end_reason)}"
+        line += f" · {safe(request.end_reason, 300)}"
     return line
 
 
@@ -36,17 +62,57 @@ def listing(requests: Sequence[AccessRequest], zone: ZoneInfo) -> str:
 
 
 def submitted(request: AccessRequest, zone: ZoneInfo) -> str:
-    node = f"`{escape(request.node.id)}`" + (f" ({escape(request.node.name)})" if request.node.name else "")
+    node = node_label(request)
     warn = ""
     if request.node.ping_status and request.node.ping_status != "Online":
         warn = f"\n:warning: The node's SSM agent is *{escape(request.node.ping_status)}*; you may not be able " \
                "to connect."
+    extension = f" (extending {request.extends})" if request.extends else ""
     if request.state is State.ACTIVE:
-        return (f":unlock: *{request.id}*: access to {node} granted until {when(request.expires_at, zone)} "
-                f"(policy '{escape(request.policy)}'). Details are in your DMs.{warn}")
+        return (f":unlock: *{request.id}*{extension}: access to {node} granted until "
+                f"{when(request.expires_at, zone)} (policy '{escape(request.policy)}'). Details are in your DMs.{warn}")
     if request.state in (State.APPROVED, State.FAILED):
-        return f"*{request.id}*: approved by policy '{escape(request.policy)}'; state {request.state.value}.{warn}"
+        return (f"*{request.id}*{extension}: approved by policy '{escape(request.policy)}'; "
+                f"state {request.state.value}.{warn}")
     level = request.levels[0]
-    return (f"Request *{request.id}* for {node} ({format_duration(request.duration)}) submitted under policy "
-            f"'{escape(request.policy)}'. Waiting for level 1 of {len(request.levels)} "
-            f"('{escape(level.name)}') in <#{level.channel}>.{warn}")
+    return (f"Request *{request.id}*{extension} for {node} ({format_duration(request.duration)}) submitted under "
+            f"policy '{escape(request.policy)}'. Waiting for level 1 of {len(request.levels)} "
+            f"('{safe(level.name, 100)}') in <#{level.channel}>.{warn}")
+
+
+def decision_card(request: AccessRequest, zone: ZoneInfo, now: datetime) -> list[Block]:
+    """One request waiting for the reader's decision: who, what, why, which level, and the two buttons."""
+    level = request.levels[request.current_level]
+    ticket = f" · ticket {safe(request.ticket, 120)}" if request.ticket else ""
+    waited = format_duration(now - request.created_at) if now > request.created_at else "0s"
+    text = (f"*{request.id}* · {user(request.requester)} asks for {node_label(request)} for "
+            f"{format_duration(request.duration)}{ticket}\n>{safe(request.reason, 1500)}\n"
+            f"Level {request.current_level + 1} of {len(request.levels)} ('{safe(level.name, 100)}') · "
+            f"waiting for {waited}")
+    return [SectionBlock(text=MarkdownTextObject(text=text)), decide_buttons(request.id, f"decide-{request.id}")]
+
+
+def pending(requests: Sequence[AccessRequest], zone: ZoneInfo, now: datetime) -> Answer:
+    if not requests:
+        return Answer("Nothing is waiting for your decision.")
+    blocks: list[Block] = [HeaderBlock(text=f"Waiting for your decision ({len(requests)})")]
+    for request in requests[:MAX_PENDING_SHOWN]:
+        blocks += decision_card(request, zone, now)
+    if len(requests) > MAX_PENDING_SHOWN:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"… and {len(requests) - MAX_PENDING_SHOWN} more: see the App Home tab.")]))
+    return Answer(f"{len(requests)} request(s) wait for your decision.", blocks)
+
+
+def nodes(found: Sequence[Requestable], text: str) -> str:
+    where = f" matching '{safe(text, 100)}'" if text else ""
+    if not found:
+        return f"There is no node{where} that you may request."
+    lines = [f"*Nodes you may request*{where}:"]
+    for item in found[:MAX_NODES_SHOWN]:
+        name = f" {safe(item.node.name, 100)}" if item.node.name else ""
+        lines.append(f"• `{escape(item.node.id)}`{name} ({item.node.account}/{item.node.region}) — "
+                     f"{safe(policy_summary(item.policy), 300)}")
+    if len(found) > MAX_NODES_SHOWN:
+        lines.append(f"… and more. Narrow it down: `/jit nodes {escape('<filter>')}`")
+    return "\n".join(lines)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from core.durations import format_duration
+
+#: what must never be cut in half: an escape (``&amp;``) or a ``<…>`` mention/link that jitbot wrote
+_TOKEN = re.compile(r"&(?:amp|lt|gt);|<[^<>\s]*>")
+ELLIPSIS = "…"
 
 
 def escape(text: str | None) -> str:
@@ -11,6 +18,25 @@ def escape(text: str | None) -> str:
     if not text:
         return ""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """At most ``limit`` characters, ending with "…" when shortened, never cutting an escape or a mention."""
+    if len(text) <= limit:
+        return text
+    cut = max(0, limit - len(ELLIPSIS))
+    for match in _TOKEN.finditer(text, max(0, cut - 64)):
+        if match.start() >= cut:
+            break
+        if match.end() > cut:
+            cut = match.start()
+            break
+    return text[:cut].rstrip() + ELLIPSIS
+
+
+def safe(text: str | None, limit: int) -> str:
+    """User-supplied text, escaped, then shortened to ``limit`` characters without breaking an escape."""
+    return clip(escape(text), limit)
 
 
 def user(user_id: str | None) -> str:
@@ -27,3 +53,15 @@ def when(moment: datetime | None, zone: ZoneInfo) -> str:
         return "-"
     local = moment.astimezone(zone)
     return local.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def left(until: datetime | None, now: datetime) -> str:
+    """Time left until ``until``, to the minute beyond an hour: ``1h20m left``, ``45s left``, ``ended``."""
+    if until is None:
+        return "-"
+    remaining = until - now
+    if remaining <= timedelta(0):
+        return "ended"
+    if remaining >= timedelta(hours=1):
+        remaining = timedelta(minutes=remaining // timedelta(minutes=1))
+    return f"{format_duration(remaining)} left"

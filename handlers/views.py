@@ -1,4 +1,5 @@
-"""Modals: each view's ``build`` sits next to the ``parse`` of its submission."""
+"""The reject modal: its ``build`` next to the ``parse`` of its submission (the request modal is in
+``handlers.request_view``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from slack_sdk.models.views import View
 from core.durations import format_duration
 from core.model import AccessRequest
 from handlers import ids
-from handlers.text import escape
+from handlers.text import escape, safe
 
 
 def reject_modal(request: AccessRequest, private_metadata: str) -> View:
@@ -24,7 +25,7 @@ def reject_modal(request: AccessRequest, private_metadata: str) -> View:
         blocks=[
             SectionBlock(text=MarkdownTextObject(
                 text=f"Reject *{request.id}*: <@{request.requester}> on `{escape(request.node.id)}` for "
-                     f"{format_duration(request.duration)}?\n>{escape(request.reason)}")),
+                     f"{format_duration(request.duration)}?\n>{safe(request.reason, 2500)}")),
             InputBlock(block_id=ids.REASON_BLOCK, label="Why?",
                        element=PlainTextInputElement(action_id=ids.REASON_INPUT, multiline=True,
                                                      max_length=1000)),

@@ -1,0 +1,136 @@
+"""The App Home tab: requests waiting for me, my access (pending and active), my recent history.
+
+``gather`` reads what one person's home shows, ``build`` renders it (pure), ``publish`` sends it. The tab
+is published when opened and republished by the notifier on every change that concerns the person.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from core import queries
+from core.context import Context
+from core.model import AccessRequest, State
+from handlers import ids
+from handlers.blocks import TEXT, request_buttons
+from handlers.modals import request_modal
+from handlers.replies import decision_card, node_label
+from handlers.request_view import Meta
+from handlers.text import clip, left, safe, when
+
+log = logging.getLogger(__name__)
+
+MAX_FOR_ME = 15
+MAX_MINE = 15
+MAX_HISTORY = 10
+
+
+@dataclass(frozen=True)
+class HomeData:
+    for_me: Sequence[AccessRequest]
+    mine: Sequence[AccessRequest]
+    history: Sequence[AccessRequest]
+    now: datetime
+    zone: ZoneInfo
+
+
+def gather(ctx: Context, user: str) -> HomeData:
+    return HomeData(
+        for_me=queries.awaiting_decision(ctx, user, limit=MAX_FOR_ME + 1),
+        mine=queries.live_requests(ctx, user, limit=MAX_MINE + 1),
+        history=queries.history(ctx, user, limit=MAX_HISTORY),
+        now=ctx.clock.now(),
+        zone=ctx.policies().settings.zone,
+    )
+
+
+def _note(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+
+
+def _mine(request: AccessRequest, data: HomeData) -> list[Block]:
+    state = request.state
+    line = f"*{request.id}* · {node_label(request)}"
+    if state is State.ACTIVE:
+        line += (f"\n:unlock: Active until {when(request.expires_at, data.zone)} · "
+                 f"*{left(request.expires_at, data.now)}*")
+    elif state is State.PENDING and request.level is not None:
+        line += (f"\n:hourglass: Waiting for level {request.current_level + 1} of {len(request.levels)} "
+                 f"('{safe(request.level.name, 100)}')")
+    else:
+        line += "\n:gear: Approved; access is being granted"
+    line += f"\n>{safe(request.reason, 500)}"
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=line))]
+    actions = (ids.EXTEND, ids.RELEASE) if state is State.ACTIVE else (ids.CANCEL,) if state is State.PENDING else ()
+    if actions:
+        blocks.append(request_buttons(request.id, *actions, block_id=f"mine-{request.id}"))
+    return blocks
+
+
+def _history_line(request: AccessRequest, zone: ZoneInfo) -> str:
+    ended = f" {when(request.ended_at, zone)}" if request.ended_at else ""
+    why = f" · {safe(request.end_reason, 150)}" if request.end_reason else ""
+    return f"*{request.id}* · {node_label(request)} · {request.state.value.replace('_', ' ')}{ended}{why}"
+
+
+def build(data: HomeData) -> View:
+    blocks: list[Block] = [
+        ActionsBlock(block_id="home-top", elements=[
+            ButtonElement(text="Request access", action_id=ids.OPEN_REQUEST, value="new", style="primary")]),
+        HeaderBlock(text="Requests for me"),
+    ]
+    for request in data.for_me[:MAX_FOR_ME]:
+        blocks += decision_card(request, data.zone, data.now)
+    if not data.for_me:
+        blocks.append(_note("Nothing is waiting for your decision."))
+    elif len(data.for_me) > MAX_FOR_ME:
+        blocks.append(_note(f"Only the oldest {MAX_FOR_ME} are shown; `/jit pending` lists them all."))
+    blocks += [DividerBlock(), HeaderBlock(text="My access")]
+    for request in data.mine[:MAX_MINE]:
+        blocks += _mine(request, data)
+    if not data.mine:
+        blocks.append(_note("You have no pending or active access. Use *Request access* or `/jit request`."))
+    elif len(data.mine) > MAX_MINE:
+        blocks.append(_note(f"Only the newest {MAX_MINE} are shown; `/jit list` lists them all."))
+    blocks += [DividerBlock(), HeaderBlock(text="Recent history")]
+    if data.history:
+        blocks.append(_note(clip("\n".join(_history_line(r, data.zone) for r in data.history), TEXT)))
+    else:
+        blocks.append(_note("Nothing yet."))
+    blocks.append(_note(f"Updated {when(data.now, data.zone)}"))
+    return View(type="home", blocks=blocks)
+
+
+def publish(ctx: Context, client: WebClient, user: str) -> None:
+    client.views_publish(user_id=user, view=build(gather(ctx, user)).to_dict())
+
+
+def register(app: App, ctx: Context) -> None:
+    @app.event("app_home_opened")
+    def opened(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") == "home":
+            publish(ctx, client, event["user"])
+
+    @app.action(ids.OPEN_REQUEST)
+    def open_request(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        client.views_open(trigger_id=body["trigger_id"], view=request_modal(ctx, body["user"]["id"], Meta()).to_dict())

@@ -1,0 +1,158 @@
+"""The request modal's listeners: the global shortcut, node typeahead, node picked, submission.
+
+``request_modal`` is also what ``/jit request`` (without arguments) and the Extend button open.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.views import View
+
+from core.context import Context
+from core.errors import JitError, TransientAwsError
+from core.model import AccessRequest
+from core.queries import (
+    FieldError,
+    GrantingPolicy,
+    Requestable,
+    duration_choices,
+    extendable,
+    node_ref,
+    policy_on,
+    preflight,
+    requestable_nodes,
+    usable_policies,
+)
+from core.submit import RequestInput, submit
+from handlers import ids, replies, request_view
+from handlers.request_view import Meta
+from handlers.tell import tell
+from handlers.text import escape
+
+log = logging.getLogger(__name__)
+
+MAX_OPTIONS = 100  # Slack's cap per answer; typing narrows the list, so every node stays reachable
+FIELDS = {"node": ids.NODE_BLOCK, "reason": ids.REASON_BLOCK, "ticket": ids.TICKET_BLOCK}
+
+
+def _find_policy(ctx: Context, name: str) -> GrantingPolicy | None:
+    policies = ctx.policies()
+    every: list[GrantingPolicy] = [*policies.auto_approval, *policies.manual_approval]
+    return next((p for p in every if p.name == name), None)
+
+
+def request_modal(ctx: Context, user: str, meta: Meta, extending: AccessRequest | None = None) -> View:
+    """The request modal for ``user`` (a View), or one explaining why they cannot request anything."""
+    info = ctx.directory.user(user)
+    policies = ctx.policies()
+    zone = policies.settings.zone
+    if info.deleted or info.is_bot:
+        return request_view.blocked("Your Slack account cannot request access.")
+    if policies.principal_for(info.id, info.email) is None:
+        return request_view.blocked("You have no AWS identity in jitbot's policy file ([identities]); ask an "
+                                    "admin to map your Slack account to your IAM role or user.")
+    if extending is not None:
+        policy = _find_policy(ctx, extending.policy)
+        if policy is None:
+            return request_view.blocked(f"Policy '{extending.policy}' no longer exists; request new access.")
+        return request_view.build(meta=meta, policy=policy, extending=extending, zone=zone,
+                                  choices=duration_choices(policy.max_duration, policy.duration_default),
+                                  default=policy.duration_default)
+    usable = usable_policies(ctx, ctx.requester(user))
+    if not usable:
+        return request_view.blocked("No policy lets you request access to any node.")
+    longest = max(p.max_duration for p in usable)
+    default = min(timedelta(hours=1), longest)
+    return request_view.build(meta=meta, choices=duration_choices(longest, default), default=default)
+
+
+def _picked_view(ctx: Context, user: str, view: dict[str, Any]) -> View:
+    meta = Meta.loads(view.get("private_metadata"))
+    reference = request_view.picked_node(view)
+    if not reference:
+        return request_modal(ctx, user, meta)
+    node = ctx.nodes.resolve(reference)
+    verdict = policy_on(ctx, user, node)
+    policy = verdict.granting
+    if policy is None or verdict.outcome not in ("auto", "manual"):
+        return request_modal(ctx, user, meta)  # the submission will say why
+    return request_view.build(meta=meta, policy=policy, node=Requestable(node, verdict),
+                              choices=duration_choices(policy.max_duration, policy.duration_default),
+                              default=policy.duration_default)
+
+
+def _errors(field: str, message: str, form: request_view.RequestForm, extension: bool) -> dict[str, str]:
+    block = form.duration_block if field == "duration" else FIELDS.get(field, ids.NODE_BLOCK)
+    if extension and block == ids.NODE_BLOCK:  # no node picker in an extension: point at its first input
+        block = form.duration_block
+    return {block: message if len(message) <= 1000 else message[:999] + "…"}
+
+
+def register(app: App, ctx: Context) -> None:
+    @app.shortcut(ids.SHORTCUT_REQUEST)
+    def shortcut(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        client.views_open(trigger_id=body["trigger_id"],
+                          view=request_modal(ctx, body["user"]["id"], Meta()).to_dict())
+
+    @app.options(ids.NODE_INPUT)
+    def node_options(ack: Ack, body: dict[str, Any]) -> None:
+        text = str(body.get("value") or "")[:100]
+        try:
+            found = requestable_nodes(ctx, body["user"]["id"], text, limit=MAX_OPTIONS)
+        except (JitError, TransientAwsError) as err:  # an empty list rather than a spinning picker
+            log.warning("node options failed", extra={"error": str(err)})
+            found = []
+        ack(options=[request_view.node_option(f).to_dict() for f in found])
+
+    @app.action(ids.NODE_INPUT)
+    def node_picked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        view = body["view"]
+        try:
+            fresh = _picked_view(ctx, body["user"]["id"], view)
+        except (JitError, TransientAwsError) as err:  # the submission will report it on the field
+            log.info("picked node could not be looked up", extra={"error": str(err)})
+            return
+        try:
+            client.views_update(view_id=view["id"], hash=view.get("hash"), view=fresh.to_dict())
+        except SlackApiError as err:  # hash_conflict: the person changed the view meanwhile
+            log.info("request view not updated", extra={"error": err.response.get("error")})
+
+    @app.view(ids.REQUEST_VIEW)
+    def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        user = body["user"]["id"]
+        meta = Meta.loads(view.get("private_metadata"))
+        form = request_view.parse(view)
+        node = form.node
+        if meta.extends:
+            with ctx.uow() as uow:
+                old = uow.repo.get(meta.extends)
+            node = node_ref(old.node) if old else ""
+        data = RequestInput(user, node, form.reason, form.duration, form.ticket, extends=meta.extends)
+        try:
+            preflight(ctx, data)
+        except FieldError as err:
+            ack(response_action="errors", errors=_errors(err.field, str(err), form, bool(meta.extends)))
+            return
+        ack()
+        try:
+            done = submit(ctx, data)
+            text = replies.submitted(done.request, ctx.policies().settings.zone)
+        except JitError as err:  # something changed between the check and the submission
+            text = f":warning: {escape(str(err))}"
+        tell(client, meta.response_url, user, text)
+
+
+def open_extension(ctx: Context, client: WebClient, trigger_id: str, user: str, request_id: str,
+                   response_url: str | None) -> None:
+    """The Extend button: the request modal, pre-filled for extending ``request_id``."""
+    old = extendable(ctx, user, request_id)
+    view = request_modal(ctx, user, Meta(extends=old.id, response_url=response_url), extending=old)
+    client.views_open(trigger_id=trigger_id, view=view.to_dict())
