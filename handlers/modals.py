@@ -31,6 +31,7 @@ from core.queries import (
 )
 from core.submit import RequestInput, submit
 from handlers import ids, replies, request_view
+from handlers.deadline import Late, in_background, within
 from handlers.request_view import Meta
 from handlers.tell import tell
 from handlers.text import escape
@@ -38,6 +39,9 @@ from handlers.text import escape
 log = logging.getLogger(__name__)
 
 MAX_OPTIONS = 100  # Slack's cap per answer; typing narrows the list, so every node stays reachable
+#: seconds left for a lookup within Slack's 3 s for option lists and modal validation
+OPTIONS_BUDGET = 2.0
+VALIDATION_BUDGET = 2.3
 FIELDS = {"node": ids.NODE_BLOCK, "reason": ids.REASON_BLOCK, "ticket": ids.TICKET_BLOCK}
 
 
@@ -64,6 +68,7 @@ def request_modal(ctx: Context, user: str, meta: Meta, extending: AccessRequest 
         return request_view.build(meta=meta, policy=policy, extending=extending, zone=zone,
                                   choices=duration_choices(policy.max_duration, policy.duration_default),
                                   default=policy.duration_default)
+    in_background(lambda: ctx.nodes.search("", limit=1), "node inventory warm-up")  # the typeahead needs it
     usable = usable_policies(ctx, ctx.requester(user))
     if not usable:
         return request_view.blocked("No policy lets you request access to any node.")
@@ -105,8 +110,9 @@ def register(app: App, ctx: Context) -> None:
     def node_options(ack: Ack, body: dict[str, Any]) -> None:
         text = str(body.get("value") or "")[:100]
         try:
-            found = requestable_nodes(ctx, body["user"]["id"], text, limit=MAX_OPTIONS)
-        except (JitError, TransientAwsError) as err:  # an empty list rather than a spinning picker
+            found = within(OPTIONS_BUDGET, lambda: requestable_nodes(ctx, body["user"]["id"], text,
+                                                                     limit=MAX_OPTIONS), "node search")
+        except (JitError, TransientAwsError, Late) as err:  # an empty list rather than a spinning picker
             log.warning("node options failed", extra={"error": str(err)})
             found = []
         ack(options=[request_view.node_option(f).to_dict() for f in found])
@@ -137,9 +143,14 @@ def register(app: App, ctx: Context) -> None:
             node = node_ref(old.node) if old else ""
         data = RequestInput(user, node, form.reason, form.duration, form.ticket, extends=meta.extends)
         try:
-            preflight(ctx, data)
+            within(VALIDATION_BUDGET, lambda: preflight(ctx, data), "request validation")
         except FieldError as err:
             ack(response_action="errors", errors=_errors(err.field, str(err), form, bool(meta.extends)))
+            return
+        except Late:
+            ack(response_action="errors", errors=_errors(
+                "node", "AWS or Slack is slow to answer right now; please submit again in a moment.", form,
+                bool(meta.extends)))
             return
         ack()
         try:
