@@ -22,6 +22,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import failpoints
 from bot.clock import SystemClock
 from bot.errors import register_error_handler
 from bot.leader import Leadership
@@ -155,7 +156,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
         uow=lambda: SqlUnitOfWork(sessions),
         clock=clock or SystemClock(),
         nodes=gateway,
-        access=gateway,
+        access=failpoints.wrap(gateway),  # inert unless JITBOT_FAILPOINTS is set (crash tests)
         directory=SlackDirectory(client),
         notifier=ObservedNotifier(SlackNotifier(client, policies, lambda: ctx), metrics, clock or SystemClock()),
         policies=policies,

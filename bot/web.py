@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -11,6 +12,32 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+#: the largest body jitbot reads from Slack (a big modal's view state stays far below): beyond it, 413 unread
+MAX_SLACK_BODY = 1 << 20
+
+
+def unreadable(environ: dict[str, Any]) -> str | None:
+    """Why Bolt's signature check could not even read this request (it would raise: a 500), or None.
+    Its timestamp must be a number, its signature ASCII, its body UTF-8 of a sane size. The body is read
+    here and put back for Bolt."""
+    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+    signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+    if not (timestamp.isascii() and timestamp.isdigit() and signature.isascii()):
+        return "401 Unauthorized"
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return "400 Bad Request"
+    if not 0 <= length <= MAX_SLACK_BODY:
+        return "413 Content Too Large"
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "401 Unauthorized"
+    return None
 
 
 def make_wsgi(app: App, health: Callable[[bool], tuple[bool, dict[str, Any]]],
@@ -27,6 +54,9 @@ def make_wsgi(app: App, health: Callable[[bool], tuple[bool, dict[str, Any]]],
         if path == "/slack/events":
             if method != "POST":
                 return respond(start, "405 Method Not Allowed", b"POST only\n", "text/plain")
+            refused = unreadable(environ)
+            if refused is not None:
+                return respond(start, refused, b"invalid request\n", "text/plain")
             return slack(environ, start)
         if path == "/healthz" and method in ("GET", "HEAD"):
             ready = "ready=1" in environ.get("QUERY_STRING", "")

@@ -1,0 +1,85 @@
+"""Crash points at the AWS boundary, for the crash tests only: inert unless ``JITBOT_FAILPOINTS`` is set.
+
+``JITBOT_FAILPOINTS=grant.before,revoke.after`` makes the process die, as ``kill -9`` would (``os._exit(137)``:
+no ``finally``, no ``atexit``, no flush, no goodbye to the database), the first time it reaches one of the named
+points:
+
+* ``grant.before``  the approval is recorded, the IAM policy is not written yet;
+* ``grant.after``   the IAM policy is written, the database does not know it yet (still ``approved``);
+* ``revoke.before`` the database says the access ended, the IAM policy is still there;
+* ``revoke.after``  AWS removed the policy and ended the sessions, the database does not know it yet.
+
+``wrap`` returns the backend unchanged when the variable is unset or empty, so production runs the very same
+objects as before; an unknown point name is an error at start rather than a crash test that silently never
+crashes. Our own code is not mocked: the crash happens at the adapter boundary, around the real gateway.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+from core.model import AccessRequest
+from core.ports import AccessBackend
+
+ENV = "JITBOT_FAILPOINTS"
+POINTS = frozenset({"grant.before", "grant.after", "revoke.before", "revoke.after"})
+#: the exit status of a process killed by SIGKILL, as a shell reports it (128 + 9)
+EXIT_STATUS = 137
+
+
+def parse(value: str | None) -> frozenset[str]:
+    """The points named in ``value`` (comma-separated); raises ``ValueError`` for a name that is not a point."""
+    names = frozenset(part.strip() for part in (value or "").split(",") if part.strip())
+    unknown = sorted(names - POINTS)
+    if unknown:
+        raise ValueError(f"{ENV}: unknown failpoint(s) {', '.join(unknown)}; known: {', '.join(sorted(POINTS))}")
+    return names
+
+
+def die(point: str) -> None:
+    """Leave now, without cleaning anything up (the closest a process gets to ``kill -9`` on itself)."""
+    os.write(sys.stderr.fileno(), f"failpoint {point} reached: exiting with {EXIT_STATUS}\n".encode())
+    os._exit(EXIT_STATUS)
+
+
+class CrashingAccess:
+    """An ``AccessBackend`` that delegates to ``inner`` and calls ``crash(point)`` at the armed points."""
+
+    def __init__(self, inner: AccessBackend, points: frozenset[str],
+                 crash: Callable[[str], None] = die) -> None:
+        self.inner = inner
+        self.points = points
+        self.crash = crash
+
+    def _at(self, point: str) -> None:
+        if point in self.points:
+            self.crash(point)
+
+    def grant(self, request: AccessRequest, expires_at: datetime, documents: Sequence[str]) -> None:
+        self._at("grant.before")
+        self.inner.grant(request, expires_at, documents)
+        self._at("grant.after")
+
+    def revoke(self, request: AccessRequest) -> int:
+        self._at("revoke.before")
+        sessions = self.inner.revoke(request)
+        self._at("revoke.after")
+        return sessions
+
+    def has_grant(self, request: AccessRequest) -> bool:
+        return self.inner.has_grant(request)
+
+    def jit_policies(self, principal_arn: str) -> list[str]:
+        return self.inner.jit_policies(principal_arn)
+
+    def delete_policy(self, principal_arn: str, policy_name: str) -> None:
+        self.inner.delete_policy(principal_arn, policy_name)
+
+
+def wrap(backend: AccessBackend, environ: Mapping[str, str] | None = None) -> AccessBackend:
+    """``backend`` itself unless ``JITBOT_FAILPOINTS`` names points; then a ``CrashingAccess`` around it."""
+    points = parse((os.environ if environ is None else environ).get(ENV))
+    return CrashingAccess(backend, points) if points else backend
