@@ -17,9 +17,12 @@ GRANT_LEASE = timedelta(seconds=60)
 ALERT_AFTER_ATTEMPTS = 3
 
 
-def backoff(attempts: int) -> timedelta:
-    """Wait before the next attempt: 2, 4, 8 … seconds, at most 5 minutes."""
-    return timedelta(seconds=min(2 ** max(attempts, 1), 300))
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+def backoff(attempts: int, base: timedelta = timedelta(seconds=2)) -> timedelta:
+    """Wait before the next attempt: ``base`` × 1, 2, 4 … (2, 4, 8 … seconds by default), at most 5 minutes."""
+    return min(base * (1 << min(max(attempts, 1) - 1, 20)), MAX_BACKOFF)
 
 
 def _get(ctx: Context, request_id: str) -> AccessRequest:
@@ -30,16 +33,23 @@ def _get(ctx: Context, request_id: str) -> AccessRequest:
     return request
 
 
-def activate(ctx: Context, request_id: str) -> AccessRequest | None:
-    """Apply the grant of an approved request: ``approved`` → ``active``, or ``failed`` if AWS refuses."""
+def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessRequest | None:
+    """Apply the grant of an approved request: ``approved`` → ``active``, or ``failed`` if AWS refuses.
+
+    ``claimed``: the caller moved the request to ``approved`` with a lease in the same transaction (so the
+    sweep leaves it alone while the caller grants); otherwise the lease is taken here.
+    """
     now = ctx.clock.now()
-    with ctx.uow() as uow:
-        claimed = uow.repo.update_where(request_id, {"state": State.APPROVED, "lease_until__lt": now},
-                                        {"lease_until": now + GRANT_LEASE})
-        uow.commit()
     if not claimed:
-        return None
+        with ctx.uow() as uow:
+            claimed = uow.repo.update_where(request_id, {"state": State.APPROVED, "lease_until__lt": now},
+                                            {"lease_until": now + GRANT_LEASE})
+            uow.commit()
+        if not claimed:
+            return None
     request = _get(ctx, request_id)
+    if request.state is not State.APPROVED:
+        return None
     expires_at = now + request.duration
     if request.extends:
         expires_at = _extended_expiry(ctx, request, now)
@@ -56,7 +66,7 @@ def activate(ctx: Context, request_id: str) -> AccessRequest | None:
     except TransientAwsError as err:
         with ctx.uow() as uow:
             uow.repo.update_where(request_id, {"state": State.APPROVED},
-                                  {"lease_until": now + backoff(request.cleanup_attempts + 1),
+                                  {"lease_until": now + backoff(request.cleanup_attempts + 1, ctx.retry_backoff),
                                    "cleanup_attempts": request.cleanup_attempts + 1})
             record(uow, request_id, "jitbot", "grant_retry", now, error=str(err))
             uow.commit()
@@ -136,7 +146,8 @@ def cleanup(ctx: Context, request_id: str, *, claimed: bool = False) -> bool:
         attempts = request.cleanup_attempts + 1
         with ctx.uow() as uow:
             uow.repo.update_where(request_id, {"needs_cleanup": True},
-                                  {"cleanup_attempts": attempts, "lease_until": now + backoff(attempts)})
+                                  {"cleanup_attempts": attempts,
+                                   "lease_until": now + backoff(attempts, ctx.retry_backoff)})
             record(uow, request_id, "jitbot", "revoke_retry", now, attempt=attempts, error=str(err))
             uow.commit()
         if attempts == ALERT_AFTER_ATTEMPTS:

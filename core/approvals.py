@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.access import activate
+from core.access import GRANT_LEASE, activate
 from core.context import Context, open_level, record, transition
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from core.model import AccessRequest, Decision, Event, Notice, State
@@ -76,7 +76,7 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
                        ended_by=actor)
         elif done and final:
             transition(uow, fresh, State.APPROVED, actor=actor, action="approved", at=now,
-                       expected={"current_level": level_index})
+                       expected={"current_level": level_index}, lease_until=now + GRANT_LEASE)
         elif done:
             uow.repo.update_where(request_id, {"state": State.PENDING, "current_level": level_index},
                                   {"current_level": level_index + 1, "reminders_sent": 0,
@@ -113,5 +113,5 @@ def _after(ctx: Context, request_id: str, level_index: int, approve: bool, done:
         ctx.notifier.announce(Event(Notice.LEVEL_APPROVED, request, actor=actor, level=level_index), refs)
         return Outcome(request, f"Approved. Level {level_index + 1} is complete; level {level_index + 2} "
                        f"('{request.levels[level_index + 1].name}') has been asked.", True)
-    activate(ctx, request_id)
+    activate(ctx, request_id, claimed=True)
     return Outcome(request, f"Approved. Request {request_id} is fully approved and access was granted.", True)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from core.access import activate
+from core.access import GRANT_LEASE, activate
 from core.context import Context, open_level, record
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import InvalidInput, NotAllowed
@@ -160,7 +160,8 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
                duration=int(duration.total_seconds()), reason=reason, ticket=ticket, policy=policy.name,
                principal=principal, trace=list(verdict.trace))
         if not levels:
-            uow.repo.update_where(request.id, {"state": State.PENDING}, {"state": State.APPROVED})
+            uow.repo.update_where(request.id, {"state": State.PENDING},
+                                  {"state": State.APPROVED, "lease_until": now + GRANT_LEASE})
             record(uow, request.id, "jitbot", "auto_approved", now, policy=policy.name,
                    **{"from": "pending", "to": "approved"})
         uow.commit()
@@ -168,7 +169,7 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
         open_level(ctx, request, 0)
         ctx.announce(Event(Notice.SUBMITTED, request))
         return Submitted(request, verdict)
-    active = activate(ctx, request.id)
+    active = activate(ctx, request.id, claimed=True)
     if active is None:  # failed, or AWS did not confirm yet (the sweep retries)
         with ctx.uow() as uow:
             return Submitted(uow.repo.get(request.id) or request, verdict)

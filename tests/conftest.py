@@ -74,6 +74,19 @@ def stack_factory(fake_slack: FakeSlack, fake_aws: tuple[FakeAws, dict[str, str]
     yield make
     for stack in stacks:
         stack.stop()
+    check_every_payload(fake_slack)
+
+
+def check_every_payload(slack: FakeSlack) -> None:
+    """Every Block Kit payload the bot sent during the test parses and renders with slack_sdk.models."""
+    from tests.helpers import valid_blocks, valid_view
+
+    for call in slack.calls:
+        blocks, view = call.params.get("blocks"), call.params.get("view")
+        if isinstance(blocks, list):
+            valid_blocks(blocks)
+        if isinstance(view, dict):
+            valid_view(view)
 
 
 @pytest.fixture
