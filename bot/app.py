@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -160,6 +161,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
         directory=SlackDirectory(client),
         notifier=ObservedNotifier(SlackNotifier(client, policies, lambda: ctx), metrics, clock or SystemClock()),
         policies=policies,
+        retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
     )
     app = App(client=client, signing_secret=settings.secret("slack_signing_secret") or "",
               token_verification_enabled=False, process_before_response=False)

@@ -69,6 +69,27 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    """One reconciliation pass now; prints what it did. Exit 1 when something could not be checked."""
+    from bot.app import build
+    from bot.logs import configure
+    from core.reconcile import reconcile
+
+    settings = _settings()
+    configure(settings.log_level, settings.log_format)
+    try:
+        runtime = build(settings)
+    except PolicyError as err:
+        print(err, file=sys.stderr)
+        return 1
+    try:
+        report = reconcile(runtime.ctx)
+    finally:
+        runtime.stop()
+    print("\n".join(report.lines()))
+    return 1 if report.errors else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="jitbot", description="Just-in-time SSM node access from Slack.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -84,6 +105,8 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_policies_check)
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply the migrations up to head").set_defaults(func=_db_upgrade)
+    sub.add_parser("reconcile", help="remove jitbot-* IAM policies no live grant explains, restore missing ones") \
+        .set_defaults(func=_reconcile)
     return top
 
 

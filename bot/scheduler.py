@@ -16,7 +16,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from core import sweep
+from core import reconcile, sweep
 from core.context import Context
 from core.model import AccessRequest, State
 
@@ -41,6 +41,9 @@ class Scheduler:
     def start(self) -> None:
         self._scheduler.add_job(self.run_sweep, "interval", seconds=self.sweep_seconds, id="sweep",
                                 next_run_time=datetime.now(UTC))
+        every = self.ctx.policies().settings.reconcile_interval  # "0" = off; read at start
+        if every > timedelta(0):
+            self._scheduler.add_job(self.run_reconcile, "interval", seconds=every.total_seconds(), id="reconcile")
         self._scheduler.start()
         self.rebuild()
 
@@ -65,6 +68,11 @@ class Scheduler:
         report = sweep.sweep(self.ctx)
         if report.acted or report.errors:
             log.info("sweep", extra={"report": report.__dict__})
+
+    def run_reconcile(self) -> None:
+        report = reconcile.reconcile(self.ctx)
+        if report.acted or report.errors:
+            log.info("reconcile", extra={"report": report.lines()})
 
     def arm(self, request: AccessRequest) -> None:
         if request.expires_at is None:

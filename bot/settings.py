@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     sweep_seconds: float = Field(default=5.0, gt=0, le=300)
     #: seconds between leader-election checks on PostgreSQL (takeover happens within about this long)
     leader_seconds: float = Field(default=5.0, gt=0, le=60)
+    #: first wait before retrying an AWS step (grant, revocation) that AWS did not confirm; doubles each time
+    retry_backoff_seconds: float = Field(default=2.0, gt=0, le=300)
     #: worker threads of the HTTP server
     http_threads: int = Field(default=16, ge=1, le=256)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.model import AccessRequest, AuditEvent, Event, State, can_transition
@@ -27,6 +28,8 @@ class Context:
     alarms: Alarms | None = None
     #: the loud break-glass announcements and their Review buttons (core.breakglass); None where unused
     breakglass: BreakglassNotices | None = None
+    #: the first wait before retrying an AWS step that AWS did not confirm; doubles each attempt (core.access)
+    retry_backoff: timedelta = timedelta(seconds=2)
 
     def expand(self, principals: Iterable[str]) -> frozenset[str]:
         """User ids named directly or through user groups (live membership, cached by the adapter)."""

@@ -160,6 +160,10 @@ class Notice(StrEnum):
     REVOKE_FAILING = "revoke_failing"
     REMINDER = "reminder"
     DENIED = "denied"
+    #: reconciliation removed a ``jitbot-*`` policy that no live request explains (audit channel)
+    DRIFT_REMOVED = "drift_removed"
+    #: reconciliation put back the missing policy of an active grant
+    GRANT_REAPPLIED = "grant_reapplied"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def _connect(event: Event) -> str:
 def render(event: Event, zone: ZoneInfo) -> Rendered:
     r = event.request
     node = f"`{escape(r.node.id)}`" + (f" ({escape(r.node.name)})" if r.node.name else "")
-    by = user(event.actor)
+    by = "jitbot" if event.actor == "jitbot" else user(event.actor)
     why = f": {escape(event.reason)}" if event.reason else ""
     until = when(r.expires_at, zone)
     sessions = f" {event.sessions} session(s) terminated." if event.sessions else ""
@@ -78,4 +78,11 @@ def render(event: Event, zone: ZoneInfo) -> Rendered:
                         None)
     if n is Notice.DENIED:
         return Rendered(None, None, f":no_entry: {user(r.requester)} · {node} · refused{why}")
+    if n is Notice.DRIFT_REMOVED:  # r may stand for an unknown request: only its id and principal are real
+        whose = f" · {user(r.requester)} · {node}" if r.requester else ""
+        return Rendered(None, None, f":broom: Reconciliation removed `jitbot-{escape(r.id)}` from "
+                        f"`{escape(r.principal_arn)}`{whose}{why}")
+    if n is Notice.GRANT_REAPPLIED:
+        line = f"its IAM policy was missing from `{escape(r.principal_arn)}` and was re-applied until {until}"
+        return Rendered(None, f":wrench: Access check: {line}.", f":wrench: {head} · {line}")
     return Rendered(None, None, f"{head} · {n.value}")

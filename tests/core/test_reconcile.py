@@ -1,0 +1,143 @@
+"""core.reconcile on real parts (the Stack's Context: moto, fake Slack, SQLite/PostgreSQL): orphan ``jitbot-*``
+policies removed and said, missing policies of active grants re-applied (or the access ended when AWS refuses),
+and everything that is not jitbot's to manage left alone."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from bot.fakes import cast
+from bot.fakes.aws import FakeAws
+from bot.fakes.stack import Stack
+from core.context import Context
+from core.model import State
+from core.reconcile import reconcile
+from tests.aws.e2e_support import AUDIT, HOME, SRE, ended, granted, policy_file, said, settle, texts
+from tests.helpers import events, request
+
+StackFactory = Callable[..., Stack]
+OTHER_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                          "Resource": "arn:aws:s3:::team-bucket/*"}]}
+
+
+@dataclass
+class World:
+    stack: Stack
+    ctx: Context
+    role: str  # Alice's principal
+    user: str  # Erin's principal
+    node: str
+    node_name: str
+
+
+@pytest.fixture
+def world(stack_factory: StackFactory, fake_aws: tuple[FakeAws, dict[str, str]]) -> Iterator[World]:
+    """A stack whose [identities] are this test's own role (Alice), user (Erin) and an unreachable account."""
+    aws, _ = fake_aws
+    uid = uuid.uuid4().hex[:8]
+    role, user = aws.create_role(f"rec-{uid}"), aws.create_user(f"rec-{uid}")
+    stack = stack_factory(policy_file({cast.ALICE: role, "erin@example.com": user,
+                                       cast.BOB: "arn:aws:iam::999988887777:role/unreachable"}))
+    assert stack.runtime is not None
+    node = aws.add_instance(f"rec-{uid}", {"Environment": "prod"})
+    yield World(stack, stack.runtime.ctx, role, user, node, f"rec-{uid}")
+    aws.clear_faults()
+
+
+def test_orphans_are_removed_and_said_the_rest_is_left_alone(world: World) -> None:
+    stack, aws = world.stack, world.stack.aws
+    live = granted(stack, cast.ALICE, f"request {world.node_name} 1h live grant", world.node)
+    over = granted(stack, cast.ERIN, f"request {world.node_name} 1h soon over", world.node)
+    stack.slash(cast.ERIN, f"release {over.id}")
+    ended(stack, over.id)
+    aws.put_inline_policy(world.user, f"jitbot-{over.id}")      # left behind after its request ended
+    aws.put_inline_policy(world.role, "jitbot-R0UNKNOWN")        # no such request
+    aws.put_inline_policy(world.role, f"jitbot-{over.id}")       # a real request, but not this principal's
+    aws.put_inline_policy(world.user, "jitbot-handmade")         # jitbot's prefix, not jitbot's name
+    aws.put_inline_policy(world.role, "team-s3", OTHER_POLICY)   # not jitbot's
+    outsider = aws.create_role(f"outsider-{uuid.uuid4().hex[:8]}")
+    aws.put_inline_policy(outsider, "jitbot-R0UNKNOWN")          # a principal not in [identities]
+
+    report = reconcile(world.ctx)
+
+    assert sorted((r.principal, r.policy) for r in report.removed) == sorted([
+        (world.user, f"jitbot-{over.id}"), (world.role, "jitbot-R0UNKNOWN"), (world.role, f"jitbot-{over.id}"),
+        (world.user, "jitbot-handmade")])
+    assert sorted(aws.inline_policies(world.role)) == [f"jitbot-{live.id}", "team-s3"]
+    assert list(aws.inline_policies(world.user)) == []
+    assert list(aws.inline_policies(outsider)) == ["jitbot-R0UNKNOWN"]
+    assert [e for e in report.errors if "999988887777" in e] and len(report.errors) == 1
+    assert report.principals == 3 and report.active == 1 and not report.reapplied and not report.ended
+    why = {r.policy + " " + r.principal: r.why for r in report.removed}
+    assert why[f"jitbot-{over.id} {world.user}"] == f"request {over.id} is revoked"
+    assert "not to this principal" in why[f"jitbot-{over.id} {world.role}"]
+
+    audited = [e for e in events(stack, over.id) if e.action == "drift_removed"]
+    assert sorted(e.detail["principal"] for e in audited) == sorted([world.user, world.role])
+    assert [e.actor for e in audited] == ["jitbot", "jitbot"]
+    assert stack.runtime is not None
+    with stack.runtime.ctx.uow() as uow:
+        unknown = [e for e in uow.repo.events("R0UNKNOWN") if e.action == "drift_removed"]
+    assert unknown[0].detail == {"principal": world.role, "policy": "jitbot-R0UNKNOWN",
+                                 "why": "no request of jitbot's database has this id"}
+    said(stack, AUDIT, ":broom:", "jitbot-R0UNKNOWN", world.role)
+    said(stack, AUDIT, ":broom:", f"jitbot-{over.id}", world.user, f"<@{cast.ERIN}>")
+    said(stack, AUDIT, ":broom:", "jitbot-handmade", world.user)
+
+    again = reconcile(world.ctx)  # converged
+    assert not again.acted and len(again.errors) == 1
+    assert request(stack, live.id).state is State.ACTIVE
+
+
+def test_a_missing_policy_is_reapplied_with_the_same_expiry(world: World) -> None:
+    stack, aws = world.stack, world.stack.aws
+    grant = granted(stack, cast.ALICE, f"request {world.node_name} 1h keep working", world.node)
+    before = aws.inline_policies(world.role)[f"jitbot-{grant.id}"]
+    aws.delete_inline_policy(world.role, f"jitbot-{grant.id}")  # someone "cleaned up" IAM by hand
+
+    report = reconcile(world.ctx)
+
+    assert report.reapplied == [grant.id] and not report.removed and not report.ended
+    assert aws.inline_policies(world.role)[f"jitbot-{grant.id}"] == before  # same window, same document
+    assert request(stack, grant.id).state is State.ACTIVE
+    [event] = [e for e in events(stack, grant.id) if e.action == "grant_reapplied"]
+    assert event.detail["expires_at"] == grant.expires_at.isoformat()  # type: ignore[union-attr]
+    said(stack, AUDIT, grant.id, ":wrench:", "re-applied")
+    said(stack, SRE, "re-applied", thread=True)
+    assert not reconcile(world.ctx).reapplied  # present again: nothing to do
+
+
+def test_a_policy_that_cannot_be_reapplied_ends_the_access(world: World) -> None:
+    stack, aws = world.stack, world.stack.aws
+    grant = granted(stack, cast.ALICE, f"request {world.node_name} 1h keep working", world.node)
+    session = aws.start_session(world.node, f"arn:aws:sts::{HOME}:assumed-role/{world.role.rsplit('/', 1)[1]}/a")
+    aws.delete_inline_policy(world.role, f"jitbot-{grant.id}")
+    aws.fail_next("iam:PutRolePolicy", "AccessDenied", message="not authorized to perform: iam:PutRolePolicy")
+
+    report = reconcile(world.ctx)
+
+    assert report.ended == [grant.id] and not report.reapplied
+    done = ended(stack, grant.id)
+    assert (done.state, done.ended_by, done.sessions_ended) == (State.REVOKED, "jitbot", 1)
+    assert done.end_reason is not None and "could not be re-applied" in done.end_reason
+    assert "AccessDenied" in done.end_reason
+    assert session not in {s["SessionId"] for s in aws.sessions(world.node, "Active")}
+    assert f"jitbot-{grant.id}" not in aws.inline_policies(world.role)
+    said(stack, f"D{cast.ALICE}", grant.id, "revoked by jitbot", "could not be re-applied")
+    said(stack, AUDIT, grant.id, "revoked by jitbot", "1 session(s) terminated")
+
+
+def test_a_grant_about_to_expire_is_left_to_its_expiry(world: World) -> None:
+    stack, aws = world.stack, world.stack.aws
+    grant = granted(stack, cast.ALICE, f"request {world.node_name} 3s almost done", world.node)
+    aws.delete_inline_policy(world.role, f"jitbot-{grant.id}")
+    report = reconcile(world.ctx)  # within REAPPLY_MARGIN of its end: not worth re-opening
+    assert not report.acted and f"jitbot-{grant.id}" not in aws.inline_policies(world.role)
+    assert ended(stack, grant.id).state is State.EXPIRED  # "already gone" counts as revoked
+    assert f"jitbot-{grant.id}" not in aws.inline_policies(world.role)
+    settle(0.3)
+    assert not texts(stack, AUDIT, ":wrench:")
