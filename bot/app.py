@@ -34,7 +34,8 @@ from bot.web import WsgiApp, make_wsgi
 from core.context import Context
 from core.policy import PolicyFile, load_policies
 from core.ports import Clock
-from handlers import actions, commands, home, modals
+from handlers import actions, breakglass, commands, home, modals
+from handlers.breakglass import SlackBreakglassNotices
 from handlers.directory import SlackDirectory
 from handlers.notifier import SlackNotifier
 from store.engine import create_session_factory, make_engine
@@ -161,6 +162,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
         directory=SlackDirectory(client),
         notifier=ObservedNotifier(SlackNotifier(client, policies, lambda: ctx), metrics, clock or SystemClock()),
         policies=policies,
+        breakglass=SlackBreakglassNotices(client, policies),
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
     )
     app = App(client=client, signing_secret=settings.secret("slack_signing_secret") or "",
@@ -168,6 +170,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     register_error_handler(app)
     commands.register(app, ctx)
     actions.register(app, ctx)
+    breakglass.register(app, ctx)
     modals.register(app, ctx)
     home.register(app, ctx)
     registry.register(ActiveGrants(ctx.uow))

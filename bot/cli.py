@@ -7,23 +7,11 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from core.policy import PolicyError, load_policies
+from bot import policy_report
+from core.policy import PolicyError
 
 if TYPE_CHECKING:
     from bot.settings import Settings
-
-
-def _policies_check(args: argparse.Namespace) -> int:
-    from bot.policy_report import summary
-
-    path = args.path or _settings().jit_policies
-    try:
-        policies = load_policies(path)
-    except PolicyError as err:
-        print(err, file=sys.stderr)
-        return 1
-    print(summary(policies, path))
-    return 0
 
 
 def _settings() -> Settings:
@@ -100,9 +88,8 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     policies = sub.add_parser("policies", help="check or explain the policy file").add_subparsers(
         dest="policies_command", required=True)
-    check = policies.add_parser("check", help="validate the policy file and summarise it")
-    check.add_argument("path", nargs="?", help="policy file (default: $JIT_POLICIES or policies.toml)")
-    check.set_defaults(func=_policies_check)
+    policy_report.configure_check(policies.add_parser("check", help="validate the policy file, summarise it, warn"))
+    policy_report.configure_explain(policies.add_parser("explain", help="what would happen if a user asked for a node"))
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply the migrations up to head").set_defaults(func=_db_upgrade)
     sub.add_parser("reconcile", help="remove jitbot-* IAM policies no live grant explains, restore missing ones") \

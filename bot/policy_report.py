@@ -1,19 +1,35 @@
-"""A readable summary of a policy file, for ``jitbot policies check``."""
+"""``jitbot policies check`` and ``jitbot policies explain``: a summary of the policy file, the warnings only
+Slack can confirm, and what would happen if someone asked for a node."""
 
 from __future__ import annotations
 
-from core.durations import format_duration
-from core.policy import PolicyFile
+import argparse
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.durations import DurationError, format_duration, parse_duration
+from core.errors import JitError
+from core.model import Node, UserInfo
+from core.policy import PolicyError, PolicyFile, load_policies
+from core.policy.cedar_rules import CedarForbid, CedarPermit
+from core.policy.evaluate import Requester
+from core.policy.schema import GROUP_ID, USER_ID
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 def summary(policies: PolicyFile, source: str) -> str:
     s = policies.settings
+    limit = f"at most {s.max_active_grants} open request(s) per person" if s.max_active_grants else "no limit"
     lines = [f"{source}: OK", "",
              f"settings: timezone {s.timezone}, audit channel {s.audit_channel or '(none)'}, "
              f"digest {s.digest_time.strftime('%H:%M') if s.digest_time else 'off'}, "
              f"approval timeout {format_duration(s.approval_timeout)}, "
              f"reminders every {format_duration(s.reminder_interval) if s.reminder_interval else 'never'}, "
-             f"expiry warning {format_duration(s.expiry_warning) if s.expiry_warning else 'off'}",
+             f"expiry warning {format_duration(s.expiry_warning) if s.expiry_warning else 'off'}, {limit}",
              f"identities: {len(policies.identities)}; other accounts: {len(policies.accounts)}", ""]
     for deny in policies.deny:
         who = ", ".join(deny.requesters) if deny.requesters else "everyone"
@@ -23,6 +39,14 @@ def summary(policies: PolicyFile, source: str) -> str:
         who = ", ".join(auto.requesters) if auto.requesters else "everyone"
         lines.append(f"auto-approval '{auto.name}': {auto.targets.describe()} for {who}, "
                      f"up to {format_duration(auto.max_duration)}")
+    cedar = policies.cedar
+    if cedar is not None:
+        statements: list[CedarPermit | CedarForbid] = [*cedar.forbids, *cedar.permits]
+        for statement in statements:
+            effect = ("auto-approval, up to " + format_duration(statement.max_duration)
+                      if isinstance(statement, CedarPermit) else
+                      "deny: " + ("refused" if statement.block == "all" else "no auto-approval"))
+            lines.append(f"Cedar '{statement.name}' ({statement.origin}): {effect}")
     for manual in policies.manual_approval:
         who = ", ".join(manual.requesters) if manual.requesters else "everyone"
         lines.append(f"manual approval '{manual.name}': {manual.targets.describe()} for {who}, "
@@ -31,6 +55,242 @@ def summary(policies: PolicyFile, source: str) -> str:
         for index, level in enumerate(manual.levels, 1):
             lines.append(f"    level {index} '{level.name or f'Level {index}'}': {level.required} of "
                          f"{', '.join(level.approvers)} in {level.channel}")
-    if not (policies.deny or policies.auto_approval or policies.manual_approval):
+    if policies.breakglass.requesters:
+        lines.append(f"break-glass: {', '.join(policies.breakglass.requesters)}, up to "
+                     f"{format_duration(policies.breakglass.max_duration)}, reviewed by level 1 of the manual policy")
+    if not (policies.deny or policies.auto_approval or policies.manual_approval or cedar):
         lines.append("no policies: every request will be refused")
     return "\n".join(lines)
+
+
+# --- what only Slack can confirm ------------------------------------------------------------------------
+
+class SlackUnavailable(Exception):
+    """Slack could not be asked (bad token, missing scope, network)."""
+
+
+@dataclass
+class SlackProbe:
+    """Read-only questions to Slack's Web API, each asked once."""
+
+    client: Any
+    _users: dict[str, UserInfo | None] = field(default_factory=dict)
+    _groups: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    _channels: dict[str, bool | None] = field(default_factory=dict)
+
+    def _ask(self, method: str, missing: tuple[str, ...], **params: str) -> dict[str, Any] | None:
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        try:
+            return dict(self.client.api_call(method, http_verb="GET", params=params).data)
+        except SlackApiError as err:
+            if err.response.get("error") in missing:
+                return None
+            raise SlackUnavailable(f"{method}: {err.response.get('error')}") from None
+        except (SlackClientError, OSError) as err:
+            raise SlackUnavailable(f"{method}: {err}") from None
+
+    def user(self, user_id: str) -> UserInfo | None:
+        if user_id not in self._users:
+            data = self._ask("users.info", ("user_not_found",), user=user_id)
+            found = (data or {}).get("user")
+            self._users[user_id] = None if not found else UserInfo(
+                id=user_id, name=found.get("real_name") or found.get("name"), deleted=bool(found.get("deleted")))
+        return self._users[user_id]
+
+    def group_members(self, group_id: str) -> frozenset[str] | None:
+        if group_id not in self._groups:
+            data = self._ask("usergroups.users.list", ("no_such_subteam", "subteam_not_found"), usergroup=group_id)
+            self._groups[group_id] = None if data is None else frozenset(data.get("users") or ())
+        return self._groups[group_id]
+
+    def is_member(self, channel: str) -> bool | None:
+        """True/False: the bot is (not) in the channel; None: no such channel (or private without the bot)."""
+        if channel not in self._channels:
+            data = self._ask("conversations.info", ("channel_not_found",), channel=channel)
+            self._channels[channel] = None if data is None else bool((data.get("channel") or {}).get("is_member"))
+        return self._channels[channel]
+
+
+def _principal_lists(policies: PolicyFile) -> Iterator[tuple[str, tuple[str, ...]]]:
+    for kind in ("deny", "auto_approval", "manual_approval"):
+        for index, policy in enumerate(getattr(policies, kind)):
+            if policy.requesters:
+                yield f"{kind}[{index}].requesters", policy.requesters
+    for index, manual in enumerate(policies.manual_approval):
+        for number, level in enumerate(manual.levels):
+            yield f"manual_approval[{index}].levels[{number}].approvers", level.approvers
+    if policies.breakglass.requesters:
+        yield "breakglass.requesters", policies.breakglass.requesters
+    if policies.cedar is not None:
+        yield policies.cedar.source, tuple(sorted(policies.cedar.groups))
+
+
+def _slack_warnings(policies: PolicyFile, slack: SlackProbe) -> list[str]:
+    out = []
+    for where, principals in _principal_lists(policies):
+        for principal in principals:
+            if GROUP_ID.match(principal):
+                members = slack.group_members(principal)
+                if members is None:
+                    out.append(f"{where}: {principal} is not a Slack user group")
+                elif not members:
+                    out.append(f"{where}: user group {principal} has no members")
+            elif USER_ID.match(principal):
+                user = slack.user(principal)
+                if user is None:
+                    out.append(f"{where}: {principal} is not a Slack user")
+                elif user.deleted:
+                    out.append(f"{where}: {principal} is a deactivated Slack user")
+    for index, manual in enumerate(policies.manual_approval):
+        for number, level in enumerate(manual.levels):
+            people: set[str] = set()
+            for principal in level.approvers:
+                people |= (slack.group_members(principal) or frozenset()) if GROUP_ID.match(principal) else {principal}
+            able = {p for p in people if (u := slack.user(p)) is not None and not u.deleted}
+            if len(able) < level.required:
+                out.append(f"manual_approval[{index}].levels[{number}].required: needs {level.required} approval(s) "
+                           f"but only {len(able)} person(s) can approve once groups are expanded; this level can "
+                           "never be satisfied")
+    channels = [("settings.audit_channel", policies.settings.audit_channel)] + [
+        (f"manual_approval[{i}].levels[{n}].channel", level.channel)
+        for i, manual in enumerate(policies.manual_approval) for n, level in enumerate(manual.levels)]
+    for where, channel in channels:
+        if channel is None:
+            continue
+        member = slack.is_member(channel)
+        if member is None:
+            out.append(f"{where}: channel {channel} does not exist (or is private and the bot is not in it)")
+        elif not member:
+            out.append(f"{where}: the bot is not a member of channel {channel}; invite it (/invite @jitbot) or "
+                       "its messages cannot be posted there")
+    return out
+
+
+def warnings(policies: PolicyFile, slack: SlackProbe | None, why_not: str = "") -> list[str]:
+    """What may go wrong at run time although the file is valid; Slack's part only with a ``SlackProbe``."""
+    out = []
+    glass = policies.breakglass
+    if glass.requesters and not any(m.targets.all and not m.targets.accounts for m in policies.manual_approval):
+        out.append("breakglass.requesters: no manual-approval policy targets \"all\": break-glass is refused on "
+                   "nodes no manual policy covers (nobody could review it)")
+    if slack is None:
+        out.append(f"Slack not asked{why_not}: user and group ids, group sizes and channel membership are not "
+                   "checked")
+        return out
+    try:
+        return out + _slack_warnings(policies, slack)
+    except SlackUnavailable as err:
+        return [*out, f"Slack could not be asked ({err}): user and group ids, group sizes and channel membership "
+                      "are not checked"]
+
+
+def _slack_client(settings: Settings) -> Any:
+    from slack_sdk import WebClient
+
+    return WebClient(token=settings.secret("slack_bot_token"), base_url=settings.slack_api_url, timeout=10)
+
+
+def _settings() -> Settings:
+    from bot.settings import Settings
+
+    return Settings()
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = _settings()
+    path = args.path or settings.jit_policies
+    try:
+        policies = load_policies(path)
+    except PolicyError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(summary(policies, path))
+    token = settings.secret("slack_bot_token")
+    probe = None if args.offline or not token else SlackProbe(_slack_client(settings))
+    why = " (--offline)" if args.offline else " (no SLACK_BOT_TOKEN)"
+    found = warnings(policies, probe, why)
+    if found:
+        print("\nwarnings:")
+        print("\n".join(f"  {w}" for w in found))
+    return 2 if args.strict and found else 0
+
+
+def configure_check(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", help="policy file (default: $JIT_POLICIES or policies.toml)")
+    parser.add_argument("--offline", action="store_true", help="do not ask Slack, even with SLACK_BOT_TOKEN set")
+    parser.add_argument("--strict", action="store_true", help="exit 2 when there are warnings")
+    parser.set_defaults(func=_check)
+
+
+# --- explain ---------------------------------------------------------------------------------------------
+
+def _tags(text: str) -> dict[str, str]:
+    tags = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"'{pair}' is not key=value")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+def _node(args: argparse.Namespace, settings: Settings, policies: PolicyFile) -> Node:
+    if args.tags is not None:
+        node_id = args.node if args.node and args.node.startswith(("i-", "mi-")) else "i-0000000000000000"
+        name = args.node if args.node and not args.node.startswith(("i-", "mi-")) else None
+        return Node(node_id, args.account, settings.aws_region or "us-east-1", name=name, tags=_tags(args.tags))
+    if not args.node:
+        raise ValueError("Which node? Give --node <id or Name>, or --tags k=v,… for a hypothetical node.")
+    from aws.gateway import AwsGateway
+
+    roles = {account: spec.role_arn for account, spec in policies.accounts.items()}
+    gateway = AwsGateway(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url, accounts=lambda: roles)
+    return gateway.resolve(args.node)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from core.explain import explain
+
+    settings = _settings()
+    path = args.policies or settings.jit_policies
+    try:
+        policies = load_policies(path)
+        duration = parse_duration(args.duration) if args.duration else None
+        node = _node(args, settings, policies)
+    except (PolicyError, DurationError, ValueError, JitError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    directory = None
+    groups = frozenset(g for g in (args.groups or "").split(",") if g.strip())
+    email, title = args.email, args.title
+    token = settings.secret("slack_bot_token")
+    if token and not args.offline:
+        from handlers.directory import SlackDirectory
+
+        directory = SlackDirectory(_slack_client(settings))
+        try:
+            profile = directory.user(args.user)
+        except JitError as err:
+            print(err, file=sys.stderr)
+            return 1
+        email, title = email or profile.email, title or profile.title
+        groups |= {g for g in policies.referenced_groups() if args.user in directory.group_members(g)}
+    requester = Requester(args.user, groups, email=email, title=title)
+    print(explain(policies, requester, node, duration, has_ticket=args.ticket, directory=directory).text)
+    return 0
+
+
+def configure_explain(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", required=True, help="the Slack user id of the requester (U…)")
+    parser.add_argument("--node", help="a node id or Name tag, looked up in AWS (unless --tags is given)")
+    parser.add_argument("--tags", help="explain against a hypothetical node with these tags: k=v,k2=v2")
+    parser.add_argument("--account", default="000000000000", help="the hypothetical node's account")
+    parser.add_argument("--groups", help="user groups the user is in (S…,S…), when Slack is not asked")
+    parser.add_argument("--email", help="the user's email, for [identities] and Cedar, when Slack is not asked")
+    parser.add_argument("--title", help="the user's Slack title, for Cedar, when Slack is not asked")
+    parser.add_argument("--duration", help="the requested duration (default: the policy's)")
+    parser.add_argument("--ticket", action="store_true", help="the request names a ticket")
+    parser.add_argument("--policies", help="policy file (default: $JIT_POLICIES or policies.toml)")
+    parser.add_argument("--offline", action="store_true", help="do not ask Slack, even with SLACK_BOT_TOKEN set")
+    parser.set_defaults(func=_explain)

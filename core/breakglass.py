@@ -177,7 +177,7 @@ def check_reviewer(ctx: Context, request_id: str, actor: str) -> AccessRequest:
     if actor == request.requester:
         raise NotAllowed("You cannot review your own break-glass use.")
     if done:
-        raise Conflict(f"Break-glass use {request_id} was already reviewed by <@{done[0].reviewer}>.")
+        raise Conflict(f"Break-glass use {request_id} was already reviewed (by {done[0].reviewer}).")
     if not request.levels or actor not in ctx.expand(request.levels[0].approvers):
         raise NotAllowed(f"Only the level-1 approvers of policy '{request.policy}' can review break-glass use "
                          f"{request_id}.")

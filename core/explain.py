@@ -82,7 +82,9 @@ def _header(requester: Requester, node: Node, duration: timedelta | None, has_ti
     tags = ", ".join(f"{k}={v}" for k, v in sorted(node.tags.items())) or "no tags"
     length = f"for {format_duration(duration)}" if duration else "for the policy's default duration"
     ticket = ", with a ticket" if has_ticket else ""
-    return (f"If {_name(directory, requester.user_id)} ({requester.user_id}) asks for {node.label} "
+    name = _name(directory, requester.user_id)
+    person = requester.user_id if name == requester.user_id else f"{name} ({requester.user_id})"
+    return (f"If {person} asks for {node.label} "
             f"(account {node.account}, {node.region}; {tags}) {length}{ticket}:")
 
 
@@ -181,7 +183,7 @@ def explain(policies: PolicyFile, requester: Requester, node: Node, duration: ti
     if verdict.granting is not None and verdict.outcome in ("auto", "manual"):
         lines += _limits(policies, verdict.granting, live)
     principal = policies.principal_for(requester.user_id, requester.email)
-    lines.append(f"Grants go to your AWS identity {principal}." if principal else
+    lines.append(f"Your AWS identity (which would receive the grant): {principal}." if principal else
                  "You have no AWS identity in [identities]: every request is refused until an admin maps your "
                  "Slack account to your IAM role or user.")
     lines += _breakglass(policies, requester, node, verdict)

@@ -13,7 +13,7 @@ from core.context import Context
 from core.durations import DurationError, parse_duration
 from core.errors import InvalidInput, JitError, NotFound
 from core.submit import RequestInput, submit
-from handlers import parsing, replies
+from handlers import parsing, policy_commands, replies
 from handlers.modals import request_modal
 from handlers.request_view import Meta
 from handlers.text import escape
@@ -114,6 +114,8 @@ SUBCOMMANDS: dict[str, Callable[[Context, str, parsing.Parsed], Reply]] = {
     "extend": _extend,
     "nodes": _nodes,
     "help": lambda ctx, user, parsed: replies.HELP,
+    "explain": policy_commands.explain_command,
+    "breakglass": policy_commands.breakglass_command,
 }
 
 

@@ -9,6 +9,7 @@ sets ``cedar_policies``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ namespace AWS::SSM {
 }
 """
 
+KNOWN_ATTRIBUTES = {"principal": ("email", "title"), "context": ("durationSeconds", "hasTicket", "principalArn")}
 ANNOTATIONS = {"id", "description", "max_duration", "ticket_pattern", "block"}
 _ID_PATTERNS = {GROUP: (GROUP_ID, "a Slack user-group id (S…)"), USER: (USER_ID, "a Slack user id (U… or W…)"),
                 EC2: (NODE_ID, "an EC2 instance id (i-…)"), HYBRID: (NODE_ID, "a managed node id (mi-…)")}
@@ -117,6 +119,15 @@ def _named(message: str) -> list[str]:
     return [w for w in words if w and not w.startswith("policy")]
 
 
+def _find(statement: _Statement, words: list[str]) -> int:
+    """The offset of the first of ``words`` (bare or quoted) in the statement, else the statement's start."""
+    for word in words:
+        hit = next((t for t in statement.tokens if t.text in (word, f'"{word}"')), None)
+        if hit is not None:
+            return hit.start
+    return statement.start
+
+
 def _syntax_error(text: str, statement: _Statement) -> tuple[int, str] | None:
     """Where and why one statement does not parse, or None when it parses on its own."""
     try:
@@ -155,14 +166,7 @@ def _schema_errors(text: str, source: str, statements: list[_Statement], schema:
         message = re.sub(r"^for policy `policy\d+`, ", "", error.error)
         index = int(error.policy_id[6:]) if error.policy_id.startswith("policy") else -1
         if 0 <= index < len(statements):
-            statement = statements[index]
-            offset = statement.start
-            for word in _named(message):
-                hit = next((t for t in statement.tokens if t.text in (word, f'"{word}"')), None)
-                if hit is not None:
-                    offset = hit.start
-                    break
-            errors.append(f"{source}:{_where(text, offset)}: {message}")
+            errors.append(f"{source}:{_where(text, _find(statements[index], _named(message)))}: {message}")
         else:
             errors.append(f"{source}: {message}")
     return errors
@@ -177,6 +181,29 @@ def _entity_errors(where: str, template: pst.Template) -> list[str]:
             hint = " (JITNA's Identity Center ids become Slack ids in jitbot)" if kind in (USER, GROUP) else ""
             errors.append(f'{where}: {kind}::"{uid.id}" is not {rule[1]}{hint}')
     return errors
+
+
+def _unknown_attributes(template: pst.Template) -> list[tuple[str, str]]:
+    """(variable, attribute) pairs a statement reads or tests that jitbot never provides.
+
+    The validator accepts ``principal has costCenter && …`` (it is simply always false), so a JITNA
+    statement using Identity Center attributes would silently never match: say so instead.
+    """
+    found: list[tuple[str, str]] = []
+    stack: list[Any] = [template.clauses]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, pst.HasAttr | pst.GetAttr) and isinstance(node.base, pst.Var):
+            attr = node.attrs[0] if isinstance(node, pst.HasAttr) else node.attr
+            if attr not in KNOWN_ATTRIBUTES.get(node.base.name, ()) and (node.base.name, attr) not in found:
+                found.append((node.base.name, attr))
+        if isinstance(node, tuple):
+            stack.extend(reversed(node))
+        elif isinstance(node, Mapping):
+            stack.extend(node.values())
+        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            stack.extend(getattr(node, f.name) for f in reversed(dataclasses.fields(node)))
+    return found
 
 
 def _annotation_errors(where: str, effect: str, notes: Mapping[str, str]) -> list[str]:
@@ -315,6 +342,11 @@ def compile_cedar(text: str, source: str) -> CedarPolicies:
         index = int(policy_id[6:])
         where = f"{source}:{_where(text, statements[index].start)}" if index < len(statements) else source
         problems = _entity_errors(where, template) + _annotation_errors(where, template.effect, template.annotations)
+        for variable, attr in _unknown_attributes(template):
+            known = ", ".join(KNOWN_ATTRIBUTES.get(variable, ())) or "none (use hasTag/getTag for tags)"
+            at = _where(text, _find(statements[index], [attr])) if index < len(statements) else "?"
+            problems.append(f"{source}:{at}: jitbot gives {variable} no attribute `{attr}` (it has: {known}), so "
+                            "this statement could never use it")
         errors += problems
         groups.update(u.id for u in pst.entity_uids(template) if u.type.basename == "Group" and GROUP_ID.match(u.id))
         if problems:

@@ -1,0 +1,207 @@
+"""Break-glass on Slack: the loud alerts with their Review button, and the review modal.
+
+``SlackBreakglassNotices`` implements ``core.breakglass.BreakglassNotices``; ``register`` adds the Review
+button's listener and the modal's. The request id travels in the button's value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    RadioButtonsElement,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+from slack_sdk.webhook import WebhookClient
+
+from core.breakglass import Review, check_reviewer, review
+from core.context import Context
+from core.durations import format_duration
+from core.errors import JitError
+from core.model import AccessRequest, MessageRef, State
+from core.policy.schema import PolicyFile
+from handlers.blocks import facts
+from handlers.text import escape, principal, user, when
+
+log = logging.getLogger(__name__)
+
+REVIEW = "jit_breakglass_review"
+REVIEW_VIEW = "jit_breakglass_review_view"
+VERDICT_BLOCK = "verdict"
+VERDICT_INPUT = "verdict_input"
+NOTE_BLOCK = "note"
+NOTE_INPUT = "note_input"
+
+
+def _what(request: AccessRequest, zone: ZoneInfo) -> str:
+    node = f"`{escape(request.node.id)}`" + (f" ({escape(request.node.name)})" if request.node.name else "")
+    if request.state is State.ACTIVE:
+        status = f"access granted at once, until {when(request.expires_at, zone)}"
+    elif request.state is State.FAILED:
+        status = f"the grant failed: {escape(request.end_reason)}"
+    else:
+        status = f"state {request.state.value}"
+    return f"{user(request.requester)} broke the glass on {node}: {status}, without approval."
+
+
+def alert_blocks(request: AccessRequest, reviewers: Sequence[str], zone: ZoneInfo, *, here: bool,
+                 review: Review | None = None) -> list[Block]:
+    level = request.levels[0].name if request.levels else "Level 1"
+    who = ", ".join(principal(r) for r in reviewers)
+    blocks: list[Block] = [
+        HeaderBlock(text=f":rotating_light: Break-glass {request.id}"),
+        SectionBlock(text=MarkdownTextObject(text=("<!here> " if here else "") + _what(request, zone))),
+        facts(request, zone),
+    ]
+    if review is None:
+        blocks += [
+            ContextBlock(elements=[MarkdownTextObject(
+                text=f"A review is required from level 1 ('{escape(level)}') of policy '{escape(request.policy)}': "
+                     f"{who}. They can also end the access: `/jit revoke {request.id} <reason>`.")]),
+            ActionsBlock(block_id="breakglass-review", elements=[
+                ButtonElement(text="Review", action_id=REVIEW, value=request.id, style="primary")]),
+        ]
+    else:
+        verdict = ":white_check_mark: justified" if review.justified else ":warning: *not justified*"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"Reviewed by {user(review.reviewer)} at {when(review.at, zone)}: {verdict}. "
+                 f"{escape(review.note)}"[:3000])]))
+    return blocks
+
+
+def alert_text(request: AccessRequest, here: bool) -> str:
+    return (("<!here> " if here else "") + f"Break-glass {request.id}: <@{request.requester}> took access to "
+            f"{request.node.id} for {format_duration(request.duration)} without approval; review required")
+
+
+class SlackBreakglassNotices:
+    """``core.breakglass.BreakglassNotices`` on Slack's Web API; a failed post is logged, never raised."""
+
+    def __init__(self, client: WebClient, policies: Callable[[], PolicyFile]) -> None:
+        self.client = client
+        self.policies = policies
+
+    def _call(self, method: str, **kwargs: Any) -> dict[str, Any] | None:
+        try:
+            data = self.client.api_call(method, json=kwargs).data
+        except (SlackApiError, SlackClientError, OSError) as err:
+            log.error("slack call failed", extra={"slack_method": method, "error": str(err)})
+            return None
+        return data if isinstance(data, dict) else None
+
+    def alert(self, request: AccessRequest, reviewers: tuple[str, ...]) -> list[MessageRef]:
+        settings = self.policies().settings
+        targets: dict[str, tuple[str, bool]] = {}
+        if settings.audit_channel:
+            targets[settings.audit_channel] = ("breakglass-audit", True)
+        if request.levels and request.levels[0].channel not in targets:
+            targets[request.levels[0].channel] = ("breakglass-level-0", False)
+        refs = []
+        for channel, (purpose, here) in targets.items():
+            blocks = alert_blocks(request, reviewers, settings.zone, here=here)
+            data = self._call("chat.postMessage", channel=channel, text=alert_text(request, here),
+                              blocks=[b.to_dict() for b in blocks], unfurl_links=False)
+            if data and data.get("ts"):
+                refs.append(MessageRef(request.id, purpose, str(data.get("channel", channel)), str(data["ts"])))
+        return refs
+
+    def reviewed(self, request: AccessRequest, refs: Sequence[MessageRef], review: Review) -> None:
+        settings = self.policies().settings
+        reviewers = request.levels[0].approvers if request.levels else ()
+        for ref in refs:
+            blocks = alert_blocks(request, reviewers, settings.zone, here=False, review=review)
+            self._call("chat.update", channel=ref.channel, ts=ref.ts, text=f"Break-glass {request.id}: reviewed",
+                       blocks=[b.to_dict() for b in blocks])
+        if settings.audit_channel:
+            thread = next((r.ts for r in refs if r.channel == settings.audit_channel), None)
+            verdict = "justified" if review.justified else "NOT justified"
+            self._call("chat.postMessage", channel=settings.audit_channel, thread_ts=thread, unfurl_links=False,
+                       text=f"*{request.id}* · break-glass of {user(request.requester)} reviewed by "
+                            f"{user(review.reviewer)}: {verdict}. {escape(review.note)}")
+
+
+def review_modal(request: AccessRequest, private_metadata: str) -> View:
+    return View(
+        type="modal", callback_id=REVIEW_VIEW, title="Review break-glass", submit="Record review", close="Cancel",
+        private_metadata=private_metadata,
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(
+                text=f"*{request.id}*: <@{request.requester}> on `{escape(request.node.id)}` for "
+                     f"{format_duration(request.duration)}, without approval.\n>{escape(request.reason)}")),
+            InputBlock(block_id=VERDICT_BLOCK, label="Was it justified?", element=RadioButtonsElement(
+                action_id=VERDICT_INPUT, options=[
+                    Option(value="justified", label="Justified"),
+                    Option(value="not_justified", label="Not justified: follow up"),
+                ])),
+            InputBlock(block_id=NOTE_BLOCK, label="What did you check?", element=PlainTextInputElement(
+                action_id=NOTE_INPUT, multiline=True, max_length=1000)),
+        ],
+    )
+
+
+def parse_review(view: dict[str, Any]) -> tuple[bool | None, str]:
+    values = view.get("state", {}).get("values", {})
+    selected = (values.get(VERDICT_BLOCK, {}).get(VERDICT_INPUT, {}).get("selected_option") or {}).get("value")
+    note = " ".join(str(values.get(NOTE_BLOCK, {}).get(NOTE_INPUT, {}).get("value") or "").split())
+    return (None if selected is None else selected == "justified"), note
+
+
+def _tell(client: WebClient, response_url: str | None, user_id: str, text: str) -> None:
+    if response_url:
+        WebhookClient(response_url, timeout=client.timeout, retry_handlers=client.retry_handlers).send(
+            text=text, response_type="ephemeral", replace_original=False)
+    else:
+        client.chat_postMessage(channel=user_id, text=text)
+
+
+def register(app: App, ctx: Context) -> None:
+    @app.action(REVIEW)
+    def review_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        request_id, actor = str(action.get("value", ""))[:40], body["user"]["id"]
+        try:
+            request = check_reviewer(ctx, request_id, actor)
+        except JitError as err:
+            _tell(client, body.get("response_url"), actor, f":warning: {escape(str(err))}")
+            return
+        meta = json.dumps({"id": request_id, "response_url": body.get("response_url")})
+        client.views_open(trigger_id=body["trigger_id"], view=review_modal(request, meta).to_dict())
+
+    @app.view(REVIEW_VIEW)
+    def review_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        justified, note = parse_review(view)
+        errors = {}
+        if justified is None:
+            errors[VERDICT_BLOCK] = "Say whether it was justified."
+        if not note:
+            errors[NOTE_BLOCK] = "Say what you checked."
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        meta = json.loads(view.get("private_metadata") or "{}")
+        actor = body["user"]["id"]
+        try:
+            done = review(ctx, str(meta.get("id", ""))[:40], actor, bool(justified), note)
+            text = f"Recorded: break-glass {done.request_id} reviewed as " + \
+                   ("justified." if done.justified else "*not justified*; follow it up.")
+        except JitError as err:
+            text = f":warning: {escape(str(err))}"
+        _tell(client, meta.get("response_url"), actor, text)
