@@ -208,6 +208,9 @@ def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequ
     if actor not in approvers or actor == request.requester:
         raise NotAllowed(f"Only an approver of policy '{request.policy}' (other than the requester) can "
                          "revoke this access.")
+    user = ctx.directory.user(actor)
+    if user.deleted or user.is_bot:  # as for approvals: a deactivated account's leftover session acts no more
+        raise NotAllowed("Your Slack account cannot revoke access.")
     if not reason.strip():
         raise InvalidInput("Say why: `/jit revoke <id> <reason>`.")
     if request.state is not State.ACTIVE:
