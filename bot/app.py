@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -43,6 +44,9 @@ from store.migrate import is_up_to_date, upgrade
 from store.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
+
+#: Bolt listener workers per HTTP thread: an HTTP thread is held until the ack, a listener until the use case ends
+LISTENERS_PER_HTTP_THREAD = 4
 
 
 def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClient:
@@ -165,8 +169,13 @@ def build(settings: Settings, *, clock: Clock | None = None,
         breakglass=SlackBreakglassNotices(client, policies),
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
     )
+    # Each listener acks, then holds its worker for the whole use case (Slack and AWS calls included), and Bolt
+    # waits for a free worker before the ack: its default pool of 5 made the 6th concurrent click wait seconds
+    # for its ack (BENCHMARKS.md). Threads are started on demand, so an idle bot pays nothing for them.
+    listeners = ThreadPoolExecutor(max_workers=LISTENERS_PER_HTTP_THREAD * settings.http_threads,
+                                   thread_name_prefix="listener")
     app = App(client=client, signing_secret=settings.secret("slack_signing_secret") or "",
-              token_verification_enabled=False, process_before_response=False)
+              token_verification_enabled=False, process_before_response=False, listener_executor=listeners)
     register_error_handler(app)
     commands.register(app, ctx)
     actions.register(app, ctx)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from types import TracebackType
@@ -32,8 +33,10 @@ SECOND_ACCOUNT = "444455556666"
 class FakeAws:
     """moto on ``127.0.0.1:<free port>`` in this process, plus test hooks. Sets nothing global (``env()``)."""
 
-    def __init__(self, region: str = "us-east-1", host: str = "127.0.0.1") -> None:
+    def __init__(self, region: str = "us-east-1", host: str = "127.0.0.1", delay: float = 0.0) -> None:
         self.region, self.account, self.host = region, DEFAULT_ACCOUNT, host
+        #: seconds every call waits before it is answered (benchmarks: a slow AWS); may change while running
+        self.delay = delay
         self._store = Store()
         self._server: Any = None
         self._endpoint: str | None = None
@@ -51,7 +54,7 @@ class FakeAws:
         from moto.ssm.responses import SimpleSystemManagerResponse
         from werkzeug.serving import make_server
 
-        store, extended = self._store, ssm_extension(self._store)
+        store, extended, fake = self._store, ssm_extension(self._store), self
 
         def create_app(service: Any) -> Any:
             app = create_backend_app(service)
@@ -67,7 +70,13 @@ class FakeAws:
 
         class Server(ThreadedMotoServer):
             def _server_entry(self) -> None:
-                app = fault_middleware(DomainDispatcherApplication(create_app), store)
+                inner = fault_middleware(DomainDispatcherApplication(create_app), store)
+
+                def app(environ: dict[str, Any], start_response: Any) -> Any:
+                    if fake.delay > 0:
+                        time.sleep(fake.delay)
+                    return inner(environ, start_response)
+
                 self._server = make_server(self._ip_address, self._port, app, True,
                                            request_handler=QuietHandler)
                 self._server_ready_event.set()
