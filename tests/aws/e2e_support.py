@@ -13,6 +13,7 @@ from bot.fakes import cast
 from bot.fakes.aws import SECOND_ACCOUNT
 from bot.fakes.slack_calls import RecordedCall
 from bot.fakes.stack import Stack
+from bot.scheduler import Scheduler
 from bot.settings import Settings
 from core.model import AccessRequest, State
 from handlers import ids
@@ -25,6 +26,10 @@ ERIN_USER = f"arn:aws:iam::{HOME}:user/erin"
 AUDIT = "C0AUDIT01"
 SRE = "C0SREAPPR"
 MGR = "C0MGRAPPR"
+
+#: Stack settings: on PostgreSQL every stack of the test run contends for the same advisory lock (bot/leader.py),
+#: so a stack's scheduler may start only when another test's stack stops; check for leadership often.
+FAST_ELECTION: dict[str, object] = {"leader_seconds": 0.3}
 
 ONE_SRE = """
 [[manual_approval]]
@@ -66,6 +71,16 @@ class QuickRetryStack(Stack):
     def aws_gateway(self, settings: Settings, policies: PolicyHolder) -> Any:
         return AwsGateway(self.aws.session, "us-east-1", endpoint_url=self.aws.endpoint_url, account_id=HOME,
                           accounts=lambda: account_roles(policies()), max_attempts=self.max_attempts)
+
+
+def scheduler_of(stack: Stack, timeout: float = 60) -> Scheduler:
+    """The stack's running scheduler. Call it before anything that needs the sweep or a timer (expiry,
+    retries, scheduled reconciliation): on PostgreSQL the scheduler starts once this stack leads."""
+    def running() -> Scheduler | None:
+        scheduler = stack.runtime.scheduler if stack.runtime is not None else None
+        return scheduler if scheduler is not None and scheduler.running else None
+
+    return eventually(running, timeout=timeout, what="this stack's scheduler (leader election)")
 
 
 def approval_for(stack: Stack, node_id: str, channel: str = SRE, after: float = 0.0) -> tuple[str, dict[str, Any]]:

@@ -16,7 +16,19 @@ from bot.fakes.stack import Stack
 from core.context import Context
 from core.model import State
 from core.reconcile import reconcile
-from tests.aws.e2e_support import AUDIT, HOME, SRE, ended, granted, policy_file, said, settle, texts
+from tests.aws.e2e_support import (
+    AUDIT,
+    FAST_ELECTION,
+    HOME,
+    SRE,
+    ended,
+    granted,
+    policy_file,
+    said,
+    scheduler_of,
+    settle,
+    texts,
+)
 from tests.helpers import events, request
 
 StackFactory = Callable[..., Stack]
@@ -41,7 +53,7 @@ def world(stack_factory: StackFactory, fake_aws: tuple[FakeAws, dict[str, str]])
     uid = uuid.uuid4().hex[:8]
     role, user = aws.create_role(f"rec-{uid}"), aws.create_user(f"rec-{uid}")
     stack = stack_factory(policy_file({cast.ALICE: role, "erin@example.com": user,
-                                       cast.BOB: "arn:aws:iam::999988887777:role/unreachable"}))
+                                       cast.BOB: "arn:aws:iam::999988887777:role/unreachable"}), settings=FAST_ELECTION)
     assert stack.runtime is not None
     node = aws.add_instance(f"rec-{uid}", {"Environment": "prod"})
     yield World(stack, stack.runtime.ctx, role, user, node, f"rec-{uid}")
@@ -133,6 +145,7 @@ def test_a_policy_that_cannot_be_reapplied_ends_the_access(world: World) -> None
 
 def test_a_grant_about_to_expire_is_left_to_its_expiry(world: World) -> None:
     stack, aws = world.stack, world.stack.aws
+    scheduler_of(stack)  # the expiry needs it
     grant = granted(stack, cast.ALICE, f"request {world.node_name} 3s almost done", world.node)
     aws.delete_inline_policy(world.role, f"jitbot-{grant.id}")
     report = reconcile(world.ctx)  # within REAPPLY_MARGIN of its end: not worth re-opening

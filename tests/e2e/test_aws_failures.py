@@ -22,6 +22,7 @@ from handlers import ids
 from tests.aws.e2e_support import (
     ALICE_ROLE,
     AUDIT,
+    FAST_ELECTION,
     SRE,
     QuickRetryStack,
     approval_for,
@@ -29,6 +30,7 @@ from tests.aws.e2e_support import (
     granted,
     policy_file,
     said,
+    scheduler_of,
     settle,
     texts,
     until,
@@ -42,9 +44,11 @@ def stack(fake_slack: FakeSlack, fake_aws: tuple[FakeAws, dict[str, str]], tmp_p
     aws, nodes = fake_aws
     fake_slack.clear()
     made = QuickRetryStack(tmp_path, policies=policy_file(), database_url=database_url, slack=fake_slack, aws=aws,
-                           nodes=nodes, sweep_seconds=0.2, settings={"retry_backoff_seconds": 0.1})
+                           nodes=nodes, sweep_seconds=0.2, settings={"retry_backoff_seconds": 0.1, **FAST_ELECTION})
     try:
-        yield made.start()
+        made.start()
+        scheduler_of(made)  # retries run in the sweep
+        yield made
     finally:
         made.stop()
         aws.clear_faults()

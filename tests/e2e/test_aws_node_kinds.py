@@ -17,6 +17,7 @@ from tests.aws.e2e_support import (
     ALICE_ROLE,
     AUDIT,
     FAR,
+    FAST_ELECTION,
     HOME,
     MGR,
     SRE,
@@ -25,6 +26,7 @@ from tests.aws.e2e_support import (
     granted,
     policy_file,
     said,
+    scheduler_of,
 )
 from tests.helpers import request
 
@@ -33,7 +35,7 @@ ALICE_SESSION = f"arn:aws:sts::{HOME}:assumed-role/alice/alice@example.com"
 
 
 def test_ping_status_is_shown_and_an_offline_node_can_still_be_requested(stack_factory: StackFactory) -> None:
-    stack = stack_factory(policy_file())
+    stack = stack_factory(policy_file(), settings=FAST_ELECTION)
     uid = uuid.uuid4().hex[:8]
     lost = stack.aws.add_instance(f"lost-{uid}", {"Environment": "prod"}, ping="ConnectionLost")
     fine = stack.aws.add_instance(f"fine-{uid}", {"Environment": "prod"})
@@ -54,9 +56,10 @@ def test_ping_status_is_shown_and_an_offline_node_can_still_be_requested(stack_f
 
 
 def test_managed_node_by_name_and_id_granted_then_expired(stack_factory: StackFactory) -> None:
-    stack = stack_factory(policy_file())
+    stack = stack_factory(policy_file(), settings=FAST_ELECTION)
     uid = uuid.uuid4().hex[:8]
     node = stack.aws.add_managed_node(f"onprem-{uid}", {"Environment": "prod", "Site": "dc1"})
+    scheduler_of(stack)  # the expiry needs it
 
     grant = granted(stack, cast.ALICE, f"request onprem-{uid} 3s patch the kernel", node)
     assert grant.state is State.ACTIVE and grant.node.id == node and grant.node.tags["Site"] == "dc1"
@@ -88,7 +91,8 @@ max_duration = "1h"
   channel = "{MGR}"
   approvers = ["{cast.CAROL}"]
 """
-    stack = stack_factory(policy_file({cast.ALICE: f"arn:aws:iam::{FAR}:role/{far_role}"}, extra=far_account_only))
+    stack = stack_factory(policy_file({cast.ALICE: f"arn:aws:iam::{FAR}:role/{far_role}"}, extra=far_account_only),
+                          settings=FAST_ELECTION)
     stack.aws.add_account(FAR)
     principal = stack.aws.create_role(far_role, account=FAR)
     node = stack.aws.add_instance(f"far-{uid}", {"Environment": "prod"}, account=FAR)
@@ -118,7 +122,7 @@ max_duration = "1h"
 
 
 def test_region_prefix_grants_and_revokes_in_that_region(stack_factory: StackFactory) -> None:
-    stack = stack_factory(policy_file())
+    stack = stack_factory(policy_file(), settings=FAST_ELECTION)
     uid = uuid.uuid4().hex[:8]
     node = stack.aws.add_instance(f"west-{uid}", {"Environment": "prod"}, region="us-west-2")
     assert f"west-{uid}" in stack.slash(cast.ALICE, f"request west-{uid} 1h wrong region")  # not in us-east-1

@@ -14,10 +14,9 @@ from bot.cli import main
 from bot.fakes import cast
 from bot.fakes.aws import FakeAws
 from bot.fakes.stack import Stack
-from bot.scheduler import Scheduler
 from core.model import State
-from tests.aws.e2e_support import AUDIT, ended, granted, policy_file, said
-from tests.helpers import eventually, request
+from tests.aws.e2e_support import AUDIT, FAST_ELECTION, ended, granted, policy_file, said, scheduler_of
+from tests.helpers import request
 
 StackFactory = Callable[..., Stack]
 
@@ -36,7 +35,8 @@ def test_scheduled_reconciliation_removes_an_orphan(stack_factory: StackFactory,
                                                      fake_aws: tuple[FakeAws, dict[str, str]]) -> None:
     aws, _ = fake_aws
     role = aws.create_role(f"sched-{uuid.uuid4().hex[:8]}")
-    stack = stack_factory(policy_file({cast.ALICE: role}, {"reconcile_interval": "1s"}))
+    stack = stack_factory(policy_file({cast.ALICE: role}, {"reconcile_interval": "1s"}), settings=FAST_ELECTION)
+    scheduler_of(stack)
     aws.put_inline_policy(role, "jitbot-R0LEFTOVER")
 
     said(stack, AUDIT, ":broom:", "jitbot-R0LEFTOVER", role, timeout=15)
@@ -46,11 +46,8 @@ def test_scheduled_reconciliation_removes_an_orphan(stack_factory: StackFactory,
 def test_off_when_the_interval_is_zero(stack_factory: StackFactory, fake_aws: tuple[FakeAws, dict[str, str]]) -> None:
     aws, _ = fake_aws
     role = aws.create_role(f"off-{uuid.uuid4().hex[:8]}")
-    stack = stack_factory(policy_file({cast.ALICE: role}, {"reconcile_interval": "0"}))
-    def elected() -> Scheduler | None:
-        return stack.runtime.scheduler if stack.runtime is not None else None
-
-    jobs = eventually(elected, what="the scheduler")._scheduler
+    stack = stack_factory(policy_file({cast.ALICE: role}, {"reconcile_interval": "0"}), settings=FAST_ELECTION)
+    jobs = scheduler_of(stack)._scheduler
     assert jobs.get_job("reconcile") is None and jobs.get_job("sweep") is not None
 
 
@@ -60,7 +57,7 @@ def test_cli_reconcile_prints_what_it_did(stack_factory: StackFactory, fake_aws:
     aws, _ = fake_aws
     uid = uuid.uuid4().hex[:8]
     role = aws.create_role(f"cli-{uid}")
-    stack = stack_factory(policy_file({cast.ALICE: role}))
+    stack = stack_factory(policy_file({cast.ALICE: role}), settings=FAST_ELECTION)
     node = aws.add_instance(f"cli-{uid}", {"Environment": "prod"})
     grant = granted(stack, cast.ALICE, f"request cli-{uid} 1h still working", node)
     aws.put_inline_policy(role, "jitbot-R0STRAY00")

@@ -14,12 +14,14 @@ from tests.aws.e2e_support import (
     ALICE_ROLE,
     AUDIT,
     ERIN_USER,
+    FAST_ELECTION,
     HOME,
     SRE,
     ended,
     granted,
     policy_file,
     said,
+    scheduler_of,
 )
 from tests.helpers import events
 
@@ -32,7 +34,7 @@ def _active(stack: Stack, sid: str) -> bool:
 
 
 def test_release_ends_the_users_own_sessions_on_that_node_only(stack_factory: StackFactory) -> None:
-    stack = stack_factory(policy_file())
+    stack = stack_factory(policy_file(), settings=FAST_ELECTION)
     uid = uuid.uuid4().hex[:8]
     node = stack.aws.add_instance(f"ses-{uid}", {"Environment": "prod"})
     elsewhere = stack.aws.add_instance(f"other-{uid}")
@@ -59,7 +61,7 @@ def test_release_ends_the_users_own_sessions_on_that_node_only(stack_factory: St
 
 
 def test_revoke_ends_sessions_opened_through_the_role(stack_factory: StackFactory) -> None:
-    stack = stack_factory(policy_file())
+    stack = stack_factory(policy_file(), settings=FAST_ELECTION)
     uid = uuid.uuid4().hex[:8]
     stack.aws.create_role("alice2")  # a role whose name starts like alice's: its sessions are not hers
     node = stack.aws.add_instance(f"rev-{uid}", {"Environment": "prod"})
@@ -84,9 +86,10 @@ def test_revoke_ends_sessions_opened_through_the_role(stack_factory: StackFactor
 
 
 def test_expiry_ends_sessions_and_counts_them(stack_factory: StackFactory) -> None:
-    stack = stack_factory(policy_file())
+    stack = stack_factory(policy_file(), settings=FAST_ELECTION)
     uid = uuid.uuid4().hex[:8]
     node = stack.aws.add_instance(f"exp-{uid}", {"Environment": "prod"})
+    scheduler_of(stack)  # the expiry needs it
     grant = granted(stack, cast.ALICE, f"request exp-{uid} 3s quick look", node)
     session = stack.aws.start_session(node, ALICE_SESSION)
 
