@@ -32,6 +32,7 @@ from bot.metrics import ActiveGrants, Metrics, ObservedNotifier, SlackErrorCount
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import WsgiApp, make_wsgi
+from core.access import reclaim
 from core.context import Context
 from core.policy import PolicyFile, load_policies
 from core.ports import Clock
@@ -118,6 +119,9 @@ class Runtime:
         return ok, detail
 
     def _elected(self) -> None:
+        freed = reclaim(self.ctx, grants=self.leadership is None or self.leadership.role == "single")
+        if freed:  # a process died in the middle of these AWS steps: the first sweep does them again
+            log.warning("retrying the AWS steps of a previous process", extra={"requests": freed})
         scheduler = Scheduler(self.ctx, self.settings.sweep_seconds)
         self.scheduler = scheduler
         self.ctx.alarms = scheduler

@@ -218,3 +218,36 @@ def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequ
     if not end_access(ctx, request_id, State.REVOKED, actor=actor, reason=" ".join(reason.split())[:1000]):
         raise Conflict(f"Request {request_id} ended meanwhile.")
     return _get(ctx, request_id)
+
+
+#: further than any lease: ``due_work`` asked for this moment lists every claim, free or held
+_FOREVER = timedelta(days=365 * 100)
+
+
+def reclaim(ctx: Context, *, grants: bool) -> list[str]:
+    """Free the claims on AWS steps that a dead process left behind, so that the first sweep retries them now
+    rather than when their lease runs out (``GRANT_LEASE``). Called when a scheduler starts.
+
+    Revocations are always freed: a duplicate attempt by a live worker is harmless (deleting a policy that is
+    gone is done, ending a session twice is a no-op, and only one worker can confirm, with the conditional
+    update of ``needs_cleanup``). Grants are freed only when ``grants`` says this process is the only one
+    (SQLite, one replica): two workers granting at once would write two different expiries to IAM. So after a
+    crash access never ends late by more than a sweep once jitbot is back; a grant interrupted on a replica of
+    several waits for its lease.
+    """
+    now = ctx.clock.now()
+    freed: list[str] = []
+    with ctx.uow() as uow:
+        for request in uow.repo.due_work(now + _FOREVER, limit=100_000):
+            if request.lease_until is None or request.lease_until <= now:
+                continue
+            if request.needs_cleanup:
+                expected: dict[str, object] = {"needs_cleanup": True}
+            elif grants and request.state is State.APPROVED:
+                expected = {"state": State.APPROVED}
+            else:
+                continue
+            if uow.repo.update_where(request.id, expected, {"lease_until": None}):
+                freed.append(request.id)
+        uow.commit()
+    return freed
