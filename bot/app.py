@@ -146,6 +146,8 @@ class Runtime:
     def stop(self) -> None:
         if self.leadership is not None:
             self.leadership.stop()
+        for close in self.extras.get("closers", ()):
+            close()
         self.engine.dispose()
 
 
@@ -162,13 +164,14 @@ def build(settings: Settings, *, clock: Clock | None = None,
     metrics = Metrics(registry)
     client = slack_client(settings, metrics)
     gateway = aws(settings, policies) if aws else default_aws(settings, policies, metrics)
+    notifier = SlackNotifier(client, policies, lambda: ctx)
     ctx = Context(
         uow=lambda: SqlUnitOfWork(sessions),
         clock=clock or SystemClock(),
         nodes=gateway,
         access=failpoints.wrap(gateway),  # inert unless JITBOT_FAILPOINTS is set (crash tests)
         directory=SlackDirectory(client),
-        notifier=ObservedNotifier(SlackNotifier(client, policies, lambda: ctx), metrics, clock or SystemClock()),
+        notifier=ObservedNotifier(notifier, metrics, clock or SystemClock()),
         policies=policies,
         breakglass=SlackBreakglassNotices(client, policies),
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
@@ -188,6 +191,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     home.register(app, ctx)
     registry.register(ActiveGrants(ctx.uow))
     runtime = Runtime(settings, engine, sessions, ctx, app, client, wsgi=lambda e, s: [], metrics=metrics)
+    runtime.extras["closers"] = [notifier.close]
     runtime.wsgi = make_wsgi(app, runtime.health, registry)
     return runtime
 

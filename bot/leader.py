@@ -10,6 +10,7 @@ nothing is done twice. On SQLite a single replica is assumed (and said in the lo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -22,8 +23,10 @@ from store.engine import normalize_url
 
 log = logging.getLogger(__name__)
 
-#: The advisory lock key: "jitbot" as a 64-bit integer, so it cannot collide with another app by accident.
-LOCK_KEY = int.from_bytes(b"jitbot\x00\x01", "big") - (1 << 63)
+def lock_key(database: str, schema: str) -> int:
+    """The advisory lock key: one per database and schema, so separate deployments never contend."""
+    digest = hashlib.blake2b(f"jitbot-scheduler:{database}.{schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 Role = Literal["single", "leader", "follower", "stopped"]
 
@@ -40,6 +43,7 @@ class Leadership:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: Connection | None = None
+        self._key = 0
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -81,7 +85,9 @@ class Leadership:
                 return
             if self._conn is None:
                 self._conn = self._connect()
-            got = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar())
+                where = self._conn.execute(text("SELECT current_database(), current_schema()")).one()
+                self._key = lock_key(str(where[0]), str(where[1]))
+            got = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar())
             if not got:
                 return
             self.role = "leader"
