@@ -41,6 +41,7 @@ class FakeAws:
         self._server: Any = None
         self._endpoint: str | None = None
         self._clients: dict[tuple[str, str, str], Any] = {}
+        self._loader: Any = None  # botocore's service-model loader, shared by every session this fake makes
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> FakeAws:
@@ -118,13 +119,22 @@ class FakeAws:
         another account is reached by STS AssumeRole of a role there (moto lets any role be assumed)."""
         account = account or self.account
         if account == self.account:
-            return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                         region_name=self.region)
+            return self._session("testing", "testing", None)
         found = self.client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/FakeAwsAdmin",
                                                RoleSessionName="fake-aws")["Credentials"]
-        return boto3.session.Session(aws_access_key_id=found["AccessKeyId"], region_name=self.region,
-                                     aws_secret_access_key=found["SecretAccessKey"],
-                                     aws_session_token=found["SessionToken"])
+        return self._session(found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"])
+
+    def _session(self, key: str, secret: str, token: str | None) -> boto3.session.Session:
+        """Sessions share one model loader: a fresh botocore session re-reads every service model (~1 s),
+        and the tests make a session per bot they start."""
+        import botocore.session
+
+        core = botocore.session.Session()
+        if self._loader is None:
+            self._loader = core.get_component("data_loader")
+        core.register_component("data_loader", self._loader)
+        return boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
+                                     region_name=self.region, botocore_session=core)
 
     def client(self, service: str, account: str | None = None, region: str | None = None) -> Any:
         key = (service, account or self.account, region or self.region)
