@@ -86,9 +86,11 @@ def alert_blocks(request: AccessRequest, reviewers: Sequence[str], zone: ZoneInf
     return blocks
 
 
-def alert_text(request: AccessRequest, here: bool) -> str:
-    return (("<!here> " if here else "") + f"Break-glass {request.id}: <@{request.requester}> took access to "
-            f"{request.node.id} for {format_duration(request.duration)} without approval; review required")
+def alert_text(request: AccessRequest, reviewers: Sequence[str], here: bool) -> str:
+    """The notification text: ``@here`` in the audit channel, the reviewers by name in their own channel."""
+    who = "<!here>" if here else ", ".join(principal(r) for r in reviewers)
+    return (f"{who} Break-glass {request.id}: <@{request.requester}> took access to {request.node.id} for "
+            f"{format_duration(request.duration)} without approval; review required")
 
 
 class SlackBreakglassNotices:
@@ -116,7 +118,7 @@ class SlackBreakglassNotices:
         refs = []
         for channel, (purpose, here) in targets.items():
             blocks = alert_blocks(request, reviewers, settings.zone, here=here)
-            data = self._call("chat.postMessage", channel=channel, text=alert_text(request, here),
+            data = self._call("chat.postMessage", channel=channel, text=alert_text(request, reviewers, here),
                               blocks=[b.to_dict() for b in blocks], unfurl_links=False)
             if data and data.get("ts"):
                 refs.append(MessageRef(request.id, purpose, str(data.get("channel", channel)), str(data["ts"])))

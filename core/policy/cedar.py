@@ -249,15 +249,14 @@ class CedarPolicies:
     """A compiled Cedar file: its statements as jitbot policies, and two policy sets to evaluate."""
 
     def __init__(self, source: str, statements: list[CedarPermit | CedarForbid], trees: Mapping[str, pst.Template],
-                 groups: frozenset[str], schema: cedarpy.Schema) -> None:
+                 groups: frozenset[str]) -> None:
         self._source = source
         self._permits = tuple(s for s in statements if isinstance(s, CedarPermit))
         self._forbids = tuple(s for s in statements if isinstance(s, CedarForbid))
         self._by_id = {s.policy_id: s for s in statements}
         self._groups = groups
-        self._schema = schema
+        self._all_set = _only(trees)
         self._permit_set = _only({k: v for k, v in trees.items() if v.effect == "permit"})
-        self._forbid_set = _only({k: v for k, v in trees.items() if v.effect == "forbid"})
 
     @property
     def source(self) -> str:
@@ -276,33 +275,46 @@ class CedarPolicies:
         return self._groups
 
     def decide(self, request: CedarRequest) -> CedarOutcome:
-        """Evaluate the permits and the forbids separately, so that each side lists what it matched.
+        """The satisfied permits and forbids, usually in one evaluation of the whole set.
 
-        A forbid that Cedar cannot evaluate counts as satisfied (fail closed); a permit that cannot be
-        evaluated does not. Both are reported in ``errors``.
+        Cedar allows when a permit and no forbid is satisfied, and names the permits; it denies naming the
+        satisfied forbids. Only when a forbid is satisfied are the permits evaluated on their own, so that
+        ``explain`` can tell which auto-approvals it blocked. A forbid that cannot be evaluated counts as
+        satisfied (fail closed); a permit that cannot be evaluated does not. Both are reported in ``errors``.
+        The request is built here, and the policies were validated at load: no schema check per request.
         """
+        if not self._by_id:
+            return CedarOutcome()
         entities, query = _query(request)
         errors: list[str] = []
-        found: dict[str, list[str]] = {}
-        for effect, policies in (("permit", self._permit_set), ("forbid", self._forbid_set)):
-            if not len(policies):
-                found[effect] = []
-                continue
-            result = cedarpy.is_authorized(query, policies, entities, schema=self._schema)
-            if result.decision is cedarpy.Decision.NoDecision:
-                raise RuntimeError(f"Cedar could not evaluate the request: {'; '.join(result.diagnostics.errors)}")
-            ids = list(result.diagnostics.reasons)
-            for error in result.diagnostics.errors:
-                failed = _EVAL_ERROR.search(error)
-                statement = self._by_id.get(failed.group(1)) if failed else None
-                label = f"'{statement.name}' ({statement.origin})" if statement else "a statement"
-                errors.append(f"Cedar {effect} {label} could not be evaluated: {error.split(': ', 1)[-1]}")
-                if effect == "forbid" and statement is not None:
-                    ids.append(statement.policy_id)
-            found[effect] = ids
-        permits = tuple(p for p in self._permits if p.policy_id in found["permit"])
-        forbids = tuple(f for f in self._forbids if f.policy_id in found["forbid"])
+        satisfied = self._run(self._all_set, query, entities, errors)
+        forbid_ids = {i for i in satisfied if isinstance(self._by_id[i], CedarForbid)}
+        permit_ids = satisfied - forbid_ids
+        if forbid_ids and self._permits:
+            permit_ids = self._run(self._permit_set, query, entities, [])
+        permits = tuple(p for p in self._permits if p.policy_id in permit_ids)
+        forbids = tuple(f for f in self._forbids if f.policy_id in forbid_ids)
         return CedarOutcome(permits, forbids, tuple(errors))
+
+    def _run(self, policies: cedarpy.PolicySet, query: dict[str, Any], entities: list[dict[str, Any]],
+             errors: list[str]) -> set[str]:
+        """Ids of the statements Cedar found satisfied, plus the forbids it could not evaluate."""
+        result = cedarpy.is_authorized(query, policies, entities)
+        if result.decision is cedarpy.Decision.NoDecision:
+            raise RuntimeError(f"Cedar could not evaluate the request: {'; '.join(result.diagnostics.errors)}")
+        ids = {i for i in result.diagnostics.reasons if i in self._by_id}
+        for error in result.diagnostics.errors:
+            failed = _EVAL_ERROR.search(error)
+            statement = self._by_id.get(failed.group(1)) if failed else None
+            if statement is None:
+                errors.append(f"Cedar: {error}")
+                continue
+            effect = "forbid" if isinstance(statement, CedarForbid) else "permit"
+            errors.append(f"Cedar {effect} '{statement.name}' ({statement.origin}) could not be evaluated: "
+                          f"{error.split(': ', 1)[-1]}")
+            if isinstance(statement, CedarForbid):
+                ids.add(statement.policy_id)
+        return ids
 
 
 def _query(request: CedarRequest) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -363,7 +375,7 @@ def compile_cedar(text: str, source: str) -> CedarPolicies:
         built.append(statement)
     if errors:
         raise CedarError(errors)
-    return CedarPolicies(source, built, tree.static_policies, frozenset(groups), schema)
+    return CedarPolicies(source, built, tree.static_policies, frozenset(groups))
 
 
 def load_cedar(path: Path, shown_as: str) -> CedarPolicies:

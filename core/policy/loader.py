@@ -116,7 +116,7 @@ def _with_cedar(policies: PolicyFile, source: str, base: Path | None) -> PolicyF
                                    "(pip install 'jitbot[cedar]')"]) from None
     path = Path(name) if Path(name).is_absolute() else (base if base is not None else Path(source).parent) / name
     try:
-        rules = load_cedar(path, str(path))
+        rules = load_cedar(path, name)
     except CedarError as err:
         raise PolicyError(source, err.errors) from None
     toml_names = {p.name: kind for kind in ("deny", "auto_approval", "manual_approval")

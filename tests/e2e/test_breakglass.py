@@ -64,6 +64,7 @@ def test_breakglass_from_use_to_review(stack_factory: Any) -> None:
     assert loud["text"].startswith("<!here> Break-glass")
     assert "<!here>" in json.dumps(loud["blocks"]) and button_value(loud, REVIEW) == rid
     approvers = alert(stack, "C0SREAPPR", rid)
+    assert approvers["text"].startswith("<!subteam^S0SRELEAD> Break-glass")
     assert "<!here>" not in approvers["text"] and "<!subteam^S0SRELEAD>" in json.dumps(approvers["blocks"])
     assert button_value(approvers, REVIEW) == rid
     stack.slack.wait_for(lambda c: c.params.get("channel") == f"D{cast.ALICE}"
