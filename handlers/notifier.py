@@ -40,6 +40,11 @@ class SlackNotifier:
         self.context = context
         self.homes = HomeRefresher(self._expand, self._publish) if context else None
 
+    def close(self) -> None:
+        """Stop refreshing App Homes (the process is shutting down)."""
+        if self.homes is not None:
+            self.homes.close()
+
     def _call(self, method: str, **kwargs: object) -> dict[str, object] | None:
         """One Web API call; the client's retry handlers already retried rate limits and resets."""
         try:

@@ -25,6 +25,7 @@ class HomeRefresher:
         self._pending: set[str] = set()
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
+        self._closed = False
 
     def schedule(self, principals: Iterable[str]) -> None:
         """Refresh the homes of these users and user groups' members, soon."""
@@ -32,16 +33,29 @@ class HomeRefresher:
         if not wanted:
             return
         with self._cond:
+            if self._closed:
+                return
             self._pending |= wanted
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="home-refresh", daemon=True)
                 self._worker.start()
             self._cond.notify()
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Drop what is pending and stop the worker (waiting up to ``timeout`` for a publish under way)."""
+        with self._cond:
+            self._closed = True
+            self._pending.clear()
+            worker = self._worker
+            self._cond.notify_all()
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                if not self._cond.wait_for(lambda: bool(self._pending), timeout=self._idle):
+                if not self._cond.wait_for(lambda: bool(self._pending) or self._closed, timeout=self._idle) \
+                        or self._closed:
                     self._worker = None
                     return
                 self._cond.wait(self._delay)  # let the other changes of the same moment arrive
@@ -55,6 +69,8 @@ class HomeRefresher:
             log.exception("could not expand the principals whose App Home to refresh")
             return
         for user in users:
+            if self._closed:
+                return
             try:
                 self._publish(user)
             except Exception:  # one home that cannot be published must not stop the others

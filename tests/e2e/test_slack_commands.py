@@ -9,6 +9,7 @@ from bot.fakes import cast
 from bot.fakes.stack import REPO_POLICIES, Stack
 from core.model import State
 from handlers import ids
+from tests.aws.e2e_support import FAST_ELECTION, scheduler_of
 from tests.e2e import slack_steps as slack
 from tests.helpers import approval_post, button_value, events, eventually, request
 
@@ -112,9 +113,11 @@ def test_extend_auto_approved_continues_the_window_without_a_gap(stack: Stack) -
 
 def test_extend_with_approval_from_the_warning_button(stack_factory) -> None:
     stack = stack_factory(REPO_POLICIES.read_text("utf-8").replace('expiry_warning = "10m"',
-                                                                   'expiry_warning = "59s"'))
+                                                                   'expiry_warning = "119s"'),
+                          settings=FAST_ELECTION)
+    scheduler_of(stack)  # on PostgreSQL, test stacks take turns at running the scheduler
     t0 = time.time()
-    old_id = _rid(slack.slash(stack, cast.ALICE, "request web-1 1m fix the disk")["text"])
+    old_id = _rid(slack.slash(stack, cast.ALICE, "request web-1 2m fix the disk")["text"])
     approval_post(stack, "C0SREAPPR")
     stack.click(cast.SAM, ids.APPROVE, old_id)
     approval_post(stack, "C0MGRAPPR")
@@ -123,7 +126,7 @@ def test_extend_with_approval_from_the_warning_button(stack_factory) -> None:
     old = request(stack, old_id)
     assert old.state is State.ACTIVE and old.expires_at is not None
 
-    # warned a second after the grant (59s before the end of a 1m window), with an Extend button
+    # warned a second after the grant (119s before the end of a 2m window), with an Extend button
     warning = slack.dm_after(stack, cast.ALICE, t0, "ends at")
     assert button_value(warning.params, ids.EXTEND) == old_id
     t1 = time.time()

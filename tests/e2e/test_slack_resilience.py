@@ -1,0 +1,84 @@
+"""Slack misbehaving (429 with Retry-After, persistent 500s) and AWS slow: no state change is lost or held
+up, failures are logged, the approval message comes back with the next reminder."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.fakes import cast
+from bot.fakes.stack import REPO_POLICIES, Stack
+from core.model import State
+from handlers import ids
+from tests.aws.e2e_support import FAST_ELECTION, scheduler_of
+from tests.e2e import slack_steps as slack
+from tests.helpers import approval_post, button_value, eventually, request
+
+
+def _messages(stack: Stack, rid: str) -> set[str]:
+    assert stack.runtime is not None
+    with stack.runtime.ctx.uow() as uow:
+        return {ref.purpose for ref in uow.repo.messages(rid)}
+
+
+def _submitted(stack: Stack, user: str = cast.ALICE) -> str:
+    rid = slack.slash(stack, user, "request web-1 1h deploy hotfix")["text"].split("*")[1]
+    assert button_value(approval_post(stack, "C0SREAPPR"), ids.APPROVE) == rid
+    return rid
+
+
+def test_rate_limited_post_is_retried_after_retry_after(stack: Stack) -> None:
+    rid = _submitted(stack)
+    stack.slack.fail_next("chat.postMessage", times=1, status=429, retry_after=1)
+    assert "level 2" in stack.click(cast.SAM, ids.APPROVE, rid)
+    level2 = approval_post(stack, "C0MGRAPPR")  # it arrived, after the 429
+    assert button_value(level2, ids.APPROVE) == rid
+    [limited] = [c for c in stack.slack.calls_to("chat.postMessage", include_faults=True) if c.fault == "429"]
+    assert limited.params["channel"] == "C0MGRAPPR" and limited.status == 429
+    assert request(stack, rid).current_level == 1
+    assert eventually(lambda: "level-1" in _messages(stack, rid), what="level 2's message recorded")
+    assert "1 more approval" in stack.click(cast.CAROL, ids.APPROVE, rid, "C0MGRAPPR")
+
+
+REMIND_FAST = REPO_POLICIES.read_text("utf-8").replace('reminder_interval = "1h"', 'reminder_interval = "1s"')
+
+
+def test_persistent_server_errors_never_lose_a_state_change(stack_factory, caplog: pytest.LogCaptureFixture) -> None:
+    stack = stack_factory(REMIND_FAST, settings=FAST_ELECTION)
+    scheduler_of(stack)  # reminders need this stack's scheduler (on PostgreSQL, stacks take turns)
+    rid = _submitted(stack)
+    caplog.set_level(logging.ERROR, logger="handlers.notifier")
+    stack.slack.fail_next("chat.postMessage", times=1000, status=500)  # Slack down for posting, beyond retries
+    assert "level 2" in stack.click(cast.SAM, ids.APPROVE, rid)  # the answer goes by response_url
+    assert request(stack, rid).current_level == 1  # the decision stands
+    eventually(lambda: [r for r in caplog.records if r.getMessage() == "slack call failed"
+                        and getattr(r, "slack_method", "") == "chat.postMessage"], what="the failure logged")
+    failed = [c for c in stack.slack.calls_to("chat.postMessage", include_faults=True) if c.fault == "500"]
+    assert {c.params["channel"] for c in failed} >= {"C0MGRAPPR"}
+    assert not stack.slack.messages("C0MGRAPPR")
+    assert "level-1" not in _messages(stack, rid)
+
+    stack.slack.clear()  # Slack is back: the next reminder posts the missing approval message
+    level2 = approval_post(stack, "C0MGRAPPR")
+    assert button_value(level2, ids.APPROVE) == rid
+    eventually(lambda: "level-1" in _messages(stack, rid), what="the late message recorded")
+    assert "1 more approval" in stack.click(cast.CAROL, ids.APPROVE, rid, "C0MGRAPPR")
+    assert request(stack, rid).state is State.PENDING
+
+
+def test_commands_are_acknowledged_before_slow_aws_work(stack: Stack) -> None:
+    stack.aws.delay = 1.0  # every AWS call takes a second
+    try:
+        before = slack.answers(stack)
+        assert slack.sim(stack).command(cast.BOB, "request dev-1 30m slow day").status == 200
+        assert slack.answers(stack) == before  # acknowledged: the answer comes after the AWS work
+        answer = slack.answer_after(stack, before, timeout=60)["text"]
+    finally:
+        stack.aws.delay = 0.0
+    assert "granted until" in answer
+    rid = answer.split("*")[1]
+    assert request(stack, rid).state is State.ACTIVE
+    slack.slash(stack, cast.BOB, f"release {rid}")
+    eventually(lambda: not request(stack, rid).needs_cleanup and request(stack, rid).state is State.REVOKED,
+               what="release")
