@@ -167,7 +167,7 @@ def _slack_warnings(policies: PolicyFile, slack: SlackProbe) -> list[str]:
     return out
 
 
-def warnings(policies: PolicyFile, slack: SlackProbe | None, why_not: str = "") -> list[str]:
+def warnings(policies: PolicyFile, slack: SlackProbe | None) -> list[str]:
     """What may go wrong at run time although the file is valid; Slack's part only with a ``SlackProbe``."""
     out = []
     glass = policies.breakglass
@@ -175,8 +175,6 @@ def warnings(policies: PolicyFile, slack: SlackProbe | None, why_not: str = "") 
         out.append("breakglass.requesters: no manual-approval policy targets \"all\": break-glass is refused on "
                    "nodes no manual policy covers (nobody could review it)")
     if slack is None:
-        out.append(f"Slack not asked{why_not}: user and group ids, group sizes and channel membership are not "
-                   "checked")
         return out
     try:
         return out + _slack_warnings(policies, slack)
@@ -208,11 +206,14 @@ def _check(args: argparse.Namespace) -> int:
     print(summary(policies, path))
     token = settings.secret("slack_bot_token")
     probe = None if args.offline or not token else SlackProbe(_slack_client(settings))
-    why = " (--offline)" if args.offline else " (no SLACK_BOT_TOKEN)"
-    found = warnings(policies, probe, why)
+    found = warnings(policies, probe)
     if found:
         print("\nwarnings:")
         print("\n".join(f"  {w}" for w in found))
+    if probe is None:
+        why = "--offline" if args.offline else "no SLACK_BOT_TOKEN"
+        print(f"\nnote: Slack not asked ({why}): user and group ids, group sizes and channel membership are not "
+              "checked")
     return 2 if args.strict and found else 0
 
 

@@ -60,7 +60,9 @@ def test_cedar_statements_in_the_summary(offline: Path, capsys: pytest.CaptureFi
     assert code == 0
     assert "Cedar 'policies.cedar:3' (policies.cedar:3): deny: refused" in out
     assert "Cedar 'dev' (policies.cedar:1): auto-approval, up to 2h" in out
-    assert "Slack not asked (--offline): user and group ids, group sizes and channel membership are not checked" in out
+    assert out.endswith("note: Slack not asked (--offline): user and group ids, group sizes and channel membership "
+                        "are not checked\n")
+    assert "warnings:" not in out and run(capsys, "policies", "check", path, "--offline", "--strict")[0] == 0
 
 
 OVERLAP = """
