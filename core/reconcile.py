@@ -113,12 +113,21 @@ def remove_orphans(ctx: Context, principal: str, report: ReconcileReport) -> Non
     except TransientAwsError as err:
         report.errors.append(f"listing the policies of {principal}: {err}")
         return
+    orphans: list[tuple[str, str | None, AccessRequest | None, str]] = []
     for name in names:
         request_id = _request_id(name)
         request = _load(ctx, request_id)
         why = _why_orphan(request, principal)
-        if why is None:
-            continue
+        if why is not None:
+            orphans.append((name, request_id, request, why))
+    if orphans:  # a request that just ended has its policy deleted by its own cleanup: not drift
+        try:
+            still = set(ctx.access.jit_policies(principal))
+        except TransientAwsError as err:
+            report.errors.append(f"listing the policies of {principal}: {err}")
+            return
+        orphans = [o for o in orphans if o[0] in still]
+    for name, request_id, request, why in orphans:
         try:
             ctx.access.delete_policy(principal, name)
         except TransientAwsError as err:

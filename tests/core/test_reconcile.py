@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,8 +15,8 @@ from bot.fakes import cast
 from bot.fakes.aws import FakeAws
 from bot.fakes.stack import Stack
 from core.context import Context
-from core.model import State
-from core.reconcile import reconcile
+from core.model import AccessRequest, Kind, Node, State
+from core.reconcile import ReconcileReport, Removal, _principal_key, _request_id, _why_orphan, reconcile
 from tests.aws.e2e_support import (
     AUDIT,
     FAST_ELECTION,
@@ -154,3 +155,26 @@ def test_a_grant_about_to_expire_is_left_to_its_expiry(world: World) -> None:
     assert f"jitbot-{grant.id}" not in aws.inline_policies(world.role)
     settle(0.3)
     assert not texts(stack, AUDIT, ":wrench:")
+
+
+def test_what_explains_a_policy() -> None:
+    role = "arn:aws:iam::111122223333:role/alice"
+    made = AccessRequest(id="R0AAAAAAA", requester=cast.ALICE, principal_arn="arn:aws:iam::111122223333:role/ops/alice",
+                         node=Node("i-0123456789abcdef0", "111122223333", "eu-west-1"), reason="x",
+                         duration=timedelta(hours=1), policy="p", kind=Kind.MANUAL, levels=(), state=State.ACTIVE,
+                         created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert _principal_key(made.principal_arn) == _principal_key(role)  # the path does not matter
+    assert _why_orphan(made, role) is None
+    assert _why_orphan(made.with_changes(state=State.APPROVED), role) is None  # being granted
+    assert _why_orphan(made.with_changes(state=State.EXPIRED, needs_cleanup=True), role) is None  # being revoked
+    assert _why_orphan(made.with_changes(state=State.EXPIRED), role) == "request R0AAAAAAA is expired"
+    assert "not to this principal" in (_why_orphan(made, "arn:aws:iam::111122223333:user/alice") or "")
+    assert "not to this principal" in (_why_orphan(made, "arn:aws:iam::444455556666:role/alice") or "")
+    assert _why_orphan(None, role) == "no request of jitbot's database has this id"
+    assert [_request_id(n) for n in ("jitbot-R0AAAAAAA", "jitbot-handmade", "jitbot-R0-x", "jitbot-")] == [
+        "R0AAAAAAA", None, None, None]
+    report = ReconcileReport(principals=2, active=1, removed=[Removal(role, "jitbot-R1", "why")], errors=["boom"])
+    assert report.acted and report.lines() == [
+        "checked 2 principal(s) from [identities] and 1 active grant(s)",
+        f"removed jitbot-R1 from {role}: why", "error: boom"]
+    assert ReconcileReport().lines()[-1] == "nothing to do: IAM matches the database"
