@@ -16,10 +16,13 @@ REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
-def moto_aws() -> Iterator[FakeAws]:
-    with FakeAws(region=REGION) as fake:
-        fake.add_account(SECOND_ACCOUNT)
-        yield fake
+def moto_aws(fake_aws: tuple[FakeAws, dict[str, str]]) -> FakeAws:
+    """The session's FakeAws (tests/conftest.py): moto's backends are process-wide anyway, so a second server
+    would isolate nothing and cost a start-up; these tests keep apart by unique names instead."""
+    fake, _ = fake_aws
+    assert fake.region == REGION
+    fake.add_account(SECOND_ACCOUNT)
+    return fake
 
 
 @pytest.fixture(autouse=True)
