@@ -113,5 +113,18 @@ def _after(ctx: Context, request_id: str, level_index: int, approve: bool, done:
         ctx.notifier.announce(Event(Notice.LEVEL_APPROVED, request, actor=actor, level=level_index), refs)
         return Outcome(request, f"Approved. Level {level_index + 1} is complete; level {level_index + 2} "
                        f"('{request.levels[level_index + 1].name}') has been asked.", True)
-    activate(ctx, request_id, claimed=True)
-    return Outcome(request, f"Approved. Request {request_id} is fully approved and access was granted.", True)
+    if activate(ctx, request_id, claimed=True) is not None:
+        return Outcome(request, f"Approved. Request {request_id} is fully approved and access was granted.", True)
+    return _not_granted(_load(ctx, request_id))
+
+
+def _not_granted(request: AccessRequest) -> Outcome:
+    """The last approval is recorded but the grant is not in place: say so, never "access was granted"."""
+    if request.state is State.FAILED:
+        return Outcome(request, f"Approved, but AWS refused the grant of request {request.id}: {request.end_reason} "
+                       "The requester and the audit channel are told.", True)
+    if request.state is State.APPROVED:
+        return Outcome(request, f"Approved. Request {request.id} is fully approved, but AWS has not confirmed the "
+                       "grant yet: jitbot keeps trying, and tells the requester once access is in place.", True)
+    return Outcome(request, f"Approved. Request {request.id} is fully approved; it is now "
+                   f"{request.state.value.replace('_', ' ')}.", True)

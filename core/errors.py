@@ -34,6 +34,10 @@ class Conflict(JitError):
     """The request is no longer in a state that allows this (someone else acted first)."""
 
 
+class Unavailable(JitError):
+    """Something jitbot depends on (AWS, Slack) did not answer in time; nothing was changed, try again."""
+
+
 class GrantRefused(Exception):
     """AWS refused the grant for a reason retrying will not fix (AccessDenied, missing role, size limit)."""
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from core.access import GRANT_LEASE, activate
 from core.context import Context, open_level, record
 from core.durations import DurationError, format_duration, parse_duration
-from core.errors import InvalidInput, NotAllowed
+from core.errors import InvalidInput, NotAllowed, TransientAwsError, Unavailable
 from core.model import AccessRequest, Event, Kind, LevelSnapshot, Node, Notice, State, new_request_id
 from core.policy.evaluate import Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
@@ -133,7 +133,11 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
     if principal is None:
         raise NotAllowed("You have no AWS identity in jitbot's policy file ([identities]); ask an admin to "
                          "map your Slack account to your IAM role or user.")
-    node = ctx.nodes.resolve(data.node.strip())
+    try:
+        node = ctx.nodes.resolve(data.node.strip())
+    except TransientAwsError as err:  # the person is waiting for an answer: say so, rather than "went wrong"
+        raise Unavailable(f"AWS did not answer while jitbot looked up the node ({err}). Nothing was recorded; "
+                          "try again in a minute.") from None
     requested = None
     if data.duration:
         try:

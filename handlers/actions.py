@@ -18,9 +18,10 @@ from core.context import Context
 from core.errors import JitError, NotFound
 from handlers import ids
 from handlers.modals import open_extension
+from handlers.replies import released
 from handlers.tell import tell
 from handlers.text import escape
-from handlers.views import reject_modal, reject_reason
+from handlers.views import modal_metadata, reject_modal, reject_reason
 
 
 def _value(action: dict[str, Any]) -> str:
@@ -71,14 +72,14 @@ def register(app: App, ctx: Context) -> None:
             ack(response_action="errors", errors={ids.REASON_BLOCK: "Please say why you reject it."})
             return
         ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
+        request_id, response_url = modal_metadata(view)
         user = body["user"]["id"]
         try:
-            outcome = decide(ctx, str(meta.get("id", ""))[:40], user, approve=False, comment=reason)
+            outcome = decide(ctx, request_id, user, approve=False, comment=reason)
             text = outcome.message
         except JitError as err:
             text = _warn(err)
-        tell(client, meta.get("response_url"), user, text)
+        tell(client, response_url, user, text)
 
     @app.action(ids.CANCEL)
     def cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
@@ -98,7 +99,7 @@ def register(app: App, ctx: Context) -> None:
         except JitError as err:
             _tell(body, client, _warn(err))
             return
-        _tell(body, client, f"Your access *{done.id}* has ended; the permission is removed.")
+        _tell(body, client, released(done))
 
     @app.action(ids.EXTEND)
     def extend(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:

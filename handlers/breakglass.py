@@ -39,6 +39,7 @@ from core.model import AccessRequest, MessageRef, State
 from core.policy.schema import PolicyFile
 from handlers.blocks import facts
 from handlers.text import escape, principal, user, when
+from handlers.views import modal_metadata
 
 log = logging.getLogger(__name__)
 
@@ -198,12 +199,12 @@ def register(app: App, ctx: Context) -> None:
             ack(response_action="errors", errors=errors)
             return
         ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
+        request_id, response_url = modal_metadata(view)
         actor = body["user"]["id"]
         try:
-            done = review(ctx, str(meta.get("id", ""))[:40], actor, bool(justified), note)
+            done = review(ctx, request_id, actor, bool(justified), note)
             text = f"Recorded: break-glass {done.request_id} reviewed as " + \
                    ("justified." if done.justified else "*not justified*; follow it up.")
         except JitError as err:
             text = f":warning: {escape(str(err))}"
-        _tell(client, meta.get("response_url"), actor, text)
+        _tell(client, response_url, actor, text)

@@ -91,7 +91,7 @@ def _cancel(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
 
 def _release(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
     done = access.release(ctx, _one_id(parsed), user)
-    return f"Your access *{done.id}* has ended; the permission is removed."
+    return replies.released(done)
 
 
 def _revoke(ctx: Context, user: str, parsed: parsing.Parsed) -> str:

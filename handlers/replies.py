@@ -61,6 +61,14 @@ def listing(requests: Sequence[AccessRequest], zone: ZoneInfo) -> str:
     return "\n".join(summary(r, zone) for r in requests)
 
 
+def released(request: AccessRequest) -> str:
+    """The answer to a requester who ended their access, honest when AWS has not confirmed the removal yet."""
+    if request.needs_cleanup:
+        return (f"Your access *{request.id}* has ended. AWS has not confirmed the removal of the permission yet: "
+                "jitbot keeps trying, and tells you when it is done.")
+    return f"Your access *{request.id}* has ended; the permission is removed."
+
+
 def submitted(request: AccessRequest, zone: ZoneInfo) -> str:
     node = node_label(request)
     warn = ""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from slack_sdk.models.blocks import InputBlock, MarkdownTextObject, PlainTextInputElement, SectionBlock
@@ -37,3 +38,16 @@ def reject_reason(view: dict[str, Any]) -> str:
     values = view.get("state", {}).get("values", {})
     value = values.get(ids.REASON_BLOCK, {}).get(ids.REASON_INPUT, {}).get("value") or ""
     return " ".join(str(value).split())
+
+
+def modal_metadata(view: dict[str, Any]) -> tuple[str, str | None]:
+    """(request id, response_url) from the ``private_metadata`` jitbot gave a modal; anything else it may hold
+    (not JSON, not an object, odd types) reads as no request and nowhere to answer, never as an error."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        meta = {}
+    if not isinstance(meta, dict):
+        meta = {}
+    url = meta.get("response_url")
+    return str(meta.get("id") or "")[:40], url if isinstance(url, str) and url.startswith("http") else None

@@ -115,8 +115,9 @@ def test_fifty_approvers_click_at_once(stack: RelStack, figures: Counter[str]) -
     granted = [t for t in told if "access was granted" in t]
     assert len(granted) == 1, told
     refused = [t for t in told if t not in granted]
-    odd = [t for t in refused if not any(w in t for w in ("already approved", "already active",
-                                                               "changed while you were deciding"))]
+    # (on a slow machine the last clicks may even arrive after the short grant expired: still refused)
+    odd = [t for t in refused if not ("nothing to decide" in t and " is already " in t)
+           and "changed while you were deciding" not in t]
     assert not odd, odd
     assert not [t for t in told if ":boom:" in t]
     eventually(lambda: get(stack, rid).state is not State.APPROVED, what="the grant")
