@@ -38,10 +38,12 @@ from core.policy import PolicyFile, load_policies
 from core.ports import Clock
 from handlers import actions, breakglass, commands, home, modals
 from handlers.breakglass import SlackBreakglassNotices
+from handlers.digest_blocks import DigestPoster
 from handlers.directory import SlackDirectory
 from handlers.notifier import SlackNotifier
 from store.engine import create_session_factory, make_engine
 from store.migrate import is_up_to_date, upgrade
+from store.reports import SqlReports
 from store.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -122,7 +124,7 @@ class Runtime:
         freed = reclaim(self.ctx, grants=self.leadership is None or self.leadership.role == "single")
         if freed:  # a process died in the middle of these AWS steps: the first sweep does them again
             log.warning("retrying the AWS steps of a previous process", extra={"requests": freed})
-        scheduler = Scheduler(self.ctx, self.settings.sweep_seconds)
+        scheduler = Scheduler(self.ctx, self.settings.sweep_seconds, DigestPoster(self.client, self.ctx.policies).post)
         self.scheduler = scheduler
         self.ctx.alarms = scheduler
         scheduler.on_job_event(self.metrics.job_event)
@@ -175,6 +177,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
         policies=policies,
         breakglass=SlackBreakglassNotices(client, policies),
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
+        reports=SqlReports(sessions),
     )
     # Each listener acks, then holds its worker for the whole use case (Slack and AWS calls included), and Bolt
     # waits for a free worker before the ack: its default pool of 5 made the 6th concurrent click wait seconds

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot import policy_report
@@ -78,6 +80,73 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def _digest(args: argparse.Namespace) -> int:
+    """Print the daily digest as of now; with --post, also post it to the audit channel."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.app import slack_client
+    from bot.clock import SystemClock
+    from core.digest import build_digest
+    from core.policy import load_policies
+    from handlers.digest_blocks import DigestPoster, plain_text
+    from store.engine import create_session_factory, make_engine
+    from store.reports import SqlReports
+
+    settings = _settings()
+    try:
+        policies = load_policies(settings.jit_policies)
+    except PolicyError as err:
+        print(err, file=sys.stderr)
+        return 1
+    if args.post and (settings.secret("slack_bot_token") is None or not policies.settings.audit_channel):
+        print("jitbot digest --post needs SLACK_BOT_TOKEN and [settings] audit_channel", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        digest = build_digest(SqlReports(create_session_factory(engine)), SystemClock().now(),
+                              policies.settings.timezone)
+    except SQLAlchemyError as err:
+        print(f"cannot read the database ({type(err).__name__}); is it at head? (jitbot db upgrade)", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(plain_text(digest), end="")
+    if args.post:
+        ts = DigestPoster(slack_client(settings), lambda: policies).post(digest)
+        print(f"posted to {policies.settings.audit_channel} (ts {ts})", file=sys.stderr)
+    return 0
+
+
+def _moment(text: str) -> datetime:
+    """``--since``: a date (``2025-01-31``, midnight UTC) or an ISO-8601 time; without an offset, UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (2025-01-31) or an ISO-8601 time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    """Stream the audit history (to stdout, or atomically to --output) for archiving."""
+    import os
+
+    from store.engine import create_session_factory, make_engine
+    from store.reports import export, history
+
+    engine = make_engine(_settings().database_url)
+    partial = f"{args.output}.partial" if args.output else None
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") if partial else contextlib.nullcontext(sys.stdout) \
+                as out:
+            count = export(history(create_session_factory(engine), args.since), out, args.format)
+        if partial:
+            os.replace(partial, args.output)
+    finally:
+        engine.dispose()
+    print(f"exported {count} audit event(s)" + (f" to {args.output}" if args.output else ""), file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="jitbot", description="Just-in-time SSM node access from Slack.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -94,6 +163,15 @@ def parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="apply the migrations up to head").set_defaults(func=_db_upgrade)
     sub.add_parser("reconcile", help="remove jitbot-* IAM policies no live grant explains, restore missing ones") \
         .set_defaults(func=_reconcile)
+    digest = sub.add_parser("digest", help="print the daily digest as of now")
+    digest.add_argument("--post", action="store_true", help="also post it to the audit channel now")
+    digest.set_defaults(func=_digest)
+    audit = sub.add_parser("audit", help="the audit history").add_subparsers(dest="audit_command", required=True)
+    exporting = audit.add_parser("export", help="write the audit history for archiving (before retention purges it)")
+    exporting.add_argument("--since", type=_moment, help="only events at or after this date/time (UTC unless given)")
+    exporting.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="default: jsonl")
+    exporting.add_argument("--output", "-o", help="write to this file instead of stdout")
+    exporting.set_defaults(func=_audit_export)
     return top
 
 

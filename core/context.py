@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from core.model import AccessRequest, AuditEvent, Event, State, can_transition
 from core.policy.evaluate import Requester
 from core.policy.schema import GROUP_ID, PolicyFile
-from core.ports import AccessBackend, Alarms, Clock, Directory, NodeDirectory, Notifier, UnitOfWork
+from core.ports import AccessBackend, Alarms, Clock, Directory, NodeDirectory, Notifier, Reports, UnitOfWork
 
 if TYPE_CHECKING:
     from core.breakglass import BreakglassNotices
@@ -30,6 +30,8 @@ class Context:
     breakglass: BreakglassNotices | None = None
     #: the first wait before retrying an AWS step that AWS did not confirm; doubles each attempt (core.access)
     retry_backoff: timedelta = timedelta(seconds=2)
+    #: the history in aggregate (daily digest, retention); None where nothing reads it
+    reports: Reports | None = None
 
     def expand(self, principals: Iterable[str]) -> frozenset[str]:
         """User ids named directly or through user groups (live membership, cached by the adapter)."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 
-from core.model import AccessRequest, AuditEvent, Decision, Event, MessageRef, Node, State, UserInfo
+from core.model import AccessRequest, AuditEvent, Decision, Event, Kind, MessageRef, Node, State, UserInfo
 
 
 class Clock(Protocol):
@@ -138,3 +138,62 @@ class Alarms(Protocol):
     def arm(self, request: AccessRequest) -> None: ...
 
     def disarm(self, request_id: str) -> None: ...
+
+
+class Reports(Protocol):
+    """The history, read in aggregate for the daily digest and trimmed for retention.
+
+    Every method answers from indexes in the store (no scan of the history in Python); time windows
+    are half-open, ``[since, until)``.
+    """
+
+    def created_by_state(self, since: datetime, until: datetime) -> Mapping[str, int]:
+        """Requests created in the window, counted by their current state (every state present)."""
+        ...
+
+    def ended_by_state(self, since: datetime, until: datetime) -> Mapping[str, int]:
+        """Requests that ended in the window (``ended_at``), counted by final state (every state present)."""
+        ...
+
+    def ended(self, since: datetime, until: datetime, states: Sequence[State], *,
+              limit: int) -> list[AccessRequest]:
+        """Requests in ``states`` that ended in the window, the latest first, at most ``limit``."""
+        ...
+
+    def live(self, state: State, *, limit: int) -> list[AccessRequest]:
+        """Requests now in ``state`` (pending, approved, active), the oldest first, at most ``limit``."""
+        ...
+
+    def count_live(self, state: State) -> int:
+        ...
+
+    def action_counts(self, actions: Sequence[str], since: datetime, until: datetime) -> Mapping[str, int]:
+        """Audit events of each of ``actions`` in the window (every action present)."""
+        ...
+
+    def events(self, actions: Sequence[str], since: datetime, until: datetime, *,
+               limit: int) -> list[AuditEvent]:
+        """Audit events of ``actions`` in the window, the latest first, at most ``limit``."""
+        ...
+
+    def top_requesters(self, since: datetime, until: datetime, n: int) -> list[tuple[str, int]]:
+        """(requester, requests created in the window), most first, ties by id."""
+        ...
+
+    def top_nodes(self, since: datetime, until: datetime, n: int) -> list[tuple[str, str | None, int]]:
+        """(node id, a name it carried, requests created in the window), most first, ties by id."""
+        ...
+
+    def failing_cleanups(self, *, limit: int) -> list[AccessRequest]:
+        """Ended requests whose AWS revocation failed at least once and is still not confirmed."""
+        ...
+
+    def unreviewed(self, kind: Kind, review_action: str, *, limit: int) -> list[AccessRequest]:
+        """Requests of ``kind`` with no audit event ``review_action`` yet (break-glass reviews)."""
+        ...
+
+    def purge_before(self, cutoff: datetime, *, limit: int) -> tuple[int, int]:
+        """Delete up to ``limit`` finished requests that ended before ``cutoff`` (not those still
+        waiting for AWS cleanup) and up to ``limit`` audit events before it, in one short
+        transaction of its own. Returns (requests, events) deleted."""
+        ...

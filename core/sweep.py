@@ -1,21 +1,26 @@
 """The periodic sweep: everything overdue, caught up whatever happened before (crash, restart, lost job).
 
-Each step is a conditional state change, so running the sweep twice, or on two workers, acts once.
+Each step is a conditional state change, so running the sweep twice, or on two workers, acts once and
+tells people once. Also here: the daily retention purge.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
 from core.access import activate, cleanup, end_access
-from core.context import Context, transition
-from core.model import AccessRequest, Event, Notice, State
+from core.context import Context, record, transition
+from core.durations import format_duration
+from core.model import AccessRequest, Decision, Event, Notice, State
 
 log = logging.getLogger(__name__)
+
+#: requests purged per transaction: short enough that SQLite's write lock is never held for long
+PURGE_BATCH = 500
 
 
 @dataclass
@@ -33,51 +38,90 @@ class SweepReport:
         return any((self.expired, self.activated, self.cleaned, self.timed_out, self.reminded, self.warned))
 
 
+def _get(ctx: Context, request_id: str) -> AccessRequest | None:
+    with ctx.uow() as uow:
+        return uow.repo.get(request_id)
+
+
 def expire(ctx: Context, request_id: str) -> bool:
+    """End an active grant whose window has closed (a job that fires early, or twice, does nothing)."""
+    request = _get(ctx, request_id)
+    if request is None or request.state is not State.ACTIVE:
+        return False
+    if request.expires_at is None or request.expires_at > ctx.clock.now():
+        return False
     return end_access(ctx, request_id, State.EXPIRED, actor="jitbot", reason="the access window ended")
 
 
+def warning_due(request: AccessRequest, now: datetime, warning: timedelta) -> bool:
+    """Whether the requester should now hear that access ends soon: active, not yet warned, less than
+    ``warning`` left, and a grant longer than the warning (else the grant's own message said it all)."""
+    if not warning or request.state is not State.ACTIVE or request.warned:
+        return False
+    if request.expires_at is None or request.expires_at <= now or request.expires_at - warning > now:
+        return False
+    return request.granted_at is None or request.expires_at - request.granted_at > warning
+
+
 def warn(ctx: Context, request: AccessRequest, now: datetime) -> bool:
-    """Tell the requester their access ends soon, once."""
+    """Tell the requester their access ends soon (DM and thread), once."""
     with ctx.uow() as uow:
         ok = uow.repo.update_where(request.id, {"state": State.ACTIVE, "warned": False}, {"warned": True})
+        if ok:
+            left = format_duration((request.expires_at or now) - now)
+            record(uow, request.id, "jitbot", "expiry_warned", now, left=left)
         uow.commit()
     if ok:
         ctx.announce(Event(Notice.WARNING, request))
     return ok
 
 
-def reminder_due(request: AccessRequest, now: datetime, interval: timedelta) -> bool:
-    """Growing intervals: the k-th reminder waits k × interval after the previous one (or the level start)."""
+def level_started(request: AccessRequest, decisions: Sequence[Decision]) -> datetime:
+    """When the request's current level began waiting: its creation, or the last approval of the level before."""
+    if request.current_level == 0:
+        return request.created_at
+    previous = [d.at for d in decisions if d.level == request.current_level - 1 and d.approve]
+    return max(previous, default=request.created_at)
+
+
+def reminder_due(request: AccessRequest, now: datetime, interval: timedelta,
+                 started: datetime | None = None) -> bool:
+    """Growing intervals: the k-th reminder of a level waits k × interval after the previous one (the
+    first waits one interval after the level began), so a level hears at most one reminder per interval."""
     if not interval or request.level is None:
         return False
-    since = request.last_reminder_at or request.created_at
+    since = request.last_reminder_at or started or request.created_at
     return now - since >= interval * (request.reminders_sent + 1)
 
 
 def remind(ctx: Context, request: AccessRequest, now: datetime) -> bool:
+    """Re-announce the waiting level in its own thread, mentioning its approvers; once per due reminder."""
+    level = request.current_level
     with ctx.uow() as uow:
         ok = uow.repo.update_where(
             request.id,
-            {"state": State.PENDING, "current_level": request.current_level,
-             "reminders_sent": request.reminders_sent},
+            {"state": State.PENDING, "current_level": level, "reminders_sent": request.reminders_sent},
             {"reminders_sent": request.reminders_sent + 1, "last_reminder_at": now},
         )
+        if ok:
+            record(uow, request.id, "jitbot", "reminded", now, level=level, reminder=request.reminders_sent + 1)
         uow.commit()
+        refs = uow.repo.messages(request.id) if ok else []
     if ok:
-        ctx.announce(Event(Notice.REMINDER, request, level=request.current_level))
+        here = [ref for ref in refs if ref.purpose == f"level-{level}"]
+        ctx.notifier.announce(Event(Notice.REMINDER, request, level=level), here)
     return ok
 
 
 def time_out(ctx: Context, request: AccessRequest, now: datetime) -> bool:
+    """``pending`` → ``timed_out``: the approval messages lose their buttons and the requester is told."""
     with ctx.uow() as uow:
         ok = transition(uow, request, State.TIMED_OUT, actor="jitbot", action="timed_out", at=now,
                         ended_at=now, end_reason="no decision before the approval timeout")
         uow.commit()
         refs, decisions = uow.repo.messages(request.id), uow.repo.decisions(request.id)
     if ok:
-        with ctx.uow() as uow:
-            done = uow.repo.get(request.id)
+        done = _get(ctx, request.id)
         assert done is not None
         for ref in refs:
             if ref.purpose.startswith("level-"):
@@ -90,16 +134,33 @@ def _activated(ctx: Context, request_id: str) -> bool:
     return activate(ctx, request_id) is not None
 
 
+def _pending_steps(ctx: Context, pending: list[AccessRequest], now: datetime,
+                   report: SweepReport) -> list[tuple[list[str], AccessRequest, Callable[[], bool]]]:
+    settings = ctx.policies().settings
+    steps: list[tuple[list[str], AccessRequest, Callable[[], bool]]] = []
+    for request in pending:
+        if now - request.created_at >= settings.approval_timeout:
+            steps.append((report.timed_out, request, partial(time_out, ctx, request, now)))
+            continue
+        started = None
+        if request.current_level > 0 and request.last_reminder_at is None and settings.reminder_interval:
+            with ctx.uow() as uow:
+                started = level_started(request, uow.repo.decisions(request.id))
+        if reminder_due(request, now, settings.reminder_interval, started):
+            steps.append((report.reminded, request, partial(remind, ctx, request, now)))
+    return steps
+
+
 def sweep(ctx: Context) -> SweepReport:
     """One pass over everything due. Safe to run at any time, on any number of workers."""
     report = SweepReport()
     now = ctx.clock.now()
-    settings = ctx.policies().settings
+    warning = ctx.policies().settings.expiry_warning
     with ctx.uow() as uow:
         due = uow.repo.due_expiries(now)
         work = uow.repo.due_work(now)
         pending = uow.repo.in_states([State.PENDING])
-        warnable = uow.repo.due_expiries(now + settings.expiry_warning) if settings.expiry_warning else []
+        warnable = uow.repo.due_expiries(now + warning) if warning else []
     steps: list[tuple[list[str], AccessRequest, Callable[[], bool]]] = []
     for request in due:
         steps.append((report.expired, request, partial(expire, ctx, request.id)))
@@ -109,13 +170,9 @@ def sweep(ctx: Context) -> SweepReport:
         elif request.needs_cleanup:
             steps.append((report.cleaned, request, partial(cleanup, ctx, request.id)))
     for request in warnable:
-        if not request.warned and request.expires_at and request.expires_at > now:
+        if warning_due(request, now, warning):
             steps.append((report.warned, request, partial(warn, ctx, request, now)))
-    for request in pending:
-        if now - request.created_at >= settings.approval_timeout:
-            steps.append((report.timed_out, request, partial(time_out, ctx, request, now)))
-        elif reminder_due(request, now, settings.reminder_interval):
-            steps.append((report.reminded, request, partial(remind, ctx, request, now)))
+    steps += _pending_steps(ctx, pending, now, report)
     for bucket, request, step in steps:
         try:
             if step():
@@ -124,3 +181,34 @@ def sweep(ctx: Context) -> SweepReport:
             report.errors += 1
             log.exception("sweep step failed for request %s", request.id)
     return report
+
+
+@dataclass(frozen=True)
+class Purged:
+    cutoff: datetime
+    requests: int
+    events: int
+    batches: int
+
+
+def purge_history(ctx: Context, *, batch: int = PURGE_BATCH, pause: Callable[[], None] | None = None) -> Purged:
+    """Retention: delete finished requests and audit events older than ``[settings] retention``, in short
+    batches (``pause`` runs between them so other writers get the database), then audit the counts."""
+    if ctx.reports is None:
+        raise RuntimeError("no Reports adapter in the Context: retention needs the store")
+    retention = ctx.policies().settings.retention
+    now = ctx.clock.now()
+    cutoff = now - retention
+    requests = events = batches = 0
+    while True:
+        gone_requests, gone_events = ctx.reports.purge_before(cutoff, limit=batch)
+        requests, events, batches = requests + gone_requests, events + gone_events, batches + 1
+        if gone_requests < batch and gone_events < batch:
+            break
+        if pause is not None:
+            pause()
+    with ctx.uow() as uow:
+        record(uow, None, "jitbot", "retention_purged", ctx.clock.now(), cutoff=cutoff.isoformat(),
+               retention=format_duration(retention), requests=requests, events=events, batches=batches)
+        uow.commit()
+    return Purged(cutoff, requests, events, batches)

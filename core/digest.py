@@ -1,0 +1,122 @@
+"""The daily digest: the last 24 hours, what is live right now, the week's busiest, what needs a human.
+
+A pure builder over the ``Reports`` port: the store aggregates with indexed queries, this module only
+arranges the figures into a ``Digest`` that handlers render (Block Kit) and the CLI prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from core.context import Context
+from core.model import AccessRequest, AuditEvent, Kind, State
+from core.ports import Reports
+
+WINDOW = timedelta(hours=24)
+WEEK = timedelta(days=7)
+#: at most this many lines per list (rejections, revocations, …); the totals stay exact
+LIST_LIMIT = 10
+#: at most this many active grants and pending requests listed
+LIVE_LIMIT = 25
+TOP_N = 5
+
+AUTO_APPROVED = "auto_approved"
+RETRY_ACTIONS = ("grant_retry", "revoke_retry")
+#: what core.reconcile records when it deletes a ``jitbot-*`` policy that no live request explains
+DRIFT_ACTIONS = ("drift_removed",)
+#: Hook for break-glass (issue 6): a break-glass request (``Kind.BREAKGLASS``) stays in every digest until
+#: an audit event with this action is recorded for it.
+BREAKGLASS_REVIEWED = "breakglass_reviewed"
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A live request and a span: the time left (active) or the time waited so far (pending)."""
+
+    request: AccessRequest
+    span: timedelta
+
+
+@dataclass(frozen=True)
+class Ranked:
+    key: str
+    label: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class Digest:
+    generated_at: datetime
+    timezone: str
+    since: datetime
+    week_since: datetime
+    #: requests created in the last 24 h, by their state now (every state present)
+    created: Mapping[str, int]
+    auto_approved: int
+    #: requests that ended in the last 24 h, by final state (every state present)
+    ended: Mapping[str, int]
+    rejections: tuple[AccessRequest, ...]
+    revocations: tuple[AccessRequest, ...]
+    grant_failures: tuple[AccessRequest, ...]
+    #: AWS steps retried in the last 24 h (``grant_retry``, ``revoke_retry``)
+    retries: Mapping[str, int]
+    active: tuple[Timed, ...]
+    active_total: int
+    pending: tuple[Timed, ...]
+    pending_total: int
+    top_requesters: tuple[Ranked, ...]
+    top_nodes: tuple[Ranked, ...]
+    failing_revocations: tuple[AccessRequest, ...]
+    drift: tuple[AuditEvent, ...]
+    drift_total: int
+    unreviewed_breakglass: tuple[AccessRequest, ...]
+
+    @property
+    def created_total(self) -> int:
+        return sum(self.created.values())
+
+    @property
+    def needs_human(self) -> bool:
+        return bool(self.failing_revocations or self.drift_total or self.unreviewed_breakglass)
+
+
+def build_digest(reports: Reports, now: datetime, timezone: str = "UTC") -> Digest:
+    """The digest of the 24 hours before ``now`` (and of the 7 days before it for the tops)."""
+    since, week = now - WINDOW, now - WEEK
+    counts = reports.action_counts([AUTO_APPROVED, *RETRY_ACTIONS, *DRIFT_ACTIONS], since, now)
+    active = reports.live(State.ACTIVE, limit=LIVE_LIMIT)
+    pending = reports.live(State.PENDING, limit=LIVE_LIMIT)
+    return Digest(
+        generated_at=now,
+        timezone=timezone,
+        since=since,
+        week_since=week,
+        created=dict(reports.created_by_state(since, now)),
+        auto_approved=counts[AUTO_APPROVED],
+        ended=dict(reports.ended_by_state(since, now)),
+        rejections=tuple(reports.ended(since, now, [State.REJECTED], limit=LIST_LIMIT)),
+        revocations=tuple(reports.ended(since, now, [State.REVOKED], limit=LIST_LIMIT)),
+        grant_failures=tuple(reports.ended(since, now, [State.FAILED], limit=LIST_LIMIT)),
+        retries={action: counts[action] for action in RETRY_ACTIONS},
+        active=tuple(sorted((Timed(r, max((r.expires_at or now) - now, timedelta(0))) for r in active),
+                            key=lambda t: (t.span, t.request.id))),
+        active_total=reports.count_live(State.ACTIVE),
+        pending=tuple(sorted((Timed(r, now - r.created_at) for r in pending),
+                             key=lambda t: (-t.span, t.request.id))),
+        pending_total=reports.count_live(State.PENDING),
+        top_requesters=tuple(Ranked(who, None, n) for who, n in reports.top_requesters(week, now, TOP_N)),
+        top_nodes=tuple(Ranked(node, name, n) for node, name, n in reports.top_nodes(week, now, TOP_N)),
+        failing_revocations=tuple(reports.failing_cleanups(limit=LIST_LIMIT)),
+        drift=tuple(reports.events(DRIFT_ACTIONS, since, now, limit=LIST_LIMIT)),
+        drift_total=sum(counts[action] for action in DRIFT_ACTIONS),
+        unreviewed_breakglass=tuple(reports.unreviewed(Kind.BREAKGLASS, BREAKGLASS_REVIEWED, limit=LIST_LIMIT)),
+    )
+
+
+def daily_digest(ctx: Context) -> Digest:
+    """The digest as of now, in the policy file's time zone."""
+    if ctx.reports is None:
+        raise RuntimeError("no Reports adapter in the Context: the digest needs the store")
+    return build_digest(ctx.reports, ctx.clock.now(), ctx.policies().settings.timezone)
