@@ -27,8 +27,8 @@ AUDIT = "C0AUDIT01"
 SRE = "C0SREAPPR"
 MGR = "C0MGRAPPR"
 
-#: Stack settings: on PostgreSQL every stack of the test run contends for the same advisory lock (bot/leader.py),
-#: so a stack's scheduler may start only when another test's stack stops; check for leadership often.
+#: Stack settings: on PostgreSQL a stack's scheduler starts once it wins the leader election (bot/leader.py);
+#: check for leadership often so that it starts at once.
 FAST_ELECTION: dict[str, object] = {"leader_seconds": 0.3}
 
 ONE_SRE = """
