@@ -42,6 +42,9 @@ def test_home_published_when_opened_and_after_every_change(stack: Stack) -> None
     empty = _home(stack, cast.CAROL, "Requests for me", "Nothing is waiting for your decision", "My access",
                   "Recent history")
     assert _buttons(empty, ids.OPEN_REQUEST) == ["new"]
+    t_open = time.time()
+    _click_home(stack, cast.CAROL, ids.OPEN_REQUEST, "new")
+    assert "[identities]" in str(slack.opened_view(stack, t_open)["blocks"])  # Carol has no AWS identity
     slack.sim(stack).event({"type": "app_home_opened", "user": cast.DAVE, "channel": "DDAVE", "tab": "messages"})
 
     rid = slack.slash(stack, cast.ALICE, "request web-1 1h deploy hotfix")["text"].split("*")[1]
