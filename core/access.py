@@ -15,6 +15,7 @@ from core.model import AccessRequest, Event, Notice, State
 
 GRANT_LEASE = timedelta(seconds=60)
 ALERT_AFTER_ATTEMPTS = 3
+GRANT_GIVE_UP_AFTER = 5
 
 
 MAX_BACKOFF = timedelta(minutes=5)
@@ -64,12 +65,7 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         ctx.announce(Event(Notice.FAILED, _get(ctx, request_id), reason=str(err)))
         return None
     except TransientAwsError as err:
-        with ctx.uow() as uow:
-            uow.repo.update_where(request_id, {"state": State.APPROVED},
-                                  {"lease_until": now + backoff(request.cleanup_attempts + 1, ctx.retry_backoff),
-                                   "cleanup_attempts": request.cleanup_attempts + 1})
-            record(uow, request_id, "jitbot", "grant_retry", now, error=str(err))
-            uow.commit()
+        _grant_not_confirmed(ctx, request, now, err)
         return None
     with ctx.uow() as uow:
         ok = transition(uow, request, State.ACTIVE, actor="jitbot", action="granted", at=now,
@@ -85,6 +81,28 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         ctx.alarms.arm(active)
     ctx.announce(Event(Notice.GRANTED, active))
     return active
+
+
+def _grant_not_confirmed(ctx: Context, request: AccessRequest, now: datetime, err: Exception) -> None:
+    """Retry later with backoff; after ``GRANT_GIVE_UP_AFTER`` attempts give up: ``failed``, and clean up
+    whatever part of the grant AWS may have applied (the policy is deleted like any revocation)."""
+    attempts = request.cleanup_attempts + 1
+    if attempts < GRANT_GIVE_UP_AFTER:
+        with ctx.uow() as uow:
+            uow.repo.update_where(request.id, {"state": State.APPROVED},
+                                  {"lease_until": now + backoff(attempts, ctx.retry_backoff),
+                                   "cleanup_attempts": attempts})
+            record(uow, request.id, "jitbot", "grant_retry", now, attempt=attempts, error=str(err))
+            uow.commit()
+        return
+    reason = f"AWS did not confirm the grant after {attempts} attempts ({err})"
+    with ctx.uow() as uow:
+        ok = transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
+                        detail={"error": reason}, ended_at=now, end_reason=reason, needs_cleanup=True,
+                        cleanup_attempts=0, lease_until=now + backoff(1, ctx.retry_backoff))
+        uow.commit()
+    if ok:
+        ctx.announce(Event(Notice.FAILED, _get(ctx, request.id), reason=reason))
 
 
 def _extended_expiry(ctx: Context, request: AccessRequest, now: datetime) -> datetime:
@@ -162,6 +180,8 @@ def cleanup(ctx: Context, request_id: str, *, claimed: bool = False) -> bool:
     if not ok:
         return False
     done = _get(ctx, request_id)
+    if done.state is State.FAILED:  # a grant given up on: the requester was already told it failed
+        return True
     notice = Notice.EXPIRED if done.state is State.EXPIRED else (
         Notice.RELEASED if done.ended_by == done.requester else Notice.REVOKED)
     ctx.announce(Event(notice, done, actor=done.ended_by, reason=done.end_reason, sessions=sessions))
