@@ -176,6 +176,9 @@ def check_reviewer(ctx: Context, request_id: str, actor: str) -> AccessRequest:
         raise NotFound(f"There is no break-glass use {request_id}.")
     if actor == request.requester:
         raise NotAllowed("You cannot review your own break-glass use.")
+    account = ctx.directory.user(actor)
+    if account.deleted or account.is_bot:  # as for approvals and revocations
+        raise NotAllowed("Your Slack account cannot review break-glass use.")
     if done:
         raise Conflict(f"Break-glass use {request_id} was already reviewed (by {done[0].reviewer}).")
     if not request.levels or actor not in ctx.expand(request.levels[0].approvers):

@@ -1,11 +1,11 @@
 """The authorization matrix: every action × every kind of actor, over signed HTTP.
 
-The request was made by Alice under a two-level policy: level 1 "SRE lead" (Sam, Tina), level 2 "Manager"
-(Carol, Dave, Sam, and Ghost, a deleted Slack account). Sam approved level 1. So, at level 2:
+The request was made by Alice under a two-level policy: level 1 "SRE lead" (Sam, Tina, and Ghost, a deleted
+Slack account), level 2 "Manager" (Carol, Dave, Sam, Ghost). Sam approved level 1. So, at level 2:
 
 * requester: Alice;                       * approver of this level: Dave;
 * approver of another level: Tina;        * approver who already approved: Sam (at level 1; one level per person);
-* outsider: Oscar (in no group);          * deleted Slack user: Ghost (listed at level 2, but deleted).
+* outsider: Oscar (in no group);          * deleted Slack user: Ghost (listed at both levels, but deleted).
 
 An allowed cell must do what it says (state, audit trail, IAM); a refused cell must answer with its message and
 leave the database, the audit trail, IAM and what Slack shows exactly as they were.
@@ -52,7 +52,7 @@ ACTORS = {
     "outsider": cast.OSCAR,
     "deleted Slack user": cast.GHOST,
 }
-LEVELS = [{"name": "SRE lead", "channel": "C0SREAPPR", "approvers": ["S0SRELEAD"], "required": 1},
+LEVELS = [{"name": "SRE lead", "channel": "C0SREAPPR", "approvers": ["S0SRELEAD", cast.GHOST], "required": 1},
           {"name": "Manager", "channel": MGR, "approvers": [cast.CAROL, cast.DAVE, cast.SAM, cast.GHOST],
            "required": 1}]
 
@@ -81,7 +81,7 @@ MATRIX: dict[str, dict[str, str | None]] = {
     # break-glass: the reviewers are level 1's approvers (Sam, Tina), never the one who used it
     "review": {"requester": "You cannot review your own break-glass use", "approver of this level":
                "Only the level-1 approvers", "approver of another level": None, "approver who already approved": None,
-               "outsider": "Only the level-1 approvers", "deleted Slack user": "Only the level-1 approvers"},
+               "outsider": "Only the level-1 approvers", "deleted Slack user": "Your Slack account cannot review"},
 }
 CELLS = [(action, actor) for action, row in MATRIX.items() for actor in row]
 
