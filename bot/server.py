@@ -28,7 +28,10 @@ class HttpServer:
         return self
 
     def stop(self) -> None:
-        self._server.close()
+        """Let in-flight requests finish, then close the sockets from the server's own loop thread
+        (closing them from here races the loop's select() and fails with EBADF)."""
+        self._server.task_dispatcher.shutdown(timeout=10)
+        self._server.trigger.pull_trigger(self._server.close)
         self._thread.join(timeout=5)
 
 
