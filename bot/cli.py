@@ -82,6 +82,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 def _digest(args: argparse.Namespace) -> int:
     """Print the daily digest as of now; with --post, also post it to the audit channel."""
+    from slack_sdk.errors import SlackApiError
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.app import slack_client
@@ -112,7 +113,11 @@ def _digest(args: argparse.Namespace) -> int:
         engine.dispose()
     print(plain_text(digest), end="")
     if args.post:
-        ts = DigestPoster(slack_client(settings), lambda: policies).post(digest)
+        try:
+            ts = DigestPoster(slack_client(settings), lambda: policies).post(digest)
+        except SlackApiError as err:
+            print(f"Slack refused the digest: {err.response.get('error')}", file=sys.stderr)
+            return 1
         print(f"posted to {policies.settings.audit_channel} (ts {ts})", file=sys.stderr)
     return 0
 

@@ -54,3 +54,51 @@ def test_an_empty_history_needs_no_one() -> None:
     assert digest.timezone == "UTC"
     assert digest.created_total == 0 and not digest.needs_human
     assert digest.active == () and digest.pending == () and digest.top_nodes == ()
+
+
+# --- rendering (handlers.digest_blocks) ---------------------------------------------------------------
+
+
+def test_blocks_of_the_seeded_digest_are_valid_and_complete() -> None:
+    from handlers.digest_blocks import digest_blocks, digest_text, plain_text
+    from tests.helpers import valid_blocks
+
+    _, digest = seeded()
+    blocks = valid_blocks([b.to_dict() for b in digest_blocks(digest)])
+    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "jitbot daily digest · 2025-03-10",
+                                                    "emoji": True}}
+    text = "\n".join(str(b) for b in blocks)
+    for expected in ("New requests: 9 (2 pending, 2 active, 2 expired, 1 revoked, 1 rejected, 1 failed)",
+                     "Auto-approved: 2", "1 timed out", "AWS steps retried: 1 grant, 3 revocation",
+                     "RJ1 <@U0ERIN001> on `web-1` by <@U0SAM0001>: use the runbook",
+                     "RA2 <@U0ALICE01> on `db-1` · 30m left (until 2025-03-10 10:00:00 JST)",
+                     "RP2 <@U0DAVE001> on `db-1` · waiting 20h", "1. <@U0ALICE01>: 5", "1. `web-1` (i-0aaaaaaaa): 7",
+                     ":rotating_light: Needs a human", "revocation failing: RO3", "after 4 attempt(s)",
+                     "`jitbot-RZZZ1`", "break-glass not reviewed: RB1"):
+        assert expected in text, expected
+    assert digest_text(digest) == ("jitbot daily digest · 2025-03-10: 9 new request(s), 2 active, 2 waiting · "
+                                   "needs a human")
+    printed = plain_text(digest)
+    assert "RJ1 U0ERIN001 on web-1 by U0SAM0001: use the runbook" in printed and "<@" not in printed
+
+
+def test_blocks_stay_within_slack_limits_and_escape_what_people_wrote() -> None:
+    from core.model import State
+    from handlers.digest_blocks import digest_blocks
+    from tests.helpers import valid_blocks
+
+    world = FakeWorld(start=NOW)
+    hostile = "<!channel> <@U0CAROL01> <http://evil.example|click> " + "x" * 3000
+    for _ in range(60):
+        world.grant(timedelta(hours=2))
+    for _ in range(40):
+        world.add(state=State.REJECTED, ended_at=NOW - timedelta(hours=1), end_reason=hostile, ended_by="U0SAM0001")
+    world.clock.advance(minutes=1)
+    digest = daily_digest(world.ctx)
+    assert digest.active_total == 60 and len(digest.active) == 25 and digest.ended["rejected"] == 40
+    blocks = valid_blocks([b.to_dict() for b in digest_blocks(digest)])
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
+    assert all(len(s) <= 3000 for s in sections)
+    assert "… and 30 more" in next(s for s in sections if s.startswith("*Rejected (40)*"))
+    assert "<!channel>" not in str(blocks) and "&lt;!channel&gt;" in str(blocks)
+    assert ":white_check_mark: Needs a human" in str(blocks)

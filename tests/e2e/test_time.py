@@ -73,7 +73,7 @@ def policy_present(stack: Stack, rid: str) -> bool:
 
 def test_warning_before_expiry_by_dm_and_in_the_thread(stack_factory: StackFactory) -> None:
     stack = stack_factory(policies(expiry_warning="2s"))
-    stack.slash(cast.ALICE, "request web-1 4s rotate the logs")
+    stack.slash(cast.ALICE, "request web-1 3s rotate the logs")
     approval = approval_post(stack, "C0SREAPPR")
     rid = button_value(approval, ids.APPROVE)
     assert "access was granted" in stack.click(cast.SAM, ids.APPROVE, rid)

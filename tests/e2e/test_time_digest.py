@@ -125,3 +125,16 @@ def test_bad_export_arguments_are_refused(capsys: pytest.CaptureFixture[str]) ->
         main(["audit", "export", "--format", "xml"])
     assert "invalid choice: 'xml'" in capsys.readouterr().err
 
+
+
+def test_digest_post_needs_a_token_and_an_audit_channel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    policy_file = tmp_path / "policies.toml"
+    policy_file.write_text(policies().replace('audit_channel = "C0AUDIT01"\n', ""), "utf-8")
+    monkeypatch.setenv("JIT_POLICIES", str(policy_file))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
+    assert main(["digest", "--post"]) == 2
+    assert "needs SLACK_BOT_TOKEN and [settings] audit_channel" in capsys.readouterr().err
+    assert main(["digest"]) == 1  # an empty database file, never migrated
+    assert "jitbot db upgrade" in capsys.readouterr().err
