@@ -20,6 +20,8 @@ USAGE = {
     "pending": "/jit pending",
     "extend": "/jit extend <request id> <duration> <reason>",
     "nodes": "/jit nodes [filter]",
+    "explain": "/jit explain <node> [duration]",
+    "breakglass": "/jit breakglass <node> [duration] <reason>",
     "help": "/jit help",
 }
 
