@@ -137,6 +137,8 @@ class RequestRow(Base):
         Index(None, "created_at", "state"),
         # purge_before: finished requests ended before a cutoff
         Index(None, "ended_at"),
+        # the digest's unreviewed break-glass requests: a rare kind among a year of requests (migration 0002)
+        Index(None, "kind", "created_at"),
     )
 
 
