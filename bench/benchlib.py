@@ -1,0 +1,552 @@
+"""Shared pieces of the benchmarks: statistics, tables, the machine's state, and the bot on its fakes in a
+child process (so that the load generator and the server do not share one interpreter lock).
+
+Not a test helper: nothing here asserts a timing. Every script prints its figures and exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parents[1]
+REQUEST_ID = re.compile(r"\bR[0-9A-HJKMNP-TV-Z]{8}\b")
+
+
+# --- figures ------------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (nearest rank; p in 0..100) of ``values``; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+@dataclass(frozen=True)
+class Spread:
+    n: int
+    p50: float
+    p99: float
+    max: float
+    mean: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        if not values:
+            return cls(0, math.nan, math.nan, math.nan, math.nan)
+        return cls(len(values), percentile(values, 50), percentile(values, 99), max(values),
+                   statistics.fmean(values))
+
+
+def ms(seconds: float) -> str:
+    """Seconds shown as milliseconds."""
+    return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
+
+
+def table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table (readable in a terminal, pasteable into BENCHMARKS.md)."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    out = [f"\n### {title}\n", line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(row) for row in cells[1:]]
+    return "\n".join(out)
+
+
+def show(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    print(table(title, headers, rows), flush=True)
+
+
+def verdict(value: float, target: float) -> str:
+    return "met" if value < target else "MISSED"
+
+
+# --- the machine --------------------------------------------------------------------------------------
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    return (f"{cpu}, {os.cpu_count()} CPU(s){memory}; Python {platform.python_version()} on "
+            f"{platform.system()} {platform.release()}")
+
+
+def banner(name: str) -> float:
+    """Print what runs where, and the load before; returns the start time (perf_counter)."""
+    print(f"## {name}\n\nmachine: {machine()}\nload average before (1/5/15 min): {load()}", flush=True)
+    return time.perf_counter()
+
+
+def footer(started: float) -> None:
+    print(f"\nload average after (1/5/15 min): {load()}; took {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def vm_rss_kib(pid: int) -> int:
+    """Resident memory of a process (``VmRSS`` in /proc/<pid>/status), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scratch(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"jitbot-bench-{prefix}-"))
+
+
+# --- child processes: the fakes (Slack, AWS) in one, the bot in another ----------------------------
+
+
+def _serve(conn: Connection, setup: Callable[[dict[str, Any]], tuple[Any, dict[str, Any], Callable[[], None]]],
+           options: dict[str, Any]) -> None:
+    """The child: build something with ``setup``, send its description, then run the parent's calls on it."""
+    target, info, teardown = setup(options)
+    try:
+        conn.send({**info, "pid": os.getpid()})
+        while True:
+            function, args = conn.recv()
+            if function is None:
+                break
+            try:
+                conn.send(("ok", function(target, *args)))
+            except Exception:
+                conn.send(("error", traceback.format_exc()))
+    finally:
+        teardown()
+
+
+class Child:
+    """A spawned process holding one object; ``call(f, *args)`` runs ``f(object, *args)`` there."""
+
+    def __init__(self, setup: Callable[[dict[str, Any]], Any], **options: Any) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child, setup, options), daemon=True)
+        self._lock = threading.Lock()
+        self._process.start()
+        if not self._conn.poll(180):
+            self._process.kill()
+            raise RuntimeError("the child process did not start within 180 s")
+        self.info: dict[str, Any] = self._conn.recv()
+        self.pid: int = self.info["pid"]
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        with self._lock:
+            self._conn.send((function, args))
+            status, value = self._conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"in process {self.pid}:\n{value}")
+        return value
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send((None, ()))
+        self._process.join(timeout=60)
+        if self._process.is_alive():
+            self._process.kill()
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Fakes:
+    slack: Any
+    aws: Any
+
+
+def fakes_setup(options: dict[str, Any]) -> tuple[Fakes, dict[str, Any], Callable[[], None]]:
+    """(Child) the fake Slack Web API and moto, seeded with the demo's cast, people and nodes."""
+    from bot.fakes.aws import FakeAws
+    from bot.fakes.slack_api import FakeSlack
+    from bot.fakes.stack import seed_aws, seed_slack
+
+    slack = FakeSlack().start()
+    seed_slack(slack)
+    aws = FakeAws().start()
+    nodes = seed_aws(aws)
+    for name in options.get("roles", ()):
+        aws.create_role(name)
+
+    def stop() -> None:
+        slack.stop()
+        aws.stop()
+
+    return Fakes(slack, aws), {"slack_url": slack.url, "aws_url": aws.endpoint_url, "nodes": nodes}, stop
+
+
+def set_delay(fakes: Fakes, seconds: float) -> None:
+    """(Fakes process) every Slack and AWS call answered after ``seconds``."""
+    fakes.slack.delay = seconds
+    fakes.aws.delay = seconds
+
+
+def clear_slack(fakes: Fakes) -> int:
+    """(Fakes process) forget the recorded Slack calls (they accumulate); returns how many there were."""
+    count = len(fakes.slack.calls)
+    fakes.slack.clear()
+    return count
+
+
+class SlackAt:
+    """The fake Slack of another process, as ``Stack`` uses it (its URL and team)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.team_id, self.team_domain, self.app_id, self.bot_user_id = "T0JITBOT", "jitbot-test", "A0JITBOT", "UJITBOT"
+
+    def make_response_url(self) -> None:
+        return None
+
+
+class AwsAt:
+    """The moto of another process, as ``Stack`` uses it (its endpoint, and sessions in the home account)."""
+
+    def __init__(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url
+
+    def session(self, account: str | None = None) -> Any:
+        import boto3
+
+        return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                     region_name="us-east-1")
+
+
+def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[], None]]:
+    """(Child) the whole bot (``bot.fakes.stack.Stack``: composition root, waitress, scheduler, SQLite) talking
+    to the fakes of another process. ``backend``: "module:function" building an in-process AccessBackend and
+    NodeDirectory instead of the real AwsGateway; ``database_url``: an existing database to use;
+    ``listener_workers``: the size of Bolt's listener pool (the figures before it was sized to the HTTP server)."""
+    from bot.fakes.stack import Stack
+
+    workdir = Path(options.get("workdir") or scratch("bot"))
+    backend = options.get("backend")
+    if options.get("listener_workers"):  # reproduce an earlier composition root: Bolt's pool of that many workers
+        import bot.app
+
+        workers = int(options["listener_workers"])
+        bot.app.ThreadPoolExecutor = lambda **kw: ThreadPoolExecutor(**{**kw, "max_workers": workers})  # type: ignore[attr-defined]
+
+    class BenchStack(Stack):
+        def aws_gateway(self, settings: Any, policies: Any) -> Any:
+            if backend is None:
+                return super().aws_gateway(settings, policies)
+            module, _, name = backend.partition(":")
+            return getattr(__import__(module, fromlist=[name]), name)(self)
+
+    stack = BenchStack(workdir, slack=SlackAt(options["slack_url"]), aws=AwsAt(options["aws_url"]),  # type: ignore[arg-type]
+                       nodes=options["nodes"], sweep_seconds=float(options.get("sweep_seconds", 5.0)),
+                       policies=options.get("policies"), settings=options.get("settings"),
+                       database_url=options.get("database_url"))
+    stack.start()
+
+    def stop() -> None:
+        stack.stop()
+        if not options.get("workdir"):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    return stack, {"url": stack.app_url, "secret": stack.signing_secret}, stop
+
+
+class Deployment:
+    """The fakes in one process, the bot in another: ``fakes.call(...)``, ``bot.call(...)``, ``url``, ``secret``."""
+
+    def __init__(self, fake_options: dict[str, Any] | None = None, **bot_options: Any) -> None:
+        self.fakes = Child(fakes_setup, **(fake_options or {}))
+        try:
+            self.nodes: dict[str, str] = self.fakes.info["nodes"]
+            self.bot = Child(bot_setup, slack_url=self.fakes.info["slack_url"], aws_url=self.fakes.info["aws_url"],
+                             nodes=self.nodes, **bot_options)
+        except BaseException:
+            self.fakes.close()
+            raise
+        self.url: str = self.bot.info["url"]
+        self.secret: str = self.bot.info["secret"]
+
+    def close(self) -> None:
+        self.bot.close()
+        self.fakes.close()
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def request_states(stack: Any, request_ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
+    """(Bot process) state and needs_cleanup of each request."""
+    found: dict[str, tuple[str, bool]] = {}
+    with stack.runtime.ctx.uow() as uow:
+        for rid in request_ids:
+            request = uow.repo.get(rid)
+            if request is not None:
+                found[rid] = (request.state.value, request.needs_cleanup)
+    return found
+
+
+def close_pending(stack: Any, request_ids: Sequence[str]) -> int:
+    """(Bot process) bench housekeeping: mark pending requests cancelled straight in the store (no notices),
+    so that the backlog of pending requests does not grow from one measurement to the next."""
+    from datetime import UTC, datetime
+
+    from core.model import State
+
+    closed = 0
+    now = datetime.now(UTC)
+    with stack.runtime.ctx.uow() as uow:
+        for rid in request_ids:
+            closed += uow.repo.update_where(rid, {"state": State.PENDING},
+                                            {"state": State.CANCELLED, "ended_at": now, "end_reason": "bench"})
+        uow.commit()
+    return closed
+
+
+# --- Slack's side: signed requests, and a receiver for the answers sent to response_url --------------
+
+
+class Users:
+    """Signed Slack deliveries to the bot; each thread waits for the answer to its own last delivery.
+
+    A local FakeSlack stands in for Slack's response_url endpoint (the bot answers slash commands and
+    button clicks there), so the time to the answer can be measured next to the time to the ack.
+    """
+
+    def __init__(self, app_url: str, secret: str, delay: float = 0.0) -> None:
+        from bot.fakes.slack_api import FakeSlack
+        from bot.fakes.slack_client import SlackSimulator
+
+        self.receiver = FakeSlack(delay=delay).start()
+        local = threading.local()
+        self._local = local
+
+        class Tracking(SlackSimulator):
+            def _response_url(self) -> str | None:
+                url = super()._response_url()
+                local.url = url
+                return url
+
+        self.sim = Tracking(app_url, secret, self.receiver, timeout=30)
+
+    def close(self) -> None:
+        self.receiver.stop()
+
+    def set_delay(self, seconds: float) -> None:
+        self.receiver.delay = seconds
+
+    def command(self, user: str, text: str) -> tuple[int, float]:
+        """``/jit text`` as ``user``: (HTTP status, seconds until the HTTP response, i.e. the ack)."""
+        started = time.perf_counter()
+        response = self.sim.command(user, text)
+        return response.status, time.perf_counter() - started
+
+    def click(self, user: str, action_id: str, value: str, channel: str) -> tuple[int, float]:
+        started = time.perf_counter()
+        response = self.sim.block_action(user, action_id, value, channel_id=channel)
+        return response.status, time.perf_counter() - started
+
+    def answer(self, timeout: float = 60.0) -> str:
+        """The text the bot sent to the response_url of this thread's last delivery (waits for it)."""
+        path = urlsplit(self._local.url).path
+        call = self.receiver.wait_for(lambda c: c.method == "response_url" and c.path == path, timeout=timeout)
+        return str(call.params.get("text", ""))
+
+    def reset(self) -> None:
+        self.receiver.clear()
+
+
+def in_parallel(clients: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` for i in range(clients) on that many threads at once; their results in order."""
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        return list(pool.map(work, range(clients)))
+
+
+def python() -> str:
+    return sys.executable
+
+
+# --- a store full of grants ---------------------------------------------------------------------------
+
+PRINCIPALS = {  # the demo's people and the IAM principals policies.toml maps them to
+    "U0ALICE01": "arn:aws:iam::123456789012:role/alice",
+    "U0BOB0001": "arn:aws:iam::123456789012:role/bob",
+    "U0SAM0001": "arn:aws:iam::123456789012:role/sam",
+    "U0MALLORY": "arn:aws:iam::123456789012:role/mallory",
+    "U0ERIN001": "arn:aws:iam::123456789012:user/erin",
+}
+
+
+def seed_grants(database_url: str, expiries: Sequence[Any], node_id: str, *, warned_before: Any = None,
+                batch: int = 1000) -> list[str]:
+    """Create the schema, then one active grant per ``expiries`` entry (the store's rows, ``store.convert``,
+    inserted ``batch`` at a time in a ``SqlUnitOfWork``), on the node ``node_id`` under the demo's policy
+    "production"; returns their ids in order. Grants expiring before ``warned_before`` are marked as already
+    warned (their warning time has passed)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from core.model import AccessRequest, Kind, LevelSnapshot, Node, State
+    from store.convert import request_columns
+    from store.engine import create_session_factory, make_engine
+    from store.migrate import upgrade
+    from store.models import RequestRow
+    from store.uow import SqlUnitOfWork
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    sessions = create_session_factory(engine)
+    node = Node(node_id, "123456789012", "us-east-1", "web-1", {"Environment": "prod", "Team": "web"},
+                "Online", "Linux")
+    levels = (LevelSnapshot("SRE lead", "C0SREAPPR", ("S0SRELEAD",), 1),
+              LevelSnapshot("Manager", "C0MGRAPPR", ("U0CAROL01", "U0DAVE001"), 2))
+    people = list(PRINCIPALS.items())
+    now = datetime.now(UTC)
+    ids: list[str] = []
+    for start in range(0, len(expiries), batch):
+        rows = []
+        for n, expires in enumerate(expiries[start:start + batch], start):
+            requester, principal = people[n % len(people)]
+            granted = min(now, expires) - timedelta(hours=1)
+            rid = f"RB{n:07d}"
+            rows.append(request_columns(AccessRequest(
+                id=rid, requester=requester, principal_arn=principal, node=node, reason=f"bench grant {n}",
+                duration=expires - granted, policy="production", kind=Kind.MANUAL, levels=levels,
+                state=State.ACTIVE, created_at=granted - timedelta(minutes=5), current_level=2,
+                granted_at=granted, expires_at=expires,
+                warned=warned_before is not None and expires < warned_before)))
+            ids.append(rid)
+        with SqlUnitOfWork(sessions) as uow:  # the store's own rows, inserted many at a time
+            uow.session.execute(insert(RequestRow), rows)
+            uow.commit()
+    engine.dispose()
+    return ids
+
+
+class InstantAws:
+    """An in-process AccessBackend and NodeDirectory that answers at once and notes when each grant's policy
+    was deleted (``revoked``: request id → time.time()). For measuring the scheduler, not AWS."""
+
+    def __init__(self, stack: Any = None) -> None:
+        self.revoked: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, reference: str) -> Any:
+        from core.errors import NotFound
+
+        raise NotFound(f"no node {reference} in this benchmark")
+
+    def search(self, text: str, limit: int = 100) -> list[Any]:
+        return []
+
+    def grant(self, request: Any, expires_at: Any, documents: Sequence[str]) -> None:
+        return None
+
+    def revoke(self, request: Any) -> int:
+        with self._lock:
+            self.revoked.setdefault(request.id, time.time())
+        return 0
+
+    def has_grant(self, request: Any) -> bool:
+        return request.id not in self.revoked
+
+    def jit_policies(self, principal_arn: str) -> list[str]:
+        return []
+
+    def delete_policy(self, principal_arn: str, policy_name: str) -> None:
+        return None
+
+
+def put_policies_directly(fakes: Fakes, grants: Sequence[tuple[str, str]]) -> None:
+    """(Fakes process) attach inline policies ``(principal ARN, policy name)`` straight into moto's IAM backend:
+    setup, not measured (through moto's HTTP server each costs tens of milliseconds)."""
+    import json
+
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[fakes.aws.account]["aws"]
+    document = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ssm:StartSession", "Resource": "*"}]})
+    for principal, name in grants:
+        kind, _, who = principal.split(":")[5].partition("/")
+        put = backend.put_role_policy if kind == "role" else backend.put_user_policy
+        put(who, name, document)
+
+
+def count_policies(fakes: Fakes, principals: Sequence[str]) -> int:
+    """(Fakes process) how many ``jitbot-*`` inline policies the principals carry in moto."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[fakes.aws.account]["aws"]
+    total = 0
+    for principal in principals:
+        kind, _, who = principal.split(":")[5].partition("/")
+        names = backend.list_role_policies(who) if kind == "role" else backend.list_user_policies(who)
+        total += sum(1 for name in names if name.startswith("jitbot-"))
+    return total
+
+
+def revocation_times(stack: Any, request_ids: Sequence[str]) -> dict[str, float]:
+    """(Bot process) when each request's policy was deleted: noted by ``InstantAws``, else the time of its
+    ``revocation_confirmed`` audit event (written right after AWS confirmed the deletion)."""
+    noted = getattr(stack.runtime.ctx.access, "revoked", None)
+    if noted is not None:
+        return {rid: noted[rid] for rid in request_ids if rid in noted}
+    found: dict[str, float] = {}
+    with stack.runtime.ctx.uow() as uow:
+        for rid in request_ids:
+            for event in uow.repo.events(rid):
+                if event.action == "revocation_confirmed":
+                    found[rid] = event.at.timestamp()
+    return found
+
+
+def scheduled_jobs(stack: Any) -> int:
+    """(Bot process) jobs armed in APScheduler."""
+    scheduler = stack.runtime.scheduler
+    return len(scheduler._scheduler.get_jobs()) if scheduler is not None else 0

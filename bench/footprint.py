@@ -1,0 +1,158 @@
+"""Footprint of ``jitbot serve``: start-up to ready, and resident memory with 10,000 active grants.
+
+Each run starts the real CLI (``jitbot serve``) as a subprocess against the fake Slack Web API and moto of a child
+process, on a SQLite file, and polls ``GET /healthz?ready=1`` until it answers 200 (database at the head
+migration, scheduler running, Slack's auth.test passed). Memory is ``VmRSS`` of /proc/<pid>/status once the
+scheduler has armed its jobs.
+
+    python bench/footprint.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import benchlib
+from benchlib import Child, scratch, show, verdict
+
+from store.migrate import upgrade
+
+START_TARGET = 2.0  # seconds
+MEMORY_TARGET = 150  # MiB
+GRANTS = 10_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _command() -> list[str]:
+    found = Path(sys.executable).with_name("jitbot")
+    return [str(found), "serve"] if found.exists() else [sys.executable, "-m", "bot.cli", "serve"]
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback
+            return int(answer.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except OSError:
+        return 0
+
+
+class Serve:
+    """One ``jitbot serve`` process; ``ready`` is the seconds from exec to /healthz?ready=1 answering 200."""
+
+    def __init__(self, fakes: Child, database: Path, workdir: Path) -> None:
+        port = _free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "bench-secret",
+               "SLACK_API_URL": fakes.info["slack_url"], "DATABASE_URL": f"sqlite:///{database}",
+               "JIT_POLICIES": str(benchlib.REPO / "policies.toml"), "HOST": "127.0.0.1", "PORT": str(port),
+               "LOG_LEVEL": "WARNING", "AWS_ENDPOINT_URL": fakes.info["aws_url"], "AWS_REGION": "us-east-1",
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        self.log = (workdir / f"serve-{port}.log").open("wb")
+        started = time.perf_counter()
+        self.process = subprocess.Popen(_command(), env=env, cwd=workdir, stdout=self.log, stderr=self.log)
+        self.listening = self.ready = float("nan")
+        while time.perf_counter() - started < 60 and self.process.poll() is None:
+            status = _get(f"{self.base}/healthz?ready=1")
+            if status and self.listening != self.listening:
+                self.listening = time.perf_counter() - started
+            if status == 200:
+                self.ready = time.perf_counter() - started
+                break
+            time.sleep(0.01)
+
+    def rss_mib(self) -> float:
+        return benchlib.vm_rss_kib(self.process.pid) / 1024
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def _settle(serve: Serve, seconds: float = 3.0) -> float:
+    """RSS once it stops growing (the scheduler arms one job per grant after start), in MiB."""
+    last, deadline = serve.rss_mib(), time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        time.sleep(seconds)
+        now = serve.rss_mib()
+        if now - last < 0.5:
+            return now
+        last = now
+    return last
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    started = benchlib.banner("Footprint of `jitbot serve` (SQLite)")
+    workdir = scratch("footprint")
+    rows: list[list[object]] = []
+    memory: list[list[object]] = []
+    try:
+        with Child(benchlib.fakes_setup) as fakes:
+            grants = workdir / "grants.db"
+            now = datetime.now(UTC)
+            benchlib.seed_grants(f"sqlite:///{grants}", [now + timedelta(hours=2, seconds=i) for i in range(GRANTS)],
+                                 fakes.info["nodes"]["web-1"])
+            cases = [("new database (migrations run)", None), ("migrated, empty", "empty"),
+                     (f"{GRANTS:,} active grants", "grants")]
+            empty = workdir / "empty.db"
+            for label, kind in cases:
+                ready, listening, rss = [], [], []
+                for run in range(args.runs):
+                    database = workdir / f"run-{run}.db"
+                    if kind is None:
+                        database.unlink(missing_ok=True)
+                    elif kind == "empty":
+                        if not empty.exists():
+                            upgrade(f"sqlite:///{empty}")
+                        shutil.copy(empty, database)
+                    else:
+                        shutil.copy(grants, database)
+                    serve = Serve(fakes, database, workdir)
+                    try:
+                        ready.append(serve.ready)
+                        listening.append(serve.listening)
+                        if run == 0 and kind is not None:
+                            rss.append(_settle(serve))
+                    finally:
+                        serve.stop()
+                rows.append([label, args.runs, f"{statistics.median(listening):.2f}", f"{statistics.median(ready):.2f}",
+                             f"{max(ready):.2f}", verdict(max(ready), START_TARGET)])
+                if rss:
+                    memory.append([label, f"{rss[0]:.0f}", verdict(rss[0], MEMORY_TARGET)])
+                print(f"  {label}: done; load {benchlib.load()}", flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    show("Start-up of `jitbot serve`, seconds from exec (target: ready < 2 s)",
+         ["database", "runs", "HTTP answers (median)", "ready (median)", "ready (max)", "target"], rows)
+    show("Resident memory once started, MiB (VmRSS; target < 150 MiB with 10,000 active grants)",
+         ["database", "VmRSS MiB", "target"], memory)
+    benchlib.footer(started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
