@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from core.durations import format_duration
 from core.model import Event, Notice
-from handlers.text import escape, principal, user, when
+from handlers.text import escape, left, principal, user, when
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ def _connect(event: Event) -> str:
     return f"aws ssm start-session --target {request.node.id} --region {request.node.region}"
 
 
-def render(event: Event, zone: ZoneInfo) -> Rendered:
+def render(event: Event, zone: ZoneInfo, now: datetime | None = None) -> Rendered:
     r = event.request
     node = f"`{escape(r.node.id)}`" + (f" ({escape(r.node.name)})" if r.node.name else "")
     by = "jitbot" if event.actor == "jitbot" else user(event.actor)
@@ -61,9 +62,10 @@ def render(event: Event, zone: ZoneInfo) -> Rendered:
         return Rendered(f":warning: Access for *{r.id}* could not be granted{why}",
                         f":warning: The grant failed{why}", f"{head} · grant FAILED{why}")
     if n is Notice.WARNING:
-        return Rendered(f":hourglass_flowing_sand: Your access *{r.id}* to {node} ends at *{until}*. "
+        remaining = f" ({left(r.expires_at, now)})" if now is not None else ""
+        return Rendered(f":hourglass_flowing_sand: Your access *{r.id}* to {node} ends at *{until}*{remaining}. "
                         f"Need more time? *Extend…* below, or `/jit extend {r.id} &lt;duration&gt; &lt;reason&gt;`",
-                        f"Access ends at {until}.", None)
+                        f"Access ends at {until}{remaining}.", None)
     if n in (Notice.EXPIRED, Notice.REVOKED, Notice.RELEASED):
         verb = {Notice.EXPIRED: "expired", Notice.REVOKED: f"was revoked by {by}{why}",
                 Notice.RELEASED: "was released by the requester"}[n]

@@ -102,7 +102,7 @@ class SlackNotifier:
 
     def announce(self, event: Event, refs: Sequence[MessageRef]) -> None:
         settings = self.policies().settings
-        text = render(event, settings.zone)
+        text = render(event, settings.zone, self.context().clock.now() if self.context else None)
         request = event.request
         if event.notice is Notice.REMINDER and event.level is not None:
             self._repost_missing(request, event.level, refs)

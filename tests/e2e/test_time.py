@@ -3,6 +3,7 @@ a restart with overdue and future grants, and jobs run twice acting once."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -82,6 +83,7 @@ def test_warning_before_expiry_by_dm_and_in_the_thread(stack_factory: StackFacto
     expired = eventually(lambda: dms(stack, cast.ALICE, rid, "expired"), what="the expiry notice")
     warning = dms(stack, cast.ALICE, rid, "ends")
     assert len(warning) == 1 and len(expired) == 1
+    assert re.search(r"\(\d+s left\)", warning[0]["text"]), warning[0]["text"]  # the time left, in words
     calls = stack.slack.messages(f"D{cast.ALICE}")
     assert [c.params for c in calls].index(warning[0]) < [c.params for c in calls].index(expired[0])
     valid_blocks(warning[0]["blocks"])
