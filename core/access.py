@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from core.context import Context, record, transition
-from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, NotFound, TransientAwsError
+from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
 from core.model import AccessRequest, Event, Notice, State
 
 GRANT_LEASE = timedelta(seconds=60)
@@ -25,13 +25,6 @@ def backoff(attempts: int, base: timedelta = timedelta(seconds=2)) -> timedelta:
     """Wait before the next attempt: ``base`` × 1, 2, 4 … (2, 4, 8 … seconds by default), at most 5 minutes."""
     return min(base * (1 << min(max(attempts, 1) - 1, 20)), MAX_BACKOFF)
 
-
-def _get(ctx: Context, request_id: str) -> AccessRequest:
-    with ctx.uow() as uow:
-        request = uow.repo.get(request_id)
-    if request is None:
-        raise NotFound(f"There is no request {request_id}.")
-    return request
 
 
 def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessRequest | None:
@@ -48,7 +41,7 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
             uow.commit()
         if not claimed:
             return None
-    request = _get(ctx, request_id)
+    request = ctx.load(request_id)
     if request.state is not State.APPROVED:
         return None
     expires_at = now + request.duration
@@ -62,7 +55,7 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
             transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
                        detail={"error": str(err)}, ended_at=now, end_reason=str(err), lease_until=None)
             uow.commit()
-        ctx.announce(Event(Notice.FAILED, _get(ctx, request_id), reason=str(err)))
+        ctx.announce(Event(Notice.FAILED, ctx.load(request_id), reason=str(err)))
         return None
     except TransientAwsError as err:
         _grant_not_confirmed(ctx, request, now, err)
@@ -74,7 +67,7 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         uow.commit()
     if not ok:
         return None
-    active = _get(ctx, request_id)
+    active = ctx.load(request_id)
     if active.extends:
         _supersede(ctx, active)
     if ctx.alarms is not None:
@@ -102,13 +95,13 @@ def _grant_not_confirmed(ctx: Context, request: AccessRequest, now: datetime, er
                         cleanup_attempts=0, lease_until=now + backoff(1, ctx.retry_backoff))
         uow.commit()
     if ok:
-        ctx.announce(Event(Notice.FAILED, _get(ctx, request.id), reason=reason))
+        ctx.announce(Event(Notice.FAILED, ctx.load(request.id), reason=reason))
 
 
 def _extended_expiry(ctx: Context, request: AccessRequest, now: datetime) -> datetime:
     """An extension continues the active window without a gap: it starts when the old one ends."""
     assert request.extends is not None
-    previous = _get(ctx, request.extends)
+    previous = ctx.load(request.extends)
     if previous.state is State.ACTIVE and previous.expires_at is not None:
         return previous.expires_at + request.duration
     return now + request.duration
@@ -117,7 +110,7 @@ def _extended_expiry(ctx: Context, request: AccessRequest, now: datetime) -> dat
 def _supersede(ctx: Context, extension: AccessRequest) -> None:
     """The extension's grant now covers the node: retire the old request without revoking AWS access."""
     assert extension.extends is not None
-    old = _get(ctx, extension.extends)
+    old = ctx.load(extension.extends)
     now = ctx.clock.now()
     with ctx.uow() as uow:
         transition(uow, old, State.EXPIRED, actor="jitbot", action="superseded", at=now,
@@ -131,7 +124,7 @@ def _supersede(ctx: Context, extension: AccessRequest) -> None:
 
 def end_access(ctx: Context, request_id: str, target: State, *, actor: str, reason: str) -> bool:
     """``active`` → ``expired``/``revoked`` in the database first, then revoke on AWS (``cleanup``)."""
-    request = _get(ctx, request_id)
+    request = ctx.load(request_id)
     if request.state is not State.ACTIVE:
         return False
     now = ctx.clock.now()
@@ -157,7 +150,7 @@ def cleanup(ctx: Context, request_id: str, *, claimed: bool = False) -> bool:
             uow.commit()
         if not claimed:
             return False
-    request = _get(ctx, request_id)
+    request = ctx.load(request_id)
     try:
         sessions = ctx.access.revoke(request)
     except TransientAwsError as err:
@@ -179,7 +172,7 @@ def cleanup(ctx: Context, request_id: str, *, claimed: bool = False) -> bool:
         uow.commit()
     if not ok:
         return False
-    done = _get(ctx, request_id)
+    done = ctx.load(request_id)
     if done.state is State.FAILED:  # a grant given up on: the requester was already told it failed
         return True
     notice = Notice.EXPIRED if done.state is State.EXPIRED else (
@@ -189,7 +182,7 @@ def cleanup(ctx: Context, request_id: str, *, claimed: bool = False) -> bool:
 
 
 def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:
-    request = _get(ctx, request_id)
+    request = ctx.load(request_id)
     if request.requester != actor:
         raise NotAllowed("Only the requester can cancel a request.")
     if request.state is not State.PENDING:
@@ -201,29 +194,24 @@ def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:
         uow.commit()
     if not ok:
         raise Conflict(f"Request {request_id} changed meanwhile; it is no longer pending.")
-    done = _get(ctx, request_id)
-    with ctx.uow() as uow:
-        refs, decisions = uow.repo.messages(request_id), uow.repo.decisions(request_id)
-    for ref in refs:
-        if ref.purpose.startswith("level-"):
-            ctx.notifier.update_approval(done, ref, decisions)
-    ctx.notifier.announce(Event(Notice.CANCELLED, done, actor=actor), refs)
+    done = ctx.load(request_id)
+    ctx.close_out(request_id, Event(Notice.CANCELLED, done, actor=actor))
     return done
 
 
 def release(ctx: Context, request_id: str, actor: str) -> AccessRequest:
-    request = _get(ctx, request_id)
+    request = ctx.load(request_id)
     if request.requester != actor:
         raise NotAllowed("Only the requester can release their access; approvers use `/jit revoke`.")
     if request.state is not State.ACTIVE:
         raise Conflict(f"Request {request_id} is {request.state.value}, not active.")
     if not end_access(ctx, request_id, State.REVOKED, actor=actor, reason="released by the requester"):
         raise Conflict(f"Request {request_id} ended meanwhile.")
-    return _get(ctx, request_id)
+    return ctx.load(request_id)
 
 
 def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequest:
-    request = _get(ctx, request_id)
+    request = ctx.load(request_id)
     approvers = ctx.expand(a for level in request.levels for a in level.approvers)
     if actor not in approvers or actor == request.requester:
         raise NotAllowed(f"Only an approver of policy '{request.policy}' (other than the requester) can "
@@ -237,7 +225,7 @@ def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequ
         raise Conflict(f"Request {request_id} is {request.state.value}, not active.")
     if not end_access(ctx, request_id, State.REVOKED, actor=actor, reason=" ".join(reason.split())[:1000]):
         raise Conflict(f"Request {request_id} ended meanwhile.")
-    return _get(ctx, request_id)
+    return ctx.load(request_id)
 
 
 #: further than any lease: ``due_work`` asked for this moment lists every claim, free or held

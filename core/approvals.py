@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from core.access import GRANT_LEASE, activate
 from core.context import Context, open_level, record, transition
-from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from core.errors import Conflict, InvalidInput, NotAllowed
 from core.model import AccessRequest, Decision, Event, Notice, State
 
 
@@ -16,13 +16,6 @@ class Outcome:
     message: str
     level_done: bool = False
 
-
-def _load(ctx: Context, request_id: str) -> AccessRequest:
-    with ctx.uow() as uow:
-        request = uow.repo.get(request_id)
-    if request is None:
-        raise NotFound(f"There is no request {request_id}.")
-    return request
 
 
 def check_approver(ctx: Context, request: AccessRequest, actor: str,
@@ -47,7 +40,7 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
 
 
 def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: str | None = None) -> Outcome:
-    request = _load(ctx, request_id)
+    request = ctx.load(request_id)
     with ctx.uow() as uow:
         decisions = uow.repo.decisions(request_id)
     check_approver(ctx, request, actor, decisions)  # outside the transaction: Slack lookups may be slow
@@ -94,16 +87,12 @@ def _after(ctx: Context, request_id: str, level_index: int, approve: bool, done:
         refs = uow.repo.messages(request_id)
     assert request is not None
     level = request.levels[level_index]
+    if not approve:  # every level's message shows the rejection
+        ctx.close_out(request_id, Event(Notice.REJECTED, request, actor=actor, reason=comment, level=level_index))
+        return Outcome(request, f"You rejected request {request_id}.", True)
     for ref in refs:
         if ref.purpose == f"level-{level_index}":
             ctx.notifier.update_approval(request, ref, decisions)
-    if not approve:
-        for ref in refs:  # earlier levels' messages show the rejection too
-            if ref.purpose.startswith("level-") and ref.purpose != f"level-{level_index}":
-                ctx.notifier.update_approval(request, ref, decisions)
-        ctx.notifier.announce(Event(Notice.REJECTED, request, actor=actor, reason=comment, level=level_index),
-                              refs)
-        return Outcome(request, f"You rejected request {request_id}.", True)
     if not done:
         left = level.required - count
         return Outcome(request, f"Approved. Level {level_index + 1} ('{level.name}') still needs {left} "
@@ -115,7 +104,7 @@ def _after(ctx: Context, request_id: str, level_index: int, approve: bool, done:
                        f"('{request.levels[level_index + 1].name}') has been asked.", True)
     if activate(ctx, request_id, claimed=True) is not None:
         return Outcome(request, f"Approved. Request {request_id} is fully approved and access was granted.", True)
-    return _not_granted(_load(ctx, request_id))
+    return _not_granted(ctx.load(request_id))
 
 
 def _not_granted(request: AccessRequest) -> Outcome:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from core.errors import NotFound
 from core.model import AccessRequest, AuditEvent, Event, State, can_transition
 from core.policy.evaluate import Requester
 from core.policy.schema import GROUP_ID, PolicyFile
@@ -49,6 +50,26 @@ class Context:
         )
         profile = self.directory.user(user_id)
         return Requester(user_id, groups, email=profile.email, title=profile.title)
+
+    def find(self, request_id: str) -> AccessRequest | None:
+        with self.uow() as uow:
+            return uow.repo.get(request_id)
+
+    def load(self, request_id: str) -> AccessRequest:
+        """The request, or ``NotFound`` with a message for the user."""
+        request = self.find(request_id)
+        if request is None:
+            raise NotFound(f"There is no request {request_id}.")
+        return request
+
+    def close_out(self, request_id: str, event: Event) -> None:
+        """A pending request just ended: its approval messages lose their buttons, then everyone is told."""
+        with self.uow() as uow:
+            refs, decisions = uow.repo.messages(request_id), uow.repo.decisions(request_id)
+        for ref in refs:
+            if ref.purpose.startswith("level-"):
+                self.notifier.update_approval(event.request, ref, decisions)
+        self.notifier.announce(event, refs)
 
     def announce(self, event: Event) -> None:
         with self.uow() as uow:

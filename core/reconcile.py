@@ -100,10 +100,7 @@ def _shadow(request_id: str, principal: str) -> AccessRequest:
 
 
 def _load(ctx: Context, request_id: str | None) -> AccessRequest | None:
-    if request_id is None:
-        return None
-    with ctx.uow() as uow:
-        return uow.repo.get(request_id)
+    return ctx.find(request_id) if request_id is not None else None
 
 
 def remove_orphans(ctx: Context, principal: str, report: ReconcileReport) -> None:

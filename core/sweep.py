@@ -38,14 +38,10 @@ class SweepReport:
         return any((self.expired, self.activated, self.cleaned, self.timed_out, self.reminded, self.warned))
 
 
-def _get(ctx: Context, request_id: str) -> AccessRequest | None:
-    with ctx.uow() as uow:
-        return uow.repo.get(request_id)
-
 
 def expire(ctx: Context, request_id: str) -> bool:
     """End an active grant whose window has closed (a job that fires early, or twice, does nothing)."""
-    request = _get(ctx, request_id)
+    request = ctx.find(request_id)
     if request is None or request.state is not State.ACTIVE:
         return False
     if request.expires_at is None or request.expires_at > ctx.clock.now():
@@ -119,14 +115,8 @@ def time_out(ctx: Context, request: AccessRequest, now: datetime) -> bool:
         ok = transition(uow, request, State.TIMED_OUT, actor="jitbot", action="timed_out", at=now,
                         ended_at=now, end_reason="no decision before the approval timeout")
         uow.commit()
-        refs, decisions = uow.repo.messages(request.id), uow.repo.decisions(request.id)
     if ok:
-        done = _get(ctx, request.id)
-        assert done is not None
-        for ref in refs:
-            if ref.purpose.startswith("level-"):
-                ctx.notifier.update_approval(done, ref, decisions)
-        ctx.notifier.announce(Event(Notice.TIMED_OUT, done), refs)
+        ctx.close_out(request.id, Event(Notice.TIMED_OUT, ctx.load(request.id)))
     return ok
 
 
