@@ -58,6 +58,8 @@ class RelStack(Stack):
     throttling backoff sleeps for seconds), so that jitbot's own handling of AWS failures shows at once."""
 
     max_attempts = 5
+    #: the IAM principal that receives this bot's grants (``policies_of``, ``world`` look at it)
+    grantee = ROLE
 
     def aws_gateway(self, settings: Settings, policies: PolicyHolder) -> Any:
         return AwsGateway(self.aws.session, "us-east-1", endpoint_url=self.aws.endpoint_url, account_id=cast.ACCOUNT,
@@ -86,8 +88,12 @@ def actions(stack: Stack, request_id: str) -> list[str]:
     return [e.action for e in trail(stack, request_id)]
 
 
-def policies_of(stack: Stack, principal: str = ROLE) -> set[str]:
-    return {name for name in stack.aws.inline_policies(principal) if name.startswith("jitbot-")}
+def _grantee(stack: Stack, principal: str | None) -> str:
+    return principal or getattr(stack, "grantee", ROLE)
+
+
+def policies_of(stack: Stack, principal: str | None = None) -> set[str]:
+    return {name for name in stack.aws.inline_policies(_grantee(stack, principal)) if name.startswith("jitbot-")}
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,7 @@ class World:
     slack_calls: int
 
 
-def world(stack: Stack, principal: str = ROLE) -> World:
+def world(stack: Stack, principal: str | None = None) -> World:
     with ctx(stack).uow() as uow:
         requests = {r.id: r for r in uow.repo.in_states(list(State), limit=100_000)}
         decisions = {rid: tuple(uow.repo.decisions(rid)) for rid in requests}
@@ -115,7 +121,7 @@ def slack_writes_since(stack: Stack, before: World | int) -> list[RecordedCall]:
     return [c for c in stack.slack.calls[start:] if c.method in WRITES]
 
 
-def assert_unchanged(stack: Stack, before: World, what: str, principal: str = ROLE) -> None:
+def assert_unchanged(stack: Stack, before: World, what: str, principal: str | None = None) -> None:
     after = world(stack, principal)
     assert after.requests == before.requests, f"{what}: a request changed"
     assert after.decisions == before.decisions, f"{what}: a decision was recorded"

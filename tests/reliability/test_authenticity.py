@@ -93,48 +93,54 @@ def _headers(secret: str, timestamp: int | str, body: bytes, **extra: str) -> di
 
 
 def _forgeries(secret: str) -> dict[str, Callable[[bytes], tuple[bytes, dict[str, str]]]]:
-    """Each way to get the signature wrong: (body, headers) to send for a genuine body."""
-    now = int(time.time())
+    """Each way to get the signature wrong: (body, headers) to send for a genuine body. Times are taken when
+    each forgery is made, just before it is sent (a slow run must not drift into the five-minute window)."""
+
+    def now() -> int:
+        return int(time.time())
+
+    def signed(body: bytes, timestamp: int | str | None = None, key: str = secret) -> dict[str, str]:
+        return _headers(key, now() if timestamp is None else timestamp, body)
 
     def without(*names: str) -> Callable[[bytes], tuple[bytes, dict[str, str]]]:
-        def make(body: bytes) -> tuple[bytes, dict[str, str]]:
-            headers = _headers(secret, now, body)
-            return body, {k: v for k, v in headers.items() if k not in names}
-        return make
+        return lambda body: (body, {k: v for k, v in signed(body).items() if k not in names})
 
     def replaced(**values: str) -> Callable[[bytes], tuple[bytes, dict[str, str]]]:
-        return lambda body: (body, {**_headers(secret, now, body), **values})
+        return lambda body: (body, {**signed(body), **values})
 
     def replayed(body: bytes) -> tuple[bytes, dict[str, str]]:
-        old = now - 3600  # captured an hour ago: a fresh timestamp with the old signature
-        return body, {**_headers(secret, old, body), "X-Slack-Request-Timestamp": str(now)}
+        old = now() - 3600  # captured an hour ago: a fresh timestamp with the old signature
+        return body, {**signed(body, old), "X-Slack-Request-Timestamp": str(now())}
 
     def tampered(body: bytes) -> tuple[bytes, dict[str, str]]:
-        return body + b"&user_id=U0DAVE001", _headers(secret, now, body)  # signed, then changed
+        return body + b"&user_id=U0DAVE001", signed(body)  # signed, then changed
 
     def oversized(body: bytes) -> tuple[bytes, dict[str, str]]:
         padded = body + b"&pad=" + b"x" * MAX_SLACK_BODY  # even correctly signed: never read
-        return padded, _headers(secret, now, padded)
+        return padded, signed(padded)
+
+    def v1(body: bytes) -> tuple[bytes, dict[str, str]]:
+        headers = signed(body)
+        return body, {**headers, "X-Slack-Signature": headers["X-Slack-Signature"].replace("v0=", "v1=")}
 
     return {
         "unsigned": without("X-Slack-Signature", "X-Slack-Request-Timestamp"),
         "no signature": without("X-Slack-Signature"),
         "no timestamp": without("X-Slack-Request-Timestamp"),
         "garbage signature": replaced(**{"X-Slack-Signature": "v0=" + "0" * 64}),
-        "other secret": lambda body: (body, _headers("another-apps-secret", now, body)),
-        "empty-secret signature": lambda body: (body, _headers("", now, body)),
-        "v1 scheme": lambda body: (body, {**_headers(secret, now, body), "X-Slack-Signature":
-                                          _headers(secret, now, body)["X-Slack-Signature"].replace("v0=", "v1=")}),
-        "older than 5 minutes": lambda body: (body, _headers(secret, now - 301, body)),
-        "an hour old": lambda body: (body, _headers(secret, now - 3600, body)),
-        "in the future": lambda body: (body, _headers(secret, now + 301, body)),
+        "other secret": lambda body: (body, signed(body, key="another-apps-secret")),
+        "empty-secret signature": lambda body: (body, signed(body, key="")),
+        "v1 scheme": v1,
+        "older than 5 minutes": lambda body: (body, signed(body, now() - 301)),
+        "an hour old": lambda body: (body, signed(body, now() - 3600)),
+        "in the future": lambda body: (body, signed(body, now() + 301)),
         "replayed with a new timestamp": replayed,
         "tampered body": tampered,
-        "timestamp not a number": lambda body: (body, _headers(secret, "12ab", body)),
+        "timestamp not a number": lambda body: (body, signed(body, "12ab")),
         "timestamp empty": replaced(**{"X-Slack-Request-Timestamp": ""}),
-        "timestamp huge": lambda body: (body, _headers(secret, "9" * 40, body)),
+        "timestamp huge": lambda body: (body, signed(body, "9" * 40)),
         "non-ASCII signature": replaced(**{"X-Slack-Signature": "v0=\u00e9" * 20}),
-        "non-UTF-8 body": lambda body: (body + b"\xff\xfe", _headers(secret, now, body)),
+        "non-UTF-8 body": lambda body: (body + b"\xff\xfe", signed(body)),
         "oversized body": oversized,
     }
 

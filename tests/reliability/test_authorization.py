@@ -217,7 +217,7 @@ SUCCESS = {"approve": "access was granted", "reject": "You rejected request", "c
 
 
 @pytest.fixture(scope="module")
-def shared() -> dict[str, str]:
+def shared(stack: RelStack) -> dict[str, str]:
     """Requests that refused actors act on, one per action: refusals change nothing, so they can share."""
     return {}
 

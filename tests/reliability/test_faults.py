@@ -46,8 +46,6 @@ from tests.reliability.support import (
 SRE = "C0SREAPPR"
 DM = f"D{cast.ALICE}"
 FAR_ROLE = f"arn:aws:iam::{SECOND_ACCOUNT}:role/rel-far-bob"
-#: this module's own grantee: its reconciliation must not meet the grants of the other modules' databases
-ROLE = f"arn:aws:iam::{cast.ACCOUNT}:role/rel-faults-alice"
 #: approvers never looked up before their test (the bot caches Slack profiles), for the Slack faults
 FRESH = [f"U0FLT{i:04d}" for i in range(4)]
 LEVELS = [{"name": "SRE lead", "channel": SRE, "approvers": ["S0SRELEAD", *FRESH], "required": 1}]
@@ -60,12 +58,15 @@ def stack(module_stacks: StackMaker, fake_aws: tuple[FakeAws, dict[str, str]],
     stack_slack = fake_slack
     aws.add_account(SECOND_ACCOUNT, "jitbot")
     aws.create_role("rel-far-bob", SECOND_ACCOUNT)
-    aws.create_role(ROLE.rsplit("/", 1)[-1])
+    # a grantee of its own (per database too): its reconciliation must not meet the grants other databases made
+    role = aws.create_role(f"rel-faults-{uuid.uuid4().hex[:8]}")
     for user in FRESH:
         stack_slack.add_user(user, email=f"{user.lower()}@example.com", name=user)
     extra = f'[accounts]\n"{SECOND_ACCOUNT}" = {{ role_arn = "arn:aws:iam::{SECOND_ACCOUNT}:role/jitbot" }}'
-    policies = policy_file(LEVELS, identities={cast.ALICE: ROLE, cast.BOB: FAR_ROLE}, extra=extra)
-    return module_stacks(policies, max_attempts=1, sweep_seconds=0.2, settings={"retry_backoff_seconds": 0.1})
+    policies = policy_file(LEVELS, identities={cast.ALICE: role, cast.BOB: FAR_ROLE}, extra=extra)
+    made = module_stacks(policies, max_attempts=1, sweep_seconds=0.2, settings={"retry_backoff_seconds": 0.1})
+    made.grantee = role
+    return made
 
 
 @pytest.fixture(autouse=True)
@@ -129,13 +130,13 @@ def test_a_failed_lookup_is_explained_and_records_nothing(stack: RelStack, fault
     else:
         reference = _node(stack)[0]
     requester = cast.BOB if fault.far else cast.ALICE
-    before = world(stack, ROLE)
+    before = world(stack)
     stack.aws.fail_next(fault.operation, fault.code)
     figures["faults injected: AWS"] += 1
     answer = stack.slash(requester, f"request {reference} 1h look at it")
     figures["requests: faults"] += 1
     assert fault.answer in answer and fault.code in answer and ":boom:" not in answer, answer
-    after = world(stack, ROLE)
+    after = world(stack)
     assert after.requests == before.requests and after.events == before.events
     answer = stack.slash(requester, f"request {reference} 1h look at it")  # AWS is fine again
     figures["requests: faults"] += 1
@@ -152,7 +153,7 @@ def test_a_grant_aws_did_not_confirm_is_retried_and_said(stack: RelStack, code: 
     figures["requests: faults"] += 1
     assert "AWS has not confirmed the grant yet" in answer, answer
     active = eventually(lambda: (r := get(stack, rid)).state is State.ACTIVE and r, timeout=15, what="the grant")
-    assert f"jitbot-{rid}" in policies_of(stack, ROLE) and active.expires_at is not None
+    assert f"jitbot-{rid}" in policies_of(stack) and active.expires_at is not None
     trail = actions(stack, rid)
     assert trail == ["submitted", "approve", "approved", "grant_retry", "grant_retry", "granted"], trail
     said(stack, DM, rid, "Access granted")
@@ -167,7 +168,7 @@ def test_a_grant_aws_refuses_fails_the_request_and_says_why(stack: RelStack, fig
     answer = stack.click(cast.SAM, ids.APPROVE, rid, SRE)
     figures["requests: faults"] += 1
     assert "AWS refused the grant" in answer and "AccessDenied" in answer, answer
-    assert get(stack, rid).state is State.FAILED and f"jitbot-{rid}" not in policies_of(stack, ROLE)
+    assert get(stack, rid).state is State.FAILED and f"jitbot-{rid}" not in policies_of(stack)
     assert actions(stack, rid) == ["submitted", "approve", "approved", "grant_failed"]
     said(stack, DM, rid, "could not be granted")
     said(stack, AUDIT, rid, "AccessDenied")
@@ -183,7 +184,7 @@ REVOCATIONS = [("iam:DeleteRolePolicy", "Throttling"), ("iam:DeleteRolePolicy", 
 def test_a_revocation_aws_did_not_confirm_is_retried_until_it_does(stack: RelStack, operation: str, code: str,
                                                                    figures: Counter[str]) -> None:
     active = _active(stack)
-    owner = f"arn:aws:sts::{cast.ACCOUNT}:assumed-role/rel-faults-alice/alice"
+    owner = f"arn:aws:sts::{cast.ACCOUNT}:assumed-role/{stack.grantee.rsplit('/', 1)[-1]}/alice"
     session = stack.aws.start_session(active.node.id, owner)
     stack.aws.fail_next(operation, code)
     figures["faults injected: AWS"] += 1
@@ -191,7 +192,7 @@ def test_a_revocation_aws_did_not_confirm_is_retried_until_it_does(stack: RelSta
     figures["requests: faults"] += 1
     assert "has ended" in answer and "not confirmed" in answer, answer  # not "the permission is removed"
     done = settled(stack, active.id)
-    assert done.state is State.REVOKED and f"jitbot-{active.id}" not in policies_of(stack, ROLE)
+    assert done.state is State.REVOKED and f"jitbot-{active.id}" not in policies_of(stack)
     assert [s["Status"] for s in stack.aws.sessions(active.node.id) if s["SessionId"] == session] == ["Terminated"]
     trail = actions(stack, active.id)
     assert trail[-3:] == ["revoked", "revoke_retry", "revocation_confirmed"], trail
@@ -203,13 +204,13 @@ def test_a_revocation_aws_did_not_confirm_is_retried_until_it_does(stack: RelSta
 def test_reconciliation_reports_what_aws_did_not_answer(stack: RelStack, figures: Counter[str]) -> None:
     active = _active(stack)
     for operation in ("iam:ListRolePolicies", "iam:GetRolePolicy"):  # a principal's listing, a grant's check
-        before = world(stack, ROLE)  # (reads IAM too: before the fault)
+        before = world(stack)  # (reads IAM too: before the fault)
         stack.aws.fail_next(operation, "Throttling")
         figures["faults injected: AWS"] += 1
         report = reconcile(ctx(stack))
         assert len(report.errors) == 1 and "Throttling" in report.errors[0], report.lines()
         assert not report.removed and not report.reapplied and not report.ended, report.lines()
-        assert world(stack, ROLE).requests == before.requests and f"jitbot-{active.id}" in policies_of(stack, ROLE)
+        assert world(stack).requests == before.requests and f"jitbot-{active.id}" in policies_of(stack)
     assert not reconcile(ctx(stack)).errors
 
 
@@ -235,11 +236,11 @@ def test_slack_failing_beyond_retries_is_reported(stack: RelStack, figures: Coun
     rid = _pending(stack)
     stack.slack.fail_next("users.info", times=5, status=502)
     figures["faults injected: Slack"] += 5
-    before = world(stack, ROLE)
+    before = world(stack)
     answer = stack.click(FRESH[1], ids.APPROVE, rid, SRE)
     figures["requests: faults"] += 1
     assert "Something went wrong" in answer and "reference" in answer, answer
-    after = world(stack, ROLE)
+    after = world(stack)
     assert (after.requests, after.events, after.iam) == (before.requests, before.events, before.iam)
     stack.slack.clear()
     stack.slack.fail_next("conversations.open", times=5, status=500)
@@ -297,6 +298,6 @@ def test_a_click_while_the_database_is_locked_waits_and_counts_once(stack: RelSt
         answer = stack.slash(cast.ALICE, f"release {rid}")
         figures["requests: faults"] += 1
     assert "has ended" in answer, answer
-    assert settled(stack, rid).state is State.REVOKED and f"jitbot-{rid}" not in policies_of(stack, ROLE)
+    assert settled(stack, rid).state is State.REVOKED and f"jitbot-{rid}" not in policies_of(stack)
     assert actions(stack, rid)[-2:] == ["revoked", "revocation_confirmed"]
     figures["audit trails checked against the expected trail"] += 1

