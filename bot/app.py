@@ -21,6 +21,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,6 +55,15 @@ log = logging.getLogger(__name__)
 LISTENERS_PER_HTTP_THREAD = 4
 
 
+class ServerErrorsRetryHandler(ServerErrorRetryHandler):
+    """Retries Slack's 502 and 504 as well (its load balancers answer them when busy); the SDK's own handler
+    retries 500 and 503 only, so a single 502 lost a notice."""
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        return response is not None and response.status_code in (500, 502, 503, 504)
+
+
 def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClient:
     counting = [SlackErrorCounter(metrics)] if metrics else []
     return WebClient(
@@ -62,7 +74,7 @@ def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClien
             *counting,
             RateLimitErrorRetryHandler(max_retry_count=3),
             ConnectionErrorRetryHandler(max_retry_count=2),
-            ServerErrorRetryHandler(max_retry_count=2),
+            ServerErrorsRetryHandler(max_retry_count=2),
         ],
     )
 

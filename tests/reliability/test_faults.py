@@ -215,19 +215,26 @@ def test_reconciliation_reports_what_aws_did_not_answer(stack: RelStack, figures
 
 
 # -- Slack -------------------------------------------------------------------------------------------------------
-def test_slack_dropping_connections_and_5xx_once_are_retried(stack: RelStack, figures: Counter[str]) -> None:
+def test_slack_dropping_connections_429_and_5xx_once_are_retried(stack: RelStack, figures: Counter[str]) -> None:
     rid = _pending(stack)
     stack.slack.reset_connections("users.info")  # the approver's profile (is the account active?)
     stack.slack.fail_next("chat.update", status=503)  # the approval message losing its buttons
-    stack.slack.reset_connections("conversations.open")  # the requester's DM
+    stack.slack.fail_next("conversations.open", status=502)  # the requester's DM (a load balancer's 502)
+    stack.slack.fail_next("chat.postMessage", status=429, retry_after=0)  # the first notice posted
     stack.slack.fail_next("response_url", status=500)  # the approver's ephemeral answer
-    figures["faults injected: Slack"] += 4
+    figures["faults injected: Slack"] += 5
     assert "access was granted" in stack.click(FRESH[0], ids.APPROVE, rid, SRE)
     figures["requests: faults"] += 1
     said(stack, DM, rid, "Access granted")
+    said(stack, AUDIT, rid, "granted")
     assert stack.slack.wait_for(lambda c: c.method == "chat.update" and rid in str(c.params.get("text"))).ok
-    faulted = sorted(str(c.method) for c in stack.slack.calls if c.fault is not None)
-    assert faulted == ["chat.update", "conversations.open", "response_url", "users.info"], faulted
+    calls = stack.slack.calls
+    faulted = [(i, c) for i, c in enumerate(calls) if c.fault is not None]
+    assert sorted(c.method for _, c in faulted) == ["chat.postMessage", "chat.update", "conversations.open",
+                                                   "response_url", "users.info"], faulted
+    for i, call in faulted:  # each was tried again, and went through
+        assert any(c.method == call.method and c.ok and c.params.get("channel") == call.params.get("channel")
+                   for c in calls[i + 1:]), call
 
 
 def test_slack_failing_beyond_retries_is_reported(stack: RelStack, figures: Counter[str]) -> None:
