@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, Row, Table, Update, bindparam, or_, update
 
 from core.model import (
     AccessRequest,
@@ -23,6 +24,12 @@ from store.models import AuditEventRow, DecisionRow, MessageRow, RequestRow
 
 #: The special ``expected`` key of ``update_where``: ``lease_until IS NULL OR lease_until < value``.
 LEASE_FREE_KEY = "lease_until__lt"
+
+#: The tables, for Core statements (the repository reads and writes rows without the ORM's unit of work).
+REQUESTS = cast(Table, RequestRow.__table__)
+DECISIONS = cast(Table, DecisionRow.__table__)
+AUDIT_EVENTS = cast(Table, AuditEventRow.__table__)
+MESSAGES = cast(Table, MessageRow.__table__)
 
 
 def _node_columns(node: Any) -> dict[str, Any]:
@@ -131,15 +138,22 @@ def change_columns(changes: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def expected_conditions(expected: Mapping[str, Any]) -> list[ColumnElement[bool]]:
-    """WHERE clauses for ``expected``: ``col = value``, ``col IS NULL`` for None, and
-    ``lease_until__lt`` meaning ``lease_until IS NULL OR lease_until < value``."""
-    conditions: list[ColumnElement[bool]] = []
+#: The shape of an ``expected`` mapping: (column or ``LEASE_FREE_KEY``, compared with NULL?) pairs, in order.
+ExpectedShape = tuple[tuple[str, bool], ...]
+
+
+def expected_params(expected: Mapping[str, Any]) -> tuple[ExpectedShape, dict[str, Any]]:
+    """The shape of ``expected`` (what ``update_statement`` builds the WHERE clause from) and the values it
+    binds (``expect_<column>``): ``col = value``, ``col IS NULL`` for None, and ``lease_until__lt`` meaning
+    ``lease_until IS NULL OR lease_until < value``."""
+    shape: list[tuple[str, bool]] = []
+    params: dict[str, Any] = {}
     for name, value in expected.items():
         if name == LEASE_FREE_KEY:
             if value is None:
                 raise ValueError(f"{LEASE_FREE_KEY} needs a datetime")
-            conditions.append(or_(RequestRow.lease_until.is_(None), RequestRow.lease_until < value))
+            shape.append((LEASE_FREE_KEY, False))
+            params[f"expect_{LEASE_FREE_KEY}"] = value
             continue
         if name in _NOT_COMPARABLE:
             raise ValueError(f"field {name!r} cannot be used as an expected value")
@@ -147,12 +161,31 @@ def expected_conditions(expected: Mapping[str, Any]) -> list[ColumnElement[bool]
         if to_columns is None:
             raise ValueError(f"unknown AccessRequest field {name!r}")
         for column, column_value in to_columns(value).items():
-            attribute = getattr(RequestRow, column)
-            conditions.append(attribute.is_(None) if column_value is None else attribute == column_value)
-    return conditions
+            shape.append((column, column_value is None))
+            if column_value is not None:
+                params[f"expect_{column}"] = column_value
+    return tuple(shape), params
 
 
-def row_to_request(row: RequestRow) -> AccessRequest:
+@lru_cache(maxsize=512)
+def update_statement(changed: tuple[str, ...], expected: ExpectedShape) -> Update:
+    """``UPDATE requests SET <changed> = :set_<column> WHERE id = :request_id AND <expected>``, built once per
+    shape and bound at each call: building a statement around literal values cost more CPU than running it."""
+    table = REQUESTS
+    conditions: list[ColumnElement[bool]] = [table.c.id == bindparam("request_id")]
+    for column, is_null in expected:
+        if column == LEASE_FREE_KEY:
+            lease = table.c.lease_until
+            conditions.append(or_(lease.is_(None), lease < bindparam(f"expect_{column}", type_=lease.type)))
+        elif is_null:
+            conditions.append(table.c[column].is_(None))
+        else:
+            conditions.append(table.c[column] == bindparam(f"expect_{column}", type_=table.c[column].type))
+    return update(table).where(*conditions).values(
+        {column: bindparam(f"set_{column}", type_=table.c[column].type) for column in changed})
+
+
+def row_to_request(row: RequestRow | Row[Any]) -> AccessRequest:
     return AccessRequest(
         id=row.id,
         requester=row.requester,
@@ -210,7 +243,7 @@ def decision_columns(decision: Decision) -> dict[str, Any]:
     }
 
 
-def row_to_decision(row: DecisionRow) -> Decision:
+def row_to_decision(row: DecisionRow | Row[Any]) -> Decision:
     return Decision(
         request_id=row.request_id,
         level=row.level,
@@ -232,7 +265,7 @@ def event_columns(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def row_to_event(row: AuditEventRow) -> AuditEvent:
+def row_to_event(row: AuditEventRow | Row[Any]) -> AuditEvent:
     return AuditEvent(
         request_id=row.request_id,
         at=row.at,
@@ -247,5 +280,5 @@ def message_columns(ref: MessageRef) -> dict[str, Any]:
     return {"request_id": ref.request_id, "purpose": ref.purpose, "channel": ref.channel, "ts": ref.ts}
 
 
-def row_to_message(row: MessageRow) -> MessageRef:
+def row_to_message(row: MessageRow | Row[Any]) -> MessageRef:
     return MessageRef(request_id=row.request_id, purpose=row.purpose, channel=row.channel, ts=row.ts)

@@ -7,31 +7,51 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, Select, and_, insert, or_, select, update
+from sqlalchemy import CursorResult, Select, and_, bindparam, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.model import AccessRequest, AuditEvent, Decision, MessageRef, State
 from store.convert import (
+    AUDIT_EVENTS,
+    DECISIONS,
+    MESSAGES,
+    REQUESTS,
     change_columns,
     decision_columns,
     event_columns,
-    expected_conditions,
+    expected_params,
     message_columns,
     request_columns,
     row_to_decision,
     row_to_event,
     row_to_message,
     row_to_request,
+    update_statement,
 )
 from store.hints import narrow
-from store.models import AuditEventRow, DecisionRow, MessageRow, RequestRow
 
 if TYPE_CHECKING:
     from core.ports import Repository, UnitOfWork
 
 _UNIQUE_SQLITE_ERRORS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+#: Statements built once and bound at each call (see store.convert.update_statement for why).
+_GET = select(REQUESTS).where(REQUESTS.c.id == bindparam("request_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_DECISIONS = select(DECISIONS).where(DECISIONS.c.request_id == bindparam("request_id")).order_by(DECISIONS.c.id)
+_MESSAGES = select(MESSAGES).where(MESSAGES.c.request_id == bindparam("request_id")).order_by(MESSAGES.c.purpose)
+
+
+def _message_upsert(stmt: Any) -> Any:
+    """``INSERT … ON CONFLICT (request_id, purpose) DO UPDATE`` the channel and ts (SQLite and PostgreSQL alike)."""
+    return stmt.on_conflict_do_update(index_elements=["request_id", "purpose"],
+                                      set_={"channel": stmt.excluded.channel, "ts": stmt.excluded.ts})
+
+
+_UPSERT_MESSAGE = _message_upsert(sqlite.insert(MESSAGES))
+_UPSERT_MESSAGE_PG = _message_upsert(postgresql.insert(MESSAGES))
 
 
 def is_unique_violation(exc: IntegrityError) -> bool:
@@ -49,8 +69,9 @@ def is_unique_violation(exc: IntegrityError) -> bool:
 class SqlRepository:
     """core.ports.Repository on one SQLAlchemy session; every call runs in the session's transaction.
 
-    Rows are read with ``populate_existing`` so a read after ``update_where`` in the same
-    transaction sees the new values (updates go straight to SQL, not through the identity map).
+    Reads and writes are Core statements on the session's connection (no ORM identity map), so a read
+    after ``update_where`` in the same transaction sees the new values. Statements take bound parameters
+    rather than literal values: SQLAlchemy then compiles each shape once (BENCHMARKS.md, store adapter).
     """
 
     def __init__(self, session: Session) -> None:
@@ -64,14 +85,12 @@ class SqlRepository:
     # --- requests ----------------------------------------------------------------------------
 
     def add(self, request: AccessRequest) -> None:
-        self._session.execute(insert(RequestRow).values(request_columns(request)))
+        self._session.execute(insert(REQUESTS), request_columns(request))
 
     def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None:
-        stmt = select(RequestRow).where(RequestRow.id == request_id)
-        if for_update and self._postgres:
-            # SQLite needs no row lock: BEGIN IMMEDIATE already holds the database's write lock.
-            stmt = stmt.with_for_update()
-        row = self._session.scalars(self._fresh(stmt)).one_or_none()
+        # SQLite needs no row lock: BEGIN IMMEDIATE already holds the database's write lock.
+        stmt = _GET_FOR_UPDATE if for_update and self._postgres else _GET
+        row = self._session.execute(stmt, {"request_id": request_id}).one_or_none()
         return None if row is None else row_to_request(row)
 
     def update_where(self, request_id: str, expected: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
@@ -83,14 +102,9 @@ class SqlRepository:
         ``expected``).
         """
         values = change_columns(changes)
-        conditions = expected_conditions(expected)
-        stmt = (
-            update(RequestRow)
-            .where(RequestRow.id == request_id, *conditions)
-            .values(values)
-            .execution_options(synchronize_session=False)
-        )
-        result = cast(CursorResult[Any], self._session.execute(stmt))
+        shape, params = expected_params(expected)
+        params.update({f"set_{column}": value for column, value in values.items()}, request_id=request_id)
+        result = cast(CursorResult[Any], self._session.execute(update_statement(tuple(values), shape), params))
         return result.rowcount == 1
 
     def in_states(self, states: Sequence[State], *, limit: int = 1000) -> list[AccessRequest]:
@@ -98,10 +112,11 @@ class SqlRepository:
         active), which are few: it tells SQLite's planner so."""
         if not states:
             return []
+        c = REQUESTS.c
         stmt = (
-            select(RequestRow)
-            .where(narrow(RequestRow.state.in_([State(s).value for s in states])))
-            .order_by(RequestRow.created_at, RequestRow.id)
+            select(REQUESTS)
+            .where(narrow(c.state.in_([State(s).value for s in states])))
+            .order_by(c.created_at, c.id)
             .limit(limit)
         )
         return self._requests(stmt)
@@ -109,18 +124,20 @@ class SqlRepository:
     def by_requester(self, user_id: str, states: Sequence[State] | None = None,
                      *, limit: int = 50) -> list[AccessRequest]:
         """The requests of ``user_id`` (optionally only in ``states``), newest first."""
-        stmt = select(RequestRow).where(RequestRow.requester == user_id)
+        c = REQUESTS.c
+        stmt = select(REQUESTS).where(c.requester == user_id)
         if states is not None:
-            stmt = stmt.where(RequestRow.state.in_([State(s).value for s in states]))
-        stmt = stmt.order_by(RequestRow.created_at.desc(), RequestRow.id.desc()).limit(limit)
+            stmt = stmt.where(c.state.in_([State(s).value for s in states]))
+        stmt = stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
         return self._requests(stmt)
 
     def due_expiries(self, before: datetime, *, limit: int = 500) -> list[AccessRequest]:
         """Active requests with ``expires_at <= before``, earliest first (PostgreSQL: SKIP LOCKED)."""
+        c = REQUESTS.c
         stmt = (
-            select(RequestRow)
-            .where(RequestRow.state == State.ACTIVE.value, RequestRow.expires_at <= before)
-            .order_by(RequestRow.expires_at, RequestRow.id)
+            select(REQUESTS)
+            .where(c.state == State.ACTIVE.value, c.expires_at <= before)
+            .order_by(c.expires_at, c.id)
             .limit(limit)
         )
         return self._requests(self._skip_locked(stmt))
@@ -129,16 +146,17 @@ class SqlRepository:
         """Requests with an AWS step to (re)try, whose lease is free (``lease_until IS NULL OR
         lease_until < now``): state ``approved`` (grant), or ``needs_cleanup`` (revocation).
         Oldest first; on PostgreSQL rows locked by another transaction are skipped."""
-        lease_free = or_(RequestRow.lease_until.is_(None), RequestRow.lease_until < now)
+        c = REQUESTS.c
+        lease_free = or_(c.lease_until.is_(None), c.lease_until < now)
         stmt = (
-            select(RequestRow)
+            select(REQUESTS)
             .where(
                 or_(
-                    and_(narrow(RequestRow.state == State.APPROVED.value), lease_free),
-                    and_(narrow(RequestRow.needs_cleanup.is_(True)), lease_free),
+                    and_(narrow(c.state == State.APPROVED.value), lease_free),
+                    and_(narrow(c.needs_cleanup.is_(True)), lease_free),
                 )
             )
-            .order_by(RequestRow.created_at, RequestRow.id)
+            .order_by(c.created_at, c.id)
             .limit(limit)
         )
         return self._requests(self._skip_locked(stmt))
@@ -150,7 +168,7 @@ class SqlRepository:
         already decided on this request. Other integrity errors (unknown request) propagate."""
         try:
             with self._session.begin_nested():
-                self._session.execute(insert(DecisionRow).values(decision_columns(decision)))
+                self._session.execute(insert(DECISIONS), decision_columns(decision))
         except IntegrityError as exc:
             if not is_unique_violation(exc):
                 raise
@@ -159,62 +177,46 @@ class SqlRepository:
 
     def decisions(self, request_id: str) -> list[Decision]:
         """The request's decisions in the order they were recorded."""
-        stmt = select(DecisionRow).where(DecisionRow.request_id == request_id).order_by(DecisionRow.id)
-        return [row_to_decision(row) for row in self._session.scalars(self._fresh(stmt))]
+        return [row_to_decision(row) for row in self._session.execute(_DECISIONS, {"request_id": request_id})]
 
     # --- audit -------------------------------------------------------------------------------
 
     def add_event(self, event: AuditEvent) -> None:
-        self._session.execute(insert(AuditEventRow).values(event_columns(event)))
+        self._session.execute(insert(AUDIT_EVENTS), event_columns(event))
 
     def events(self, request_id: str | None = None, *, since: datetime | None = None,
                limit: int | None = None) -> list[AuditEvent]:
         """Audit events in id order (the order they were written), optionally of one request, at or
         after ``since``, the first ``limit`` of them."""
-        stmt = select(AuditEventRow)
+        c = AUDIT_EVENTS.c
+        stmt = select(AUDIT_EVENTS)
         if request_id is not None:
-            stmt = stmt.where(AuditEventRow.request_id == request_id)
+            stmt = stmt.where(c.request_id == request_id)
         if since is not None:
-            after = AuditEventRow.at >= since
+            after = c.at >= since
             # with a request id, its index (request_id, id) is the better path
             stmt = stmt.where(after if request_id is not None else narrow(after))
-        stmt = stmt.order_by(AuditEventRow.id)
+        stmt = stmt.order_by(c.id)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return [row_to_event(row) for row in self._session.scalars(self._fresh(stmt))]
+        return [row_to_event(row) for row in self._session.execute(stmt)]
 
     # --- messages ----------------------------------------------------------------------------
 
     def add_message(self, ref: MessageRef) -> None:
         """Record where a message went; a second ref for the same (request, purpose) replaces it."""
-        values = message_columns(ref)
-        table = MessageRow.__table__
-        dialect = postgresql if self._postgres else sqlite
-        stmt = (
-            dialect.insert(table)
-            .values(values)
-            .on_conflict_do_update(
-                index_elements=["request_id", "purpose"],
-                set_={"channel": values["channel"], "ts": values["ts"]},
-            )
-        )
-        self._session.execute(stmt)
+        self._session.execute(_UPSERT_MESSAGE_PG if self._postgres else _UPSERT_MESSAGE, message_columns(ref))
 
     def messages(self, request_id: str) -> list[MessageRef]:
-        stmt = select(MessageRow).where(MessageRow.request_id == request_id).order_by(MessageRow.purpose)
-        return [row_to_message(row) for row in self._session.scalars(self._fresh(stmt))]
+        return [row_to_message(row) for row in self._session.execute(_MESSAGES, {"request_id": request_id})]
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _requests(self, stmt: Select[RequestRow]) -> list[AccessRequest]:
-        return [row_to_request(row) for row in self._session.scalars(self._fresh(stmt))]
+    def _requests(self, stmt: Select[Any]) -> list[AccessRequest]:
+        return [row_to_request(row) for row in self._session.execute(stmt)]
 
-    def _skip_locked(self, stmt: Select[RequestRow]) -> Select[RequestRow]:
+    def _skip_locked(self, stmt: Select[Any]) -> Select[Any]:
         return stmt.with_for_update(skip_locked=True) if self._postgres else stmt
-
-    @staticmethod
-    def _fresh(stmt: Select[Any]) -> Select[Any]:
-        return stmt.execution_options(populate_existing=True)
 
 
 class SqlUnitOfWork:
