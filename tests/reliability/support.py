@@ -5,7 +5,6 @@ from the fake Slack. No fixtures here (they are in conftest.py)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -165,8 +164,3 @@ def settled(stack: Stack, request_id: str, timeout: float = 20) -> AccessRequest
     return eventually(lambda: (r := get(stack, request_id)).state.is_final and not r.needs_cleanup and r,
                       timeout=timeout, what=f"{request_id} over and revoked")
 
-
-def pause(seconds: float) -> None:
-    """Let background work (sweeps, retries) run, to show that something does *not* happen. Never a timing
-    assertion: the test passes or fails on what happened, not on how long it took."""
-    time.sleep(seconds)
