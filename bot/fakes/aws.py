@@ -263,5 +263,11 @@ class FakeAws:
         iam, who, kind = self._iam_principal(principal_arn)
         listing, get = ((iam.list_role_policies, iam.get_role_policy) if kind == "role" else
                         (iam.list_user_policies, iam.get_user_policy))
-        return {p: get(**who, PolicyName=p)["PolicyDocument"] for p in listing(**who)["PolicyNames"]}
+        found: dict[str, dict[str, Any]] = {}
+        for name in listing(**who)["PolicyNames"]:
+            try:
+                found[name] = get(**who, PolicyName=name)["PolicyDocument"]
+            except iam.exceptions.NoSuchEntityException:
+                continue  # deleted between the listing and the read (a revocation running meanwhile)
+        return found
 
