@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bolt-default-pool", action="store_true",
                         help="give Bolt its default pool of 5 listener workers (the figures before the fix)")
     args = parser.parse_args(argv)
-    ops = {1: 10, 10: 50, 50: 100} if args.quick else {1: 40, 10: 100, 50: 200}
+    ops = {1: 10, 10: 50, 50: 100} if args.quick else {1: 20, 10: 100, 50: 200}
     started = benchlib.banner("Acknowledgement latency (signed HTTP, SQLite)"
                               + (" - Bolt's default listener pool (before)" if args.bolt_default_pool else ""))
     workers = 5 if args.bolt_default_pool else None

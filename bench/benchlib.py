@@ -531,19 +531,40 @@ def count_policies(fakes: Fakes, principals: Sequence[str]) -> int:
     return total
 
 
+def watch_policies(fakes: Fakes, grants: Sequence[tuple[str, str]], interval: float = 0.05) -> None:
+    """(Fakes process) note, every ``interval`` s, when each of these inline policies disappears from moto's IAM
+    (read in moto's backend, not through its HTTP server, so the watch costs the bot nothing)."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[fakes.aws.account]["aws"]
+    left = {name: principal for principal, name in grants}
+    gone: dict[str, float] = {}
+    fakes.deleted = gone  # type: ignore[attr-defined]
+
+    def watch() -> None:
+        while left:
+            present: set[str] = set()
+            for principal in set(left.values()):
+                kind, _, who = principal.split(":")[5].partition("/")
+                present.update(backend.list_role_policies(who) if kind == "role" else backend.list_user_policies(who))
+            now = time.time()
+            for name in [n for n in left if n not in present]:
+                gone[name] = now
+                del left[name]
+            time.sleep(interval)
+
+    threading.Thread(target=watch, name="policy-watch", daemon=True).start()
+
+
+def policy_deletions(fakes: Fakes) -> dict[str, float]:
+    """(Fakes process) policy name → when ``watch_policies`` saw it gone."""
+    return dict(getattr(fakes, "deleted", {}))
+
+
 def revocation_times(stack: Any, request_ids: Sequence[str]) -> dict[str, float]:
-    """(Bot process) when each request's policy was deleted: noted by ``InstantAws``, else the time of its
-    ``revocation_confirmed`` audit event (written right after AWS confirmed the deletion)."""
-    noted = getattr(stack.runtime.ctx.access, "revoked", None)
-    if noted is not None:
-        return {rid: noted[rid] for rid in request_ids if rid in noted}
-    found: dict[str, float] = {}
-    with stack.runtime.ctx.uow() as uow:
-        for rid in request_ids:
-            for event in uow.repo.events(rid):
-                if event.action == "revocation_confirmed":
-                    found[rid] = event.at.timestamp()
-    return found
+    """(Bot process) when ``InstantAws`` deleted each request's policy."""
+    noted = stack.runtime.ctx.access.revoked
+    return {rid: noted[rid] for rid in request_ids if rid in noted}
 
 
 def scheduled_jobs(stack: Any) -> int:

@@ -165,12 +165,19 @@ def generate(path: Path, requests: int, anchor: datetime) -> float:
 
 
 def database(requests: int, regenerate: bool) -> tuple[str, datetime]:
+    from store.migrate import is_up_to_date, upgrade
+
     db, meta = cache_paths(requests)
     if not regenerate and db.exists() and meta.exists():
         info = json.loads(meta.read_text())
         print(f"  cached database {db} ({db.stat().st_size / 2**20:,.0f} MiB, generated in "
               f"{info['seconds']:.0f} s)", flush=True)
-        return f"sqlite:///{db}", datetime.fromisoformat(info["anchor"])
+        url = f"sqlite:///{db}"
+        if not is_up_to_date(url):  # generated before a later migration: apply it, as `jitbot db upgrade` would
+            started = time.perf_counter()
+            upgrade(url)
+            print(f"  migrated the cached database to head in {time.perf_counter() - started:.1f} s", flush=True)
+        return url, datetime.fromisoformat(info["anchor"])
     anchor = datetime.now(UTC).replace(microsecond=0)
     print(f"  generating {requests:,} requests and their events into {db} ...", flush=True)
     seconds = generate(db, requests, anchor)

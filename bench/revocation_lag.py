@@ -5,7 +5,7 @@
    sweep every 5 s, notices to the fake Slack); only the AccessBackend is an in-process fake that answers at once
    and notes when each policy is deleted, so the figures are jitbot's own.
 2. A burst against moto: 1,000 of 10,000 grants expire in the same second; the real AwsGateway deletes each
-   inline policy from moto and ends the sessions; measured to each ``revocation_confirmed``.
+   inline policy from moto and ends the sessions; measured to the moment each policy is gone from moto.
 
 The grants are seeded straight into the store (store.uow) before the bot starts, as if it were restarted with
 them. For comparison: sso-elevator schedules each revocation with EventBridge Scheduler, precise to a minute.
@@ -26,6 +26,7 @@ from benchlib import PRINCIPALS, Child, Spread, scratch, show, verdict
 
 GRANTS = 10_000
 EXPIRING = 1_000
+MOTO_WAIT = 120.0  # seconds after the burst to wait for moto's policies to go
 
 
 def _wait_armed(bot: Child, least: int, timeout: float = 120.0) -> float:
@@ -102,18 +103,24 @@ def moto_burst(fakes: Child, lead: float) -> list[object]:
     ids = benchlib.seed_grants(url, burst + rest, fakes.info["nodes"]["web-1"],
                                warned_before=now + timedelta(hours=1))
     principals = list(PRINCIPALS.values())
-    fakes.call(benchlib.put_policies_directly,
-               [(principals[n % len(principals)], f"jitbot-{rid}") for n, rid in enumerate(ids[:EXPIRING])])
+    grants = [(principals[n % len(principals)], f"jitbot-{rid}") for n, rid in enumerate(ids[:EXPIRING])]
+    fakes.call(benchlib.put_policies_directly, grants)
     before = fakes.call(benchlib.count_policies, principals)
+    fakes.call(benchlib.watch_policies, grants)
     bot = Child(benchlib.bot_setup, slack_url=fakes.info["slack_url"], aws_url=fakes.info["aws_url"],
                 nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir))
     try:
         armed = _wait_armed(bot, GRANTS)
         margin = (burst_at - datetime.now(UTC)).total_seconds()
-        print(f"  bot ready ({armed:.1f} s to arm); {before} policies in moto; burst in {margin:.1f} s", flush=True)
+        print(f"  bot (pid {bot.pid}) ready ({armed:.1f} s to arm); {before} policies in moto; burst in {margin:.1f} s",
+              flush=True)
         cpu = benchlib.cpu_seconds(bot.pid), benchlib.cpu_seconds(fakes.pid)
-        done = _collect(bot, ids[:EXPIRING], burst_at.timestamp() + 150)
+        deadline = burst_at.timestamp() + MOTO_WAIT
+        while time.time() < deadline and len(fakes.call(benchlib.policy_deletions)) < EXPIRING:
+            time.sleep(0.5)
         used = benchlib.cpu_seconds(bot.pid) - cpu[0], benchlib.cpu_seconds(fakes.pid) - cpu[1]
+        deleted = fakes.call(benchlib.policy_deletions)
+        done = {rid: deleted[f"jitbot-{rid}"] for rid in ids[:EXPIRING] if f"jitbot-{rid}" in deleted}
     finally:
         bot.close()
     after = fakes.call(benchlib.count_policies, principals)
@@ -125,7 +132,7 @@ def moto_burst(fakes: Child, lead: float) -> list[object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="spread the expiries over 20 s instead of 60 s")
-    parser.add_argument("--lead", type=float, default=40.0, help="seconds between seeding and the first expiry")
+    parser.add_argument("--lead", type=float, default=30.0, help="seconds between seeding and the first expiry")
     parser.add_argument("--skip-moto", action="store_true")
     args = parser.parse_args(argv)
     started = benchlib.banner(f"Revocation lag ({GRANTS:,} active grants, SQLite)")
