@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from bot.fakes import cast
 from bot.fakes.stack import Stack
@@ -189,16 +190,30 @@ def test_unsigned_and_badly_signed_requests_get_401(stack: Stack) -> None:
 
 
 def test_restart_after_expiry_revokes_on_start(stack: Stack) -> None:
-    answer = stack.slash(cast.BOB, "request dev-1 2s quick look")
+    answer = stack.slash(cast.BOB, "request dev-1 4s quick look")
     rid = answer.split("*")[1]
+    expires_at = request(stack, rid).expires_at
+    assert expires_at is not None
     assert _granted_policy(stack, BOB_ROLE, rid) is not None
     stack.shutdown_bot()  # jitbot is down when the grant expires
-    time.sleep(2.5)
+    assert request_state_in_db(stack.database_url, rid) == "active"  # it stopped before the expiry
+    time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.5)
     assert _granted_policy(stack, BOB_ROLE, rid) is not None  # (IAM's DateLessThan already denies it)
     stack.boot()
     eventually(lambda: request(stack, rid).state is State.EXPIRED and not request(stack, rid).needs_cleanup,
                timeout=10, what="revocation after restart")
     assert _granted_policy(stack, BOB_ROLE, rid) is None
+
+
+def request_state_in_db(url: str, request_id: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SELECT state FROM requests WHERE id = :id"), {"id": request_id}).scalar())
+    finally:
+        engine.dispose()
 
 
 def test_bad_input_is_explained_and_changes_nothing(stack: Stack) -> None:
