@@ -139,6 +139,8 @@ class RequestRow(Base):
         Index(None, "ended_at"),
         # the digest's unreviewed break-glass requests: a rare kind among a year of requests (migration 0002)
         Index(None, "kind", "created_at"),
+        # by_requester in the live states: one person's few live requests among all theirs (migration 0003)
+        Index(None, "requester", "state", "created_at"),
     )
 
 

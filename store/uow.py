@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 _UNIQUE_SQLITE_ERRORS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 
+_LIVE = frozenset({State.PENDING.value, State.APPROVED.value, State.ACTIVE.value})
+
 #: Statements built once and bound at each call (see store.convert.update_statement for why).
 _GET = select(REQUESTS).where(REQUESTS.c.id == bindparam("request_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
@@ -127,7 +129,11 @@ class SqlRepository:
         c = REQUESTS.c
         stmt = select(REQUESTS).where(c.requester == user_id)
         if states is not None:
-            stmt = stmt.where(c.state.in_([State(s).value for s in states]))
+            values = {State(s).value for s in states}
+            in_states = c.state.in_(sorted(values))
+            # the live states are a sliver of anyone's history: say so, and SQLite takes the index
+            # (requester, state, created_at) instead of reading all of that person's requests
+            stmt = stmt.where(narrow(in_states) if values <= _LIVE else in_states)
         stmt = stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
         return self._requests(stmt)
 

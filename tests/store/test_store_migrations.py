@@ -39,7 +39,7 @@ def test_migrated_indexes(engine: Engine) -> None:
     requests = {tuple(ix["column_names"]) for ix in inspector.get_indexes("requests")}
     assert {("state", "expires_at"), ("requester", "created_at"), ("state", "lease_until"),
             ("created_at", "state"), ("needs_cleanup", "lease_until"), ("ended_at",),
-            ("kind", "created_at")} <= requests
+            ("kind", "created_at"), ("requester", "state", "created_at")} <= requests
     events = {tuple(ix["column_names"]) for ix in inspector.get_indexes("audit_events")}
     assert {("at",), ("request_id", "id")} <= events
 
@@ -50,7 +50,7 @@ def test_revisions(tmp_path: Path) -> None:
     assert not is_up_to_date(url)
     upgrade(url)
     upgrade(url)  # idempotent
-    assert current_revision(url) == head_revision() == "0002"
+    assert current_revision(url) == head_revision() == "0003"
     assert is_up_to_date(url)
 
 
