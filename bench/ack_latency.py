@@ -72,9 +72,10 @@ def _person(deployment: Deployment, users: Users, ops: int, label: str, submitte
 
 
 def run(delay: float, ops: dict[int, int], levels: tuple[int, ...] = CONCURRENCY,
-        listener_workers: int | None = None) -> list[list[object]]:
+        listener_workers: int | None = None, http_threads: int | None = None) -> list[list[object]]:
     rows: list[list[object]] = []
-    with Deployment(sweep_seconds=5.0, listener_workers=listener_workers) as deployment:
+    settings = {"http_threads": http_threads} if http_threads else None
+    with Deployment(sweep_seconds=5.0, listener_workers=listener_workers, settings=settings) as deployment:
         print(f"  bot process: pid {deployment.bot.pid}; fakes: pid {deployment.fakes.pid}", flush=True)
         users = Users(deployment.url, deployment.secret)
         try:
@@ -111,12 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delays", type=float, nargs="*", default=[0.0, 0.2], help="fake latencies, seconds")
     parser.add_argument("--bolt-default-pool", action="store_true",
                         help="give Bolt its default pool of 5 listener workers (the figures before the fix)")
+    parser.add_argument("--http-threads", type=int, help="waitress threads (HTTP_THREADS; default 16)")
     args = parser.parse_args(argv)
     ops = {1: 10, 10: 50, 50: 100} if args.quick else {1: 20, 10: 100, 50: 200}
     started = benchlib.banner("Acknowledgement latency (signed HTTP, SQLite)"
                               + (" - Bolt's default listener pool (before)" if args.bolt_default_pool else ""))
     workers = 5 if args.bolt_default_pool else None
-    rows = [row for delay in args.delays for row in run(delay, ops, tuple(args.clients), workers)]
+    rows = [row for delay in args.delays for row in run(delay, ops, tuple(args.clients), workers, args.http_threads)]
     show("Ack latency, ms (target: p99 < 50 ms; Slack's limit 3,000 ms)",
          ["Slack/AWS answer after", "operation", "clients", "n", "ack p50", "ack p99", "ack max", "acks > 3 s",
           "failed", "answer p50", "answer p99", "bot CPU ms per pair", "target"], rows)
