@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import benchlib
+import seeding
 from benchlib import Child, scratch, show, verdict
 
 from store.migrate import upgrade
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         with Child(benchlib.fakes_setup) as fakes:
             grants = workdir / "grants.db"
             now = datetime.now(UTC)
-            benchlib.seed_grants(f"sqlite:///{grants}", [now + timedelta(hours=2, seconds=i) for i in range(GRANTS)],
+            seeding.seed_grants(f"sqlite:///{grants}", [now + timedelta(hours=2, seconds=i) for i in range(GRANTS)],
                                  fakes.info["nodes"]["web-1"])
             cases = [("new database (migrations run)", None), ("migrated, empty", "empty"),
                      (f"{GRANTS:,} active grants", "grants")]

@@ -22,7 +22,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import benchlib
-from benchlib import PRINCIPALS, Child, Spread, scratch, show, verdict
+import seeding
+from benchlib import Child, Spread, scratch, show, verdict
+from seeding import PRINCIPALS
 
 GRANTS = 10_000
 EXPIRING = 1_000
@@ -32,7 +34,7 @@ MOTO_WAIT = 120.0  # seconds after the burst to wait for moto's policies to go
 def _wait_armed(bot: Child, least: int, timeout: float = 120.0) -> float:
     """Seconds until the scheduler holds at least ``least`` jobs (the rebuild from the store is done)."""
     started = time.perf_counter()
-    while time.perf_counter() - started < timeout and bot.call(benchlib.scheduled_jobs) < least:
+    while time.perf_counter() - started < timeout and bot.call(seeding.scheduled_jobs) < least:
         time.sleep(0.2)
     return time.perf_counter() - started
 
@@ -40,7 +42,7 @@ def _wait_armed(bot: Child, least: int, timeout: float = 120.0) -> float:
 def _collect(bot: Child, ids: Sequence[str], deadline: float) -> dict[str, float]:
     found: dict[str, float] = {}
     while time.time() < deadline:
-        found = bot.call(benchlib.revocation_times, list(ids))
+        found = bot.call(seeding.revocation_times, list(ids))
         if len(found) == len(ids):
             break
         time.sleep(0.5)
@@ -70,15 +72,15 @@ def scheduler_precision(fakes: Child, spread_seconds: float, lead: float) -> lis
     burst = [burst_at + timedelta(microseconds=i) for i in range(EXPIRING)]
     rest = [now + timedelta(hours=2, seconds=2 * i) for i in range(GRANTS - 2 * EXPIRING)]
     seeded = time.perf_counter()
-    ids = benchlib.seed_grants(url, spread + burst + rest, fakes.info["nodes"]["web-1"],
+    ids = seeding.seed_grants(url, spread + burst + rest, fakes.info["nodes"]["web-1"],
                                warned_before=now + timedelta(hours=1))
     print(f"  seeded {len(ids)} active grants in {time.perf_counter() - seeded:.1f} s", flush=True)
     bot = Child(benchlib.bot_setup, slack_url=fakes.info["slack_url"], aws_url=fakes.info["aws_url"],
-                nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir), backend="benchlib:InstantAws")
+                nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir), backend="seeding:InstantAws")
     try:
         armed = _wait_armed(bot, GRANTS)
         margin = (first - datetime.now(UTC)).total_seconds()
-        print(f"  bot (pid {bot.pid}) ready, {bot.call(benchlib.scheduled_jobs)} jobs armed ({armed:.1f} s after "
+        print(f"  bot (pid {bot.pid}) ready, {bot.call(seeding.scheduled_jobs)} jobs armed ({armed:.1f} s after "
               f"start); first expiry in {margin:.1f} s", flush=True)
         cpu = benchlib.cpu_seconds(bot.pid)
         time.sleep(max(0.0, burst_at.timestamp() - 1 - time.time()))
@@ -100,13 +102,13 @@ def moto_burst(fakes: Child, lead: float) -> list[object]:
     burst_at = (now + timedelta(seconds=lead)).replace(microsecond=0)
     burst = [burst_at + timedelta(microseconds=i) for i in range(EXPIRING)]
     rest = [now + timedelta(hours=2, seconds=2 * i) for i in range(GRANTS - EXPIRING)]
-    ids = benchlib.seed_grants(url, burst + rest, fakes.info["nodes"]["web-1"],
+    ids = seeding.seed_grants(url, burst + rest, fakes.info["nodes"]["web-1"],
                                warned_before=now + timedelta(hours=1))
     principals = list(PRINCIPALS.values())
     grants = [(principals[n % len(principals)], f"jitbot-{rid}") for n, rid in enumerate(ids[:EXPIRING])]
-    fakes.call(benchlib.put_policies_directly, grants)
-    before = fakes.call(benchlib.count_policies, principals)
-    fakes.call(benchlib.watch_policies, grants)
+    fakes.call(seeding.put_policies_directly, grants)
+    before = fakes.call(seeding.count_policies, principals)
+    fakes.call(seeding.watch_policies, grants)
     bot = Child(benchlib.bot_setup, slack_url=fakes.info["slack_url"], aws_url=fakes.info["aws_url"],
                 nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir))
     try:
@@ -116,14 +118,14 @@ def moto_burst(fakes: Child, lead: float) -> list[object]:
               flush=True)
         cpu = benchlib.cpu_seconds(bot.pid), benchlib.cpu_seconds(fakes.pid)
         deadline = burst_at.timestamp() + MOTO_WAIT
-        while time.time() < deadline and len(fakes.call(benchlib.policy_deletions)) < EXPIRING:
+        while time.time() < deadline and len(fakes.call(seeding.policy_deletions)) < EXPIRING:
             time.sleep(0.5)
         used = benchlib.cpu_seconds(bot.pid) - cpu[0], benchlib.cpu_seconds(fakes.pid) - cpu[1]
-        deleted = fakes.call(benchlib.policy_deletions)
+        deleted = fakes.call(seeding.policy_deletions)
         done = {rid: deleted[f"jitbot-{rid}"] for rid in ids[:EXPIRING] if f"jitbot-{rid}" in deleted}
     finally:
         bot.close()
-    after = fakes.call(benchlib.count_policies, principals)
+    after = fakes.call(seeding.count_policies, principals)
     print(f"  policies left in moto after the burst: {after} of {before}; CPU used meanwhile: bot {used[0]:.1f} s, "
           f"fakes (moto, Slack) {used[1]:.1f} s", flush=True)
     return _row("same second, AwsGateway -> moto", ids[:EXPIRING], burst, done, 10.0, used[0])
