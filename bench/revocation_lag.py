@@ -16,10 +16,13 @@ them. For comparison: sso-elevator schedules each revocation with EventBridge Sc
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import benchlib
 import seeding
@@ -142,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = scheduler_precision(fakes, 20.0 if args.quick else 60.0, args.lead)
         if not args.skip_moto:
             rows.append(moto_burst(fakes, args.lead))
+    for leftover in ("lag", "burst"):  # the seeded databases of this run
+        for path in Path(tempfile.gettempdir()).glob(f"jitbot-bench-{leftover}-*"):
+            shutil.rmtree(path, ignore_errors=True)
     show("Policy deleted minus expires_at (targets: p99 < 1 s spread over a minute; a burst of 1,000 within 10 s)",
          ["grants expiring", "n", "revoked", "lag p50 ms", "lag p99 ms", "lag max ms", "last revoked after s",
           "lag > 1 s", "bot CPU ms per revocation", "target"], rows)

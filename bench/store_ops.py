@@ -10,6 +10,7 @@ figures hold on a busy machine too.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(n):
             step(i)
         rows.append([name, n, f"{(time.process_time() - step_started) / n * 1000:.3f}"])
+    shutil.rmtree(workdir, ignore_errors=True)
     show("Store adapter: CPU per unit of work (ms, process time)", ["unit of work", "calls", "CPU ms each"], rows)
     benchlib.footer(started)
     return 0
