@@ -1,13 +1,18 @@
 """APScheduler wiring: a precise job per grant (warning, expiry) plus a sweep that catches everything else,
 the daily digest (a cron job at ``digest_time`` in the policy file's ``timezone``) and the daily retention purge.
 
-The job store is in memory and rebuilt from the database at start; the database stays the truth.
+The job store is in memory and rebuilt from the database at start; the database stays the truth. Jobs are
+armed for the grants that end (or are warned) within ``ARM_AHEAD``; a job every ``ARM_EVERY`` arms the next
+ones, so a restart with 10,000 grants of a working day arms only the next hour's. An expiry job does not end
+its one grant: it wakes the expiry runner, which ends every grant due in batches (``core.sweep.expire_due``);
+the jobs of a thousand grants ending in the same second make one run, not a thousand.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,7 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from core import reconcile, sweep
 from core.context import Context
 from core.digest import Digest, daily_digest
-from core.model import AccessRequest, State
+from core.model import AccessRequest
 from core.policy.schema import PolicySettings
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,40 @@ log = logging.getLogger(__name__)
 RETENTION_DELAY = timedelta(minutes=10)
 #: a pause between retention batches, so that other writers get the database in between
 RETENTION_PAUSE = 0.05
+#: grants get their jobs once they end (or are warned) within this much time …
+ARM_AHEAD = timedelta(hours=1)
+#: … checked this often (well within ARM_AHEAD)
+ARM_EVERY = timedelta(minutes=10)
+
+
+class Coalesced:
+    """Runs ``work`` on the caller's thread, one run at a time: a call that arrives during a run returns at
+    once and makes the running one go round again, so every call is followed by a complete run."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        self._work = work
+        self._lock = threading.Lock()
+        self._running = False
+        self._again = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._running:
+                self._again = True
+                return
+            self._running = True
+        try:
+            while True:
+                self._again = False
+                self._work()
+                with self._lock:
+                    if not self._again:
+                        self._running = False
+                        return
+        except BaseException:
+            with self._lock:
+                self._running = False
+            raise
 
 
 def digest_trigger(settings: PolicySettings) -> CronTrigger | None:
@@ -49,6 +88,7 @@ class Scheduler:
         self.sweep_seconds = sweep_seconds
         self.post_digest = post_digest
         self._digest_at: tuple[object, str] | None = None
+        self._expire_due = Coalesced(lambda: sweep.expire_due(ctx))
         self._scheduler = BackgroundScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(8)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -70,6 +110,7 @@ class Scheduler:
         if every > timedelta(0):
             self._scheduler.add_job(self.run_reconcile, "interval", seconds=every.total_seconds(), id="reconcile")
         self.rebuild()  # armed before the start: once running, every grant has its jobs (overdue ones run at once)
+        self._scheduler.add_job(self.rebuild, "interval", seconds=ARM_EVERY.total_seconds(), id="arm")
         self._scheduler.start()
 
     def on_job_event(self, listener: Callable[[Any], None]) -> None:
@@ -80,13 +121,19 @@ class Scheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 
+    def horizon(self) -> datetime:
+        """Grants ending (or due a warning) before this moment have their jobs."""
+        return self.ctx.clock.now() + ARM_AHEAD + ARM_EVERY + self.ctx.policies().settings.expiry_warning
+
     def rebuild(self) -> int:
-        """Arm a job for every active grant in the database (an overdue one runs as soon as the scheduler does)."""
+        """Arm the jobs of the active grants in the database ending before ``horizon`` (overdue ones run as
+        soon as the scheduler does); jobs already armed stay as they are. Returns the number of grants seen."""
         with self.ctx.uow() as uow:
-            active = uow.repo.in_states([State.ACTIVE], limit=100_000)
+            active = uow.repo.due_expiries(self.horizon(), limit=100_000)
         for request in active:
-            self.arm(request)
-        log.info("scheduler rebuilt from the database", extra={"active_grants": len(active)})
+            if self._scheduler.get_job(f"expire:{request.id}") is None:
+                self.arm(request)
+        log.info("scheduler armed from the database", extra={"active_grants": len(active)})
         return len(active)
 
     def run_sweep(self) -> None:
@@ -127,7 +174,12 @@ class Scheduler:
     def next_run(self, job_id: str) -> datetime | None:
         """When the job ``job_id`` (``sweep``, ``digest``, ``retention``, ``expire:<id>``…) runs next."""
         job = self._scheduler.get_job(job_id)
-        return None if job is None else job.next_run_time
+        if job is None:
+            return None
+        if not hasattr(job, "next_run_time"):  # added before the start: APScheduler computes it then
+            fire: datetime | None = job.trigger.get_next_fire_time(None, self.ctx.clock.now())
+            return fire
+        return job.next_run_time  # type: ignore[no-any-return]
 
     def run_reconcile(self) -> None:
         report = reconcile.reconcile(self.ctx)
@@ -135,8 +187,8 @@ class Scheduler:
             log.info("reconcile", extra={"report": report.lines()})
 
     def arm(self, request: AccessRequest) -> None:
-        if request.expires_at is None:
-            return
+        if request.expires_at is None or request.expires_at > self.horizon():
+            return  # the "arm" job arms it when it comes within the horizon
         self._scheduler.add_job(self._expire, "date", run_date=request.expires_at, args=[request.id],
                                 id=f"expire:{request.id}", replace_existing=True)
         warning = self.ctx.policies().settings.expiry_warning
@@ -151,7 +203,8 @@ class Scheduler:
                 self._scheduler.remove_job(job)
 
     def _expire(self, request_id: str) -> None:
-        sweep.expire(self.ctx, request_id)
+        """The grant's own moment: end it, and every other grant due with it, in one run."""
+        self._expire_due()
 
     def _warn(self, request_id: str) -> None:
         with self.ctx.uow() as uow:

@@ -7,11 +7,18 @@ retry after a crash converges.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from core.context import Context, record, transition
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
 from core.model import AccessRequest, Event, Notice, State
+
+log = logging.getLogger(__name__)
 
 GRANT_LEASE = timedelta(seconds=60)
 ALERT_AFTER_ATTEMPTS = 3
@@ -150,35 +157,87 @@ def cleanup(ctx: Context, request_id: str, *, claimed: bool = False) -> bool:
             uow.commit()
         if not claimed:
             return False
-    request = ctx.load(request_id)
-    try:
-        sessions = ctx.access.revoke(request)
-    except TransientAwsError as err:
-        attempts = request.cleanup_attempts + 1
-        with ctx.uow() as uow:
-            uow.repo.update_where(request_id, {"needs_cleanup": True},
-                                  {"cleanup_attempts": attempts,
-                                   "lease_until": now + backoff(attempts, ctx.retry_backoff)})
-            record(uow, request_id, "jitbot", "revoke_retry", now, attempt=attempts, error=str(err))
-            uow.commit()
-        if attempts == ALERT_AFTER_ATTEMPTS:
-            ctx.announce(Event(Notice.REVOKE_FAILING, request, reason=str(err)))
-        return False
+    confirmed, events = revoke_claimed(ctx, [ctx.load(request_id)])
+    tell(ctx, events)
+    return bool(confirmed)
+
+
+def cleanup_many(ctx: Context, requests: Sequence[AccessRequest]) -> list[str]:
+    """``cleanup`` for many requests at once: one transaction claims the free ones, AWS revokes them in
+    parallel, one transaction confirms; the notices follow. Returns the ids confirmed."""
+    now = ctx.clock.now()
+    claimed: list[AccessRequest] = []
     with ctx.uow() as uow:
-        ok = uow.repo.update_where(request_id, {"needs_cleanup": True},
-                                   {"needs_cleanup": False, "lease_until": None, "sessions_ended": sessions})
-        if ok:
-            record(uow, request_id, "jitbot", "revocation_confirmed", ctx.clock.now(), sessions_ended=sessions)
+        for request in requests:
+            lease = now + GRANT_LEASE
+            if uow.repo.update_where(request.id, {"needs_cleanup": True, "lease_until__lt": now},
+                                     {"lease_until": lease}):
+                claimed.append(replace(request, lease_until=lease))
         uow.commit()
-    if not ok:
-        return False
-    done = ctx.load(request_id)
-    if done.state is State.FAILED:  # a grant given up on: the requester was already told it failed
-        return True
-    notice = Notice.EXPIRED if done.state is State.EXPIRED else (
-        Notice.RELEASED if done.ended_by == done.requester else Notice.REVOKED)
-    ctx.announce(Event(notice, done, actor=done.ended_by, reason=done.end_reason, sessions=sessions))
-    return True
+    confirmed, events = revoke_claimed(ctx, claimed)
+    tell(ctx, events)
+    return confirmed
+
+
+def revoke_claimed(ctx: Context, requests: Sequence[AccessRequest]) -> tuple[list[str], list[Event]]:
+    """Revoke the grants whose cleanup this worker has claimed: the AWS calls run in parallel (up to
+    ``ctx.revoke_workers``), then one transaction confirms those AWS confirmed and schedules a retry, with
+    backoff, for the others. Returns the ids confirmed and the notices to send (the caller sends them, after
+    the revocations that matter more)."""
+    if not requests:
+        return [], []
+    workers = min(ctx.revoke_workers, len(requests))
+    if workers <= 1:
+        outcomes = [_revoke(ctx, request) for request in requests]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="revoke") as pool:
+            outcomes = list(pool.map(partial(_revoke, ctx), requests))
+    now = ctx.clock.now()
+    confirmed: list[str] = []
+    events: list[Event] = []
+    with ctx.uow() as uow:
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                attempts = request.cleanup_attempts + 1
+                uow.repo.update_where(request.id, {"needs_cleanup": True},
+                                      {"cleanup_attempts": attempts,
+                                       "lease_until": now + backoff(attempts, ctx.retry_backoff)})
+                record(uow, request.id, "jitbot", "revoke_retry", now, attempt=attempts, error=str(outcome))
+                if attempts == ALERT_AFTER_ATTEMPTS:
+                    events.append(Event(Notice.REVOKE_FAILING, request, reason=str(outcome)))
+                continue
+            if not uow.repo.update_where(request.id, {"needs_cleanup": True},
+                                         {"needs_cleanup": False, "lease_until": None, "sessions_ended": outcome}):
+                continue
+            record(uow, request.id, "jitbot", "revocation_confirmed", now, sessions_ended=outcome)
+            confirmed.append(request.id)
+            done = replace(request, needs_cleanup=False, lease_until=None, sessions_ended=outcome)
+            if done.state is not State.FAILED:  # a grant given up on: the requester was already told
+                notice = Notice.EXPIRED if done.state is State.EXPIRED else (
+                    Notice.RELEASED if done.ended_by == done.requester else Notice.REVOKED)
+                events.append(Event(notice, done, actor=done.ended_by, reason=done.end_reason, sessions=outcome))
+        uow.commit()
+    return confirmed, events
+
+
+def _revoke(ctx: Context, request: AccessRequest) -> int | Exception:
+    """The sessions AWS ended, or the error that stopped it (retried later with backoff)."""
+    try:
+        return ctx.access.revoke(request)
+    except TransientAwsError as err:
+        return err
+    except Exception as err:  # a bug or an unexpected answer: retried like a transient error, and logged
+        log.exception("revocation failed unexpectedly", extra={"request_id": request.id})
+        return err
+
+
+def tell(ctx: Context, events: Sequence[Event]) -> None:
+    """Send notices one after the other; one that fails (Slack, the database) does not stop the others."""
+    for event in events:
+        try:
+            ctx.announce(event)
+        except Exception:
+            log.exception("could not send a notice", extra={"request_id": event.request.id})
 
 
 def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:

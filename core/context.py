@@ -31,6 +31,8 @@ class Context:
     breakglass: BreakglassNotices | None = None
     #: the first wait before retrying an AWS step that AWS did not confirm; doubles each attempt (core.access)
     retry_backoff: timedelta = timedelta(seconds=2)
+    #: revocations sent to AWS at once when many grants end together (a burst of expiries, a restart)
+    revoke_workers: int = 8
     #: the history in aggregate (daily digest, retention); None where nothing reads it
     reports: Reports | None = None
 

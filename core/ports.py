@@ -110,8 +110,9 @@ class Repository(Protocol):
     def by_requester(self, user_id: str, states: Sequence[State] | None = None,
                      *, limit: int = 50) -> list[AccessRequest]: ...
 
-    def due_expiries(self, before: datetime, *, limit: int = 500) -> list[AccessRequest]:
-        """Active requests whose ``expires_at`` is at or before ``before``, earliest first."""
+    def due_expiries(self, before: datetime, *, limit: int = 500, unwarned: bool = False) -> list[AccessRequest]:
+        """Active requests whose ``expires_at`` is at or before ``before``, earliest first; with ``unwarned``,
+        only those not yet warned of their expiry."""
         ...
 
     def due_work(self, now: datetime, *, limit: int = 500) -> list[AccessRequest]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 
-from core.access import activate, cleanup, end_access
+from core.access import GRANT_LEASE, activate, cleanup_many, end_access, revoke_claimed, tell
 from core.context import Context, record, transition
 from core.durations import format_duration
 from core.model import AccessRequest, Decision, Event, Notice, State
@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 #: requests purged per transaction: short enough that SQLite's write lock is never held for long
 PURGE_BATCH = 500
+#: grants ended per transaction by ``expire_due`` (then revoked on AWS together)
+EXPIRE_BATCH = 100
+EXPIRED_REASON = "the access window ended"
 
 
 @dataclass
@@ -46,7 +49,40 @@ def expire(ctx: Context, request_id: str) -> bool:
         return False
     if request.expires_at is None or request.expires_at > ctx.clock.now():
         return False
-    return end_access(ctx, request_id, State.EXPIRED, actor="jitbot", reason="the access window ended")
+    return end_access(ctx, request_id, State.EXPIRED, actor="jitbot", reason=EXPIRED_REASON)
+
+
+def expire_due(ctx: Context, *, limit: int = 100_000) -> list[str]:
+    """End every active grant whose window has closed, many at a time: one transaction per
+    ``EXPIRE_BATCH`` moves them to ``expired`` (each with its audit event and a cleanup lease), AWS revokes
+    the batch in parallel, one transaction confirms. The notices go out once every due grant is revoked:
+    deleting the policies is what matters, the messages can follow. Returns the ids this call ended."""
+    ended: list[str] = []
+    events: list[Event] = []
+    while len(ended) < limit:
+        now = ctx.clock.now()
+        claimed: list[AccessRequest] = []
+        with ctx.uow() as uow:
+            due = uow.repo.due_expiries(now, limit=EXPIRE_BATCH)
+            for request in due:
+                ended_now = replace(request, state=State.EXPIRED, ended_at=now, end_reason=EXPIRED_REASON,
+                                    ended_by="jitbot", needs_cleanup=True, lease_until=now + GRANT_LEASE,
+                                    cleanup_attempts=0)
+                if transition(uow, request, State.EXPIRED, actor="jitbot", action=State.EXPIRED.value, at=now,
+                              detail={"reason": EXPIRED_REASON}, ended_at=now, end_reason=EXPIRED_REASON,
+                              ended_by="jitbot", needs_cleanup=True, lease_until=ended_now.lease_until,
+                              cleanup_attempts=0):
+                    claimed.append(ended_now)
+            uow.commit()
+        if ctx.alarms is not None:
+            for request in claimed:
+                ctx.alarms.disarm(request.id)
+        events += revoke_claimed(ctx, claimed)[1]
+        ended += [request.id for request in claimed]
+        if len(due) < EXPIRE_BATCH or not claimed:
+            break
+    tell(ctx, events)
+    return ended
 
 
 def warning_due(request: AccessRequest, now: datetime, warning: timedelta) -> bool:
@@ -147,18 +183,19 @@ def sweep(ctx: Context) -> SweepReport:
     now = ctx.clock.now()
     warning = ctx.policies().settings.expiry_warning
     with ctx.uow() as uow:
-        due = uow.repo.due_expiries(now)
         work = uow.repo.due_work(now)
         pending = uow.repo.in_states([State.PENDING])
-        warnable = uow.repo.due_expiries(now + warning) if warning else []
+        warnable = uow.repo.due_expiries(now + warning, unwarned=True) if warning else []
+    try:
+        report.expired += expire_due(ctx)
+        report.cleaned += cleanup_many(ctx, [r for r in work if r.needs_cleanup and r.state is not State.APPROVED])
+    except Exception:  # the database or a bug: the rest of the sweep still runs, and the next pass retries
+        report.errors += 1
+        log.exception("sweep: ending access failed")
     steps: list[tuple[list[str], AccessRequest, Callable[[], bool]]] = []
-    for request in due:
-        steps.append((report.expired, request, partial(expire, ctx, request.id)))
     for request in work:
         if request.state is State.APPROVED:
             steps.append((report.activated, request, partial(_activated, ctx, request.id)))
-        elif request.needs_cleanup:
-            steps.append((report.cleaned, request, partial(cleanup, ctx, request.id)))
     for request in warnable:
         if warning_due(request, now, warning):
             steps.append((report.warned, request, partial(warn, ctx, request, now)))

@@ -137,15 +137,14 @@ class SqlRepository:
         stmt = stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
         return self._requests(stmt)
 
-    def due_expiries(self, before: datetime, *, limit: int = 500) -> list[AccessRequest]:
-        """Active requests with ``expires_at <= before``, earliest first (PostgreSQL: SKIP LOCKED)."""
+    def due_expiries(self, before: datetime, *, limit: int = 500, unwarned: bool = False) -> list[AccessRequest]:
+        """Active requests with ``expires_at <= before``, earliest first (PostgreSQL: SKIP LOCKED); with
+        ``unwarned``, only those not yet warned."""
         c = REQUESTS.c
-        stmt = (
-            select(REQUESTS)
-            .where(c.state == State.ACTIVE.value, c.expires_at <= before)
-            .order_by(c.expires_at, c.id)
-            .limit(limit)
-        )
+        stmt = select(REQUESTS).where(c.state == State.ACTIVE.value, c.expires_at <= before)
+        if unwarned:
+            stmt = stmt.where(c.warned.is_(False))
+        stmt = stmt.order_by(c.expires_at, c.id).limit(limit)
         return self._requests(self._skip_locked(stmt))
 
     def due_work(self, now: datetime, *, limit: int = 500) -> list[AccessRequest]:

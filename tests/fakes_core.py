@@ -129,9 +129,10 @@ class InMemoryRepository:
                  if r.requester == user_id and (states is None or r.state in states)]
         return sorted(found, key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
 
-    def due_expiries(self, before: datetime, *, limit: int = 500) -> list[AccessRequest]:
+    def due_expiries(self, before: datetime, *, limit: int = 500, unwarned: bool = False) -> list[AccessRequest]:
         found = [r for r in self.t.requests.values()
-                 if r.state is State.ACTIVE and r.expires_at is not None and r.expires_at <= before]
+                 if r.state is State.ACTIVE and r.expires_at is not None and r.expires_at <= before
+                 and not (unwarned and r.warned)]
         return sorted(found, key=lambda r: (r.expires_at, r.id))[:limit]
 
     def due_work(self, now: datetime, *, limit: int = 500) -> list[AccessRequest]:

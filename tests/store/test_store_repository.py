@@ -305,12 +305,13 @@ def test_by_requester_newest_first(uow_factory: UowFactory, stored: Stored) -> N
 
 def test_due_expiries(uow_factory: UowFactory, stored: Stored) -> None:
     second = stored(state=State.ACTIVE, expires_at=T0)
-    first = stored(state=State.ACTIVE, expires_at=T0 - timedelta(minutes=5))
+    first = stored(state=State.ACTIVE, expires_at=T0 - timedelta(minutes=5), warned=True)
     stored(state=State.ACTIVE, expires_at=T0 + timedelta(seconds=1))  # not yet
     stored(state=State.EXPIRED, expires_at=T0 - timedelta(hours=1))  # already ended
     with uow_factory() as uow:
         assert [r.id for r in uow.repo.due_expiries(T0)] == [first.id, second.id]
         assert [r.id for r in uow.repo.due_expiries(T0, limit=1)] == [first.id]
+        assert [r.id for r in uow.repo.due_expiries(T0, unwarned=True)] == [second.id]
         assert uow.repo.due_expiries(T0 - timedelta(hours=1)) == []
 
 
