@@ -190,3 +190,14 @@ class MessageRow(Base):
     purpose: Mapped[str] = mapped_column(String(64), primary_key=True)
     channel: Mapped[str] = mapped_column(String(64))
     ts: Mapped[str] = mapped_column(String(64))
+
+
+class HomeViewRow(Base):
+    """When a person last opened their App Home (``app_home_opened``): the notifier republishes only the homes
+    opened recently (``handlers.refresher``). One row per person who ever opened it; nothing to purge (a row per
+    member of the workspace at most), nothing worth copying when moving databases."""
+
+    __tablename__ = "home_views"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
