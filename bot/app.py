@@ -45,6 +45,7 @@ from handlers.digest_blocks import DigestPoster
 from handlers.directory import SlackDirectory
 from handlers.notifier import SlackNotifier
 from store.engine import create_session_factory, make_engine
+from store.homes import SqlHomeViews
 from store.migrate import is_up_to_date, upgrade
 from store.reports import SqlReports
 from store.uow import SqlUnitOfWork
@@ -178,7 +179,8 @@ def build(settings: Settings, *, clock: Clock | None = None,
     metrics = Metrics(registry)
     client = slack_client(settings, metrics)
     gateway = aws(settings, policies) if aws else default_aws(settings, policies, metrics)
-    notifier = SlackNotifier(client, policies, lambda: ctx)
+    home_views = SqlHomeViews(engine)
+    notifier = SlackNotifier(client, policies, lambda: ctx, home_views)
     ctx = Context(
         uow=lambda: SqlUnitOfWork(sessions),
         clock=clock or SystemClock(),
@@ -203,7 +205,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     actions.register(app, ctx)
     breakglass.register(app, ctx)
     modals.register(app, ctx)
-    home.register(app, ctx)
+    home.register(app, ctx, home_views)
     registry.register(ActiveGrants(ctx.uow))
     runtime = Runtime(settings, engine, sessions, ctx, app, client, wsgi=lambda e, s: [], metrics=metrics)
     runtime.extras["closers"] = [notifier.close]

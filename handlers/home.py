@@ -1,7 +1,8 @@
 """The App Home tab: requests waiting for me, my access (pending and active), my recent history.
 
 ``gather`` reads what one person's home shows, ``build`` renders it (pure), ``publish`` sends it. The tab
-is published when opened and republished by the notifier on every change that concerns the person.
+is published when opened, and the open is recorded (``HomeViews``): the notifier republishes it on the changes
+that concern the person while they look at it, i.e. opened it within ``refresher.HOME_WATCH``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from core.model import AccessRequest, State
 from handlers import ids
 from handlers.blocks import TEXT, request_buttons
 from handlers.modals import request_modal
+from handlers.refresher import HomeViews
 from handlers.replies import decision_card, node_label
 from handlers.request_view import Meta
 from handlers.text import clip, left, safe, when
@@ -124,11 +126,19 @@ def publish(ctx: Context, client: WebClient, user: str) -> None:
     client.views_publish(user_id=user, view=build(gather(ctx, user)).to_dict())
 
 
-def register(app: App, ctx: Context) -> None:
+def register(app: App, ctx: Context, views: HomeViews | None = None) -> None:
+    """``views`` records each opening, so that changes republish the homes being looked at."""
     @app.event("app_home_opened")
     def opened(event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab", "home") == "home":
-            publish(ctx, client, event["user"])
+        if event.get("tab", "home") != "home":
+            return
+        user = event["user"]
+        if views is not None:
+            try:  # before gathering: a change from now on republishes this home, none falls in between
+                views.opened(user, ctx.clock.now())
+            except Exception:  # the database briefly down: still show the tab; its next opening records it
+                log.exception("could not record an App Home opening", extra={"slack_user": user})
+        publish(ctx, client, user)
 
     @app.action(ids.OPEN_REQUEST)
     def open_request(ack: Ack, body: dict[str, Any], client: WebClient) -> None:

@@ -1,13 +1,15 @@
 """The Notifier port on Slack's Web API. A failed post is logged and never undoes a state change.
 
 Besides messages, every notice republishes the App Home of the people it concerns (the requester, the
-approvers of the level involved), off the caller's thread (``handlers.refresher``).
+approvers of the level involved), off the caller's thread (``handlers.refresher``): with ``views``, only the
+homes opened within ``refresher.HOME_WATCH``, each at most once per ``refresher.MIN_INTERVAL``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -18,7 +20,7 @@ from core.policy.schema import PolicyFile
 from handlers import home, ids
 from handlers.blocks import approval_blocks, approval_text, message_blocks, request_buttons
 from handlers.notices import render
-from handlers.refresher import HomeRefresher
+from handlers.refresher import HomeRefresher, HomeViews
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +34,14 @@ DM_BUTTONS = {
 
 class SlackNotifier:
     def __init__(self, client: WebClient, policies: Callable[[], PolicyFile],
-                 context: Callable[[], Context] | None = None) -> None:
+                 context: Callable[[], Context] | None = None, views: HomeViews | None = None) -> None:
         """``context`` (the Context this notifier serves, built after it) enables App Home refreshes and
-        re-posting an approval message that could not be posted before."""
+        re-posting an approval message that could not be posted before. ``views`` (who opened their App
+        Home when) limits the refreshes to the homes being looked at; without it every concerned home is."""
         self.client = client
         self.policies = policies
         self.context = context
-        self.homes = HomeRefresher(self._expand, self._publish) if context else None
+        self.homes = HomeRefresher(self._expand, self._publish, views=views, now=self._now) if context else None
 
     def close(self) -> None:
         """Stop refreshing App Homes (the process is shutting down)."""
@@ -58,6 +61,10 @@ class SlackNotifier:
     def _expand(self, principals: Iterable[str]) -> Iterable[str]:
         assert self.context is not None
         return self.context().expand(principals)
+
+    def _now(self) -> datetime:
+        assert self.context is not None
+        return self.context().clock.now()
 
     def _publish(self, user: str) -> None:
         assert self.context is not None

@@ -60,6 +60,8 @@ def test_hostile_text_never_pings_links_or_breaks(stack: Stack) -> None:
     slack.slash(stack, cast.SAM, "pending")
     slack.sim(stack).event({"type": "app_home_opened", "user": cast.SAM, "tab": "home"})
     eventually(lambda: rid in slack.home_text(stack, cast.SAM), what="Sam's home")
+    slack.sim(stack).event({"type": "app_home_opened", "user": cast.ALICE, "tab": "home"})  # republished on changes
+    eventually(lambda: rid in slack.home_text(stack, cast.ALICE), what="Alice's home")
 
     slack.sim(stack).block_action(cast.SAM, ids.REJECT, rid, channel_id="C0SREAPPR")
     modal = slack.opened_view(stack, t0)

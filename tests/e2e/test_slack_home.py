@@ -1,5 +1,5 @@
-"""The App Home tab: published when opened, republished for everyone a change concerns, buttons that work
-without a response_url (answers by DM)."""
+"""The App Home tab: published when opened, republished for everyone a change concerns who opened theirs recently
+(never for the others), buttons that work without a response_url (answers by DM)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,19 @@ def _home(stack: Stack, user: str, *needles: str, absent: tuple[str, ...] = ()) 
     return view
 
 
+def _publishes(stack: Stack, user: str, since: float) -> int:
+    return len([c for c in stack.slack.calls_to("views.publish") if c.params.get("user_id") == user and c.at >= since])
+
+
+def _open(stack: Stack, *users: str) -> None:
+    """Each of ``users`` opens their App Home tab; returns once the bot has recorded it (it publishes after)."""
+    for user in users:
+        t0 = time.time()
+        assert slack.sim(stack).event({"type": "app_home_opened", "user": user, "channel": f"D{user}",
+                                       "tab": "home"}).status == 200
+        eventually(lambda user=user, t0=t0: _publishes(stack, user, t0), timeout=10, what=f"{user}'s home opened")
+
+
 def _buttons(view: dict, action_id: str) -> list[str]:
     return [e["value"] for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]
             if e["action_id"] == action_id]
@@ -45,7 +58,11 @@ def test_home_published_when_opened_and_after_every_change(stack: Stack) -> None
     t_open = time.time()
     _click_home(stack, cast.CAROL, ids.OPEN_REQUEST, "new")
     assert "[identities]" in str(slack.opened_view(stack, t_open)["blocks"])  # Carol has no AWS identity
+    t_messages = time.time()
     slack.sim(stack).event({"type": "app_home_opened", "user": cast.DAVE, "channel": "DDAVE", "tab": "messages"})
+    _open(stack, cast.ALICE, cast.SAM, cast.TINA)  # Carol opened hers above
+    assert _publishes(stack, cast.DAVE, t_messages) == 0  # the Messages tab is not the home
+    _open(stack, cast.DAVE)
 
     rid = slack.slash(stack, cast.ALICE, "request web-1 1h deploy hotfix")["text"].split("*")[1]
     mine = _home(stack, cast.ALICE, rid, "Waiting for level 1 of 2")
@@ -71,6 +88,7 @@ def test_home_published_when_opened_and_after_every_change(stack: Stack) -> None
 
 
 def test_home_shows_time_left_and_releases(stack: Stack) -> None:
+    _open(stack, cast.BOB)
     rid = slack.slash(stack, cast.BOB, "request dev-1 2h run a migration")["text"].split("*")[1]
     view = _home(stack, cast.BOB, rid, "Active until", "left*")
     assert "1h59m left" in slack.home_text(stack, cast.BOB) or "2h left" in slack.home_text(stack, cast.BOB)
@@ -83,6 +101,7 @@ def test_home_shows_time_left_and_releases(stack: Stack) -> None:
 
 
 def test_reject_with_reason_from_the_home_tab(stack: Stack) -> None:
+    _open(stack, cast.ALICE, cast.SAM)
     rid = slack.slash(stack, cast.ALICE, "request web-1 1h look around")["text"].split("*")[1]
     approval_post(stack, "C0SREAPPR")
     _home(stack, cast.SAM, rid)
@@ -102,3 +121,23 @@ def test_reject_with_reason_from_the_home_tab(stack: Stack) -> None:
                                  c.params.get("text", ""))
     assert "use the runbook" in audit.params["text"]
     _home(stack, cast.ALICE, "use the runbook")
+
+
+def test_only_the_homes_being_looked_at_are_republished(stack: Stack) -> None:
+    _open(stack, cast.TINA)
+    t0 = time.time()
+    rid = slack.slash(stack, cast.ALICE, "request web-1 1h watched homes only")["text"].split("*")[1]
+    _home(stack, cast.TINA, rid, "watched homes only")  # Tina opened hers: republished with the request
+    # Alice (the requester) and Sam (Tina's group) never opened theirs. Every refresh concerning Tina concerns them
+    # too, and a refresh publishes its people in id order, theirs first: they would have been published by now.
+    assert _publishes(stack, cast.ALICE, t0) == _publishes(stack, cast.SAM, t0) == 0
+    slack.dm_after(stack, cast.ALICE, t0, rid)  # the notices themselves still go out
+
+    _open(stack, cast.ALICE)  # opening renders the home at once...
+    _home(stack, cast.ALICE, rid, "Waiting for level 1 of 2")
+    assert slack.sim(stack).block_action(cast.SAM, ids.APPROVE, rid, channel_id="C0SREAPPR").status == 200
+    _home(stack, cast.ALICE, rid, "Waiting for level 2 of 2")  # ...and from then on every change republishes it
+    _home(stack, cast.TINA, absent=(rid,))
+    assert _publishes(stack, cast.SAM, t0) == 0
+    for manager in (cast.CAROL, cast.DAVE):  # the approvers of level 2 have not opened theirs either
+        assert _publishes(stack, manager, t0) == 0
