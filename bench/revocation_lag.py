@@ -34,10 +34,10 @@ EXPIRING = 1_000
 MOTO_WAIT = 120.0  # seconds after the burst to wait for moto's policies to go
 
 
-def _wait_armed(bot: Child, least: int, timeout: float = 120.0) -> float:
-    """Seconds until the scheduler holds at least ``least`` jobs (the rebuild from the store is done)."""
+def _wait_armed(bot: Child, timeout: float = 120.0) -> float:
+    """Seconds until the scheduler runs (it arms the grants' jobs from the store before it starts)."""
     started = time.perf_counter()
-    while time.perf_counter() - started < timeout and bot.call(seeding.scheduled_jobs) < least:
+    while time.perf_counter() - started < timeout and not bot.call(seeding.scheduler_running):
         time.sleep(0.2)
     return time.perf_counter() - started
 
@@ -81,7 +81,7 @@ def scheduler_precision(fakes: Child, spread_seconds: float, lead: float) -> lis
     bot = Child(benchlib.bot_setup, slack_url=fakes.info["slack_url"], aws_url=fakes.info["aws_url"],
                 nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir), backend="seeding:InstantAws")
     try:
-        armed = _wait_armed(bot, GRANTS)
+        armed = _wait_armed(bot)
         margin = (first - datetime.now(UTC)).total_seconds()
         print(f"  bot (pid {bot.pid}) ready, {bot.call(seeding.scheduled_jobs)} jobs armed ({armed:.1f} s after "
               f"start); first expiry in {margin:.1f} s", flush=True)
@@ -115,7 +115,7 @@ def moto_burst(fakes: Child, lead: float) -> list[object]:
     bot = Child(benchlib.bot_setup, slack_url=fakes.info["slack_url"], aws_url=fakes.info["aws_url"],
                 nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir))
     try:
-        armed = _wait_armed(bot, GRANTS)
+        armed = _wait_armed(bot)
         margin = (burst_at - datetime.now(UTC)).total_seconds()
         print(f"  bot (pid {bot.pid}) ready ({armed:.1f} s to arm); {before} policies in moto; burst in {margin:.1f} s",
               flush=True)

@@ -165,6 +165,12 @@ def revocation_times(stack: Any, request_ids: Sequence[str]) -> dict[str, float]
     return {rid: noted[rid] for rid in request_ids if rid in noted}
 
 
+def scheduler_running(stack: Any) -> bool:
+    """(Bot process) whether the scheduler has started (its jobs armed from the store)."""
+    scheduler = stack.runtime.scheduler if stack.runtime is not None else None
+    return bool(scheduler is not None and scheduler.running)
+
+
 def scheduled_jobs(stack: Any) -> int:
     """(Bot process) jobs armed in APScheduler."""
     scheduler = stack.runtime.scheduler
