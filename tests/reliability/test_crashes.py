@@ -15,12 +15,14 @@ audit trail is the complete, ordered trail of a normal life, each step once, eac
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -190,9 +192,16 @@ def _request(server: Server, slack: FakeSlack, text: str) -> str:
     return answer.split("*")[1]
 
 
-def _approve(server: Server, slack: FakeSlack, rid: str) -> None:
+def _approve(server: Server, slack: FakeSlack, rid: str, *, may_crash: bool = False) -> None:
+    """Click Approve. ``may_crash``: the crash point is in the click's own work, which runs right after the ack;
+    the process may die before the HTTP response leaves (Bolt notices the ack within 10 ms), as Slack would see
+    it: the decision is on record either way, and what the tests check is that the rest converges."""
     sim = SlackSimulator(server.url, SECRET, slack)
-    assert sim.block_action(cast.SAM, ids.APPROVE, rid, channel_id="C0SREAPPR").status == 200
+    try:
+        assert sim.block_action(cast.SAM, ids.APPROVE, rid, channel_id="C0SREAPPR").status == 200
+    except (ConnectionError, http.client.HTTPException, urllib.error.URLError):
+        if not may_crash:
+            raise
 
 
 def _dms(slack: FakeSlack, rid: str, word: str) -> int:
@@ -240,7 +249,7 @@ def test_a_crash_at_every_step_converges(server: Server, fake_slack: FakeSlack,
         server.start("grant.before")
         server.wait_up()
         rid = _request(server, fake_slack, "request web-1 5s crash test")
-        _approve(server, fake_slack, rid)
+        _approve(server, fake_slack, rid, may_crash=True)
         server.wait_crash("grant.before")
         assert db.get(rid).state is State.APPROVED and _policies(aws) == set()
         assert db.actions(rid) == ["submitted", "approve", "approved"]
