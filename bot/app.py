@@ -43,6 +43,7 @@ from handlers import actions, breakglass, commands, home, modals
 from handlers.breakglass import SlackBreakglassNotices
 from handlers.digest_blocks import DigestPoster
 from handlers.directory import SlackDirectory
+from handlers.later import Acks, Later
 from handlers.notifier import SlackNotifier
 from store.engine import create_session_factory, make_engine
 from store.homes import SqlHomeViews
@@ -52,7 +53,7 @@ from store.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
-#: Bolt listener workers per HTTP thread: an HTTP thread is held until the ack, a listener until the use case ends
+#: workers per HTTP thread for the use cases that run after the ack (handlers.later)
 LISTENERS_PER_HTTP_THREAD = 4
 
 
@@ -193,23 +194,25 @@ def build(settings: Settings, *, clock: Clock | None = None,
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
         reports=SqlReports(sessions),
     )
-    # Each listener acks, then holds its worker for the whole use case (Slack and AWS calls included), and Bolt
-    # waits for a free worker before the ack: its default pool of 5 made the 6th concurrent click wait seconds
-    # for its ack (BENCHMARKS.md). Threads are started on demand, so an idle bot pays nothing for them.
+    # Listeners run in the HTTP thread and ack there (no waiting on Bolt's 10 ms poll for an ack made on another
+    # thread); their use cases, Slack and AWS calls included, run after the ack on this pool (handlers.later).
+    # Threads are started on demand, so an idle bot pays nothing for them.
     listeners = ThreadPoolExecutor(max_workers=LISTENERS_PER_HTTP_THREAD * settings.http_threads,
                                    thread_name_prefix="listener")
+    acks = Acks()
+    later = Later(listeners, client, acks)
     app = App(client=client, signing_secret=settings.secret("slack_signing_secret") or "",
-              token_verification_enabled=False, process_before_response=False, listener_executor=listeners)
+              token_verification_enabled=False, process_before_response=True, listener_executor=listeners)
     register_error_handler(app)
-    commands.register(app, ctx)
-    actions.register(app, ctx)
-    breakglass.register(app, ctx)
-    modals.register(app, ctx)
-    home.register(app, ctx, home_views)
+    commands.register(app, ctx, later)
+    actions.register(app, ctx, later)
+    breakglass.register(app, ctx, later)
+    modals.register(app, ctx, later)
+    home.register(app, ctx, later, home_views)
     registry.register(ActiveGrants(ctx.uow))
     runtime = Runtime(settings, engine, sessions, ctx, app, client, wsgi=lambda e, s: [], metrics=metrics)
     runtime.extras["closers"] = [notifier.close]
-    runtime.wsgi = make_wsgi(app, runtime.health, registry)
+    runtime.wsgi = make_wsgi(app, runtime.health, registry, acks)
     return runtime
 
 

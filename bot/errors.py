@@ -8,6 +8,8 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
+from handlers.later import failure_message
+
 log = logging.getLogger(__name__)
 
 
@@ -16,8 +18,7 @@ def register_error_handler(app: App) -> None:
     def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse | None:
         reference = secrets.token_hex(4)
         log.error("listener failed", exc_info=error, extra={"ref": reference, "type": body.get("type")})
-        message = f":boom: Something went wrong on jitbot's side (reference `{reference}`). Nothing was " \
-                  "changed unless you were told so; please try again or tell your jitbot admins."
+        message = failure_message(reference)
         try:
             if respond is not None and body.get("response_url"):
                 respond(text=message, response_type="ephemeral", replace_original=False)

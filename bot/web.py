@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from collections.abc import Callable, Iterable
@@ -10,6 +11,8 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from handlers.later import Acks
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -41,8 +44,10 @@ def unreadable(environ: dict[str, Any]) -> str | None:
 
 
 def make_wsgi(app: App, health: Callable[[bool], tuple[bool, dict[str, Any]]],
-              registry: CollectorRegistry) -> WsgiApp:
+              registry: CollectorRegistry, acks: Acks | None = None) -> WsgiApp:
+    """``acks`` counts the Slack deliveries in flight (work after the ack lets them go first)."""
     slack = SlackRequestHandler(app)
+    in_flight = acks if acks is not None else contextlib.nullcontext()
 
     def respond(start: Callable[..., Any], status: str, body: bytes, content_type: str) -> list[bytes]:
         start(status, [("Content-Type", content_type), ("Content-Length", str(len(body))),
@@ -57,7 +62,8 @@ def make_wsgi(app: App, health: Callable[[bool], tuple[bool, dict[str, Any]]],
             refused = unreadable(environ)
             if refused is not None:
                 return respond(start, refused, b"invalid request\n", "text/plain")
-            return slack(environ, start)
+            with in_flight:
+                return slack(environ, start)
         if path == "/healthz" and method in ("GET", "HEAD"):
             ready = "ready=1" in environ.get("QUERY_STRING", "")
             ok, detail = health(ready)

@@ -38,6 +38,7 @@ from core.errors import JitError
 from core.model import AccessRequest, MessageRef, State
 from core.policy.schema import PolicyFile
 from handlers.blocks import facts
+from handlers.later import Later
 from handlers.text import escape, principal, user, when
 from handlers.views import modal_metadata
 
@@ -174,11 +175,16 @@ def _tell(client: WebClient, response_url: str | None, user_id: str, text: str) 
         client.chat_postMessage(channel=user_id, text=text)
 
 
-def register(app: App, ctx: Context) -> None:
+def register(app: App, ctx: Context, later: Later) -> None:
+    client = later.client
+
     @app.action(REVIEW)
-    def review_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+    def review_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        request_id, actor = str(action.get("value", ""))[:40], body["user"]["id"]
+        later(body, open_review, body, str(action.get("value", ""))[:40])
+
+    def open_review(body: dict[str, Any], request_id: str) -> None:
+        actor = body["user"]["id"]
         try:
             request = check_reviewer(ctx, request_id, actor)
         except JitError as err:
@@ -188,7 +194,7 @@ def register(app: App, ctx: Context) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=review_modal(request, meta).to_dict())
 
     @app.view(REVIEW_VIEW)
-    def review_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    def review_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         justified, note = parse_review(view)
         errors = {}
         if justified is None:
@@ -199,10 +205,13 @@ def register(app: App, ctx: Context) -> None:
             ack(response_action="errors", errors=errors)
             return
         ack()
+        later(body, record_review, body, view, bool(justified), note)
+
+    def record_review(body: dict[str, Any], view: dict[str, Any], justified: bool, note: str) -> None:
         request_id, response_url = modal_metadata(view)
         actor = body["user"]["id"]
         try:
-            done = review(ctx, request_id, actor, bool(justified), note)
+            done = review(ctx, request_id, actor, justified, note)
             text = f"Recorded: break-glass {done.request_id} reviewed as " + \
                    ("justified." if done.justified else "*not justified*; follow it up.")
         except JitError as err:

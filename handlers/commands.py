@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
-from slack_sdk import WebClient
 
 from core import access, queries
 from core.context import Context
@@ -14,6 +13,7 @@ from core.durations import DurationError, parse_duration
 from core.errors import InvalidInput, JitError, NotFound
 from core.submit import RequestInput, submit
 from handlers import parsing, policy_commands, replies
+from handlers.later import Later
 from handlers.modals import request_modal
 from handlers.request_view import Meta
 from handlers.text import escape
@@ -132,15 +132,18 @@ def answer(ctx: Context, user: str, text: str) -> Reply:
         return f":warning: {escape(str(err))}"
 
 
-def register(app: App, ctx: Context) -> None:
+def register(app: App, ctx: Context, later: Later) -> None:
     @app.command("/jit")
-    def jit(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    def jit(ack: Ack, body: dict[str, Any], command: dict[str, Any], respond: Respond) -> None:
         ack()
+        later(body, run, command, respond)
+
+    def run(command: dict[str, Any], respond: Respond) -> None:
         reply = answer(ctx, command["user_id"], command.get("text", ""))
         if isinstance(reply, str):
             respond(text=reply, response_type="ephemeral")
         elif reply.modal is not None:
-            client.views_open(trigger_id=command["trigger_id"],
-                              view=reply.modal(command.get("response_url")).to_dict())
+            later.client.views_open(trigger_id=command["trigger_id"],
+                                    view=reply.modal(command.get("response_url")).to_dict())
         else:
             respond(text=reply.text, blocks=[b.to_dict() for b in reply.blocks], response_type="ephemeral")

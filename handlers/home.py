@@ -33,6 +33,7 @@ from core.context import Context
 from core.model import AccessRequest, State
 from handlers import ids
 from handlers.blocks import TEXT, request_buttons
+from handlers.later import Later
 from handlers.modals import request_modal
 from handlers.refresher import HomeViews
 from handlers.replies import decision_card, node_label
@@ -126,13 +127,16 @@ def publish(ctx: Context, client: WebClient, user: str) -> None:
     client.views_publish(user_id=user, view=build(gather(ctx, user)).to_dict())
 
 
-def register(app: App, ctx: Context, views: HomeViews | None = None) -> None:
+def register(app: App, ctx: Context, later: Later, views: HomeViews | None = None) -> None:
     """``views`` records each opening, so that changes republish the homes being looked at."""
+    client = later.client
+
     @app.event("app_home_opened")
-    def opened(event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab", "home") != "home":
-            return
-        user = event["user"]
+    def opened(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home":
+            later(body, show, str(event["user"]))
+
+    def show(user: str) -> None:
         if views is not None:
             try:  # before gathering: a change from now on republishes this home, none falls in between
                 views.opened(user, ctx.clock.now())
@@ -141,6 +145,9 @@ def register(app: App, ctx: Context, views: HomeViews | None = None) -> None:
         publish(ctx, client, user)
 
     @app.action(ids.OPEN_REQUEST)
-    def open_request(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def open_request(ack: Ack, body: dict[str, Any]) -> None:
         ack()
+        later(body, open_modal, body)
+
+    def open_modal(body: dict[str, Any]) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=request_modal(ctx, body["user"]["id"], Meta()).to_dict())

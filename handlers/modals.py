@@ -32,6 +32,7 @@ from core.queries import (
 from core.submit import RequestInput, submit
 from handlers import ids, replies, request_view
 from handlers.deadline import Late, in_background, within
+from handlers.later import Later
 from handlers.request_view import Meta
 from handlers.tell import tell
 from handlers.text import escape
@@ -99,12 +100,17 @@ def _errors(field: str, message: str, form: request_view.RequestForm, extension:
     return {block: message if len(message) <= 1000 else message[:999] + "…"}
 
 
-def register(app: App, ctx: Context) -> None:
+def register(app: App, ctx: Context, later: Later) -> None:
+    """The options and the submission's field errors are answered in the ack; the rest runs after it."""
+    client = later.client
+
+    def open_modal(body: dict[str, Any]) -> None:
+        client.views_open(trigger_id=body["trigger_id"], view=request_modal(ctx, body["user"]["id"], Meta()).to_dict())
+
     @app.shortcut(ids.SHORTCUT_REQUEST)
-    def shortcut(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def shortcut(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        client.views_open(trigger_id=body["trigger_id"],
-                          view=request_modal(ctx, body["user"]["id"], Meta()).to_dict())
+        later(body, open_modal, body)
 
     @app.options(ids.NODE_INPUT)
     def node_options(ack: Ack, body: dict[str, Any]) -> None:
@@ -118,8 +124,11 @@ def register(app: App, ctx: Context) -> None:
         ack(options=[request_view.node_option(f).to_dict() for f in found])
 
     @app.action(ids.NODE_INPUT)
-    def node_picked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def node_picked(ack: Ack, body: dict[str, Any]) -> None:
         ack()
+        later(body, picked, body)
+
+    def picked(body: dict[str, Any]) -> None:
         view = body["view"]
         try:
             fresh = _picked_view(ctx, body["user"]["id"], view)
@@ -132,7 +141,7 @@ def register(app: App, ctx: Context) -> None:
             log.info("request view not updated", extra={"error": err.response.get("error")})
 
     @app.view(ids.REQUEST_VIEW)
-    def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
         meta = Meta.loads(view.get("private_metadata"))
         form = request_view.parse(view)
@@ -153,12 +162,15 @@ def register(app: App, ctx: Context) -> None:
                 bool(meta.extends)))
             return
         ack()
+        later(body, submit_checked, data, meta.response_url)
+
+    def submit_checked(data: RequestInput, response_url: str | None) -> None:
         try:
             done = submit(ctx, data)
             text = replies.submitted(done.request, ctx.policies().settings.zone)
         except JitError as err:  # something changed between the check and the submission
             text = f":warning: {escape(str(err))}"
-        tell(client, meta.response_url, user, text)
+        tell(client, response_url, data.requester, text)
 
 
 def open_extension(ctx: Context, client: WebClient, trigger_id: str, user: str, request_id: str,
