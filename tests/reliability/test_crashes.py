@@ -194,7 +194,7 @@ def _request(server: Server, slack: FakeSlack, text: str) -> str:
 
 def _approve(server: Server, slack: FakeSlack, rid: str, *, may_crash: bool = False) -> None:
     """Click Approve. ``may_crash``: the crash point is in the click's own work, which runs right after the ack;
-    the process may die before the HTTP response leaves (Bolt notices the ack within 10 ms), as Slack would see
+    the process may die before the HTTP response leaves (the work starts as the ack is made), as Slack would see
     it: the decision is on record either way, and what the tests check is that the rest converges."""
     sim = SlackSimulator(server.url, SECRET, slack)
     try:
