@@ -25,8 +25,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from core import reconcile, sweep
-from core.context import Context
-from core.digest import Digest, daily_digest
+from core.context import Context, record
+from core.digest import DIGEST_POSTED, Digest, daily_digest, unposted_slot
 from core.model import AccessRequest
 from core.policy.schema import PolicySettings
 
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 RETENTION_DELAY = timedelta(minutes=10)
 #: a pause between retention batches, so that other writers get the database in between
 RETENTION_PAUSE = 0.05
+#: a digest that fell due while jitbot was down is posted this long after the start …
+DIGEST_CATCH_UP_DELAY = timedelta(seconds=30)
+#: … and marked late when posted this long after its time
+DIGEST_LATE = timedelta(minutes=5)
 #: grants get their jobs once they end (or are warned) within this much time …
 ARM_AHEAD = timedelta(hours=1)
 #: … checked this often (well within ARM_AHEAD)
@@ -88,6 +92,7 @@ class Scheduler:
         self.sweep_seconds = sweep_seconds
         self.post_digest = post_digest
         self._digest_at: tuple[object, str] | None = None
+        self._digest_lock = threading.Lock()
         self._expire_due = Coalesced(lambda: sweep.expire_due(ctx))
         self._scheduler = BackgroundScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(8)},
@@ -106,6 +111,9 @@ class Scheduler:
             self._scheduler.add_job(self.run_retention, "interval", days=1, id="retention",
                                     next_run_time=now + RETENTION_DELAY)
             self.sync_digest()
+            if self.post_digest is not None:
+                self._scheduler.add_job(self.catch_up_digest, "date", run_date=now + DIGEST_CATCH_UP_DELAY,
+                                        id="digest-catch-up")
         every = self.ctx.policies().settings.reconcile_interval  # "0" = off; read at start
         if every > timedelta(0):
             self._scheduler.add_job(self.run_reconcile, "interval", seconds=every.total_seconds(), id="reconcile")
@@ -158,12 +166,32 @@ class Scheduler:
         self._scheduler.add_job(self.run_digest, trigger, id="digest", replace_existing=True)
         log.info("daily digest armed", extra={"digest_time": str(settings.digest_time), "timezone": settings.timezone})
 
-    def run_digest(self) -> Digest:
-        """Build the digest now and post it to the audit channel."""
-        digest = daily_digest(self.ctx)
-        if self.post_digest is not None:
-            self.post_digest(digest)
-        return digest
+    def run_digest(self) -> Digest | None:
+        """Build the digest now and post it to the audit channel; nothing if this slot's is already posted."""
+        return self._post_digest(catching_up=False)
+
+    def catch_up_digest(self) -> Digest | None:
+        """At start: post the digest that fell due while jitbot was down (the latest one only)."""
+        return self._post_digest(catching_up=True)
+
+    def _post_digest(self, *, catching_up: bool) -> Digest | None:
+        with self._digest_lock:  # the cron job and the catch-up never post the same slot twice
+            slot = unposted_slot(self.ctx, catching_up=catching_up)
+            if slot is None or self.post_digest is None:
+                return None
+            digest = daily_digest(self.ctx)
+            ts = self.post_digest(digest)
+            if ts is None:  # no audit channel: nothing was posted
+                return digest
+            late = self.ctx.clock.now() - slot > DIGEST_LATE
+            with self.ctx.uow() as uow:
+                record(uow, None, "jitbot", DIGEST_POSTED, self.ctx.clock.now(), scheduled=slot.isoformat(),
+                       late=late, ts=str(ts))
+                uow.commit()
+            if late:
+                log.warning("daily digest posted late (jitbot was down when it fell due)",
+                            extra={"scheduled": slot.isoformat()})
+            return digest
 
     def run_retention(self) -> sweep.Purged:
         purged = sweep.purge_history(self.ctx, pause=lambda: time.sleep(RETENTION_PAUSE))

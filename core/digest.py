@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from core.context import Context
 from core.model import AccessRequest, AuditEvent, Kind, State
+from core.policy.schema import PolicySettings
 from core.ports import Reports
 
 WINDOW = timedelta(hours=24)
@@ -120,3 +121,36 @@ def daily_digest(ctx: Context) -> Digest:
     if ctx.reports is None:
         raise RuntimeError("no Reports adapter in the Context: the digest needs the store")
     return build_digest(ctx.reports, ctx.clock.now(), ctx.policies().settings.timezone)
+
+
+#: recorded when the digest was posted, with the moment it was due (``scheduled``)
+DIGEST_POSTED = "digest_posted"
+#: a digest missed while jitbot was down is posted late only if one was posted within this long before
+#: (a first start after ``digest_time`` posts nothing: nobody missed a digest that never existed)
+CATCH_UP_AFTER = timedelta(days=7)
+
+
+def last_slot(settings: PolicySettings, now: datetime) -> datetime | None:
+    """The latest moment at or before ``now`` when the daily digest fell due (``digest_time`` in the policy
+    file's time zone); None when the digest is off."""
+    if settings.digest_time is None:
+        return None
+    local = now.astimezone(settings.zone)
+    slot = datetime.combine(local.date(), settings.digest_time, tzinfo=settings.zone)
+    if slot > local:
+        slot = datetime.combine(local.date() - timedelta(days=1), settings.digest_time, tzinfo=settings.zone)
+    return slot.astimezone(UTC)
+
+
+def unposted_slot(ctx: Context, *, catching_up: bool) -> datetime | None:
+    """The latest slot whose digest is not posted yet, or None. ``catching_up`` (at start): only when a digest
+    was posted in the ``CATCH_UP_AFTER`` before it, i.e. jitbot was down when it fell due."""
+    if ctx.reports is None:
+        return None
+    now = ctx.clock.now()
+    slot = last_slot(ctx.policies().settings, now)
+    if slot is None or ctx.reports.events((DIGEST_POSTED,), slot, now + timedelta(microseconds=1), limit=1):
+        return None
+    if catching_up and not ctx.reports.events((DIGEST_POSTED,), slot - CATCH_UP_AFTER, slot, limit=1):
+        return None
+    return slot

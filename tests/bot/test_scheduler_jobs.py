@@ -6,13 +6,17 @@ The scheduler is not started here: APScheduler keeps the jobs added before ``sta
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.scheduler import ARM_AHEAD, ARM_EVERY, Coalesced, Scheduler
+from core.digest import DIGEST_POSTED, last_slot
 from core.model import State
-from tests.fakes_core import FakeWorld
+from tests.fakes_core import POLICIES, T0, FakeWorld
+
+#: the digest at 18:00 in Tokyo: 09:00 UTC, T0
+DIGEST_AT_T0 = POLICIES.replace("[settings]\n", '[settings]\ndigest_time = "18:00"\n')
 
 
 def test_only_grants_within_the_horizon_get_jobs_and_the_arm_job_brings_the_rest() -> None:
@@ -90,3 +94,35 @@ def test_a_failing_run_does_not_block_the_next() -> None:
         coalesced()
     coalesced()
     assert len(calls) == 2
+
+
+def test_a_digest_missed_while_down_is_posted_late_once() -> None:
+    world = FakeWorld(DIGEST_AT_T0)
+    posted: list[str] = []
+
+    def post(digest: object) -> str:
+        posted.append(f"ts-{len(posted)}")
+        return posted[-1]
+
+    scheduler = Scheduler(world.ctx, post_digest=post)
+    assert scheduler.catch_up_digest() is None  # a first start: no digest was ever missed
+    assert scheduler.run_digest() is not None  # the cron job, on time
+    assert scheduler.run_digest() is None and posted == ["ts-0"]  # this slot's digest is posted
+
+    world.clock.advance(days=1, hours=1)  # down over the next 18:00, back an hour later
+    assert scheduler.catch_up_digest() is not None
+    assert scheduler.catch_up_digest() is None and scheduler.run_digest() is None
+    events = world.reports.events((DIGEST_POSTED,), T0 - timedelta(days=1), world.clock.now() + timedelta(1), limit=5)
+    assert [(e.detail["late"], e.detail["ts"]) for e in events] == [(True, "ts-1"), (False, "ts-0")]
+    assert events[0].detail["scheduled"] == "2025-03-04T09:00:00+00:00"
+
+    world.clock.advance(days=9)  # down for over a week: the old digests are not worth posting
+    assert scheduler.catch_up_digest() is None and posted == ["ts-0", "ts-1"]
+
+
+def test_the_digest_slot_follows_the_time_zone() -> None:
+    settings = FakeWorld(DIGEST_AT_T0).ctx.policies().settings
+    assert last_slot(settings, T0) == T0 == datetime(2025, 3, 3, 9, 0, tzinfo=UTC)  # 18:00 in Tokyo
+    assert last_slot(settings, T0 - timedelta(minutes=1)) == T0 - timedelta(days=1)
+    assert last_slot(settings, datetime(2025, 3, 3, 14, 59, tzinfo=UTC)) == T0  # 23:59 in Tokyo
+    assert last_slot(settings, datetime(2025, 3, 3, 15, 0, tzinfo=UTC)) == T0  # Tokyo's next day, before 18:00
