@@ -6,7 +6,6 @@ Nothing here runs at import time; ``build`` is called by the CLI (``serve``, ``d
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,12 +31,13 @@ from bot.clock import SystemClock
 from bot.errors import register_error_handler
 from bot.leader import Leadership
 from bot.metrics import ActiveGrants, Metrics, ObservedNotifier, SlackErrorCounter
+from bot.policies import PolicyHolder, PolicyWatch
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import WsgiApp, make_wsgi
 from core.access import reclaim
 from core.context import Context
-from core.policy import PolicyFile, load_policies
+from core.policy import PolicyFile
 from core.ports import Clock
 from handlers import actions, breakglass, commands, home, modals
 from handlers.breakglass import SlackBreakglassNotices
@@ -81,24 +81,6 @@ def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClien
     )
 
 
-class PolicyHolder:
-    """The policies in force; ``reload`` swaps them atomically after a successful load."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._current = load_policies(path)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> PolicyFile:
-        return self._current
-
-    def reload(self) -> PolicyFile:
-        fresh = load_policies(self.path)
-        with self._lock:
-            self._current = fresh
-        return fresh
-
-
 @dataclass
 class Runtime:
     settings: Settings
@@ -111,6 +93,7 @@ class Runtime:
     metrics: Metrics
     scheduler: Scheduler | None = None
     leadership: Leadership | None = None
+    policy_watch: PolicyWatch | None = None
     slack_auth: str = "unknown"
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -158,8 +141,16 @@ class Runtime:
         self.leadership = Leadership(self.settings.database_url, self._elected, self._deposed,
                                      interval=self.settings.leader_seconds)
         self.leadership.start()
+        if self.policy_watch is not None:
+            self.policy_watch.start()
+
+    def leads(self) -> bool:
+        """Whether this process runs the scheduler (the one replica that speaks for all, e.g. in Slack)."""
+        return self.leadership is not None and self.leadership.role in ("leader", "single")
 
     def stop(self) -> None:
+        if self.policy_watch is not None:
+            self.policy_watch.stop()
         if self.leadership is not None:
             self.leadership.stop()
         for close in self.extras.get("closers", ()):
@@ -212,6 +203,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     registry.register(ActiveGrants(ctx.uow))
     runtime = Runtime(settings, engine, sessions, ctx, app, client, wsgi=lambda e, s: [], metrics=metrics)
     runtime.extras["closers"] = [notifier.close]
+    runtime.policy_watch = PolicyWatch(policies, ctx, client, settings.policy_poll_seconds, leading=runtime.leads)
     runtime.wsgi = make_wsgi(app, runtime.health, registry, acks)
     return runtime
 

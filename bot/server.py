@@ -36,7 +36,8 @@ class HttpServer:
 
 
 def serve(runtime: Runtime) -> None:
-    """Run until SIGTERM/SIGINT, then stop taking requests, finish the scheduler's jobs, release the DB."""
+    """Run until SIGTERM/SIGINT, then stop taking requests, finish the scheduler's jobs, release the DB.
+    SIGHUP checks the policy file at once (bot.policies)."""
     settings = runtime.settings
     stopping = threading.Event()
 
@@ -44,8 +45,14 @@ def serve(runtime: Runtime) -> None:
         log.info("signal received, shutting down", extra={"signal": signum})
         stopping.set()
 
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        log.info("SIGHUP received, checking the policy file")
+        if runtime.policy_watch is not None:
+            runtime.policy_watch.request_reload()  # the watch thread loads it: no I/O in a signal handler
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     runtime.start()
     app_token = settings.secret("slack_app_token")
     if app_token:

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     leader_seconds: float = Field(default=5.0, gt=0, le=60)
     #: first wait before retrying an AWS step (grant, revocation) that AWS did not confirm; doubles each time
     retry_backoff_seconds: float = Field(default=2.0, gt=0, le=300)
+    #: seconds between checks of the policy file for changes (a changed file that loads replaces the policies
+    #: in force); 0 disables the checks (SIGHUP still reloads)
+    policy_poll_seconds: float = Field(default=5.0, ge=0, le=3600)
     #: worker threads of the HTTP server
     http_threads: int = Field(default=16, ge=1, le=256)
 

@@ -13,11 +13,12 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.app import PolicyHolder, Runtime, account_roles, build
+from bot.app import Runtime, account_roles, build
 from bot.fakes import cast
 from bot.fakes.aws import FakeAws
 from bot.fakes.slack_api import FakeSlack
 from bot.fakes.slack_client import SlackSimulator
+from bot.policies import PolicyHolder
 from bot.server import HttpServer
 from bot.settings import Settings
 

@@ -1,0 +1,87 @@
+"""Changing the policy file of a running bot: a rejected edit leaves the policies in force, a good one is
+picked up by the watch and decides the next `/jit request` (signed HTTP); the audit channel hears of both.
+And `jitbot serve` reloads on SIGHUP."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.fakes import cast
+from bot.fakes.aws import FakeAws
+from bot.fakes.slack_api import FakeSlack
+from bot.fakes.stack import REPO_POLICIES, Stack
+from tests.e2e.test_replicas import Replica, free_port
+from tests.helpers import eventually
+
+StackFactory = Callable[..., Stack]
+AUDIT = "C0AUDIT01"
+FREEZE = '\n[[deny]]\nname = "dev-freeze"\ntargets = { tags = { Environment = "dev" } }\n'
+
+
+def short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def audit_lines(stack: Stack, start: str) -> list[str]:
+    return [str(c.params["text"]) for c in stack.slack.messages(AUDIT) if str(c.params["text"]).startswith(start)]
+
+
+def test_an_edited_policy_file_decides_the_next_request(stack_factory: StackFactory) -> None:
+    frozen, good = REPO_POLICIES.read_text("utf-8") + FREEZE, REPO_POLICIES.read_text("utf-8")
+    stack = stack_factory(frozen, settings={"policy_poll_seconds": 0.05})
+    assert stack.runtime is not None
+    eventually(stack.runtime.leads, timeout=30, what="the scheduler role (the replica that posts)")
+    assert "denied by policy 'dev-freeze'" in stack.slash(cast.BOB, "request dev-1 30m deploy")
+
+    broken = good.replace('block = "all"', 'block = "some"')
+    stack.policies_path.write_text(broken, "utf-8")
+    [warning] = eventually(lambda: audit_lines(stack, ":warning:"), what="the rejection in the audit channel")
+    assert f"(sha256 {short(broken)}…): deny[0].block: Input should be 'auto' or 'all'." in warning
+    assert f"The previous version ({short(frozen)}…) stays in force." in warning
+    assert "denied by policy 'dev-freeze'" in stack.slash(cast.BOB, "request dev-1 30m deploy")
+
+    stack.policies_path.write_text(good, "utf-8")  # the freeze is lifted
+    [line] = eventually(lambda: audit_lines(stack, ":scroll:"), what="the reload in the audit channel")
+    assert line == (f":scroll: Policy file reloaded (sha256 {short(frozen)}… → {short(good)}…): "
+                    "1 deny, 1 auto, 2 manual.")
+    assert "granted until" in stack.slash(cast.BOB, "request dev-1 30m deploy")
+
+    with stack.runtime.ctx.uow() as uow:
+        audit = [(e.action, e.detail.get("sha256")) for e in uow.repo.events() if e.action.startswith("policies_")]
+    full = {text: hashlib.sha256(text.encode()).hexdigest() for text in (frozen, broken, good)}
+    assert audit == [("policies_loaded", full[frozen]), ("policies_reload_failed", full[broken]),
+                     ("policies_reloaded", full[good])]
+    assert len(audit_lines(stack, ":warning:")) == 1  # once for the bad version, not once per check
+
+
+def test_serve_reloads_the_policy_file_on_sighup(tmp_path: Path, fake_slack: FakeSlack,
+                                                 fake_aws: tuple[FakeAws, dict[str, str]]) -> None:
+    aws, _ = fake_aws
+    policies = tmp_path / "policies.toml"
+    policies.write_text(REPO_POLICIES.read_text("utf-8"), "utf-8")
+    port = free_port()
+    env = {**os.environ, **aws.env(), "SLACK_BOT_TOKEN": "xoxb-sighup", "SLACK_SIGNING_SECRET": "s",
+           "SLACK_API_URL": fake_slack.url, "DATABASE_URL": f"sqlite:///{tmp_path / 'j.db'}",
+           "JIT_POLICIES": str(policies), "HOST": "127.0.0.1", "PORT": str(port), "LOG_FORMAT": "json",
+           "POLICY_POLL_SECONDS": "0"}  # no polling: only the signal can make it look
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    replica = Replica("solo", port, process)
+    try:
+        eventually(lambda: (replica.health() or {}).get("status") == "ok", timeout=60, what="serve ready")
+        policies.write_text(REPO_POLICIES.read_text("utf-8") + FREEZE, "utf-8")
+        process.send_signal(signal.SIGHUP)
+        eventually(lambda: '"msg": "policy file reloaded"' in log.read_text("utf-8"), what="the reload logged")
+        assert process.poll() is None  # SIGHUP does not stop it
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0
