@@ -262,6 +262,7 @@ def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[]
     NodeDirectory instead of the real AwsGateway; ``database_url``: an existing database to use;
     ``listener_workers``: the size of Bolt's listener pool (the figures before it was sized to the HTTP server)."""
     from bot.fakes.stack import Stack
+    from bot.server import settle_memory
 
     workdir = Path(options.get("workdir") or scratch("bot"))
     backend = options.get("backend")
@@ -283,6 +284,7 @@ def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[]
                        policies=options.get("policies"), settings=options.get("settings"),
                        database_url=options.get("database_url"))
     stack.start()
+    settle_memory()  # as ``jitbot serve`` does once started
 
     def stop() -> None:
         stack.stop()
