@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.fakes.stack import Stack
+from bot.fakes.stack import REPO_POLICIES, Stack
 from core.model import AccessRequest, AuditEvent
 
 T = TypeVar("T")
@@ -72,3 +74,15 @@ def button_value(params: dict[str, Any], action_id: str) -> str:
             if element.get("action_id") == action_id:
                 return str(element["value"])
     raise AssertionError(f"no {action_id} button in the message")
+
+
+def serve_env(tmp_path: Path, slack_url: str, aws_env: dict[str, str], port: int, token: str,
+              **extra: str) -> dict[str, str]:
+    """The environment of a ``jitbot serve`` subprocess on the repository's policy file (copied to ``tmp_path``,
+    where the test may edit it) and a SQLite file, against the fakes; ``extra`` adds or overrides variables."""
+    policies = tmp_path / "policies.toml"
+    if not policies.exists():
+        policies.write_text(REPO_POLICIES.read_text("utf-8"), "utf-8")
+    return {**os.environ, **aws_env, "SLACK_BOT_TOKEN": token, "SLACK_SIGNING_SECRET": "s",
+            "SLACK_API_URL": slack_url, "DATABASE_URL": f"sqlite:///{tmp_path / 'j.db'}",
+            "JIT_POLICIES": str(policies), "HOST": "127.0.0.1", "PORT": str(port), "LOG_FORMAT": "json", **extra}

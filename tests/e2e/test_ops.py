@@ -80,22 +80,16 @@ def test_redact_removes_every_slack_token_shape() -> None:
 
 
 def test_serve_stops_gracefully_on_sigterm(tmp_path, fake_slack, fake_aws) -> None:  # type: ignore[no-untyped-def]
-    import os
     import signal
     import subprocess
     import sys
 
-    from bot.fakes.stack import REPO_POLICIES
     from tests.e2e.test_replicas import Replica, free_port
-    from tests.helpers import eventually
+    from tests.helpers import eventually, serve_env
 
     aws, _ = fake_aws
-    policies = tmp_path / "policies.toml"
-    policies.write_text(REPO_POLICIES.read_text("utf-8"), "utf-8")
     port = free_port()
-    env = {**os.environ, **aws.env(), "SLACK_BOT_TOKEN": "xoxb-sigterm", "SLACK_SIGNING_SECRET": "s",
-           "SLACK_API_URL": fake_slack.url, "DATABASE_URL": f"sqlite:///{tmp_path / 'j.db'}",
-           "JIT_POLICIES": str(policies), "HOST": "127.0.0.1", "PORT": str(port), "LOG_FORMAT": "json"}
+    env = serve_env(tmp_path, fake_slack.url, aws.env(), port, "xoxb-sigterm")
     process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
     replica = Replica("solo", port, process)

@@ -5,7 +5,6 @@ And `jitbot serve` reloads on SIGHUP."""
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from bot.fakes.aws import FakeAws
 from bot.fakes.slack_api import FakeSlack
 from bot.fakes.stack import REPO_POLICIES, Stack
 from tests.e2e.test_replicas import Replica, free_port
-from tests.helpers import eventually
+from tests.helpers import eventually, serve_env
 
 StackFactory = Callable[..., Stack]
 AUDIT = "C0AUDIT01"
@@ -63,13 +62,10 @@ def test_an_edited_policy_file_decides_the_next_request(stack_factory: StackFact
 def test_serve_reloads_the_policy_file_on_sighup(tmp_path: Path, fake_slack: FakeSlack,
                                                  fake_aws: tuple[FakeAws, dict[str, str]]) -> None:
     aws, _ = fake_aws
-    policies = tmp_path / "policies.toml"
-    policies.write_text(REPO_POLICIES.read_text("utf-8"), "utf-8")
     port = free_port()
-    env = {**os.environ, **aws.env(), "SLACK_BOT_TOKEN": "xoxb-sighup", "SLACK_SIGNING_SECRET": "s",
-           "SLACK_API_URL": fake_slack.url, "DATABASE_URL": f"sqlite:///{tmp_path / 'j.db'}",
-           "JIT_POLICIES": str(policies), "HOST": "127.0.0.1", "PORT": str(port), "LOG_FORMAT": "json",
-           "POLICY_POLL_SECONDS": "0"}  # no polling: only the signal can make it look
+    env = serve_env(tmp_path, fake_slack.url, aws.env(), port, "xoxb-sighup",
+                    POLICY_POLL_SECONDS="0")  # no polling: only the signal can make it look
+    policies = Path(env["JIT_POLICIES"])
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=env, stdout=out,
