@@ -80,9 +80,14 @@ def awaiting_decision(ctx: Context, user_id: str, limit: int = 50) -> list[Acces
                   and user_id in ctx.expand(r.level.approvers)]
     if not candidates:
         return []
-    with ctx.uow() as uow:
-        mine = [r for r in candidates if all(d.approver != user_id for d in uow.repo.decisions(r.id))]
-    return mine[:limit]
+    mine: list[AccessRequest] = []
+    with ctx.uow() as uow:  # oldest first: stop reading decisions once ``limit`` are found
+        for request in candidates:
+            if all(d.approver != user_id for d in uow.repo.decisions(request.id)):
+                mine.append(request)
+                if len(mine) == limit:
+                    break
+    return mine
 
 
 def live_requests(ctx: Context, user_id: str, limit: int = 50) -> list[AccessRequest]:
