@@ -149,6 +149,8 @@ class Runtime:
         return self.leadership is not None and self.leadership.role in ("leader", "single")
 
     def stop(self) -> None:
+        for drain in self.extras.get("drains", ()):  # work after the acks finishes while its ports still work
+            drain()
         if self.policy_watch is not None:
             self.policy_watch.stop()
         if self.leadership is not None:
@@ -203,6 +205,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     registry.register(ActiveGrants(ctx.uow))
     runtime = Runtime(settings, engine, sessions, ctx, app, client, wsgi=lambda e, s: [], metrics=metrics)
     runtime.extras["closers"] = [notifier.close]
+    runtime.extras["drains"] = [later.close]
     runtime.policy_watch = PolicyWatch(policies, ctx, client, settings.policy_poll_seconds, leading=runtime.leads)
     runtime.wsgi = make_wsgi(app, runtime.health, registry, acks)
     return runtime

@@ -17,7 +17,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, wait
 from typing import Any
 
 from slack_sdk import WebClient
@@ -69,10 +69,34 @@ class Later:
         self.client = client
         self._acks = acks
         self._acks_first = acks_first
+        self._running: set[Future[None]] = set()
+        self._lock = threading.Lock()
 
     def __call__(self, body: Mapping[str, Any], work: Callable[..., object], *args: Any) -> None:
         """Run ``work(*args)`` soon, off this thread; ``body`` is the Slack payload it answers."""
-        self._pool.submit(self._run, body, work, args)
+        with self._lock:
+            try:
+                future = self._pool.submit(self._run, body, work, args)
+            except RuntimeError:  # closed: jitbot is stopping (the HTTP server drains before the pool closes)
+                log.warning("stopping: work after an ack dropped", extra={"type": body.get("type")})
+                return
+            self._running.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._running.discard(future)
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Take no more work and wait up to ``timeout`` seconds for the work under way (a decision being
+        applied, an answer being sent) before the scheduler and the database go; how many did not finish."""
+        with self._lock:
+            self._pool.shutdown(wait=False)
+            running = set(self._running)
+        _, left = wait(running, timeout)
+        if left:
+            log.warning("stopping with work after an ack unfinished", extra={"unfinished": len(left)})
+        return len(left)
 
     def _run(self, body: Mapping[str, Any], work: Callable[..., object], args: tuple[Any, ...]) -> None:
         if self._acks is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -88,3 +89,32 @@ def test_a_stream_of_acks_delays_work_by_at_most_acks_first() -> None:
     with acks:  # never leaves: settled gives up after its timeout and the work runs anyway
         assert acks.settled(timeout=0.01) is False
     assert acks.settled(timeout=0.01) is True
+
+
+def test_close_waits_for_the_work_under_way_then_takes_no_more() -> None:
+    with FakeSlack() as slack:
+        later, _ = _later(slack)
+        started, finished = threading.Event(), threading.Event()
+
+        def work() -> None:
+            started.set()
+            time.sleep(0.2)  # a decision being applied while jitbot is asked to stop
+            finished.set()
+
+        later({"user": {"id": "U1"}}, work)
+        assert started.wait(5)
+        assert later.close(timeout=10) == 0
+        assert finished.is_set()  # close returned only once the work was done
+        late = threading.Event()
+        later({"user": {"id": "U1"}}, late.set)  # after close: dropped, not raised into the HTTP thread
+        assert not late.wait(0.1)
+        assert slack.messages() == []
+
+
+def test_close_gives_up_on_work_that_outlasts_its_timeout() -> None:
+    with FakeSlack() as slack:
+        later, _ = _later(slack)
+        release = threading.Event()
+        later({"user": {"id": "U1"}}, lambda: release.wait(10))
+        assert later.close(timeout=0.05) == 1
+        release.set()
