@@ -15,10 +15,16 @@ from core.model import Node, UserInfo
 from core.policy import PolicyError, PolicyFile, load_policies
 from core.policy.cedar_rules import CedarForbid, CedarPermit
 from core.policy.evaluate import Requester
-from core.policy.schema import GROUP_ID, USER_ID
+from core.policy.schema import GROUP_ID, USER_ID, AutoApprovalPolicy, ManualApprovalPolicy
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+
+
+def _continuous(policy: AutoApprovalPolicy | ManualApprovalPolicy) -> str:
+    if policy.max_continuous is None:
+        return ""
+    return f", at most {format_duration(policy.max_continuous)} continuous with extensions"
 
 
 def summary(policies: PolicyFile, source: str) -> str:
@@ -38,7 +44,7 @@ def summary(policies: PolicyFile, source: str) -> str:
     for auto in policies.auto_approval:
         who = ", ".join(auto.requesters) if auto.requesters else "everyone"
         lines.append(f"auto-approval '{auto.name}': {auto.targets.describe()} for {who}, "
-                     f"up to {format_duration(auto.max_duration)}")
+                     f"up to {format_duration(auto.max_duration)}{_continuous(auto)}")
     cedar = policies.cedar
     if cedar is not None:
         statements: list[CedarPermit | CedarForbid] = [*cedar.forbids, *cedar.permits]
@@ -51,7 +57,7 @@ def summary(policies: PolicyFile, source: str) -> str:
         who = ", ".join(manual.requesters) if manual.requesters else "everyone"
         lines.append(f"manual approval '{manual.name}': {manual.targets.describe()} for {who}, "
                      f"up to {format_duration(manual.max_duration)} "
-                     f"(default {format_duration(manual.duration_default)})")
+                     f"(default {format_duration(manual.duration_default)}){_continuous(manual)}")
         for index, level in enumerate(manual.levels, 1):
             lines.append(f"    level {index} '{level.name or f'Level {index}'}': {level.required} of "
                          f"{', '.join(level.approvers)} in {level.channel}")

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from core.context import Context, record, transition
+from core.continuous import refusal_at_grant, superseded_reason
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
 from core.model import AccessRequest, Event, Notice, State
 
@@ -54,15 +55,15 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
     expires_at = now + request.duration
     if request.extends:
         expires_at = _extended_expiry(ctx, request, now)
+        over = refusal_at_grant(ctx, request, now, expires_at)
+        if over is not None:  # max_continuous, as the policy file says now: nothing was granted on AWS
+            _refuse_grant(ctx, request, now, over)
+            return None
     documents = ctx.policies().settings.session_documents
     try:
         ctx.access.grant(request, expires_at, documents)
     except GrantRefused as err:
-        with ctx.uow() as uow:
-            transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
-                       detail={"error": str(err)}, ended_at=now, end_reason=str(err), lease_until=None)
-            uow.commit()
-        ctx.announce(Event(Notice.FAILED, ctx.load(request_id), reason=str(err)))
+        _refuse_grant(ctx, request, now, str(err))
         return None
     except TransientAwsError as err:
         _grant_not_confirmed(ctx, request, now, err)
@@ -81,6 +82,15 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         ctx.alarms.arm(active)
     ctx.announce(Event(Notice.GRANTED, active))
     return active
+
+
+def _refuse_grant(ctx: Context, request: AccessRequest, now: datetime, reason: str) -> None:
+    """``approved`` → ``failed`` with nothing applied on AWS; the requester is told why."""
+    with ctx.uow() as uow:
+        transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
+                   detail={"error": reason}, ended_at=now, end_reason=reason, lease_until=None)
+        uow.commit()
+    ctx.announce(Event(Notice.FAILED, ctx.load(request.id), reason=reason))
 
 
 def _grant_not_confirmed(ctx: Context, request: AccessRequest, now: datetime, err: Exception) -> None:
@@ -118,10 +128,12 @@ def _supersede(ctx: Context, extension: AccessRequest) -> None:
     """The extension's grant now covers the node: retire the old request without revoking AWS access."""
     assert extension.extends is not None
     old = ctx.load(extension.extends)
+    if old.state is not State.ACTIVE:  # it ended before the extension was granted: nothing to take over
+        return
     now = ctx.clock.now()
     with ctx.uow() as uow:
         transition(uow, old, State.EXPIRED, actor="jitbot", action="superseded", at=now,
-                   detail={"by": extension.id}, ended_at=now, end_reason=f"extended by {extension.id}",
+                   detail={"by": extension.id}, ended_at=now, end_reason=superseded_reason(extension.id),
                    needs_cleanup=False)
         uow.commit()
     ctx.access.delete_policy(old.principal_arn, f"jitbot-{old.id}")

@@ -141,6 +141,10 @@ def _limits(policies: PolicyFile, policy: AutoApprovalPolicy | ManualApprovalPol
     if policy.max_active_grants is not None:
         lines.append(f"Policy '{policy.name}' allows at most {policy.max_active_grants} pending or active "
                      "request(s) per person.")
+    if policy.max_continuous is not None:
+        lines.append(f"Extensions (`/jit extend`) keep access continuous for at most "
+                     f"{format_duration(policy.max_continuous)} in all, from the first grant (max_continuous); "
+                     "beyond that, new access must be asked for.")
     return lines
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from core.context import Context
+from core.continuous import ContinuousCapExceeded, check_extension
 from core.durations import DurationError, parse_duration
 from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, TransientAwsError
 from core.model import FINAL_STATES, AccessRequest, Node, State
@@ -106,7 +107,9 @@ def extendable(ctx: Context, user_id: str, request_id: str, duration: timedelta 
     """The active request ``user_id`` may extend, or a ``JitError`` saying why not.
 
     An extension goes through the policy of the access it extends: if another policy would decide it now
-    (the file changed, or the duration is beyond an auto-approval's maximum), it is refused.
+    (the file changed, or the duration is beyond an auto-approval's maximum), it is refused. So is one that
+    would keep access continuous beyond the policy's ``max_continuous`` (``ContinuousCapExceeded``; without
+    ``duration``, only when nothing is left).
     """
     with ctx.uow() as uow:
         old = uow.repo.get(request_id)
@@ -126,6 +129,7 @@ def extendable(ctx: Context, user_id: str, request_id: str, duration: timedelta 
         now = f"policy '{verdict.granting.name}'" if verdict.granting else "no policy"
         raise NotAllowed(f"An extension goes through the policy of the access it extends ('{old.policy}'), but "
                          f"{now} would decide it now. {verdict.message}".strip())
+    check_extension(ctx, verdict.granting, old, duration)
     return old
 
 
@@ -183,9 +187,12 @@ def preflight(ctx: Context, data: RequestInput) -> Preflight:
             requested = parse_duration(data.duration)
         except DurationError as err:
             raise FieldError("duration", str(err)) from None
+    old: AccessRequest | None = None
     if data.extends:
         try:
-            extendable(ctx, user.id, data.extends, requested)
+            old = extendable(ctx, user.id, data.extends, requested)
+        except ContinuousCapExceeded as err:
+            raise FieldError("duration", str(err)) from None
         except JitError as err:
             raise FieldError("node", str(err)) from None
     verdict = evaluate(policies, ctx.requester(user.id), node, requested)
@@ -196,6 +203,11 @@ def preflight(ctx: Context, data: RequestInput) -> Preflight:
         duration = check_duration(data.duration, policy)
     except InvalidInput as err:
         raise FieldError("duration", str(err)) from None
+    if old is not None and requested is None:  # the policy's default duration: checked once known
+        try:
+            check_extension(ctx, policy, old, duration)
+        except ContinuousCapExceeded as err:
+            raise FieldError("duration", str(err)) from None
     if policy.ticket_pattern:
         if not ticket:
             raise FieldError("ticket", f"Policy '{policy.name}' needs a ticket matching {policy.ticket_pattern}.")

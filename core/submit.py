@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from core.access import GRANT_LEASE, activate
 from core.context import Context, open_level, record
+from core.continuous import check_extension
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import InvalidInput, NotAllowed, TransientAwsError, Unavailable
 from core.model import AccessRequest, Event, Kind, LevelSnapshot, Node, Notice, State, new_request_id
@@ -149,6 +150,10 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
     if verdict.outcome in ("denied", "no_policy") or policy is None:
         raise _refuse(ctx, data, node, verdict)
     duration = check_duration(data.duration, policy)
+    if data.extends:  # max_continuous: refused before anything is recorded
+        old = ctx.find(data.extends)
+        if old is not None and old.state is State.ACTIVE:
+            check_extension(ctx, policy, old, duration)
     check_ticket(policy, ticket)
     check_active_limit(ctx, user.id, policy, data.extends)
     levels = check_levels(ctx, policy, user.id) if isinstance(policy, ManualApprovalPolicy) else ()

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 
 from core.context import Context
+from core.continuous import continuity
 from core.errors import JitError, TransientAwsError
 from core.model import AccessRequest
 from core.queries import (
@@ -66,9 +67,13 @@ def request_modal(ctx: Context, user: str, meta: Meta, extending: AccessRequest 
         policy = _find_policy(ctx, extending.policy)
         if policy is None:
             return request_view.blocked(f"Policy '{extending.policy}' no longer exists; request new access.")
+        longest = policy.max_duration
+        window = continuity(ctx, policy, extending)  # max_continuous: offer no more than what is left
+        if window is not None and window.left > timedelta(0):
+            longest = min(longest, window.left)
         return request_view.build(meta=meta, policy=policy, extending=extending, zone=zone,
-                                  choices=duration_choices(policy.max_duration, policy.duration_default),
-                                  default=policy.duration_default)
+                                  choices=duration_choices(longest, policy.duration_default),
+                                  default=min(policy.duration_default, longest))
     in_background(lambda: ctx.nodes.search("", limit=1), "node inventory warm-up")  # the typeahead needs it
     usable = usable_policies(ctx, ctx.requester(user))
     if not usable:

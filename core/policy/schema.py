@@ -207,6 +207,9 @@ class DenyPolicy(_Policy):
 class _Granting(_Policy):
     max_duration: Duration = timedelta(hours=1)
     default_duration: Duration | None = None
+    #: the longest continuous access through extensions, from the first grant to the end of the last
+    #: extension (None: no cap; core.continuous)
+    max_continuous: Duration | None = None
     ticket_pattern: str | None = None
     #: how many requests one person may have pending, approved or active at once under this policy
     max_active_grants: int | None = Field(default=None, ge=1, le=1000)
@@ -223,8 +226,13 @@ class _Granting(_Policy):
 
     @model_validator(mode="after")
     def _defaults(self) -> _Granting:
+        problems = []
         if self.default_duration is not None and self.default_duration > self.max_duration:
-            raise ValueError("default_duration is longer than max_duration")
+            problems.append("default_duration is longer than max_duration")
+        if self.max_continuous is not None and self.max_continuous < self.max_duration:
+            problems.append("max_continuous is shorter than max_duration")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property

@@ -333,6 +333,38 @@ def test_default_duration_equal_to_max_duration_is_fine() -> None:
     parse_policies(manual("p", extra='max_duration = "2h"\ndefault_duration = "PT2H"'))
 
 
+def test_max_continuous_is_optional_and_parsed_as_a_duration() -> None:
+    policies = parse_policies(
+        '[[auto_approval]]\nname = "a"\ntargets = "all"\nmax_duration = "4h"\nmax_continuous = "12h"\n'
+        + manual("p", extra='max_duration = "2h"\nmax_continuous = "PT2H"'))
+    assert policies.auto_approval[0].max_continuous == timedelta(hours=12)
+    assert policies.manual_approval[0].max_continuous == timedelta(hours=2)  # equal to max_duration: fine
+    assert parse_policies(manual("q")).manual_approval[0].max_continuous is None
+
+
+def test_max_continuous_shorter_than_max_duration() -> None:
+    error = only_error(
+        manual("a", '{ tags = { A = "1" } }') + manual("p", extra='max_duration = "4h"\nmax_continuous = "3h"'))
+    assert error == "manual_approval[1]: max_continuous is shorter than max_duration"
+
+
+def test_max_continuous_shorter_than_implicit_max_duration() -> None:
+    error = only_error('[[auto_approval]]\nname = "a"\ntargets = "all"\nmax_continuous = "30m"\n')
+    assert error == "auto_approval[0]: max_continuous is shorter than max_duration"
+
+
+def test_max_continuous_and_default_duration_both_wrong_are_both_said() -> None:
+    error = only_error(manual("p", extra='max_duration = "1h"\ndefault_duration = "2h"\nmax_continuous = "30m"'))
+    assert error == ("manual_approval[0]: default_duration is longer than max_duration; "
+                     "max_continuous is shorter than max_duration")
+
+
+def test_bad_max_continuous() -> None:
+    error = only_error(manual("p", extra='max_continuous = "forever"'))
+    assert error == ("manual_approval[0].max_continuous: 'forever' is not a duration (use e.g. 90s, 15m, 4h, 1d, "
+                     "1h30m or PT4H)")
+
+
 def test_five_levels_are_fine() -> None:
     policies = parse_policies(manual("p", levels=LEVEL * 5))
     assert len(policies.manual_approval[0].levels) == 5

@@ -111,6 +111,36 @@ def test_extend_auto_approved_continues_the_window_without_a_gap(stack: Stack) -
     eventually(lambda: f"jitbot-{new_id}" not in _policies(stack, BOB_ROLE), what="release")
 
 
+def test_extend_beyond_max_continuous_is_refused_and_changes_nothing(stack: Stack) -> None:
+    # policies.toml: dev-self-service allows 8h at a time and 12h of continuous access (max_continuous)
+    runtime = stack.runtime
+    assert runtime is not None
+    old_id = _rid(slack.slash(stack, cast.BOB, "request dev-1 8h long build")["text"])
+    assert request(stack, old_id).state is State.ACTIVE
+
+    def footprint() -> tuple[list[str], list[str]]:
+        with runtime.ctx.uow() as uow:
+            mine = sorted(r.id for r in uow.repo.by_requester(cast.BOB, limit=1000))
+            acts = [e.action for e in uow.repo.events() if e.actor == cast.BOB or e.request_id in mine]
+        return mine, acts
+
+    before = footprint()
+    answer = slack.slash(stack, cast.BOB, f"extend {old_id} 5h more builds")
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"].startswith(
+        f":warning: Extending {old_id} by 5h would make 13h of continuous access, more than the 12h policy "
+        f"'dev-self-service' allows (max_continuous): you can ask for at most 4h more.")
+    assert footprint() == before
+    assert _policies(stack, BOB_ROLE) >= {f"jitbot-{old_id}"}
+
+    new_id = _rid(slack.slash(stack, cast.BOB, f"extend {old_id} 4h the rest of it")["text"])
+    assert request(stack, new_id).state is State.ACTIVE
+    assert f"{new_id} cannot be extended: policy 'dev-self-service' allows at most 12h" in slack.slash(
+        stack, cast.BOB, f"extend {new_id} 1m one more minute")["text"]
+    slack.slash(stack, cast.BOB, f"release {new_id}")
+    eventually(lambda: f"jitbot-{new_id}" not in _policies(stack, BOB_ROLE), what="release")
+
+
 def test_extend_with_approval_from_the_warning_button(stack_factory) -> None:
     stack = stack_factory(REPO_POLICIES.read_text("utf-8").replace('expiry_warning = "10m"',
                                                                    'expiry_warning = "119s"'),
