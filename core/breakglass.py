@@ -1,11 +1,14 @@
 """Break-glass: access at once for the people of ``[breakglass] requesters``, announced loudly, reviewed after.
 
-What it bypasses: the wait for approvals, auto-approval limits, ``ticket_pattern`` and
-``max_active_grants``. What still holds: a deny policy with ``block = "all"`` (TOML or a Cedar forbid
-annotated ``@block("all")``), the ``[identities]`` mapping, and coverage by a manual-approval policy,
-because the level-1 approvers of the manual policy that would have applied are the ones who must
-review it. Every use is announced in the audit channel (``@here``) and in level 1's channel with a
-Review button, and stays in every digest (``unreviewed_breakglass``) until one of them reviews it.
+What it bypasses: the wait for approvals, auto-approval limits, ``ticket_pattern``,
+``max_active_grants`` and the rule of one live request per person and node
+(``core.submit.check_same_node``): in an emergency, a pending request for the node (or a grant AWS has not
+confirmed yet) must not stand in the way, and every use is reviewed anyway. What still holds: a deny
+policy with ``block = "all"`` (TOML or a Cedar forbid annotated ``@block("all")``), the ``[identities]``
+mapping, and coverage by a manual-approval policy, because the level-1 approvers of the manual policy
+that would have applied are the ones who must review it. Every use is announced in the audit channel
+(``@here``) and in level 1's channel with a Review button, and stays in every digest
+(``unreviewed_breakglass``) until one of them reviews it.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, 
 from core.model import FINAL_STATES, AccessRequest, Node, State
 from core.policy.evaluate import Requester, Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
-from core.submit import MAX_REASON, MAX_TICKET, RequestInput, check_duration, check_levels
+from core.submit import MAX_REASON, MAX_TICKET, RequestInput, check_duration, check_levels, check_same_node
 
 GrantingPolicy = AutoApprovalPolicy | ManualApprovalPolicy
 
@@ -208,6 +208,10 @@ def preflight(ctx: Context, data: RequestInput) -> Preflight:
             check_extension(ctx, policy, old, duration)
         except ContinuousCapExceeded as err:
             raise FieldError("duration", str(err)) from None
+    try:
+        check_same_node(ctx, user.id, node, data.extends)
+    except Conflict as err:
+        raise FieldError("node", str(err)) from None
     if policy.ticket_pattern:
         if not ticket:
             raise FieldError("ticket", f"Policy '{policy.name}' needs a ticket matching {policy.ticket_pattern}.")

@@ -10,7 +10,7 @@ from core.access import GRANT_LEASE, activate
 from core.context import Context, open_level, record
 from core.continuous import check_extension
 from core.durations import DurationError, format_duration, parse_duration
-from core.errors import InvalidInput, NotAllowed, TransientAwsError, Unavailable
+from core.errors import Conflict, InvalidInput, NotAllowed, TransientAwsError, Unavailable
 from core.model import AccessRequest, Event, Kind, LevelSnapshot, Node, Notice, State, new_request_id
 from core.policy.evaluate import Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
@@ -106,6 +106,31 @@ def check_active_limit(ctx: Context, user_id: str, policy: AutoApprovalPolicy | 
                          + ", ".join(r.id for r in under[:10]) + ".")
 
 
+def check_same_node(ctx: Context, user_id: str, node: Node, extends: str | None = None) -> None:
+    """One live request per person and node: a second one would be a second grant of the same access (and
+    with auto-approval, a way around ``max_continuous``). The request an extension replaces does not count.
+    Raises ``Conflict`` naming the live request and what to do instead."""
+    with ctx.uow() as uow:
+        live = [r for r in uow.repo.by_requester(user_id, LIVE, limit=1000)
+                if r.id != extends and (r.node.id, r.node.account, r.node.region)
+                == (node.id, node.account, node.region)]
+    if not live:
+        return
+    other = max(live, key=lambda r: LIVE.index(r.state))  # active access says most, then approved
+    name = node.name or node.id
+    if other.state is State.ACTIVE:
+        left = ""
+        if other.expires_at is not None:
+            remaining = timedelta(minutes=max(1, round((other.expires_at - ctx.clock.now()).total_seconds() / 60)))
+            left = f", for another {format_duration(remaining)}"
+        raise Conflict(f"You already have access to {name} ({other.id}){left}. To stay longer, extend it: "
+                       f"`/jit extend {other.id} <duration> <reason>`.")
+    if other.state is State.APPROVED:
+        raise Conflict(f"Your request {other.id} for {name} is approved and access is being granted.")
+    raise Conflict(f"Your request {other.id} for {name} is already waiting for approval. To ask differently, "
+                   f"cancel it first: `/jit cancel {other.id}`.")
+
+
 def _refuse(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> NotAllowed:
     now = ctx.clock.now()
     with ctx.uow() as uow:
@@ -154,6 +179,7 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
         old = ctx.find(data.extends)
         if old is not None and old.state is State.ACTIVE:
             check_extension(ctx, policy, old, duration)
+    check_same_node(ctx, user.id, node, data.extends)
     check_ticket(policy, ticket)
     check_active_limit(ctx, user.id, policy, data.extends)
     levels = check_levels(ctx, policy, user.id) if isinstance(policy, ManualApprovalPolicy) else ()

@@ -48,7 +48,9 @@ def test_ping_status_is_shown_and_an_offline_node_can_still_be_requested(stack_f
 
     answer = stack.slash(cast.ALICE, f"request fine-{uid} 1h routine check")
     assert ":warning:" not in answer
-    assert "SSM: Online" in json.dumps(approval_for(stack, fine)[1]["blocks"])
+    first, approval = approval_for(stack, fine)
+    assert "SSM: Online" in json.dumps(approval["blocks"])
+    assert "is cancelled" in stack.slash(cast.ALICE, f"cancel {first}")  # one live request per person and node
 
     stack.aws.set_ping(fine, "Inactive")  # the agent stopped since: the next lookup (by id) says so
     answer = stack.slash(cast.ALICE, f"request {fine} 1h look again")

@@ -59,9 +59,10 @@ def test_cli_reconcile_prints_what_it_did(stack_factory: StackFactory, fake_aws:
     role = aws.create_role(f"cli-{uid}")
     stack = stack_factory(policy_file({cast.ALICE: role}), settings=FAST_ELECTION)
     node = aws.add_instance(f"cli-{uid}", {"Environment": "prod"})
+    other = aws.add_instance(f"cli2-{uid}", {"Environment": "prod"})  # one live request per person and node
     grant = granted(stack, cast.ALICE, f"request cli-{uid} 1h still working", node)
     aws.put_inline_policy(role, "jitbot-R0STRAY00")
-    gone = granted(stack, cast.ALICE, f"request cli-{uid} 1h second one", node)
+    gone = granted(stack, cast.ALICE, f"request cli2-{uid} 1h second one", other)
     aws.delete_inline_policy(role, f"jitbot-{gone.id}")
 
     workdir = tmp_path / "cli"

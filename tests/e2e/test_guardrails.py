@@ -36,9 +36,12 @@ def test_requesters_restrict_every_policy_kind(stack: Stack) -> None:
         assert [r.node.name for r in uow.repo.by_requester(cast.BOB)] == ["dev-1"]
 
 
+# dev-self-service (at most 1 live request under it) on every node, so that its cap shows on a node other than the
+# first: one live request per person and node refuses a second one on the same node before any cap is counted
 RAILS = BASE.replace("[settings]\n", "[settings]\nmax_active_grants = 2\n", 1).replace(
     'default_duration = "1h"\n', 'default_duration = "1h"\nticket_pattern = "CHG-[0-9]+"\n', 1).replace(
-    'max_duration = "8h"\n', 'max_duration = "8h"\nmax_active_grants = 1\n', 1)
+    'max_duration = "8h"\n', 'max_duration = "8h"\nmax_active_grants = 1\n', 1).replace(
+    'targets = { tags = { Environment = "dev" } }\n', 'targets = "all"\n', 1)
 
 
 def test_ticket_pattern_and_max_active_grants(stack_factory: Any) -> None:
@@ -53,19 +56,21 @@ def test_ticket_pattern_and_max_active_grants(stack_factory: Any) -> None:
 
     first = rid_of(stack.slash(cast.BOB, "request dev-1 30m migration"))
     assert request(stack, first).state is State.ACTIVE
-    answer = stack.slash(cast.BOB, "request dev-1 30m second migration")
+    batch = stack.nodes["batch"]
+    answer = stack.slash(cast.BOB, f"request {batch} 30m second migration")
     assert ("You already have 1 request(s) pending or active under policy 'dev-self-service', which allows 1 at a "
             f"time (max_active_grants). Release or cancel one first: {first}.") in answer
-    batch = stack.nodes["batch"]
-    pending = rid_of(stack.slash(cast.BOB, f"request {batch} 20m rerun the batch"))
-    answer = stack.slash(cast.BOB, f"request {batch} 20m rerun again")
+    # [settings] max_active_grants = 2 counts under every policy: Alice's web-1 (production), dev-1 (everything-else)
+    pending = rid_of(stack.slash(cast.ALICE, "request dev-1 20m rerun the batch"))
+    answer = stack.slash(cast.ALICE, f"request {batch} 20m rerun again")
     assert ("You already have 2 request(s) pending or active, and at most 2 are allowed at a time ([settings] "
-            "max_active_grants)") in answer and first in answer and pending in answer
-    stack.slash(cast.BOB, f"cancel {pending}")
-    assert "Waiting for level 1" in stack.slash(cast.BOB, f"request {batch} 20m rerun again")
+            "max_active_grants)") in answer and rid_of(submitted) in answer and pending in answer
+    stack.slash(cast.ALICE, f"cancel {pending}")
+    assert "Waiting for level 1" in stack.slash(cast.ALICE, f"request {batch} 20m rerun again")
     assert stack.runtime is not None
     with stack.runtime.ctx.uow() as uow:
-        assert len(uow.repo.by_requester(cast.BOB)) == 3
+        assert len(uow.repo.by_requester(cast.BOB)) == 1
+        assert len(uow.repo.by_requester(cast.ALICE)) == 3
 
 
 CEDAR = """
@@ -96,6 +101,8 @@ def test_cedar_decides_real_requests_and_explain_says_why(stack_factory: Any, tm
     granted = stack.slash(cast.SAM, f"request {batch} 20m fix the cron ticket=INC-7")
     assert "granted" in granted
     assert request(stack, rid_of(granted)).policy == "sre-staging-with-incident"
+    # one live request per person and node: end this one before asking for the node again
+    assert "has ended" in stack.slash(cast.SAM, f"release {rid_of(granted)}")
     assert "does not match `INC-[0-9]+`" in stack.slash(cast.SAM, f"request {batch} 20m fix the cron ticket=X-1")
     assert "Waiting for level 1" in stack.slash(cast.SAM, f"request {batch} 20m no ticket this time")
     # Mallory's Slack email marks her as temporary staff: no auto-approval, manual approval still possible
@@ -111,3 +118,22 @@ def test_cedar_decides_real_requests_and_explain_says_why(stack_factory: Any, tm
     assert "Which node?" in stack.slash(cast.SAM, "explain")
     assert "One node and an optional duration" in stack.slash(cast.SAM, "explain web-1 soon please")
     assert "for 9h" in stack.slash(cast.SAM, "explain web-1 9h") and "nosuch" in stack.slash(cast.SAM, "explain nosuch")
+
+
+def test_one_live_request_per_person_and_node(stack_factory: Any) -> None:
+    stack: Stack = stack_factory(BASE + '\n[breakglass]\nrequesters = ["U0ALICE01"]\nmax_duration = "30m"\n')
+    first = stack.slash(cast.ALICE, "request web-1 1h look at the logs")
+    assert "Waiting for level 1" in first
+    rid = rid_of(first)
+    assert stack.runtime is not None
+    with stack.runtime.ctx.uow() as uow:
+        trail = len(uow.repo.events())
+    answer = stack.slash(cast.ALICE, "request web-1 2h look again")
+    assert answer == (f":warning: Your request {rid} for web-1 is already waiting for approval. To ask differently, "
+                      f"cancel it first: `/jit cancel {rid}`.")
+    with stack.runtime.ctx.uow() as uow:  # nothing recorded: no request, no audit event
+        assert [r.id for r in uow.repo.by_requester(cast.ALICE)] == [rid] and len(uow.repo.events()) == trail
+    assert "Waiting for level 1" in stack.slash(cast.ALICE, "request dev-1 1h another node")  # another node
+    # break-glass, the emergency path, is not held up by the pending request
+    assert "granted until" in stack.slash(cast.ALICE, "breakglass web-1 20m the site is down")
+    assert request(stack, rid).state is State.PENDING

@@ -86,6 +86,11 @@ def test_modal_round_trip_with_errors_per_field(stack: Stack) -> None:
     assert (made.state, made.duration, made.reason, made.ticket) == (State.PENDING, timedelta(hours=2),
                                                                      "deploy hotfix", "OPS-1")
     assert button_value(approval_post(stack, "C0SREAPPR"), ids.APPROVE) == made.id
+    # one live request per person and node: a second one for web-1 is refused on the node field, recording nothing
+    found = slack.errors(slack.submit(stack, cast.ALICE, view, node=web[0], duration="1h", reason="again"))
+    assert list(found) == [ids.NODE_BLOCK]
+    assert f"Your request {made.id} for web-1 is already waiting for approval" in found[ids.NODE_BLOCK]
+    assert _requests(stack, cast.ALICE) == [made]
 
 
 def test_shortcut_form_answers_by_dm_and_release_button(stack: Stack) -> None:

@@ -53,8 +53,8 @@ def dms(stack: Stack, user: str, *words: str) -> list[dict[str, Any]]:
             if all(w in c.params.get("text", "") for w in words)]
 
 
-def auto_grant(stack: Stack, duration: str) -> str:
-    answer = stack.slash(cast.BOB, f"request dev-1 {duration} quick look")
+def auto_grant(stack: Stack, duration: str, node: str = "dev-1") -> str:
+    answer = stack.slash(cast.BOB, f"request {node} {duration} quick look")
     assert "granted" in answer, answer
     return answer.split("*")[1]
 
@@ -118,8 +118,9 @@ def test_a_reminder_mentions_the_approvers_then_the_request_times_out(stack_fact
 
 
 def test_restart_revokes_overdue_grants_at_once_and_arms_future_ones(stack_factory: StackFactory) -> None:
-    stack = stack_factory(policies())
-    overdue, future = auto_grant(stack, "1s"), auto_grant(stack, "6s")
+    # two grants at once, so on two nodes (one live request per person and node): self-service on every node
+    stack = stack_factory(policies().replace('targets = { tags = { Environment = "dev" } }', 'targets = "all"', 1))
+    overdue, future = auto_grant(stack, "1s"), auto_grant(stack, "6s", stack.nodes["batch"])
     first_end = request(stack, overdue).expires_at
     assert first_end is not None
     stack.shutdown_bot()  # jitbot is down when the first grant expires

@@ -9,6 +9,10 @@ Slack account), level 2 "Manager" (Carol, Dave, Sam, Ghost). Sam approved level 
 
 An allowed cell must do what it says (state, audit trail, IAM); a refused cell must answer with its message and
 leave the database, the audit trail, IAM and what Slack shows exactly as they were.
+
+One person has one live request per node (``core.submit.check_same_node``), so the requests live on distinct
+nodes: the pending one refused actors share on web-1, the active one on dev-1, the fresh ones allowed actors get
+on pci-db (the previous fresh one ended first), break-glass (exempt from the rule) on a node of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from dataclasses import dataclass
 import pytest
 
 from bot.fakes import cast
+from bot.fakes.aws import FakeAws
+from core.access import cancel, release
 from core.approvals import decide
 from core.model import State
 from core.submit import RequestInput, submit
@@ -92,32 +98,52 @@ def stack(module_stacks: StackMaker) -> RelStack:
                                      extra=f'[breakglass]\nrequesters = ["{cast.ALICE}"]\nmax_duration = "1h"'))
 
 
-def _pending(stack: RelStack) -> str:
+@pytest.fixture(scope="module")
+def nodes(fake_aws: tuple[FakeAws, dict[str, str]]) -> dict[str, str]:
+    """Where each kind of request lives: refused actors share one pending and one active request, allowed
+    actors get fresh ones, one at a time."""
+    return {"_pending": "web-1", "_active": "dev-1", "fresh": "pci-db", "_breakglass": fake_aws[1]["batch"]}
+
+
+def _end_live(stack: RelStack, node: str) -> None:
+    """End Alice's live requests on ``node`` (the previous fresh one, and its extension), revocations confirmed."""
+    with ctx(stack).uow() as uow:
+        live = [r for r in uow.repo.by_requester(cast.ALICE, [State.PENDING, State.ACTIVE])
+                if node in (r.node.name, r.node.id)]
+    for request in sorted(live, key=lambda r: r.state is State.ACTIVE):  # the pending extension first
+        if request.state is State.PENDING:
+            cancel(ctx(stack), request.id, cast.ALICE)
+        else:
+            release(ctx(stack), request.id, cast.ALICE)
+            settled(stack, request.id)
+
+
+def _pending(stack: RelStack, node: str) -> str:
     """Alice's request, approved by Sam at level 1, waiting at level 2."""
-    made = submit(ctx(stack), RequestInput(cast.ALICE, "web-1", "matrix: look at the logs", "1h"))
+    made = submit(ctx(stack), RequestInput(cast.ALICE, node, "matrix: look at the logs", "1h"))
     decide(ctx(stack), made.request.id, cast.SAM, approve=True)
     assert get(stack, made.request.id).current_level == 1
     return made.request.id
 
 
-def _active(stack: RelStack) -> str:
-    rid = _pending(stack)
+def _active(stack: RelStack, node: str) -> str:
+    rid = _pending(stack, node)
     decide(ctx(stack), rid, cast.CAROL, approve=True)
     assert get(stack, rid).state is State.ACTIVE and f"jitbot-{rid}" in policies_of(stack)
     return rid
 
 
-def _breakglass(stack: RelStack) -> str:
+def _breakglass(stack: RelStack, node: str) -> str:
     if "breakglass" not in commands.SUBCOMMANDS:
         pytest.skip("break-glass has no Slack surface yet (`/jit breakglass` and its Review button): no review row")
     from core.breakglass import BreakglassInput, breakglass
 
-    return breakglass(ctx(stack), BreakglassInput(cast.ALICE, "web-1", "matrix: the site is down", "30m")).id
+    return breakglass(ctx(stack), BreakglassInput(cast.ALICE, node, "matrix: the site is down", "30m")).id
 
 
 @dataclass(frozen=True)
 class Action:
-    state: Callable[[RelStack], str]  # makes a request in the state the action needs
+    state: Callable[[RelStack, str], str]  # makes a request in the state the action needs, on that node
     run: Callable[[RelStack, str, str], str]  # (stack, actor, request id) → the actor's answer
     check: Callable[[RelStack, str, str, list[str]], None]  # what an allowed actor must have done
 
@@ -218,16 +244,24 @@ SUCCESS = {"approve": "access was granted", "reject": "You rejected request", "c
 
 @pytest.fixture(scope="module")
 def shared(stack: RelStack) -> dict[str, str]:
-    """Requests that refused actors act on, one per action: refusals change nothing, so they can share."""
+    """Requests that refused actors act on, one per state: refusals change nothing, so they can share."""
     return {}
 
 
 @pytest.mark.parametrize(("action", "actor"), CELLS, ids=[f"{a}-{b.replace(' ', '_')}" for a, b in CELLS])
-def test_matrix(stack: RelStack, shared: dict[str, str], action: str, actor: str, figures: Counter[str]) -> None:
+def test_matrix(stack: RelStack, nodes: dict[str, str], shared: dict[str, str], action: str, actor: str,
+                figures: Counter[str]) -> None:
     spec, refusal, who = ACTIONS[action], MATRIX[action][actor], ACTORS[actor]
-    if action not in shared:
-        shared[action] = spec.state(stack)
-    rid = spec.state(stack) if refusal is None else shared[action]  # an allowed actor gets a fresh one
+    state = spec.state.__name__
+    if state not in shared:
+        shared[state] = spec.state(stack, nodes[state])
+    if refusal is None:  # an allowed actor gets a fresh one (break-glass, exempt from one-per-node, alongside)
+        fresh = nodes[state] if state == "_breakglass" else nodes["fresh"]
+        if state != "_breakglass":
+            _end_live(stack, fresh)
+        rid = spec.state(stack, fresh)
+    else:
+        rid = shared[state]
     before, trail_before = world(stack), actions(stack, rid)
     answer = spec.run(stack, who, rid)
     figures["requests: authorization"] += 1
@@ -242,8 +276,8 @@ def test_matrix(stack: RelStack, shared: dict[str, str], action: str, actor: str
     figures["allowed actions checked"] += 1
 
 
-def test_a_second_review_is_refused(stack: RelStack, figures: Counter[str]) -> None:
-    rid = _breakglass(stack)
+def test_a_second_review_is_refused(stack: RelStack, nodes: dict[str, str], figures: Counter[str]) -> None:
+    rid = _breakglass(stack, nodes["_breakglass"])
     run = ACTIONS["review"].run
     assert "reviewed as justified" in run(stack, cast.TINA, rid)
     before = world(stack)
