@@ -22,6 +22,9 @@ from core.model import AccessRequest, Event, Notice, State
 log = logging.getLogger(__name__)
 
 GRANT_LEASE = timedelta(seconds=60)
+#: how long the worker that confirmed a revocation has to send its notice before the sweep sends it instead
+#: (a burst's notices go out after the whole batch, at Slack's pace; a restart frees it at once: ``reclaim``)
+NOTICE_LEASE = timedelta(minutes=15)
 ALERT_AFTER_ATTEMPTS = 3
 GRANT_GIVE_UP_AFTER = 5
 
@@ -218,18 +221,41 @@ def revoke_claimed(ctx: Context, requests: Sequence[AccessRequest]) -> tuple[lis
                 if attempts == ALERT_AFTER_ATTEMPTS:
                     events.append(Event(Notice.REVOKE_FAILING, request, reason=str(outcome)))
                 continue
+            notify = request.state is not State.FAILED  # a grant given up on: the requester was already told
+            done = replace(request, needs_cleanup=False, sessions_ended=outcome, notice_due=notify,
+                           lease_until=now + NOTICE_LEASE if notify else None)
             if not uow.repo.update_where(request.id, {"needs_cleanup": True},
-                                         {"needs_cleanup": False, "lease_until": None, "sessions_ended": outcome}):
+                                         {"needs_cleanup": False, "lease_until": done.lease_until,
+                                          "sessions_ended": outcome, "notice_due": notify}):
                 continue
             record(uow, request.id, "jitbot", "revocation_confirmed", now, sessions_ended=outcome)
             confirmed.append(request.id)
-            done = replace(request, needs_cleanup=False, lease_until=None, sessions_ended=outcome)
-            if done.state is not State.FAILED:  # a grant given up on: the requester was already told
-                notice = Notice.EXPIRED if done.state is State.EXPIRED else (
-                    Notice.RELEASED if done.ended_by == done.requester else Notice.REVOKED)
-                events.append(Event(notice, done, actor=done.ended_by, reason=done.end_reason, sessions=outcome))
+            if notify:
+                events.append(ended_notice(done))
         uow.commit()
     return confirmed, events
+
+
+def ended_notice(done: AccessRequest) -> Event:
+    """The notice that ``done``'s access ended (expired, released by its requester, or revoked)."""
+    notice = Notice.EXPIRED if done.state is State.EXPIRED else (
+        Notice.RELEASED if done.ended_by == done.requester else Notice.REVOKED)
+    return Event(notice, done, actor=done.ended_by, reason=done.end_reason, sessions=done.sessions_ended)
+
+
+def resend_notice(ctx: Context, request: AccessRequest) -> bool:
+    """Send the end-of-access notice that a confirmed revocation left due (the process died before sending
+    it, or it is sending it for longer than ``NOTICE_LEASE``). At least once: a crash after sending and before
+    clearing sends it again."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        claimed = uow.repo.update_where(request.id, {"notice_due": True, "lease_until__lt": now},
+                                        {"lease_until": now + NOTICE_LEASE})
+        uow.commit()
+    if not claimed:
+        return False
+    tell(ctx, [ended_notice(ctx.load(request.id))])
+    return True
 
 
 def _revoke(ctx: Context, request: AccessRequest) -> int | Exception:
@@ -244,10 +270,16 @@ def _revoke(ctx: Context, request: AccessRequest) -> int | Exception:
 
 
 def tell(ctx: Context, events: Sequence[Event]) -> None:
-    """Send notices one after the other; one that fails (Slack, the database) does not stop the others."""
+    """Send notices one after the other; one that fails (Slack, the database) does not stop the others. An
+    end-of-access notice is then marked sent (``notice_due``); one that failed stays due for the sweep."""
     for event in events:
         try:
             ctx.announce(event)
+            if event.request.notice_due:
+                with ctx.uow() as uow:
+                    uow.repo.update_where(event.request.id, {"notice_due": True},
+                                          {"notice_due": False, "lease_until": None})
+                    uow.commit()
         except Exception:
             log.exception("could not send a notice", extra={"request_id": event.request.id})
 
@@ -322,6 +354,8 @@ def reclaim(ctx: Context, *, grants: bool) -> list[str]:
                 continue
             if request.needs_cleanup:
                 expected: dict[str, object] = {"needs_cleanup": True}
+            elif request.notice_due:  # a notice the dead process did not send: sent again rather than never
+                expected = {"notice_due": True}
             elif grants and request.state is State.APPROVED:
                 expected = {"state": State.APPROVED}
             else:

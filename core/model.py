@@ -119,6 +119,9 @@ class AccessRequest:
     #: a short claim on the request's next AWS step (grant or cleanup), so that one worker acts at a time
     lease_until: datetime | None = None
     sessions_ended: int | None = None
+    #: the notice that access ended is confirmed in the database but not yet sent (a crash in between leaves it
+    #: set, and the sweep sends it: ``core.access.resend_notice``)
+    notice_due: bool = False
 
     def with_changes(self, **changes: Any) -> AccessRequest:
         return replace(self, **changes)

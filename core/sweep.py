@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 
-from core.access import GRANT_LEASE, activate, cleanup_many, end_access, revoke_claimed, tell
+from core.access import GRANT_LEASE, activate, cleanup_many, end_access, resend_notice, revoke_claimed, tell
 from core.context import Context, record, transition
 from core.durations import format_duration
 from core.model import AccessRequest, Decision, Event, Notice, State
@@ -34,11 +34,14 @@ class SweepReport:
     timed_out: list[str] = field(default_factory=list)
     reminded: list[str] = field(default_factory=list)
     warned: list[str] = field(default_factory=list)
+    #: end-of-access notices a crash (or a stuck sender) left unsent
+    notified: list[str] = field(default_factory=list)
     errors: int = 0
 
     @property
     def acted(self) -> bool:
-        return any((self.expired, self.activated, self.cleaned, self.timed_out, self.reminded, self.warned))
+        return any((self.expired, self.activated, self.cleaned, self.timed_out, self.reminded, self.warned,
+                    self.notified))
 
 
 
@@ -196,6 +199,8 @@ def sweep(ctx: Context) -> SweepReport:
     for request in work:
         if request.state is State.APPROVED:
             steps.append((report.activated, request, partial(_activated, ctx, request.id)))
+        elif request.notice_due and not request.needs_cleanup:
+            steps.append((report.notified, request, partial(resend_notice, ctx, request)))
     for request in warnable:
         if warning_due(request, now, warning):
             steps.append((report.warned, request, partial(warn, ctx, request, now)))

@@ -109,6 +109,7 @@ FIELD_COLUMNS: Mapping[str, Callable[[Any], dict[str, Any]]] = {
     "cleanup_attempts": _single("cleanup_attempts"),
     "lease_until": _single("lease_until"),
     "sessions_ended": _single("sessions_ended"),
+    "notice_due": _single("notice_due"),
 }
 
 #: Fields that cannot appear in ``expected`` (JSON columns have no portable equality; ``id`` is the key).
@@ -229,6 +230,7 @@ def row_to_request(row: RequestRow | Row[Any]) -> AccessRequest:
         cleanup_attempts=row.cleanup_attempts,
         lease_until=row.lease_until,
         sessions_ended=row.sessions_ended,
+        notice_due=row.notice_due,
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -121,6 +122,7 @@ class RequestRow(Base):
     cleanup_attempts: Mapped[int] = mapped_column(Integer)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sessions_ended: Mapped[int | None] = mapped_column(Integer)
+    notice_due: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
         CheckConstraint(_in_values("state", [s.value for s in State]), name="state"),
@@ -141,6 +143,8 @@ class RequestRow(Base):
         Index(None, "kind", "created_at"),
         # by_requester in the live states: one person's few live requests among all theirs (migration 0003)
         Index(None, "requester", "state", "created_at"),
+        # due_work: an end-of-access notice not sent yet (migration 0005)
+        Index(None, "notice_due", "lease_until"),
     )
 
 

@@ -149,8 +149,9 @@ class SqlRepository:
 
     def due_work(self, now: datetime, *, limit: int = 500) -> list[AccessRequest]:
         """Requests with an AWS step to (re)try, whose lease is free (``lease_until IS NULL OR
-        lease_until < now``): state ``approved`` (grant), or ``needs_cleanup`` (revocation).
-        Oldest first; on PostgreSQL rows locked by another transaction are skipped."""
+        lease_until < now``): state ``approved`` (grant), ``needs_cleanup`` (revocation), or ``notice_due``
+        (an end-of-access notice not sent). Oldest first; on PostgreSQL rows locked by another transaction are
+        skipped."""
         c = REQUESTS.c
         lease_free = or_(c.lease_until.is_(None), c.lease_until < now)
         stmt = (
@@ -159,6 +160,7 @@ class SqlRepository:
                 or_(
                     and_(narrow(c.state == State.APPROVED.value), lease_free),
                     and_(narrow(c.needs_cleanup.is_(True)), lease_free),
+                    and_(narrow(c.notice_due.is_(True)), lease_free),
                 )
             )
             .order_by(c.created_at, c.id)

@@ -137,7 +137,8 @@ class InMemoryRepository:
 
     def due_work(self, now: datetime, *, limit: int = 500) -> list[AccessRequest]:
         found = [r for r in self.t.requests.values()
-                 if (r.state is State.APPROVED or r.needs_cleanup) and (r.lease_until is None or r.lease_until < now)]
+                 if (r.state is State.APPROVED or r.needs_cleanup or r.notice_due)
+                 and (r.lease_until is None or r.lease_until < now)]
         return sorted(found, key=lambda r: (r.created_at, r.id))[:limit]
 
 

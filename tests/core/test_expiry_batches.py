@@ -7,12 +7,13 @@ together, and the notices trail the revocations. Each grant still gets its own a
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import timedelta
 
 from core import sweep
-from core.access import cleanup_many
-from core.model import AccessRequest, Notice, State
-from tests.fakes_core import FakeAccess, FakeWorld
+from core.access import NOTICE_LEASE, cleanup_many, reclaim
+from core.model import AccessRequest, Event, MessageRef, Notice, State
+from tests.fakes_core import FakeAccess, FakeWorld, RecordingNotifier
 
 
 class WatchedAccess(FakeAccess):
@@ -123,3 +124,51 @@ def test_expire_due_from_four_threads_ends_each_grant_once() -> None:
     assert sorted(i for r in results for i in r) == sorted(g.id for g in grants)
     assert sorted(world.access.revoked) == sorted(g.id for g in grants)
     assert len(world.notifier.notices(Notice.EXPIRED)) == len(grants)
+
+
+class DownOnce(RecordingNotifier):
+    """Slack (or the process) fails while the first ``fail`` notices are being sent."""
+
+    def __init__(self, fail: int) -> None:
+        super().__init__()
+        self.fail = fail
+
+    def announce(self, event: Event, refs: Sequence[MessageRef]) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("the process died while sending")
+        super().announce(event, refs)
+
+
+def test_a_notice_not_sent_after_the_revocation_is_sent_by_the_sweep_once() -> None:
+    world = FakeWorld()
+    world.ctx.notifier = world.notifier = DownOnce(fail=1)
+    grants = burst(world, 3)
+    world.clock.advance(minutes=30)
+
+    assert len(sweep.expire_due(world.ctx)) == 3
+    assert len(world.notifier.notices(Notice.EXPIRED)) == 2  # one was lost on the way
+    [due] = [g for g in grants if world.get(g.id).notice_due]
+    assert not world.get(due.id).needs_cleanup  # the revocation itself is confirmed
+    assert sweep.sweep(world.ctx).notified == []  # the sender may still be at it: its lease holds
+
+    world.clock.advance(NOTICE_LEASE + timedelta(seconds=1))
+    assert sweep.sweep(world.ctx).notified == [due.id]
+    [late] = [e for e in world.notifier.notices(Notice.EXPIRED) if e.request.id == due.id]
+    assert late.request.state is State.EXPIRED and late.sessions == 0
+    assert not world.get(due.id).notice_due and world.get(due.id).lease_until is None
+    assert sweep.sweep(world.ctx).notified == []  # once
+    assert all(not world.get(g.id).notice_due for g in grants)
+
+
+def test_after_a_restart_a_lost_notice_goes_out_at_the_first_sweep() -> None:
+    world = FakeWorld()
+    world.ctx.notifier = world.notifier = DownOnce(fail=1)
+    [grant] = burst(world, 1)
+    world.clock.advance(minutes=30)
+    sweep.expire_due(world.ctx)
+    assert world.get(grant.id).notice_due and world.notifier.notices(Notice.EXPIRED) == []
+
+    assert reclaim(world.ctx, grants=True) == [grant.id]  # the scheduler starts again
+    assert sweep.sweep(world.ctx).notified == [grant.id]
+    assert [e.request.id for e in world.notifier.notices(Notice.EXPIRED)] == [grant.id]

@@ -324,7 +324,9 @@ def test_due_work(uow_factory: UowFactory, stored: Stored) -> None:
         stored(state=State.REVOKED, needs_cleanup=True, lease_until=past,
                created_at=T0 - timedelta(minutes=6)),
         stored(state=State.ACTIVE, needs_cleanup=True, created_at=T0 - timedelta(minutes=5)),
+        stored(state=State.EXPIRED, notice_due=True, lease_until=past, created_at=T0 - timedelta(minutes=4)),
     ]
+    stored(state=State.EXPIRED, notice_due=True, lease_until=future)  # its notice is being sent
     stored(state=State.APPROVED, lease_until=future)  # leased
     stored(state=State.APPROVED, lease_until=T0)  # lease ends now: not yet past
     stored(state=State.EXPIRED, needs_cleanup=True, lease_until=future)  # leased
