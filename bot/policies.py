@@ -25,7 +25,8 @@ from typing import Protocol
 from slack_sdk import WebClient
 
 from core.context import Context, record
-from core.policy import PolicyError, PolicyFile, parse_policies
+from core.policy import PolicyError, PolicyFile
+from core.policy.loader import parse_policy_bytes, read_policy_file
 from handlers.text import safe
 
 log = logging.getLogger(__name__)
@@ -101,23 +102,6 @@ def signature(path: Path) -> Signature:
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as err:  # the same located message as core.policy.load_policies
-        raise PolicyError(str(path), [f"cannot read the file: {err.strerror or err}"]) from None
-
-
-def parse_bytes(path: Path, data: bytes) -> PolicyFile:
-    """``core.policy.load_policies`` on bytes already read, so that the hash is of exactly what was parsed."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PolicyError(str(path), ["the file is not UTF-8 text"]) from None
-    # universal newlines, as Path.read_text (load_policies, `jitbot policies check`) reads the file
-    return parse_policies(text.replace("\r\n", "\n").replace("\r", "\n"), str(path))
-
-
 class PolicyHolder:
     """The policies in force (``holder()``), their ``version``, and ``check``: load the file again if it changed.
 
@@ -127,8 +111,8 @@ class PolicyHolder:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._seen: Signature = signature(self.path)
-        data = read_bytes(self.path)
-        self._version = PolicyVersion(hashlib.sha256(data).hexdigest(), parse_bytes(self.path, data))
+        data = read_policy_file(self.path)
+        self._version = PolicyVersion(hashlib.sha256(data).hexdigest(), parse_policy_bytes(data, str(self.path)))
         self._rejected: str | None = None
         self._retry = False
         self._lock = threading.Lock()  # one check at a time: the watch thread, SIGHUP, tests
@@ -175,7 +159,7 @@ class PolicyHolder:
     def _load(self, force: bool) -> Outcome | None:
         current = self._version
         try:
-            data = read_bytes(self.path)
+            data = read_policy_file(self.path)
         except PolicyError as err:
             return self._rejection(Rejected(None, tuple(err.errors), current), force)
         sha256 = hashlib.sha256(data).hexdigest()
@@ -185,7 +169,7 @@ class PolicyHolder:
             self._rejected = None
             return None
         try:
-            fresh = parse_bytes(self.path, data)
+            fresh = parse_policy_bytes(data, str(self.path))
         except PolicyError as err:
             return self._rejection(Rejected(sha256, tuple(err.errors), current), force)
         except Exception as err:  # whatever went wrong, a file that did not load replaces nothing

@@ -148,12 +148,23 @@ def parse_policies(text: str, source: str = "policies.toml", base: Path | None =
     return _with_cedar(policies, source, base)
 
 
-def load_policies(path: str | Path) -> PolicyFile:
-    file = Path(path)
+def read_policy_file(path: str | Path) -> bytes:
+    """The policy file's bytes, or a located ``PolicyError`` saying why it cannot be read."""
     try:
-        text = file.read_text(encoding="utf-8")
+        return Path(path).read_bytes()
     except OSError as err:
-        raise PolicyError(str(file), [f"cannot read the file: {err.strerror or err}"]) from None
+        raise PolicyError(str(path), [f"cannot read the file: {err.strerror or err}"]) from None
+
+
+def parse_policy_bytes(data: bytes, source: str) -> PolicyFile:
+    """``parse_policies`` on the file's bytes: UTF-8, universal newlines (so a caller can hash exactly what
+    was parsed: ``bot.policies``)."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise PolicyError(str(file), ["the file is not UTF-8 text"]) from None
-    return parse_policies(text, str(file))
+        raise PolicyError(source, ["the file is not UTF-8 text"]) from None
+    return parse_policies(text.replace("\r\n", "\n").replace("\r", "\n"), source)
+
+
+def load_policies(path: str | Path) -> PolicyFile:
+    return parse_policy_bytes(read_policy_file(path), str(path))
