@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
-from core.access import GRANT_LEASE, activate, cleanup_many, end_access, resend_notice, revoke_claimed, tell
+from core.access import GRANT_LEASE, activate, cleanup_many, resend_notice, revoke_claimed, tell
 from core.context import Context, record, transition
 from core.durations import format_duration
 from core.model import AccessRequest, Decision, Event, Notice, State
@@ -45,16 +46,6 @@ class SweepReport:
 
 
 
-def expire(ctx: Context, request_id: str) -> bool:
-    """End an active grant whose window has closed (a job that fires early, or twice, does nothing)."""
-    request = ctx.find(request_id)
-    if request is None or request.state is not State.ACTIVE:
-        return False
-    if request.expires_at is None or request.expires_at > ctx.clock.now():
-        return False
-    return end_access(ctx, request_id, State.EXPIRED, actor="jitbot", reason=EXPIRED_REASON)
-
-
 def expire_due(ctx: Context, *, limit: int = 100_000) -> list[str]:
     """End every active grant whose window has closed, many at a time: one transaction per
     ``EXPIRE_BATCH`` moves them to ``expired`` (each with its audit event and a cleanup lease), AWS revokes
@@ -67,15 +58,13 @@ def expire_due(ctx: Context, *, limit: int = 100_000) -> list[str]:
         claimed: list[AccessRequest] = []
         with ctx.uow() as uow:
             due = uow.repo.due_expiries(now, limit=EXPIRE_BATCH)
+            changes: dict[str, Any] = {"ended_at": now, "end_reason": EXPIRED_REASON, "ended_by": "jitbot",
+                                       "needs_cleanup": True, "lease_until": now + GRANT_LEASE,
+                                       "cleanup_attempts": 0}
             for request in due:
-                ended_now = replace(request, state=State.EXPIRED, ended_at=now, end_reason=EXPIRED_REASON,
-                                    ended_by="jitbot", needs_cleanup=True, lease_until=now + GRANT_LEASE,
-                                    cleanup_attempts=0)
                 if transition(uow, request, State.EXPIRED, actor="jitbot", action=State.EXPIRED.value, at=now,
-                              detail={"reason": EXPIRED_REASON}, ended_at=now, end_reason=EXPIRED_REASON,
-                              ended_by="jitbot", needs_cleanup=True, lease_until=ended_now.lease_until,
-                              cleanup_attempts=0):
-                    claimed.append(ended_now)
+                              detail={"reason": EXPIRED_REASON}, **changes):
+                    claimed.append(replace(request, state=State.EXPIRED, **changes))
             uow.commit()
         if ctx.alarms is not None:
             for request in claimed:
@@ -189,12 +178,17 @@ def sweep(ctx: Context) -> SweepReport:
         work = uow.repo.due_work(now)
         pending = uow.repo.in_states([State.PENDING])
         warnable = uow.repo.due_expiries(now + warning, unwarned=True) if warning else []
-    try:
-        report.expired += expire_due(ctx)
-        report.cleaned += cleanup_many(ctx, [r for r in work if r.needs_cleanup and r.state is not State.APPROVED])
-    except Exception:  # the database or a bug: the rest of the sweep still runs, and the next pass retries
-        report.errors += 1
-        log.exception("sweep: ending access failed")
+    ending: list[tuple[list[str], Callable[[], list[str]]]] = [
+        (report.expired, partial(expire_due, ctx)),
+        (report.cleaned, partial(cleanup_many, ctx, [r for r in work if r.needs_cleanup
+                                                     and r.state is not State.APPROVED])),
+    ]
+    for bucket, batch in ending:
+        try:
+            bucket.extend(batch())
+        except Exception:  # the database or a bug: the rest of the sweep still runs, and the next pass retries
+            report.errors += 1
+            log.exception("sweep: ending access failed")
     steps: list[tuple[list[str], AccessRequest, Callable[[], bool]]] = []
     for request in work:
         if request.state is State.APPROVED:

@@ -59,10 +59,10 @@ def test_an_early_expiry_job_does_nothing() -> None:
     world = FakeWorld()
     grant = world.grant(timedelta(hours=1))
     world.clock.advance(minutes=59, seconds=59)
-    assert sweep.expire(world.ctx, grant.id) is False
+    assert sweep.expire_due(world.ctx) == []
     assert world.get(grant.id).state is State.ACTIVE
     world.clock.advance(seconds=1)
-    assert sweep.expire(world.ctx, grant.id) is True
+    assert sweep.expire_due(world.ctx) == [grant.id]
     assert world.access.revoked == [grant.id]
 
 
@@ -176,8 +176,8 @@ def test_expire_from_four_threads_revokes_and_tells_once() -> None:
     world = FakeWorld()
     grant = world.grant(timedelta(hours=1))
     world.clock.advance(hours=1)
-    results = _at_once(4, lambda: sweep.expire(world.ctx, grant.id))
-    assert results.count(True) == 1
+    results = _at_once(4, lambda: sweep.expire_due(world.ctx))
+    assert sorted(results, key=len) == [[], [], [], [grant.id]]
     assert world.access.revoked == [grant.id]
     assert len(world.notifier.notices(Notice.EXPIRED)) == 1
     assert world.actions(grant.id) == ["expired", "revocation_confirmed"]

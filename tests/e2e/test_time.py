@@ -157,7 +157,7 @@ def test_expiry_jobs_and_sweeps_run_at_once_revoke_and_tell_once(stack_factory: 
         barrier.wait()
         results.append(job())
 
-    jobs = [lambda: sweep.sweep(ctx)] * 3 + [lambda: sweep.expire(ctx, rid)] * 3
+    jobs = [lambda: sweep.sweep(ctx)] * 3 + [lambda: sweep.expire_due(ctx)] * 3
     threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
     for thread in threads:
         thread.start()
