@@ -27,7 +27,7 @@ AUTO_APPROVED = "auto_approved"
 RETRY_ACTIONS = ("grant_retry", "revoke_retry")
 #: what core.reconcile records when it deletes a ``jitbot-*`` policy that no live request explains
 DRIFT_ACTIONS = ("drift_removed",)
-#: Hook for break-glass (issue 6): a break-glass request (``Kind.BREAKGLASS``) stays in every digest until
+#: A break-glass request (``Kind.BREAKGLASS``) stays in every digest until
 #: an audit event with this action is recorded for it.
 BREAKGLASS_REVIEWED = "breakglass_reviewed"
 

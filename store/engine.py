@@ -100,10 +100,6 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     raise ValueError(f"unsupported database {parsed.drivername!r}: use sqlite:/// or postgresql+psycopg://")
 
 
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions bound to ``engine``. Objects stay readable after commit (``expire_on_commit=False``)."""
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)

@@ -3,20 +3,17 @@ commits (``purge_before``) or just reads. Aggregations run in SQL, never over ro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, CursorResult, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from core.model import FINAL_STATES, AuditEvent, State
-from store.convert import row_to_event
+from core.model import FINAL_STATES, State
 from store.hints import narrow
 from store.models import AuditEventRow, RequestRow
 
 #: Rows fetched per round trip when streaming (a server-side cursor on PostgreSQL).
-STREAM_BATCH: Final = 1000
 
 
 class RequesterCount(NamedTuple):
@@ -113,17 +110,3 @@ def purge_before(session: Session, cutoff: datetime, *, limit: int | None = None
 def _rowcount(result: Any) -> int:
     assert isinstance(result, CursorResult)
     return int(result.rowcount)
-
-
-def iter_events(session: Session, since: datetime | None = None) -> Iterator[AuditEvent]:
-    """Audit events at or after ``since`` (all if None) in id order, streamed in batches."""
-    stmt = select(AuditEventRow).order_by(AuditEventRow.id)
-    if since is not None:
-        stmt = stmt.where(narrow(AuditEventRow.at >= since))
-    result = session.scalars(stmt.execution_options(yield_per=STREAM_BATCH))
-    try:
-        for row in result:
-            yield row_to_event(row)
-            session.expunge(row)
-    finally:
-        result.close()

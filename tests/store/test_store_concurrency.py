@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import Engine
 
 from core.model import AccessRequest, State
-from store.engine import is_postgres
 from store.uow import SqlUnitOfWork
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -62,7 +61,7 @@ def test_racing_lease_claims_one_winner(uow_factory: Callable[[], SqlUnitOfWork]
 
 def test_due_work_skips_rows_locked_elsewhere(engine: Engine, uow_factory: Callable[[], SqlUnitOfWork],
                                               stored: Callable[..., AccessRequest]) -> None:
-    if not is_postgres(engine):
+    if engine.dialect.name != "postgresql":
         pytest.skip("row locks are PostgreSQL's; SQLite serializes whole transactions (BEGIN IMMEDIATE)")
     first = stored(state=State.APPROVED, created_at=T0)
     second = stored(state=State.ACTIVE, needs_cleanup=True, expires_at=T0,

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from core.model import AccessRequest, Kind, State
-from store.engine import create_session_factory, is_postgres, make_engine, normalize_url
+from store.engine import create_session_factory, make_engine, normalize_url
 from store.migrate import (
     MIGRATIONS_DIR,
     alembic_config,
@@ -87,7 +87,7 @@ def test_migration_template_is_shipped() -> None:
 def test_sqlite_engine_settings(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'settings.db'}")
     try:
-        assert not is_postgres(engine)
+        assert engine.dialect.name != "postgresql"
         with engine.connect() as connection:
             pragma = connection.exec_driver_sql
             assert pragma("PRAGMA journal_mode").scalar() == "wal"
@@ -115,7 +115,7 @@ def test_sqlite_transactions_begin_immediate(tmp_path: Path) -> None:
 
 
 def test_postgres_engine_settings(engine: Engine) -> None:
-    if not is_postgres(engine):
+    if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
     assert engine.dialect.driver == "psycopg"
     assert engine.pool._pre_ping

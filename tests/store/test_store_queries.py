@@ -10,7 +10,6 @@ from store.queries import (
     NodeCount,
     RequesterCount,
     count_by_state_since,
-    iter_events,
     purge_before,
     top_nodes,
     top_requesters,
@@ -73,20 +72,6 @@ def test_purge_before(uow_factory: UowFactory, stored: Stored) -> None:
         assert uow.repo.messages(old.id) == []
         assert [e.action for e in uow.repo.events()] == ["c"]
         assert purge_before(uow.session, cutoff) == (0, 0)
-
-
-def test_iter_events(uow_factory: UowFactory) -> None:
-    with uow_factory() as uow:
-        for i in range(25):
-            uow.repo.add_event(AuditEvent(request_id=None, at=T0 + timedelta(minutes=i), actor="system",
-                                          action=f"e{i}", detail={"i": i}))
-        uow.commit()
-    with uow_factory() as uow:
-        streamed = list(iter_events(uow.session, T0 + timedelta(minutes=20)))
-        assert [e.action for e in streamed] == [f"e{i}" for i in range(20, 25)]
-        assert streamed[0].detail == {"i": 20}
-        assert streamed[0].at.tzinfo is UTC
-        assert len(list(iter_events(uow.session))) == 25
 
 
 def test_purge_before_in_batches(uow_factory: UowFactory, stored: Stored) -> None:
