@@ -1,4 +1,4 @@
-"""``AwsGateway``: the ``NodeDirectory`` and ``AccessBackend`` ports on boto3 (DESIGN.md §5)."""
+"""``AwsGateway``: the ``NodeDirectory`` and ``AccessBackend`` ports on boto3."""
 
 from __future__ import annotations
 

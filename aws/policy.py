@@ -1,4 +1,4 @@
-"""The inline IAM policy of a grant (DESIGN.md §5), built by a pure function."""
+"""The inline IAM policy of a grant (docs/architecture.md, docs/iam/README.md), built by a pure function."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Process configuration from the environment (and a ``.env`` file), names as in DESIGN.md §2."""
+"""Process configuration from the environment (and a ``.env`` file) (names in the README's configuration table)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Approve and reject: the approval rules of DESIGN.md §4, enforced on every click."""
+"""Approve and reject: the approval rules (docs/architecture.md), enforced on every click."""
 
 from __future__ import annotations
 

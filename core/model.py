@@ -30,7 +30,7 @@ FINAL_STATES = frozenset(
     {State.EXPIRED, State.REVOKED, State.REJECTED, State.CANCELLED, State.TIMED_OUT, State.FAILED}
 )
 
-#: Every transition the lifecycle allows (DESIGN.md §4). Anything else is a programming error.
+#: Every transition the lifecycle allows (docs/architecture.md). Anything else is a programming error.
 TRANSITIONS: Mapping[State, frozenset[State]] = {
     State.PENDING: frozenset({State.APPROVED, State.REJECTED, State.CANCELLED, State.TIMED_OUT}),
     State.APPROVED: frozenset({State.ACTIVE, State.FAILED}),

@@ -1,4 +1,4 @@
-"""Drift reconciliation: make IAM agree with the database (DESIGN.md §5).
+"""Drift reconciliation: make IAM agree with the database (docs/architecture.md).
 
 * Every ``jitbot-*`` inline policy on a principal of ``[identities]`` must be explained by a request that is
   ``active``, ``approved`` (being granted) or still being cleaned up (``needs_cleanup``), for that principal.

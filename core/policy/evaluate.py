@@ -113,7 +113,7 @@ def evaluate(
     policies: PolicyFile, requester: Requester, node: Node, duration: timedelta | None = None,
     *, has_ticket: bool = False,
 ) -> Verdict:
-    """Deny, then auto-approval, then the most specific manual policy (DESIGN.md §3).
+    """Deny, then auto-approval, then the most specific manual policy (docs/policies.md).
 
     Cedar ``forbid`` statements count as deny policies after the TOML ones, Cedar ``permit`` statements as
     auto-approval policies after the TOML ones. ``duration`` (when known) lets an auto-approval policy

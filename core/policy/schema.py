@@ -1,4 +1,4 @@
-"""Frozen pydantic models of ``policies.toml`` (DESIGN.md §3)."""
+"""Frozen pydantic models of ``policies.toml`` (docs/policies.md)."""
 
 from __future__ import annotations
 

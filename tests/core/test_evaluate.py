@@ -1,4 +1,4 @@
-"""core.policy.evaluate: deny, then auto-approval, then the most specific manual policy (DESIGN.md §3)."""
+"""core.policy.evaluate: deny, then auto-approval, then the most specific manual policy (docs/policies.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""core.model: the request lifecycle of DESIGN.md §4, pair by pair."""
+"""core.model: the request lifecycle (docs/architecture.md), pair by pair."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from core.model import (
     new_request_id,
 )
 
-# DESIGN.md §4, written out independently of core.model:
+# The lifecycle, written out independently of core.model:
 #   pending → approved → active → expired | revoked; pending → rejected | cancelled | timed_out;
 #   approved → failed (the grant could not be applied).
 DESIGN_EDGES = {

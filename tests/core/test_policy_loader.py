@@ -1,4 +1,4 @@
-"""core.policy.loader: the DESIGN.md §3 example, one test per located error, and totality."""
+"""core.policy.loader: the documented example, one test per located error, and totality."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def only_error(text: str) -> str:
     return errors[0]
 
 
-# --- the example of DESIGN.md §3 -----------------------------------------------------------------
+# --- the documented example ---------------------------------------------------------------------
 
 
 def test_design_example_parses() -> None:
