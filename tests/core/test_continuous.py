@@ -18,8 +18,8 @@ from core.model import AccessRequest, Notice, State
 from core.policy import Requester
 from core.policy.loader import parse_policies
 from core.queries import FieldError, extendable, preflight
-from core.sweep import expire_due
 from core.submit import RequestInput, submit
+from core.sweep import expire_due
 from tests.fakes_core import T0, WEB1, FakeWorld
 
 ALICE = "U0ALICE01"
