@@ -13,11 +13,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
+from core.chains import (
+    cancel_extensions,
+    carried_on,
+    carrier,
+    ended_parent,
+    free_links,
+    superseded_by,
+    tell_cancelled,
+)
 from core.context import Context, record, transition
 from core.continuous import refusal_at_grant, superseded_reason
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
 from core.model import AccessRequest, Event, Notice, State
+from core.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +66,12 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
     request = ctx.load(request_id)
     if request.state is not State.APPROVED:
         return None
+    if request.extends:  # the access it extends was revoked or released: never granted (core.chains)
+        with ctx.uow() as uow:
+            ended = ended_parent(uow.repo, request)
+        if ended is not None:  # an earlier attempt AWS did not confirm may have applied it: delete it then
+            _refuse_grant(ctx, request, now, ended, applied=request.cleanup_attempts > 0)
+            return None
     expires_at = now + request.duration
     if request.extends:
         expires_at = _extended_expiry(ctx, request, now)
@@ -72,27 +89,48 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         _grant_not_confirmed(ctx, request, now, err)
         return None
     with ctx.uow() as uow:
-        ok = transition(uow, request, State.ACTIVE, actor="jitbot", action="granted", at=now,
-                        detail={"expires_at": expires_at.isoformat(), "principal": request.principal_arn},
-                        granted_at=now, expires_at=expires_at, lease_until=None, cleanup_attempts=0)
+        # read the parent for update: a revoke that landed while AWS applied the grant is seen here, and the
+        # revoke of a parent that is about to be superseded waits for this transaction (then follows the chain)
+        ended = ended_parent(uow.repo, request, for_update=True) if request.extends else None
+        if ended is not None:
+            ok = transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
+                            detail={"error": ended}, ended_at=now, end_reason=ended, needs_cleanup=True,
+                            cleanup_attempts=0, lease_until=now + GRANT_LEASE)
+        else:
+            ok = transition(uow, request, State.ACTIVE, actor="jitbot", action="granted", at=now,
+                            detail={"expires_at": expires_at.isoformat(), "principal": request.principal_arn},
+                            granted_at=now, expires_at=expires_at, lease_until=None, cleanup_attempts=0)
+        superseded = _supersede(uow, request, now) if ok and ended is None and request.extends else None
         uow.commit()
     if not ok:
         return None
+    if ended is not None:  # AWS applied it: delete it now, retried like any revocation
+        cleanup(ctx, request_id, claimed=True)
+        ctx.announce(Event(Notice.FAILED, ctx.load(request_id), reason=ended))
+        return None
     active = ctx.load(request_id)
-    if active.extends:
-        _supersede(ctx, active)
+    if superseded is not None:
+        if ctx.alarms is not None:
+            ctx.alarms.disarm(superseded)
+        cleanup(ctx, superseded, claimed=True)
     if ctx.alarms is not None:
         ctx.alarms.arm(active)
     ctx.announce(Event(Notice.GRANTED, active))
     return active
 
 
-def _refuse_grant(ctx: Context, request: AccessRequest, now: datetime, reason: str) -> None:
-    """``approved`` → ``failed`` with nothing applied on AWS; the requester is told why."""
+def _refuse_grant(ctx: Context, request: AccessRequest, now: datetime, reason: str, *,
+                  applied: bool = False) -> None:
+    """``approved`` → ``failed``; the requester is told why. Nothing was applied on AWS by this attempt; with
+    ``applied``, an earlier one may have been, and the policy is deleted like any revocation."""
+    cleaning: dict[str, Any] = {"needs_cleanup": True, "cleanup_attempts": 0,
+                                   "lease_until": now + GRANT_LEASE} if applied else {"lease_until": None}
     with ctx.uow() as uow:
-        transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
-                   detail={"error": reason}, ended_at=now, end_reason=reason, lease_until=None)
+        ok = transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
+                        detail={"error": reason}, ended_at=now, end_reason=reason, **cleaning)
         uow.commit()
+    if ok and applied:
+        cleanup(ctx, request.id, claimed=True)
     ctx.announce(Event(Notice.FAILED, ctx.load(request.id), reason=reason))
 
 
@@ -127,21 +165,18 @@ def _extended_expiry(ctx: Context, request: AccessRequest, now: datetime) -> dat
     return now + request.duration
 
 
-def _supersede(ctx: Context, extension: AccessRequest) -> None:
-    """The extension's grant now covers the node: retire the old request without revoking AWS access."""
+def _supersede(uow: UnitOfWork, extension: AccessRequest, now: datetime) -> str | None:
+    """In the transaction that makes ``extension`` active: retire the request it extends, whose policy is then
+    deleted like any revocation (``needs_cleanup``, claimed here; retried with backoff, alerted) but whose
+    sessions carry on under the extension (``_revoke``). Returns its id, or None if it had already ended."""
     assert extension.extends is not None
-    old = ctx.load(extension.extends)
-    if old.state is not State.ACTIVE:  # it ended before the extension was granted: nothing to take over
-        return
-    now = ctx.clock.now()
-    with ctx.uow() as uow:
-        transition(uow, old, State.EXPIRED, actor="jitbot", action="superseded", at=now,
-                   detail={"by": extension.id}, ended_at=now, end_reason=superseded_reason(extension.id),
-                   needs_cleanup=False)
-        uow.commit()
-    ctx.access.delete_policy(old.principal_arn, f"jitbot-{old.id}")
-    if ctx.alarms is not None:
-        ctx.alarms.disarm(old.id)
+    old = uow.repo.get(extension.extends)
+    if old is None or old.state is not State.ACTIVE:  # it ended before the extension was granted
+        return None
+    ok = transition(uow, old, State.EXPIRED, actor="jitbot", action="superseded", at=now,
+                    detail={"by": extension.id}, ended_at=now, end_reason=superseded_reason(extension.id),
+                    ended_by="jitbot", needs_cleanup=True, cleanup_attempts=0, lease_until=now + GRANT_LEASE)
+    return old.id if ok else None
 
 
 def end_access(ctx: Context, request_id: str, target: State, *, actor: str, reason: str) -> bool:
@@ -158,7 +193,13 @@ def end_access(ctx: Context, request_id: str, target: State, *, actor: str, reas
     if ok:
         if ctx.alarms is not None:
             ctx.alarms.disarm(request_id)
+        ended = ctx.load(request_id)
+        extensions = cancel_extensions(ctx, ended) if target is State.REVOKED else []
+        links = free_links(ctx, ended) if target is State.REVOKED else []
         cleanup(ctx, request_id, claimed=True)
+        if links:
+            cleanup_many(ctx, links)
+        tell_cancelled(ctx, extensions)
     return ok
 
 
@@ -201,12 +242,14 @@ def revoke_claimed(ctx: Context, requests: Sequence[AccessRequest]) -> tuple[lis
     the revocations that matter more)."""
     if not requests:
         return [], []
+    carried = carried_on(ctx, requests)
+    revoke = partial(_revoke, ctx, carried)
     workers = min(ctx.revoke_workers, len(requests))
     if workers <= 1:
-        outcomes = [_revoke(ctx, request) for request in requests]
+        outcomes = [revoke(request) for request in requests]
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="revoke") as pool:
-            outcomes = list(pool.map(partial(_revoke, ctx), requests))
+            outcomes = list(pool.map(revoke, requests))
     now = ctx.clock.now()
     confirmed: list[str] = []
     events: list[Event] = []
@@ -221,7 +264,8 @@ def revoke_claimed(ctx: Context, requests: Sequence[AccessRequest]) -> tuple[lis
                 if attempts == ALERT_AFTER_ATTEMPTS:
                     events.append(Event(Notice.REVOKE_FAILING, request, reason=str(outcome)))
                 continue
-            notify = request.state is not State.FAILED  # a grant given up on: the requester was already told
+            # a grant given up on: the requester was already told; a link taken over: their access goes on
+            notify = request.state is not State.FAILED and superseded_by(request) is None
             done = replace(request, needs_cleanup=False, sessions_ended=outcome, notice_due=notify,
                            lease_until=now + NOTICE_LEASE if notify else None)
             if not uow.repo.update_where(request.id, {"needs_cleanup": True},
@@ -258,9 +302,12 @@ def resend_notice(ctx: Context, request: AccessRequest) -> bool:
     return True
 
 
-def _revoke(ctx: Context, request: AccessRequest) -> int | Exception:
+def _revoke(ctx: Context, carried: frozenset[str], request: AccessRequest) -> int | Exception:
     """The sessions AWS ended, or the error that stopped it (retried later with backoff)."""
     try:
+        if request.id in carried:
+            ctx.access.delete_policy(request.principal_arn, f"jitbot-{request.id}")
+            return 0
         return ctx.access.revoke(request)
     except TransientAwsError as err:
         return err
@@ -306,11 +353,10 @@ def release(ctx: Context, request_id: str, actor: str) -> AccessRequest:
     request = ctx.load(request_id)
     if request.requester != actor:
         raise NotAllowed("Only the requester can release their access; approvers use `/jit revoke`.")
-    if request.state is not State.ACTIVE:
-        raise Conflict(f"Request {request_id} is {request.state.value}, not active.")
-    if not end_access(ctx, request_id, State.REVOKED, actor=actor, reason="released by the requester"):
-        raise Conflict(f"Request {request_id} ended meanwhile.")
-    return ctx.load(request_id)
+    link = carrier(ctx, request)
+    if not end_access(ctx, link.id, State.REVOKED, actor=actor, reason="released by the requester"):
+        raise Conflict(f"Request {link.id} ended meanwhile.")
+    return ctx.load(link.id)
 
 
 def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequest:
@@ -324,11 +370,10 @@ def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequ
         raise NotAllowed("Your Slack account cannot revoke access.")
     if not reason.strip():
         raise InvalidInput("Say why: `/jit revoke <id> <reason>`.")
-    if request.state is not State.ACTIVE:
-        raise Conflict(f"Request {request_id} is {request.state.value}, not active.")
-    if not end_access(ctx, request_id, State.REVOKED, actor=actor, reason=" ".join(reason.split())[:1000]):
-        raise Conflict(f"Request {request_id} ended meanwhile.")
-    return ctx.load(request_id)
+    link = carrier(ctx, request)  # the link an extension took over: its access goes on in that extension
+    if not end_access(ctx, link.id, State.REVOKED, actor=actor, reason=" ".join(reason.split())[:1000]):
+        raise Conflict(f"Request {link.id} ended meanwhile.")
+    return ctx.load(link.id)
 
 
 #: further than any lease: ``due_work`` asked for this moment lists every claim, free or held

@@ -9,8 +9,8 @@ file may have changed meanwhile, and the extension then fails).
 
 A link continues the one it extends when its window starts where that one ended: the grant took the
 branch of ``core.access._extended_expiry`` that continues the old window, and the old request was then
-superseded. An extension granted after the old access had already ended (expired, or released) starts a
-new window.
+superseded. An extension granted after the old access had already expired starts a new window (one whose
+access was revoked or released is never granted: ``core.chains``).
 """
 
 from __future__ import annotations

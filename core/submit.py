@@ -175,10 +175,13 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
     if verdict.outcome in ("denied", "no_policy") or policy is None:
         raise _refuse(ctx, data, node, verdict)
     duration = check_duration(data.duration, policy)
-    if data.extends:  # max_continuous: refused before anything is recorded
+    if data.extends:  # only active access of one's own (it may have ended since the form was opened)
         old = ctx.find(data.extends)
-        if old is not None and old.state is State.ACTIVE:
-            check_extension(ctx, policy, old, duration)
+        if old is None or old.requester != user.id or old.state is not State.ACTIVE:
+            state = old.state.value.replace("_", " ") if old is not None else "unknown"
+            raise Conflict(f"Request {data.extends} is {state}; only your active access can be extended. Ask "
+                           "for new access instead.")
+        check_extension(ctx, policy, old, duration)  # max_continuous: refused before anything is recorded
     check_same_node(ctx, user.id, node, data.extends)
     check_ticket(policy, ticket)
     check_active_limit(ctx, user.id, policy, data.extends)

@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from core.access import GRANT_LEASE, activate, cleanup_many, resend_notice, revoke_claimed, tell
+from core.chains import orphaned
 from core.context import Context, record, transition
 from core.durations import format_duration
 from core.model import AccessRequest, Decision, Event, Notice, State
@@ -33,6 +34,8 @@ class SweepReport:
     activated: list[str] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)
     timed_out: list[str] = field(default_factory=list)
+    #: pending extensions of access that was revoked (``core.chains.orphaned``)
+    cancelled: list[str] = field(default_factory=list)
     reminded: list[str] = field(default_factory=list)
     warned: list[str] = field(default_factory=list)
     #: end-of-access notices a crash (or a stuck sender) left unsent
@@ -41,8 +44,8 @@ class SweepReport:
 
     @property
     def acted(self) -> bool:
-        return any((self.expired, self.activated, self.cleaned, self.timed_out, self.reminded, self.warned,
-                    self.notified))
+        return any((self.expired, self.activated, self.cleaned, self.timed_out, self.cancelled, self.reminded,
+                    self.warned, self.notified))
 
 
 
@@ -157,6 +160,8 @@ def _pending_steps(ctx: Context, pending: list[AccessRequest], now: datetime,
     settings = ctx.policies().settings
     steps: list[tuple[list[str], AccessRequest, Callable[[], bool]]] = []
     for request in pending:
+        if request.extends is not None:  # the access it extends was revoked by a path that did not end it
+            steps.append((report.cancelled, request, partial(orphaned, ctx, request)))
         if now - request.created_at >= settings.approval_timeout:
             steps.append((report.timed_out, request, partial(time_out, ctx, request, now)))
             continue

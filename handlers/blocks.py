@@ -53,6 +53,9 @@ def _status_line(request: AccessRequest, level: int, remaining: int) -> str:
     if request.state is State.PENDING or request.current_level > level or request.state in (
             State.APPROVED, State.ACTIVE, State.EXPIRED, State.REVOKED):
         return ":white_check_mark: This level is approved."
+    ended = request.end_reason or ""
+    if request.state is State.CANCELLED and request.extends and ended.startswith(request.extends):
+        return f":no_entry_sign: Cancelled: {safe(ended, 300)}"  # ended with the access it extends (core.chains)
     labels = {State.REJECTED: ":x: Rejected", State.CANCELLED: ":no_entry_sign: Cancelled by the requester",
               State.TIMED_OUT: ":alarm_clock: Timed out without a decision", State.FAILED: ":warning: Failed"}
     return labels.get(request.state, request.state.value)

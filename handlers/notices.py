@@ -52,6 +52,9 @@ def render(event: Event, zone: ZoneInfo, now: datetime | None = None) -> Rendere
     if n is Notice.REJECTED:
         return Rendered(f":x: {by} rejected your request *{r.id}* for {node}{why}",
                         f":x: Rejected by {by}{why}", f"{head} · rejected by {by}{why}")
+    if n is Notice.CANCELLED and event.reason:  # ended with the access it extends (core.chains)
+        return Rendered(f":no_entry_sign: Your request *{r.id}* for {node} was cancelled{why}",
+                        f":no_entry_sign: Cancelled{why}", f"{head} · cancelled by {by}{why}")
     if n is Notice.CANCELLED:
         return Rendered(f"You cancelled request *{r.id}*.", "Cancelled by the requester.",
                         f"{head} · cancelled by the requester")

@@ -12,12 +12,14 @@ from core.access import release
 from core.approvals import decide
 from core.continuous import ContinuousCapExceeded
 from core.durations import parse_duration
+from core.errors import Conflict
 from core.explain import explain
 from core.model import AccessRequest, Notice, State
 from core.policy import Requester
 from core.policy.loader import parse_policies
 from core.queries import FieldError, extendable, preflight
 from core.submit import RequestInput, submit
+from core.sweep import expire_due
 from tests.fakes_core import T0, WEB1, FakeWorld
 
 ALICE = "U0ALICE01"
@@ -148,17 +150,31 @@ def test_an_extension_granted_after_the_old_access_ended_starts_a_new_window() -
     decide(world.ctx, first.id, CAROL, approve=True)
     pending = extend(world, first.id, "1h")  # 3h in all: fits
     assert pending.state is State.PENDING
-    world.clock.advance(minutes=30)
-    release(world.ctx, first.id, ALICE)  # a gap: the extension, once approved, starts now
+    world.clock.advance(hours=2, minutes=30)
+    assert expire_due(world.ctx) == [first.id]  # a gap: the extension, once approved, starts now
     decide(world.ctx, pending.id, CAROL, approve=True)
     fresh = world.get(pending.id)  # (an extension granted after its access ended used to crash on superseding)
-    assert fresh.state is State.ACTIVE and fresh.expires_at == T0 + timedelta(minutes=90)
+    assert fresh.state is State.ACTIVE and fresh.expires_at == T0 + timedelta(hours=3, minutes=30)
     assert [e.request.id for e in world.notifier.notices(Notice.GRANTED)] == [first.id, fresh.id]
-    assert world.get(first.id).state is State.REVOKED
+    assert world.get(first.id).state is State.EXPIRED
     # its own window counts from its grant: 1h used, 2h left
     with pytest.raises(ContinuousCapExceeded, match=r"would make 3h30m of continuous access.*at most 2h more"):
         extendable(world.ctx, ALICE, fresh.id, timedelta(hours=2, minutes=30))
     extendable(world.ctx, ALICE, fresh.id, timedelta(hours=2))
+
+
+def test_an_extension_of_released_access_is_cancelled_and_never_granted() -> None:
+    world = FakeWorld(MANUAL)
+    first = ask(world, "2h")
+    decide(world.ctx, first.id, CAROL, approve=True)
+    pending = extend(world, first.id, "1h")
+    release(world.ctx, first.id, ALICE)
+    cancelled = world.get(pending.id)
+    assert cancelled.state is State.CANCELLED and cancelled.end_reason == f"{first.id} was released by the requester"
+    assert [e.request.id for e in world.notifier.notices(Notice.CANCELLED)] == [pending.id]
+    with pytest.raises(Conflict, match="already cancelled"):
+        decide(world.ctx, pending.id, CAROL, approve=True)
+    assert [e.request.id for e in world.notifier.notices(Notice.GRANTED)] == [first.id]
 
 
 def test_a_cap_lowered_before_approval_fails_the_extension_when_granted() -> None:
