@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.errors import NotFound
+from core.identity import trusted_email
 from core.model import AccessRequest, AuditEvent, Event, State, can_transition
 from core.policy.evaluate import Requester
 from core.policy.schema import GROUP_ID, PolicyFile
@@ -50,8 +51,7 @@ class Context:
         groups = frozenset(
             g for g in self.policies().referenced_groups() if user_id in self.directory.group_members(g)
         )
-        profile = self.directory.user(user_id)
-        return Requester(user_id, groups, email=profile.email, title=profile.title)
+        return Requester(user_id, groups, email=trusted_email(self.directory.user(user_id)))
 
     def find(self, request_id: str) -> AccessRequest | None:
         with self.uow() as uow:
