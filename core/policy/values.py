@@ -57,7 +57,8 @@ def principal_arn(value: str, kinds: tuple[str, ...] = ("role", "user")) -> str:
         raise ValueError(f"'{value}': '{account}' is not a 12-digit AWS account id")
     kind, slash, rest = resource.partition("/")
     if kind not in kinds or not slash:
-        raise ValueError(f"'{value}' is not an {what} ARN: its resource must be {' or '.join(k + '/NAME' for k in kinds)}")
+        shapes = " or ".join(f"{k}/NAME" for k in kinds)
+        raise ValueError(f"'{value}' is not an {what} ARN: its resource must be {shapes}")
     path, _, name = ("/" + rest).rpartition("/")
     path += "/"
     if not _IAM_PATH.fullmatch(path) or len(path) > 512:
