@@ -46,7 +46,7 @@ def _arn_parts(value: str, what: str) -> tuple[str, str, str, str, str]:
 
 def principal_arn(value: str, kinds: tuple[str, ...] = ("role", "user")) -> str:
     """An IAM role or user ARN, ``arn:aws:iam::123456789012:role/path/name``: ``kinds`` are the types allowed."""
-    what = " or ".join(f"IAM {k}" for k in kinds)
+    what = "IAM " + " or ".join(kinds)
     _no_wildcards(value, what)
     _, service, region, account, resource = _arn_parts(value, what)
     if service != "iam":

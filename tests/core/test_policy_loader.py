@@ -468,20 +468,26 @@ def test_bad_identity_key(key: str) -> None:
     assert error == f"identities: key '{key}' is neither a Slack user id (U…/W…) nor an email address"
 
 
+NOT_AN_ARN = "is not an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE); give the IAM role or user's ARN"
+
+
 @pytest.mark.parametrize(
-    "arn",
+    ("arn", "why"),
     [
-        "arn:aws:iam::1111:role/x",
-        "arn:aws:iam::111122223333:group/x",
-        "arn:aws:sts::111122223333:assumed-role/x/y",
-        "arn:aws:iam::111122223333:role/",
-        "role/x",
-        "",
+        ("arn:aws:iam::1111:role/x", "'1111' is not a 12-digit AWS account id"),
+        ("arn:aws:iam::111122223333:group/x", "is not an IAM role or user ARN: its resource must be role/NAME or "
+                                              "user/NAME"),
+        ("arn:aws:sts::111122223333:assumed-role/x/y", "is a 'sts' ARN, not an IAM role or user ARN "
+                                                       "(arn:aws:iam::ACCOUNT:role/NAME)"),
+        ("arn:aws:iam::111122223333:role/", "'' is not an IAM role name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -)"),
+        ("role/x", NOT_AN_ARN),
+        ("", NOT_AN_ARN),
     ],
 )
-def test_bad_identity_arn(arn: str) -> None:
+def test_bad_identity_arn(arn: str, why: str) -> None:
     error = only_error(f'[identities]\nU0ALICE01 = "{arn}"\n')
-    assert error == f"identities: 'U0ALICE01' = '{arn}' is not an IAM role or user ARN"
+    sep = ": " if why.startswith("'") else " "
+    assert error == f"identities.U0ALICE01: '{arn}'{sep}{why}"
 
 
 def test_identity_arn_of_other_partitions_is_fine() -> None:
@@ -499,12 +505,14 @@ def test_bad_account_id(account: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "arn",
-    ["arn:aws:iam::444455556666:user/jitbot", "arn:aws:iam::4444:role/jitbot", "jitbot"],
+    ("arn", "why"),
+    [("arn:aws:iam::444455556666:user/jitbot", " is not an IAM role ARN: its resource must be role/NAME"),
+     ("arn:aws:iam::4444:role/jitbot", ": '4444' is not a 12-digit AWS account id"),
+     ("jitbot", " is not an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE); give the IAM role's ARN")],
 )
-def test_bad_account_role_arn(arn: str) -> None:
+def test_bad_account_role_arn(arn: str, why: str) -> None:
     error = only_error(f'[accounts]\n"444455556666" = {{ role_arn = "{arn}" }}\n')
-    assert error == f"accounts.444455556666.role_arn: '{arn}' is not an IAM role ARN"
+    assert error == f"accounts.444455556666.role_arn: '{arn}'{why}"
 
 
 def test_account_without_role_arn() -> None:
