@@ -490,6 +490,49 @@ def test_bad_identity_arn(arn: str, why: str) -> None:
     assert error == f"identities.U0ALICE01: '{arn}'{sep}{why}"
 
 
+@pytest.mark.parametrize("document", [
+    "SSM-SessionManagerRunShell", "AWS-StartPortForwardingSession", "my_team.shell-1",
+    "arn:aws:ssm:us-east-1::document/AWS-StartSSHSession", "arn:aws:ssm:eu-west-3:111122223333:document/Team-Shell",
+    "arn:aws-us-gov:ssm:us-gov-west-1:111122223333:document/Shell"])
+def test_session_documents_by_name_or_arn(document: str) -> None:
+    assert parse_policies(f'[settings]\nsession_documents = ["{document}"]\n').settings.session_documents == (document,)
+
+
+@pytest.mark.parametrize(("document", "why"), [
+    ("*", "'*' contains a wildcard (*): name exactly one SSM document"),
+    ("ab", "'ab' is not an SSM document name (3 to 128 of A-Z a-z 0-9 _ - .) nor a document ARN"),
+    ("my doc", "'my doc' is not an SSM document name (3 to 128 of A-Z a-z 0-9 _ - .) nor a document ARN"),
+    ("arn:aws:ec2:us-east-1:111122223333:instance/i-1", "'arn:aws:ec2:us-east-1:111122223333:instance/i-1' is not an "
+                                                        "SSM document ARN (arn:aws:ssm:REGION:ACCOUNT:document/NAME)"),
+    ("arn:aws:ssm::111122223333:document/Shell", "'arn:aws:ssm::111122223333:document/Shell': '' is not an AWS region"),
+    ("arn:aws:ssm:us-east-1:1111:document/Shell", "'arn:aws:ssm:us-east-1:1111:document/Shell': '1111' is not a "
+                                                  "12-digit AWS account id (or empty, for AWS's documents)"),
+    ("arn:awz:ssm:us-east-1::document/Shell", "'arn:awz:ssm:us-east-1::document/Shell': 'awz' is not an AWS partition "
+                                              "(aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, "
+                                              "aws-eusc)"),
+])
+def test_bad_session_document_is_located(document: str, why: str) -> None:
+    error = only_error(f'[settings]\nsession_documents = ["SSM-SessionManagerRunShell", "{document}"]\n')
+    assert error == f"settings.session_documents[1]: {why}"
+
+
+@pytest.mark.parametrize(("arn", "why"), [
+    ("arn:aws:iam::111122223333:role/alicé", "'alicé' is not an IAM role name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -)"),
+    ("arn:aws:iam:us-east-1:111122223333:role/x", "IAM ARNs have no region (arn:aws:iam::ACCOUNT:…)"),
+    ("arn:aws:iam::111122223333:role//x", "'//' is not an IAM path (/ or /segment/…/, printable ASCII)"),
+    ("arn:aws:iam::111122223333:user/" + "u" * 65, "'" + "u" * 65 + "' is not an IAM user name (1 to 64 of A-Z a-z "
+                                                                     "0-9 + = , . @ _ -)"),
+])
+def test_identity_arn_is_strict(arn: str, why: str) -> None:
+    assert only_error(f'[identities]\nU0ALICE01 = "{arn}"\n') == f"identities.U0ALICE01: '{arn}': {why}"
+
+
+def test_account_role_must_be_of_that_account() -> None:
+    error = only_error('[accounts]\n"444455556666" = { role_arn = "arn:aws:iam::111122223333:role/jitbot" }\n')
+    assert error == ("accounts: 444455556666: role_arn 'arn:aws:iam::111122223333:role/jitbot' is a role of account "
+                     "111122223333; jitbot assumes it to act in 444455556666, so it must be a role of 444455556666")
+
+
 def test_identity_arn_of_other_partitions_is_fine() -> None:
     parse_policies('[identities]\nU0ALICE01 = "arn:aws-us-gov:iam::111122223333:role/path/alice"\n')
 
