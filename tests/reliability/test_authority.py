@@ -149,6 +149,17 @@ def test_an_email_identity_is_refused_unless_slack_vouches_for_it(stack: RelStac
     figures["requests: authority"] += 1
 
 
+def test_the_form_and_explain_say_why_too(stack: RelStack) -> None:
+    assert stack.sim is not None
+    events = trail(stack)
+    assert REFUSALS[CONNECT] in stack.slash(CONNECT, f"explain {stack.nodes['batch']}")
+    since = len(stack.slack.calls)
+    assert stack.sim.command(GUEST, "request").status == 200
+    opened = stack.slack.wait_for(lambda c: c.method == "views.open" and stack.slack.calls.index(c) >= since)
+    assert REFUSALS[GUEST] in str(opened.params["view"]["blocks"])
+    assert trail(stack) == events
+
+
 def test_a_confirmed_full_member_gets_the_email_identity(stack: RelStack) -> None:
     answer = stack.slash(GOOD, f"request {stack.nodes['batch']} 30m deploy the fix")
     rid = _live(stack, GOOD)[0]
