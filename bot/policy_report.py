@@ -132,6 +132,19 @@ def _principal_lists(policies: PolicyFile) -> Iterator[tuple[str, tuple[str, ...
         yield policies.cedar.source, tuple(sorted(policies.cedar.groups))
 
 
+def group_warnings(policies: PolicyFile) -> list[str]:
+    """One line per user group that carries authority, listing where the file uses it. jitbot reads groups live
+    and cannot tell who may edit one (in many workspaces, any member): only the operator can make sure."""
+    used: dict[str, list[str]] = {}
+    for where, principals in _principal_lists(policies):
+        for principal in principals:
+            if GROUP_ID.match(principal) and where not in used.setdefault(principal, []):
+                used[principal].append(where)
+    return [f"user group {group} ({', '.join(places)}): whoever can edit its members decides who is listed there (a "
+            "member could add themselves, or take themselves off a deny list); "
+            "make sure only workspace admins or your identity provider can change it" for group, places in used.items()]
+
+
 def _slack_warnings(policies: PolicyFile, slack: SlackProbe) -> list[str]:
     out = []
     for where, principals in _principal_lists(policies):
@@ -216,6 +229,10 @@ def _check(args: argparse.Namespace) -> int:
     if found:
         print("\nwarnings:")
         print("\n".join(f"  {w}" for w in found))
+    groups = group_warnings(policies)
+    if groups:  # not counted by --strict: true of every file that names a group, however well it is managed
+        print("\nwarnings: user groups with authority (not counted by --strict)")
+        print("\n".join(f"  {w}" for w in groups))
     if probe is None:
         why = "--offline" if args.offline else "no SLACK_BOT_TOKEN"
         print(f"\nnote: Slack not asked ({why}): user and group ids, group sizes and channel membership are not "
@@ -270,9 +287,10 @@ def _explain(args: argparse.Namespace) -> int:
         return 1
     directory = None
     groups = frozenset(g for g in (args.groups or "").split(",") if g.strip())
-    email, title = args.email, args.title
+    email = args.email
     token = settings.secret("slack_bot_token")
     if token and not args.offline:
+        from core.identity import trusted_email
         from handlers.directory import SlackDirectory
 
         directory = SlackDirectory(_slack_client(settings))
@@ -281,9 +299,9 @@ def _explain(args: argparse.Namespace) -> int:
         except JitError as err:
             print(err, file=sys.stderr)
             return 1
-        email, title = email or profile.email, title or profile.title
+        email = email or trusted_email(profile)  # what jitbot itself would go by (core.identity)
         groups |= {g for g in policies.referenced_groups() if args.user in directory.group_members(g)}
-    requester = Requester(args.user, groups, email=email, title=title)
+    requester = Requester(args.user, groups, email=email)
     print(explain(policies, requester, node, duration, has_ticket=args.ticket, directory=directory).text)
     return 0
 
@@ -295,7 +313,6 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account", default="000000000000", help="the hypothetical node's account")
     parser.add_argument("--groups", help="user groups the user is in (S…,S…), when Slack is not asked")
     parser.add_argument("--email", help="the user's email, for [identities] and Cedar, when Slack is not asked")
-    parser.add_argument("--title", help="the user's Slack title, for Cedar, when Slack is not asked")
     parser.add_argument("--duration", help="the requested duration (default: the policy's)")
     parser.add_argument("--ticket", action="store_true", help="the request names a ticket")
     parser.add_argument("--policies", help="policy file (default: $JIT_POLICIES or policies.toml)")

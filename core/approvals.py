@@ -49,6 +49,7 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
         raise InvalidInput("A rejection needs a reason.")
     level_index = request.current_level
     level = request.levels[level_index]
+    eligible_by = ctx.basis(actor, level.approvers)  # the approvers entry that let the actor decide, as read now
     now = ctx.clock.now()
     with ctx.uow() as uow:
         fresh = uow.repo.get(request_id, for_update=True)
@@ -59,7 +60,7 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
         if not uow.repo.add_decision(decision):
             raise NotAllowed(f"You already decided on request {request_id}.")
         record(uow, request_id, actor, "approve" if approve else "reject", now, level=level_index,
-               level_name=level.name, comment=comment)
+               level_name=level.name, comment=comment, eligible_by=eligible_by)
         count = sum(1 for d in uow.repo.decisions(request_id) if d.level == level_index and d.approve)
         done = not approve or count >= level.required
         final = not approve or level_index + 1 == len(request.levels)

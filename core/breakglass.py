@@ -22,6 +22,7 @@ from core.access import activate
 from core.context import Context, record, transition
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from core.identity import principal_of
 from core.model import AccessRequest, Kind, LevelSnapshot, MessageRef, Node, State, new_request_id
 from core.policy.evaluate import evaluate, manual_for
 from core.policy.schema import DenyPolicy, ManualApprovalPolicy
@@ -127,10 +128,7 @@ def breakglass(ctx: Context, data: BreakglassInput) -> AccessRequest:
     if not ctx.requester(user.id).is_in(glass.requesters):
         raise _refuse(ctx, user.id, None, reason, "You are not among the [breakglass] requesters; use "
                       "`/jit request` and ask the approvers to hurry.")
-    principal = policies.principal_for(user.id, user.email)
-    if principal is None:
-        raise NotAllowed("You have no AWS identity in jitbot's policy file ([identities]); ask an admin to map "
-                         "your Slack account to your IAM role or user.")
+    principal = principal_of(policies, user)
     duration = _duration(data.duration, glass.max_duration)
     node = ctx.nodes.resolve(data.node.strip())
     manual = _reviewing_policy(ctx, user.id, node, reason)
@@ -142,12 +140,13 @@ def breakglass(ctx: Context, data: BreakglassInput) -> AccessRequest:
         duration=duration, policy=manual.name, kind=Kind.BREAKGLASS, levels=levels, state=State.PENDING,
         created_at=now)
     reviewers = levels[0].approvers
+    eligible_by = ctx.basis(user.id, glass.requesters)  # the [breakglass] entry that let them, as read now
     with ctx.uow() as uow:
         uow.repo.add(request)
         record(uow, request.id, user.id, "submitted", now, node=node.id, node_name=node.name, kind="breakglass",
                duration=int(duration.total_seconds()), reason=reason, policy=manual.name, principal=principal)
         transition(uow, request, State.APPROVED, actor=user.id, action=USED, at=now,
-                   detail={"policy": manual.name, "reviewers": list(reviewers)})
+                   detail={"policy": manual.name, "reviewers": list(reviewers), "eligible_by": eligible_by})
         uow.commit()
     granted = activate(ctx, request.id)
     with ctx.uow() as uow:
@@ -196,13 +195,14 @@ def review(ctx: Context, request_id: str, actor: str, justified: bool, note: str
     if not note:
         raise InvalidInput("Say what you checked: a review needs a note.")
     request = check_reviewer(ctx, request_id, actor)
+    eligible_by = ctx.basis(actor, request.levels[0].approvers)
     now = ctx.clock.now()
     with ctx.uow() as uow:
         uow.repo.get(request_id, for_update=True)  # serialises two reviewers clicking at once
         if reviews(uow, request_id):
             raise Conflict(f"Break-glass use {request_id} was reviewed meanwhile.")
         record(uow, request_id, actor, REVIEWED, now, justified=justified, note=note,
-               state=request.state.value)
+               state=request.state.value, eligible_by=eligible_by)
         uow.commit()
         refs = uow.repo.messages(request_id)
     done = Review(request_id, actor, now, justified, note)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.errors import NotFound
+from core.identity import trusted_email
 from core.model import AccessRequest, AuditEvent, Event, State, can_transition
 from core.policy.evaluate import Requester
 from core.policy.schema import GROUP_ID, PolicyFile
@@ -46,12 +48,30 @@ class Context:
                 users.add(principal)
         return frozenset(users)
 
+    def basis(self, user_id: str, principals: Iterable[str] | None) -> dict[str, Any]:
+        """Why ``principals`` (a requesters, approvers, deny or revokers list) name ``user_id``, for the audit event
+        of a decision that relied on it: ``via``, the entries naming them (their own id, or user groups they are
+        in), and ``groups``, each such group's members as jitbot read them for this decision (members can edit
+        many groups: this is what makes a later change traceable). ``None`` means everyone."""
+        if principals is None:
+            return {"via": ["everyone"], "groups": {}}
+        via: list[str] = []
+        groups: dict[str, Any] = {}
+        for principal in principals:
+            if GROUP_ID.match(principal):
+                members = self.directory.group_members(principal)
+                if user_id in members:
+                    via.append(principal)
+                    groups[principal] = membership(members)
+            elif principal == user_id:
+                via.append(principal)
+        return {"via": via, "groups": groups}
+
     def requester(self, user_id: str) -> Requester:
         groups = frozenset(
             g for g in self.policies().referenced_groups() if user_id in self.directory.group_members(g)
         )
-        profile = self.directory.user(user_id)
-        return Requester(user_id, groups, email=profile.email, title=profile.title)
+        return Requester(user_id, groups, email=trusted_email(self.directory.user(user_id)))
 
     def find(self, request_id: str) -> AccessRequest | None:
         with self.uow() as uow:
@@ -77,6 +97,18 @@ class Context:
         with self.uow() as uow:
             refs = uow.repo.messages(event.request.id)
         self.notifier.announce(event, refs)
+
+
+#: members listed in an audit event per group; beyond, the count and a digest of the whole list still pin it down
+MAX_LISTED_MEMBERS = 500
+
+
+def membership(members: Iterable[str]) -> dict[str, Any]:
+    """A group's members as an audit event records them: sorted ids (at most ``MAX_LISTED_MEMBERS``), their count,
+    and the SHA-256 of the whole sorted list (one id per line)."""
+    ids = sorted(members)
+    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    return {"members": ids[:MAX_LISTED_MEMBERS], "count": len(ids), "sha256": digest}
 
 
 def open_level(ctx: Context, request: AccessRequest, level: int) -> None:

@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from core.context import Context
 from core.durations import DurationError, format_duration, parse_duration
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotAllowed
+from core.identity import principal_of
 from core.model import Node, State
 from core.policy.cedar_rules import CedarForbid, CedarPermit
 from core.policy.evaluate import AnyPolicy, Requester, Verdict, evaluate, manual_for, matches
@@ -164,6 +165,24 @@ def _breakglass(policies: PolicyFile, requester: Requester, node: Node, verdict:
             f"({first.name or 'Level 1'}) must review it afterwards."]
 
 
+def _identity(policies: PolicyFile, requester: Requester, directory: Directory | None) -> str:
+    """The principal that would receive the grant, or why there is none (with Slack: why an email key is refused)."""
+    principal = policies.principal_for(requester.user_id, requester.email)
+    if principal is None and directory is not None:
+        try:
+            user = directory.user(requester.user_id)
+            if policies.principal_for(user.id, user.email) is not None:  # an email key Slack may not vouch for
+                principal = principal_of(policies, user)
+        except NotAllowed as err:
+            return f"{err} Until then every request is refused."
+        except Exception:  # an unreachable Slack leaves the plain answer
+            principal = None
+    if principal:
+        return f"Your AWS identity (which would receive the grant): {principal}."
+    return ("You have no AWS identity in [identities]: every request is refused until an admin maps your Slack "
+            "account to your IAM role or user.")
+
+
 def explain(policies: PolicyFile, requester: Requester, node: Node, duration: timedelta | None = None, *,
             has_ticket: bool = False, directory: Directory | None = None, live: int | None = None) -> Explanation:
     """What would happen; ``live`` is how many requests the requester has pending or active, when known."""
@@ -186,10 +205,7 @@ def explain(policies: PolicyFile, requester: Requester, node: Node, duration: ti
     lines += _decision(verdict, requester, node, directory)
     if verdict.granting is not None and verdict.outcome in ("auto", "manual"):
         lines += _limits(policies, verdict.granting, live)
-    principal = policies.principal_for(requester.user_id, requester.email)
-    lines.append(f"Your AWS identity (which would receive the grant): {principal}." if principal else
-                 "You have no AWS identity in [identities]: every request is refused until an admin maps your "
-                 "Slack account to your IAM role or user.")
+    lines.append(_identity(policies, requester, directory))
     lines += _breakglass(policies, requester, node, verdict)
     return Explanation(verdict, tuple(lines))
 

@@ -181,12 +181,20 @@ class Event:
 
 @dataclass(frozen=True)
 class UserInfo:
+    """A Slack user as jitbot needs them. Free-text profile fields a member edits themselves (title …) are not
+    carried: nothing may authorize on them (docs/policies.md, "The Cedar model")."""
+
     id: str
     email: str | None = None
     name: str | None = None
-    title: str | None = None
     deleted: bool = False
     is_bot: bool = False
+    #: Slack confirmed that the person controls ``email`` (users.info ``is_email_confirmed``)
+    email_confirmed: bool = False
+    #: a multi-channel (``is_restricted``) or single-channel (``is_ultra_restricted``) guest
+    guest: bool = False
+    #: not a member of the app's own workspace: ``is_stranger``, or a ``team_id`` other than the app's (Slack Connect)
+    external: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from core.context import Context
 from core.continuous import ContinuousCapExceeded, check_extension
 from core.durations import DurationError, parse_duration
 from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, TransientAwsError
+from core.identity import principal_of
 from core.model import FINAL_STATES, AccessRequest, Node, State
 from core.policy.evaluate import Requester, Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
@@ -170,9 +171,10 @@ def preflight(ctx: Context, data: RequestInput) -> Preflight:
     if user.deleted or user.is_bot:
         raise FieldError("node", "Your Slack account cannot request access.")
     policies = ctx.policies()
-    if policies.principal_for(user.id, user.email) is None:
-        raise FieldError("node", "You have no AWS identity in jitbot's policy file ([identities]); ask an admin "
-                                 "to map your Slack account to your IAM role or user.")
+    try:
+        principal_of(policies, user)
+    except NotAllowed as err:
+        raise FieldError("node", str(err)) from None
     if not data.node.strip():
         raise FieldError("node", "Pick a node.")
     try:

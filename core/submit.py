@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from core.access import GRANT_LEASE, activate
 from core.context import Context, open_level, record
 from core.continuous import check_extension
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, TransientAwsError, Unavailable
+from core.identity import principal_of
 from core.model import AccessRequest, Event, Kind, LevelSnapshot, Node, Notice, State, new_request_id
+from core.policy.cedar_rules import is_cedar
 from core.policy.evaluate import Verdict, evaluate
-from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
+from core.policy.schema import AutoApprovalPolicy, DenyPolicy, ManualApprovalPolicy
 
 MAX_REASON = 1000
 LIVE = (State.PENDING, State.APPROVED, State.ACTIVE)
@@ -131,12 +134,27 @@ def check_same_node(ctx: Context, user_id: str, node: Node, extends: str | None 
                    f"cancel it first: `/jit cancel {other.id}`.")
 
 
+def relied_on(ctx: Context, user_id: str, verdict: Verdict) -> dict[str, Any]:
+    """The membership a decision relied on, for its audit event: per TOML policy that decided or denies, the
+    entries of its ``requesters`` naming the person and those groups' members (``Context.basis``); under
+    ``cedar``, the members of each group the Cedar statements name that the person is in."""
+    out: dict[str, Any] = {}
+    for match in verdict.matched:
+        policy = match.policy
+        if not is_cedar(policy) and (match.decided or isinstance(policy, DenyPolicy)):
+            out[policy.name] = ctx.basis(user_id, policy.requesters)
+    cedar = ctx.policies().cedar
+    if cedar is not None and cedar.groups:
+        out["cedar"] = ctx.basis(user_id, sorted(cedar.groups))
+    return out
+
+
 def _refuse(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> NotAllowed:
     now = ctx.clock.now()
     with ctx.uow() as uow:
         record(uow, None, data.requester, "request_refused", now, node=node.id, node_name=node.name,
                outcome=verdict.outcome, policy=verdict.policy.name if verdict.policy else None,
-               reason=data.reason, message=verdict.message)
+               reason=data.reason, message=verdict.message, membership=relied_on(ctx, data.requester, verdict))
         uow.commit()
     shadow = AccessRequest(id="-", requester=data.requester, principal_arn="", node=node, reason=data.reason,
                            duration=timedelta(0), policy=verdict.policy.name if verdict.policy else "-",
@@ -155,10 +173,7 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
     if user.deleted or user.is_bot:
         raise NotAllowed("Your Slack account cannot request access.")
     policies = ctx.policies()
-    principal = policies.principal_for(user.id, user.email)
-    if principal is None:
-        raise NotAllowed("You have no AWS identity in jitbot's policy file ([identities]); ask an admin to "
-                         "map your Slack account to your IAM role or user.")
+    principal = principal_of(policies, user)
     try:
         node = ctx.nodes.resolve(data.node.strip())
     except TransientAwsError as err:  # the person is waiting for an answer: say so, rather than "went wrong"
@@ -186,6 +201,7 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
     check_ticket(policy, ticket)
     check_active_limit(ctx, user.id, policy, data.extends)
     levels = check_levels(ctx, policy, user.id) if isinstance(policy, ManualApprovalPolicy) else ()
+    membership = relied_on(ctx, user.id, verdict)  # before the transaction: Slack lookups may be slow
     now = ctx.clock.now()
     request = AccessRequest(
         id=new_request_id(), requester=user.id, principal_arn=principal, node=node, reason=reason,
@@ -196,7 +212,7 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
         uow.repo.add(request)
         record(uow, request.id, user.id, "submitted", now, node=node.id, node_name=node.name,
                duration=int(duration.total_seconds()), reason=reason, ticket=ticket, policy=policy.name,
-               principal=principal, trace=list(verdict.trace))
+               principal=principal, trace=list(verdict.trace), membership=membership)
         if not levels:
             uow.repo.update_where(request.id, {"state": State.PENDING},
                                   {"state": State.APPROVED, "lease_until": now + GRANT_LEASE})

@@ -33,13 +33,22 @@ class _TtlCache:
 
 
 class SlackDirectory:
-    def __init__(self, client: WebClient, ttl: float = 60.0) -> None:
+    """``team_id``: the app's own workspace (default: asked once with ``auth.test``); a user of another team is
+    ``external`` (Slack Connect), as is one Slack calls a stranger (``is_stranger``)."""
+
+    def __init__(self, client: WebClient, ttl: float = 60.0, team_id: str | None = None) -> None:
         self.client = client
         self._users = _TtlCache(ttl)
         self._groups = _TtlCache(ttl)
+        self._team_id = team_id
 
     def user(self, user_id: str) -> UserInfo:
         return self._users.get(user_id, lambda: self._load_user(user_id))  # type: ignore[no-any-return]
+
+    def team_id(self) -> str:
+        if self._team_id is None:
+            self._team_id = str(self.client.auth_test()["team_id"])
+        return self._team_id
 
     def _load_user(self, user_id: str) -> UserInfo:
         try:
@@ -49,9 +58,11 @@ class SlackDirectory:
                 raise NotFound(f"Slack user {user_id} does not exist.") from None
             raise
         profile = data.get("profile") or {}
+        external = bool(data.get("is_stranger")) or data.get("team_id") != self.team_id()
         return UserInfo(id=data["id"], email=profile.get("email"), name=data.get("real_name") or data.get("name"),
-                        title=profile.get("title"), deleted=bool(data.get("deleted")),
-                        is_bot=bool(data.get("is_bot")))
+                        deleted=bool(data.get("deleted")), is_bot=bool(data.get("is_bot")),
+                        email_confirmed=data.get("is_email_confirmed") is True,
+                        guest=bool(data.get("is_restricted") or data.get("is_ultra_restricted")), external=external)
 
     def group_members(self, group_id: str) -> frozenset[str]:
         return self._groups.get(group_id, lambda: self._load_group(group_id))  # type: ignore[no-any-return]

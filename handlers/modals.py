@@ -16,7 +16,8 @@ from slack_sdk.models.views import View
 
 from core.context import Context
 from core.continuous import continuity
-from core.errors import JitError, TransientAwsError
+from core.errors import JitError, NotAllowed, TransientAwsError
+from core.identity import principal_of
 from core.model import AccessRequest
 from core.queries import (
     FieldError,
@@ -60,9 +61,10 @@ def request_modal(ctx: Context, user: str, meta: Meta, extending: AccessRequest 
     zone = policies.settings.zone
     if info.deleted or info.is_bot:
         return request_view.blocked("Your Slack account cannot request access.")
-    if policies.principal_for(info.id, info.email) is None:
-        return request_view.blocked("You have no AWS identity in jitbot's policy file ([identities]); ask an "
-                                    "admin to map your Slack account to your IAM role or user.")
+    try:
+        principal_of(policies, info)
+    except NotAllowed as err:
+        return request_view.blocked(str(err))
     if extending is not None:
         policy = _find_policy(ctx, extending.policy)
         if policy is None:

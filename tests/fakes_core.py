@@ -220,7 +220,8 @@ class FakeDirectory:
         self.groups = dict(groups or {})
 
     def user(self, user_id: str) -> UserInfo:
-        return self.users.get(user_id) or UserInfo(user_id, email=f"{user_id.lower()}@example.com")
+        return self.users.get(user_id) or UserInfo(user_id, email=f"{user_id.lower()}@example.com",
+                                                   email_confirmed=True)
 
     def group_members(self, group_id: str) -> frozenset[str]:
         return self.groups.get(group_id, frozenset())

@@ -148,8 +148,17 @@ class FakeSlack:
         title: str | None = None,
         deleted: bool = False,
         is_bot: bool = False,
+        *,
+        email_confirmed: bool = True,
+        is_restricted: bool = False,
+        is_ultra_restricted: bool = False,
+        is_stranger: bool = False,
+        team_id: str | None = None,
     ) -> None:
-        self.workspace.add_user(user_id, email, name, title, deleted, is_bot)
+        """By default a full member of this team with a confirmed email (see ``Workspace.add_user``)."""
+        self.workspace.add_user(user_id, email, name, title, deleted, is_bot, email_confirmed=email_confirmed,
+                                is_restricted=is_restricted, is_ultra_restricted=is_ultra_restricted,
+                                is_stranger=is_stranger, team_id=team_id)
 
     def add_group(self, group_id: str, members: Iterable[str]) -> None:
         self.workspace.add_group(group_id, members)

@@ -39,6 +39,13 @@ class FakeUser:
     title: str | None = None
     deleted: bool = False
     is_bot: bool = False
+    #: Slack's ``is_email_confirmed``: the person confirmed they control ``email``
+    email_confirmed: bool = True
+    #: a multi-channel guest (``is_restricted``), or a single-channel one (both flags, as Slack sends them)
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
+    #: from a team the app's token does not belong to, in no shared channel the app sees
+    is_stranger: bool = False
 
     def to_api(self) -> JSONDict:
         """The user object as `users.info` returns it."""
@@ -60,9 +67,14 @@ class FakeUser:
             "is_bot": self.is_bot,
             "is_app_user": False,
             "is_admin": False,
+            "is_owner": False,
+            "is_restricted": self.is_restricted or self.is_ultra_restricted,
+            "is_ultra_restricted": self.is_ultra_restricted,
+            "is_email_confirmed": self.email_confirmed,
             "tz": "UTC",
             "tz_offset": 0,
             "profile": profile,
+            **({"is_stranger": True} if self.is_stranger else {}),  # Slack leaves the field out otherwise
         }
 
 
@@ -138,9 +150,18 @@ class Workspace:
         title: str | None = None,
         deleted: bool = False,
         is_bot: bool = False,
+        *,
+        email_confirmed: bool = True,
+        is_restricted: bool = False,
+        is_ultra_restricted: bool = False,
+        is_stranger: bool = False,
+        team_id: str | None = None,
     ) -> None:
+        """A full member of this team with a confirmed email, unless told otherwise (``team_id``: a Slack Connect
+        user of another organisation; ``is_stranger``: one the app sees in no shared channel)."""
         with self._lock:
-            self._users[user_id] = FakeUser(user_id, self.team_id, email, name, title, deleted, is_bot)
+            self._users[user_id] = FakeUser(user_id, team_id or self.team_id, email, name, title, deleted, is_bot,
+                                            email_confirmed, is_restricted, is_ultra_restricted, is_stranger)
 
     def add_group(self, group_id: str, members: Iterable[str]) -> None:
         with self._lock:

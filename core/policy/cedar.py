@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from core.durations import DurationError, parse_duration
 from core.policy.cedar_rules import CedarForbid, CedarOutcome, CedarPermit, CedarRequest
+from core.policy.cedar_trust import SELF_EDITED, untrusted_reads
 from core.policy.schema import GROUP_ID, NODE_ID, USER_ID
 
 USER = "AWS::IdentityStore::User"
@@ -32,7 +33,7 @@ HYBRID = "AWS::SSM::ManagedInstance"
 SCHEMA = """
 namespace AWS::IdentityStore {
   entity Group;
-  entity User in [Group] { email?: String, title?: String };
+  entity User in [Group] { email?: String };
 }
 namespace AWS::EC2 {
   entity Instance tags String;
@@ -47,7 +48,8 @@ namespace AWS::SSM {
 }
 """
 
-KNOWN_ATTRIBUTES = {"principal": ("email", "title"), "context": ("durationSeconds", "hasTicket", "principalArn")}
+KNOWN_ATTRIBUTES = {"principal": ("email",), "context": ("durationSeconds", "hasTicket", "principalArn")}
+
 ANNOTATIONS = {"id", "description", "max_duration", "ticket_pattern", "block"}
 _ID_PATTERNS = {GROUP: (GROUP_ID, "a Slack user-group id (S…)"), USER: (USER_ID, "a Slack user id (U… or W…)"),
                 EC2: (NODE_ID, "an EC2 instance id (i-…)"), HYBRID: (NODE_ID, "a managed node id (mi-…)")}
@@ -164,6 +166,8 @@ def _schema_errors(text: str, source: str, statements: list[_Statement], schema:
     errors = []
     for error in result.errors:
         message = re.sub(r"^for policy `policy\d+`, ", "", error.error)
+        if any(f"attribute `{attr}` on entity type `{USER}`" in message for attr in SELF_EDITED):
+            continue  # a self-edited profile field: compile_cedar says why it is not offered
         index = int(error.policy_id[6:]) if error.policy_id.startswith("policy") else -1
         if 0 <= index < len(statements):
             errors.append(f"{source}:{_where(text, _find(statements[index], _named(message)))}: {message}")
@@ -318,7 +322,7 @@ class CedarPolicies:
 
 
 def _query(request: CedarRequest) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    attrs = {k: v for k, v in (("email", request.email), ("title", request.title)) if v}
+    attrs = {"email": request.email} if request.email else {}
     principal = {"type": USER, "id": request.user_id}
     resource = {"type": HYBRID if request.node_id.startswith("mi-") else EC2, "id": request.node_id}
     entities: list[dict[str, Any]] = [
@@ -354,7 +358,12 @@ def compile_cedar(text: str, source: str) -> CedarPolicies:
         index = int(policy_id[6:])
         where = f"{source}:{_where(text, statements[index].start)}" if index < len(statements) else source
         problems = _entity_errors(where, template) + _annotation_errors(where, template.effect, template.annotations)
+        for attr, why in untrusted_reads(template):
+            at = _where(text, _find(statements[index], [attr])) if index < len(statements) else "?"
+            problems.append(f"{source}:{at}: {why}")
         for variable, attr in _unknown_attributes(template):
+            if variable == "principal" and attr in SELF_EDITED:
+                continue  # said above, with the reason
             known = ", ".join(KNOWN_ATTRIBUTES.get(variable, ())) or "none (use hasTag/getTag for tags)"
             at = _where(text, _find(statements[index], [attr])) if index < len(statements) else "?"
             problems.append(f"{source}:{at}: jitbot gives {variable} no attribute `{attr}` (it has: {known}), so "

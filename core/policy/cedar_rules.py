@@ -54,7 +54,6 @@ class CedarRequest:
     duration_seconds: int
     has_ticket: bool
     email: str | None = None
-    title: str | None = None
     principal_arn: str | None = None
 
 

@@ -26,13 +26,13 @@ CEDAR_DEFAULT_DURATION = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class Requester:
-    """A Slack user as policies see them: their id, the referenced user groups they belong to, and the
-    profile fields Cedar policies may test (email, title)."""
+    """A Slack user as policies see them: their id, the referenced user groups they belong to, and their email
+    when Slack vouches for it (``core.identity.trusted_email``; Cedar's ``principal.email``). Nothing a member
+    types into their own profile (title …) is here: nothing may authorize on it."""
 
     user_id: str
     groups: frozenset[str] = frozenset()
     email: str | None = None
-    title: str | None = None
 
     def is_in(self, principals: tuple[str, ...] | None) -> bool:
         if principals is None:
@@ -105,7 +105,7 @@ def _cedar(policies: PolicyFile, requester: Requester, node: Node, duration: tim
     return rules.decide(CedarRequest(
         user_id=requester.user_id, groups=requester.groups, node_id=node.id, tags=node.tags,
         duration_seconds=int((duration or CEDAR_DEFAULT_DURATION).total_seconds()), has_ticket=has_ticket,
-        email=requester.email, title=requester.title,
+        email=requester.email,
         principal_arn=policies.principal_for(requester.user_id, requester.email)))
 
 

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from core.durations import DurationError, parse_duration
+from core.policy.values import PrincipalArn, RoleArn, SessionDocument
 
 if TYPE_CHECKING:
     from core.policy.cedar_rules import CedarRules
@@ -27,7 +28,6 @@ USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):(role|user)/[\w+=,.@/-]+$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 NODE_ID = re.compile(r"^(i-[0-9a-f]{8,17}|mi-[0-9a-f]{17})$")
 MAX_LEVELS = 5
@@ -77,7 +77,7 @@ class PolicySettings(_Frozen):
     approval_timeout: Duration = timedelta(hours=24)
     reminder_interval: DurationOrZero = timedelta(hours=1)
     expiry_warning: DurationOrZero = timedelta(minutes=10)
-    session_documents: tuple[str, ...] = ("SSM-SessionManagerRunShell",)
+    session_documents: tuple[SessionDocument, ...] = ("SSM-SessionManagerRunShell",)
     retention: Duration = timedelta(days=365)
     reconcile_interval: DurationOrZero = timedelta(hours=1)
     #: a Cedar file (path relative to this file) of permit (auto-approval) and forbid (deny) statements
@@ -123,15 +123,7 @@ class PolicySettings(_Frozen):
 
 
 class Account(_Frozen):
-    role_arn: str
-
-    @field_validator("role_arn")
-    @classmethod
-    def _role(cls, value: str) -> str:
-        match = PRINCIPAL_ARN.match(value)
-        if not match or match.group(2) != "role":
-            raise ValueError(f"'{value}' is not an IAM role ARN")
-        return value
+    role_arn: RoleArn
 
 
 class Targets(_Frozen):
@@ -287,7 +279,7 @@ class Breakglass(_Frozen):
 
 class PolicyFile(_Frozen):
     settings: PolicySettings = PolicySettings()
-    identities: dict[str, str] = Field(default_factory=dict)
+    identities: dict[str, PrincipalArn] = Field(default_factory=dict)
     accounts: dict[str, Account] = Field(default_factory=dict)
     deny: tuple[DenyPolicy, ...] = ()
     auto_approval: tuple[AutoApprovalPolicy, ...] = ()
@@ -307,19 +299,21 @@ class PolicyFile(_Frozen):
     @field_validator("identities")
     @classmethod
     def _identities(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, arn in value.items():
+        for key in value:  # the values are checked one by one (PrincipalArn), located at their key
             if not (USER_ID.match(key) or EMAIL.match(key)):
                 raise ValueError(f"key '{key}' is neither a Slack user id (U…/W…) nor an email address")
-            if not PRINCIPAL_ARN.match(arn):
-                raise ValueError(f"'{key}' = '{arn}' is not an IAM role or user ARN")
         return value
 
     @field_validator("accounts")
     @classmethod
     def _accounts(cls, value: dict[str, Account]) -> dict[str, Account]:
-        for key in value:
+        for key, account in value.items():
             if not ACCOUNT_ID.match(key):
                 raise ValueError(f"key '{key}' is not a 12-digit AWS account id")
+            owner = account.role_arn.split(":")[4]
+            if owner != key:
+                raise ValueError(f"{key}: role_arn '{account.role_arn}' is a role of account {owner}; jitbot assumes "
+                                 f"it to act in {key}, so it must be a role of {key}")
         return value
 
     def policy_names(self) -> list[str]:

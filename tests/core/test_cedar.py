@@ -37,8 +37,7 @@ def with_cedar(tmp_path: Path, cedar: str, toml: str | None = None) -> PolicyFil
 def person(user_id: str) -> Requester:
     info = cast.USERS[user_id]
     groups = frozenset(g for g, members in cast.GROUPS.items() if user_id in members)
-    return Requester(user_id, groups, email=str(info.get("email") or "") or None,
-                     title=str(info.get("title") or "") or None)
+    return Requester(user_id, groups, email=str(info.get("email") or "") or None)
 
 
 def seeded(name: str, **extra: str) -> Node:
@@ -101,7 +100,7 @@ def test_group_example_with_a_ticket_in_the_context(examples: PolicyFile) -> Non
 
 
 def test_temporary_staff_lose_auto_approval_but_may_ask(examples: PolicyFile) -> None:
-    mallory = person(cast.MALLORY)  # an engineer, with a contractor's email and title
+    mallory = person(cast.MALLORY)  # an engineer, and in the contractors' group
     verdict = evaluate(examples, mallory, COST_CENTRE)
     assert verdict.outcome == "manual" and verdict.policy is not None and verdict.policy.name == "production"
     blocked = [m for m in verdict.matched if isinstance(m.policy, CedarForbid)]
@@ -226,16 +225,16 @@ def test_jitna_originals_point_at_what_jitbot_does_not_know(tmp_path: Path) -> N
     principal.costCenter == resource.getTag("CostCenter")
 };"""
     found = errors(tmp_path, jitna)
-    assert any(e.endswith("policies.cedar:6:19: jitbot gives principal no attribute `costCenter` (it has: email, "
-                          "title), so this statement could never use it") for e in found), found
+    assert any(e.endswith("policies.cedar:6:19: jitbot gives principal no attribute `costCenter` (it has: email), "
+                          "so this statement could never use it") for e in found), found
     assert any('AWS::IdentityStore::Group::"e8c17310-e011-7089-d989-10da1EXAMPLE" is not a Slack user-group id'
                in e and e.split(": ")[0].endswith("policies.cedar:1:1") for e in found), found
 
 
 def test_unguarded_reads_are_schema_errors(tmp_path: Path) -> None:
-    found = errors(tmp_path, 'permit(principal, action, resource)\n  when { principal.title == "SRE" };\n')
+    found = errors(tmp_path, 'permit(principal, action, resource)\n  when { principal.email == "a@b.example" };\n')
     assert found == ["policies.cedar:2:20: unable to guarantee safety of access to optional "
-                     "attribute `title` on entity type `AWS::IdentityStore::User`"]
+                     "attribute `email` on entity type `AWS::IdentityStore::User`"]
     found = errors(tmp_path, 'permit(principal, action, resource) when { resource.getTag("Team") == "web" };')
     assert len(found) == 2 and all(":1:" in e and "tag `\"Team\"`" in e for e in found)
 

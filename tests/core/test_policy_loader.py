@@ -468,20 +468,69 @@ def test_bad_identity_key(key: str) -> None:
     assert error == f"identities: key '{key}' is neither a Slack user id (U…/W…) nor an email address"
 
 
+NOT_AN_ARN = "is not an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE); give the IAM role or user's ARN"
+
+
 @pytest.mark.parametrize(
-    "arn",
+    ("arn", "why"),
     [
-        "arn:aws:iam::1111:role/x",
-        "arn:aws:iam::111122223333:group/x",
-        "arn:aws:sts::111122223333:assumed-role/x/y",
-        "arn:aws:iam::111122223333:role/",
-        "role/x",
-        "",
+        ("arn:aws:iam::1111:role/x", "'1111' is not a 12-digit AWS account id"),
+        ("arn:aws:iam::111122223333:group/x", "is not an IAM role or user ARN: its resource must be role/NAME or "
+                                              "user/NAME"),
+        ("arn:aws:sts::111122223333:assumed-role/x/y", "is a 'sts' ARN, not an IAM role or user ARN "
+                                                       "(arn:aws:iam::ACCOUNT:role/NAME)"),
+        ("arn:aws:iam::111122223333:role/", "'' is not an IAM role name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -)"),
+        ("role/x", NOT_AN_ARN),
+        ("", NOT_AN_ARN),
     ],
 )
-def test_bad_identity_arn(arn: str) -> None:
+def test_bad_identity_arn(arn: str, why: str) -> None:
     error = only_error(f'[identities]\nU0ALICE01 = "{arn}"\n')
-    assert error == f"identities: 'U0ALICE01' = '{arn}' is not an IAM role or user ARN"
+    sep = ": " if why.startswith("'") else " "
+    assert error == f"identities.U0ALICE01: '{arn}'{sep}{why}"
+
+
+@pytest.mark.parametrize("document", [
+    "SSM-SessionManagerRunShell", "AWS-StartPortForwardingSession", "my_team.shell-1",
+    "arn:aws:ssm:us-east-1::document/AWS-StartSSHSession", "arn:aws:ssm:eu-west-3:111122223333:document/Team-Shell",
+    "arn:aws-us-gov:ssm:us-gov-west-1:111122223333:document/Shell"])
+def test_session_documents_by_name_or_arn(document: str) -> None:
+    assert parse_policies(f'[settings]\nsession_documents = ["{document}"]\n').settings.session_documents == (document,)
+
+
+@pytest.mark.parametrize(("document", "why"), [
+    ("*", "'*' contains a wildcard (*): name exactly one SSM document"),
+    ("ab", "'ab' is not an SSM document name (3 to 128 of A-Z a-z 0-9 _ - .) nor a document ARN"),
+    ("my doc", "'my doc' is not an SSM document name (3 to 128 of A-Z a-z 0-9 _ - .) nor a document ARN"),
+    ("arn:aws:ec2:us-east-1:111122223333:instance/i-1", "'arn:aws:ec2:us-east-1:111122223333:instance/i-1' is not an "
+                                                        "SSM document ARN (arn:aws:ssm:REGION:ACCOUNT:document/NAME)"),
+    ("arn:aws:ssm::111122223333:document/Shell", "'arn:aws:ssm::111122223333:document/Shell': '' is not an AWS region"),
+    ("arn:aws:ssm:us-east-1:1111:document/Shell", "'arn:aws:ssm:us-east-1:1111:document/Shell': '1111' is not a "
+                                                  "12-digit AWS account id (or empty, for AWS's documents)"),
+    ("arn:awz:ssm:us-east-1::document/Shell", "'arn:awz:ssm:us-east-1::document/Shell': 'awz' is not an AWS partition "
+                                              "(aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, "
+                                              "aws-eusc)"),
+])
+def test_bad_session_document_is_located(document: str, why: str) -> None:
+    error = only_error(f'[settings]\nsession_documents = ["SSM-SessionManagerRunShell", "{document}"]\n')
+    assert error == f"settings.session_documents[1]: {why}"
+
+
+@pytest.mark.parametrize(("arn", "why"), [
+    ("arn:aws:iam::111122223333:role/alicé", "'alicé' is not an IAM role name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -)"),
+    ("arn:aws:iam:us-east-1:111122223333:role/x", "IAM ARNs have no region (arn:aws:iam::ACCOUNT:…)"),
+    ("arn:aws:iam::111122223333:role//x", "'//' is not an IAM path (/ or /segment/…/, printable ASCII)"),
+    ("arn:aws:iam::111122223333:user/" + "u" * 65, "'" + "u" * 65 + "' is not an IAM user name (1 to 64 of A-Z a-z "
+                                                                     "0-9 + = , . @ _ -)"),
+])
+def test_identity_arn_is_strict(arn: str, why: str) -> None:
+    assert only_error(f'[identities]\nU0ALICE01 = "{arn}"\n') == f"identities.U0ALICE01: '{arn}': {why}"
+
+
+def test_account_role_must_be_of_that_account() -> None:
+    error = only_error('[accounts]\n"444455556666" = { role_arn = "arn:aws:iam::111122223333:role/jitbot" }\n')
+    assert error == ("accounts: 444455556666: role_arn 'arn:aws:iam::111122223333:role/jitbot' is a role of account "
+                     "111122223333; jitbot assumes it to act in 444455556666, so it must be a role of 444455556666")
 
 
 def test_identity_arn_of_other_partitions_is_fine() -> None:
@@ -499,12 +548,14 @@ def test_bad_account_id(account: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "arn",
-    ["arn:aws:iam::444455556666:user/jitbot", "arn:aws:iam::4444:role/jitbot", "jitbot"],
+    ("arn", "why"),
+    [("arn:aws:iam::444455556666:user/jitbot", " is not an IAM role ARN: its resource must be role/NAME"),
+     ("arn:aws:iam::4444:role/jitbot", ": '4444' is not a 12-digit AWS account id"),
+     ("jitbot", " is not an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE); give the IAM role's ARN")],
 )
-def test_bad_account_role_arn(arn: str) -> None:
+def test_bad_account_role_arn(arn: str, why: str) -> None:
     error = only_error(f'[accounts]\n"444455556666" = {{ role_arn = "{arn}" }}\n')
-    assert error == f"accounts.444455556666.role_arn: '{arn}' is not an IAM role ARN"
+    assert error == f"accounts.444455556666.role_arn: '{arn}'{why}"
 
 
 def test_account_without_role_arn() -> None:

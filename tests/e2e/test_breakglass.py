@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -88,7 +89,11 @@ def test_breakglass_from_use_to_review(stack_factory: Any) -> None:
                          and c.params.get("text") == f"Recorded: break-glass {rid} reviewed as justified.")
     reviewed = [e for e in events(stack, rid) if e.action == "breakglass_reviewed"]
     assert reviewed[0].actor == cast.SAM
-    assert reviewed[0].detail == {"justified": True, "note": "checked the incident channel", "state": "active"}
+    sre_leads = sorted([cast.SAM, cast.TINA])
+    assert reviewed[0].detail == {"justified": True, "note": "checked the incident channel", "state": "active",
+                                  "eligible_by": {"via": ["S0SRELEAD"], "groups": {"S0SRELEAD": {
+                                      "members": sre_leads, "count": 2,
+                                      "sha256": hashlib.sha256("\n".join(sre_leads).encode()).hexdigest()}}}}
     assert unreviewed(stack) == []
     for channel in ("C0AUDIT01", "C0SREAPPR"):
         update = stack.slack.wait_for(lambda c, ch=channel: c.method == "chat.update" and c.params["channel"] == ch

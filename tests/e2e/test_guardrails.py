@@ -81,8 +81,7 @@ permit (principal in AWS::IdentityStore::Group::"S0SRELEAD", action, resource)
 when { context.hasTicket && resource.hasTag("Environment") && resource.getTag("Environment") == "staging" };
 
 @id("no-auto-approval-for-temporary-staff")
-forbid (principal, action, resource)
-when { principal has email && principal.email like "*@contractor.example" };
+forbid (principal in AWS::IdentityStore::Group::"S0CONTRACT", action, resource);
 """
 
 ENGINEERS_ON_DEV = """
@@ -105,7 +104,7 @@ def test_cedar_decides_real_requests_and_explain_says_why(stack_factory: Any, tm
     assert "has ended" in stack.slash(cast.SAM, f"release {rid_of(granted)}")
     assert "does not match `INC-[0-9]+`" in stack.slash(cast.SAM, f"request {batch} 20m fix the cron ticket=X-1")
     assert "Waiting for level 1" in stack.slash(cast.SAM, f"request {batch} 20m no ticket this time")
-    # Mallory's Slack email marks her as temporary staff: no auto-approval, manual approval still possible
+    # Mallory is in the contractors' group: no auto-approval, manual approval still possible
     assert "granted" in stack.slash(cast.ALICE, "request dev-1 30m tests")
     assert "Waiting for level 1" in stack.slash(cast.MALLORY, "request dev-1 30m tests")
 

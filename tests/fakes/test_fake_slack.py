@@ -124,6 +124,40 @@ def test_users_and_groups(fake: FakeSlack) -> None:
     assert no_group.value.response["error"] == "no_such_subteam"
 
 
+def test_users_report_their_standing_like_slack(fake: FakeSlack) -> None:
+    """``users.info`` says what jitbot needs to trust an email: confirmed, guest, team, stranger; and the Directory
+    adapter reads it so."""
+    from core.identity import email_doubt
+    from handlers.directory import SlackDirectory
+
+    fake.add_user("U0FULL001", email="full@example.com")
+    fake.add_user("U0UNCONF1", email="unconf@example.com", email_confirmed=False)
+    fake.add_user("U0GUEST01", email="guest@example.com", is_ultra_restricted=True)
+    fake.add_user("U0OTHER01", email="other@partner.example", team_id="T0PARTNER")
+    fake.add_user("U0STRANGE", email="stranger@partner.example", team_id="T0PARTNER", is_stranger=True)
+    client = client_for(fake)
+    full = client.users_info(user="U0FULL001")["user"]
+    assert full["is_email_confirmed"] is True and full["team_id"] == fake.team_id and "is_stranger" not in full
+    assert full["is_restricted"] is False and full["is_ultra_restricted"] is False
+    guest = client.users_info(user="U0GUEST01")["user"]
+    assert guest["is_restricted"] is True and guest["is_ultra_restricted"] is True  # as Slack sends them
+    assert client.users_info(user="U0STRANGE")["user"]["is_stranger"] is True
+
+    directory = SlackDirectory(client)
+    doubts = {u: email_doubt(directory.user(u)) for u in ("U0FULL001", "U0UNCONF1", "U0GUEST01", "U0OTHER01",
+                                                          "U0STRANGE")}
+    assert doubts == {
+        "U0FULL001": None,
+        "U0UNCONF1": "Slack has not confirmed that you control unconf@example.com",
+        "U0GUEST01": "your Slack account is a guest account, not a full member of this workspace",
+        "U0OTHER01": "your Slack account belongs to another organisation (Slack Connect or external), not this "
+                     "workspace",
+        "U0STRANGE": "your Slack account belongs to another organisation (Slack Connect or external), not this "
+                     "workspace",
+    }
+    assert len(fake.calls_to("auth.test")) == 1  # the app's own team, asked once
+
+
 def test_views(fake: FakeSlack) -> None:
     client = client_for(fake)
     with pytest.raises(SlackApiError) as no_trigger:
