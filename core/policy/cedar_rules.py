@@ -43,6 +43,10 @@ class CedarForbid(DenyPolicy):
     policy_id: str
 
 
+def is_cedar(policy: object) -> bool:
+    return isinstance(policy, CedarPermit | CedarForbid)
+
+
 @dataclass(frozen=True)
 class CedarRequest:
     """What jitbot knows about one request, as Cedar sees it (docs/policies.md, "The Cedar model")."""
