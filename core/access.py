@@ -8,11 +8,12 @@ retry after a crash converges.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from core.context import Context, record, transition
 from core.continuous import refusal_at_grant, superseded_reason
@@ -54,6 +55,11 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
             return None
     request = ctx.load(request_id)
     if request.state is not State.APPROVED:
+        return None
+    with ctx.uow() as uow:  # the last gate of a lockout (core.lockout): whatever was approved, nothing is granted
+        locked = uow.repo.lockout(request.requester) is not None
+    if locked:
+        _refuse_grant(ctx, request, now, "the requester is locked out of jitbot (/jit lockout)")
         return None
     expires_at = now + request.duration
     if request.extends:
@@ -144,15 +150,17 @@ def _supersede(ctx: Context, extension: AccessRequest) -> None:
         ctx.alarms.disarm(old.id)
 
 
-def end_access(ctx: Context, request_id: str, target: State, *, actor: str, reason: str) -> bool:
-    """``active`` → ``expired``/``revoked`` in the database first, then revoke on AWS (``cleanup``)."""
+def end_access(ctx: Context, request_id: str, target: State, *, actor: str, reason: str,
+               detail: Mapping[str, Any] | None = None) -> bool:
+    """``active`` → ``expired``/``revoked`` in the database first, then revoke on AWS (``cleanup``). ``detail``
+    joins the audit event (a revoker's authority: ``core.revokers``)."""
     request = ctx.load(request_id)
     if request.state is not State.ACTIVE:
         return False
     now = ctx.clock.now()
     with ctx.uow() as uow:
         ok = transition(uow, request, target, actor=actor, action=target.value, at=now,
-                        detail={"reason": reason}, ended_at=now, end_reason=reason, ended_by=actor,
+                        detail={"reason": reason, **(detail or {})}, ended_at=now, end_reason=reason, ended_by=actor,
                         needs_cleanup=True, lease_until=now + GRANT_LEASE, cleanup_attempts=0)
         uow.commit()
     if ok:

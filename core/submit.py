@@ -11,6 +11,7 @@ from core.context import Context, open_level, record
 from core.continuous import check_extension
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, TransientAwsError, Unavailable
+from core.lockout import refuse_if_locked_out
 from core.model import AccessRequest, Event, Kind, LevelSnapshot, Node, Notice, State, new_request_id
 from core.policy.evaluate import Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
@@ -154,6 +155,7 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
     user = ctx.directory.user(data.requester)
     if user.deleted or user.is_bot:
         raise NotAllowed("Your Slack account cannot request access.")
+    refuse_if_locked_out(ctx, user.id, "extension" if data.extends else "request")
     policies = ctx.policies()
     principal = policies.principal_for(user.id, user.email)
     if principal is None:
