@@ -18,8 +18,10 @@ import pytest
 from bot.fakes import cast
 from bot.fakes.aws import FakeAws
 from bot.fakes.slack_api import FakeSlack
+from core.digest import daily_digest
 from core.model import AuditEvent, State
-from tests.helpers import eventually
+from handlers.digest_blocks import digest_blocks, plain_text
+from tests.helpers import eventually, valid_blocks
 from tests.reliability.conftest import StackMaker
 from tests.reliability.support import (
     AUDIT,
@@ -208,6 +210,11 @@ def test_lockout_ends_everything_refuses_new_requests_until_unlock(
     said(stack, AUDIT, f"<@{cast.ALICE}> locked out by <@{cast.CAROL}>: credentials leaked")
     said(stack, DM, "locked you out of jitbot")
 
+    digest = daily_digest(ctx(stack))
+    valid_blocks([b.to_dict() for b in digest_blocks(digest)])
+    assert f"{cast.ALICE} locked out by {cast.CAROL}" in plain_text(digest)
+    assert f"still locked out: {cast.ALICE} since" in plain_text(digest)
+
     stack.restart()  # the lockout lives in the database
     refusals = {f"request {later} 30m please": "no request is accepted",
                 f"breakglass {later} 30m please": "no break-glass is accepted",
@@ -233,6 +240,8 @@ def test_lockout_ends_everything_refuses_new_requests_until_unlock(
             unlock.detail["group_members"]) == (cast.DAVE, cast.ALICE, REVOKE_GROUP, [cast.DAVE])
     said(stack, AUDIT, f"<@{cast.ALICE}> unlocked by <@{cast.DAVE}>")
     _auto(stack, later)  # accepted again
+    text = plain_text(daily_digest(ctx(stack)))
+    assert f"{cast.ALICE} unlocked by {cast.DAVE}" in text and f"still locked out: {cast.ALICE}" not in text
     figures["requests: revokers"] += 4
 
 
