@@ -79,8 +79,8 @@ def lockout(ctx: Context, actor: str, person: Person, reason: str) -> LockedOut:
     with ctx.uow() as uow:
         if not uow.repo.add_lockout(done):
             held = uow.repo.lockout(target)
-            since = f" since {held.at:%Y-%m-%d %H:%M} UTC, by <@{held.by}>" if held else ""
-            raise Conflict(f"<@{target}> is already locked out{since}. `/jit unlock` first to lock them out anew.")
+            since = f" since {held.at:%Y-%m-%d %H:%M} UTC, by {held.by}" if held else ""
+            raise Conflict(f"{target} is already locked out{since}. `/jit unlock` first to lock them out anew.")
         live = uow.repo.by_requester(target, LIVE, limit=10_000)
         record(uow, None, actor, LOCKED_OUT, now, user=target, reason=text, requests=[r.id for r in live],
                **authority.detail())
@@ -105,7 +105,7 @@ def unlock(ctx: Context, actor: str, person: Person, reason: str | None = None) 
     with ctx.uow() as uow:
         held = uow.repo.lockout(target)
         if held is None or not uow.repo.remove_lockout(target):
-            raise Conflict(f"<@{target}> is not locked out.")
+            raise Conflict(f"{target} is not locked out.")
         record(uow, None, actor, UNLOCKED, now, user=target, reason=text, locked_by=held.by,
                locked_at=held.at.isoformat(), **authority.detail())
         uow.commit()
