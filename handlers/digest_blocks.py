@@ -91,6 +91,19 @@ def _drift_line(e: AuditEvent, style: Style, zone: ZoneInfo) -> str:
     return f"• drift removed at {when(e.at, zone)}: {style.code(policy)} from {style.code(principal)}{why}"
 
 
+def _lockout_lines(digest: Digest, style: Style, zone: ZoneInfo) -> list[str]:
+    """The day's lockouts and unlocks, then who is locked out now (until unlocked, in every digest)."""
+    lines = []
+    for e in digest.lockout_events:
+        verb = "locked out" if e.action == "lockout" else "unlocked"
+        why = f": {style.text(str(e.detail['reason']))}" if e.detail.get("reason") else ""
+        lines.append(f"• {style.user(str(e.detail.get('user') or '?'))} {verb} by {style.user(e.actor)} at "
+                     f"{when(e.at, zone)}{why}")
+    lines += [f"• still locked out: {style.user(held.user_id)} since {when(held.at, zone)} (by {style.user(held.by)}"
+              f"): {style.text(held.reason)}" for held in digest.locked_out]
+    return lines
+
+
 def _more(lines: list[str], total: int) -> list[str]:
     return lines + ([f"… and {total - len(lines)} more"] if total > len(lines) else [])
 
@@ -126,6 +139,7 @@ def sections(digest: Digest, style: Style) -> list[tuple[str, list[str]]]:
          _more([_active_line(t, style, zone) for t in d.active], d.active_total) or ["none"]),
         (f"Waiting for approval ({d.pending_total})",
          _more([_pending_line(t, style) for t in d.pending], d.pending_total) or ["none"]),
+        ("Lockouts", _lockout_lines(d, style, zone)),
         ("Top requesters this week", top_people),
         ("Top nodes this week", top_nodes),
         ("Needs a human", human or ["nothing"]),

@@ -20,7 +20,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from core.model import AccessRequest, AuditEvent, Kind, State
+from core.model import AccessRequest, AuditEvent, Kind, Lockout, State
+from store import lockouts as lockout_table
 from store import queries
 from store.convert import row_to_event, row_to_request
 from store.engine import json_dumps
@@ -159,6 +160,10 @@ class SqlReports:
             .limit(limit)
         )
         return self._requests(stmt)
+
+    def lockouts(self, *, limit: int) -> list[Lockout]:
+        with self._sessions() as session:
+            return lockout_table.every(session, limit)
 
     def purge_before(self, cutoff: datetime, *, limit: int) -> tuple[int, int]:
         with self._sessions() as session:

@@ -24,6 +24,7 @@ from core.model import (
     Event,
     Kind,
     LevelSnapshot,
+    Lockout,
     MessageRef,
     Node,
     State,
@@ -62,9 +63,11 @@ class Tables:
     decisions: list[Decision] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
     messages: dict[tuple[str, str], MessageRef] = field(default_factory=dict)
+    lockouts: dict[str, Lockout] = field(default_factory=dict)
 
     def copy(self) -> Tables:
-        return Tables(dict(self.requests), list(self.decisions), list(self.events), dict(self.messages))
+        return Tables(dict(self.requests), list(self.decisions), list(self.events), dict(self.messages),
+                      dict(self.lockouts))
 
 
 def _matches(request: AccessRequest, expected: Mapping[str, Any]) -> bool:
@@ -140,6 +143,21 @@ class InMemoryRepository:
                  if (r.state is State.APPROVED or r.needs_cleanup or r.notice_due)
                  and (r.lease_until is None or r.lease_until < now)]
         return sorted(found, key=lambda r: (r.created_at, r.id))[:limit]
+
+    def lockout(self, user_id: str) -> Lockout | None:
+        return self.t.lockouts.get(user_id)
+
+    def add_lockout(self, lockout: Lockout) -> bool:
+        if lockout.user_id in self.t.lockouts:
+            return False
+        self.t.lockouts[lockout.user_id] = lockout
+        return True
+
+    def remove_lockout(self, user_id: str) -> bool:
+        return self.t.lockouts.pop(user_id, None) is not None
+
+    def lockouts(self, *, limit: int = 100) -> list[Lockout]:
+        return sorted(self.t.lockouts.values(), key=lambda x: (x.at, x.user_id))[:limit]
 
 
 class InMemoryDatabase:
@@ -225,6 +243,9 @@ class FakeDirectory:
 
     def group_members(self, group_id: str) -> frozenset[str]:
         return self.groups.get(group_id, frozenset())
+
+    def find_by_name(self, handle: str) -> list[UserInfo]:
+        return [u for u in self.users.values() if (u.name or "").lower() == handle.lower()]
 
 
 class FakeNodes:
@@ -339,6 +360,11 @@ class InMemoryReports:
     def events(self, actions: Sequence[str], since: datetime, until: datetime, *, limit: int) -> list[AuditEvent]:
         found = [e for e in self._events() if e.action in actions and _window(e.at, since, until)]
         return sorted(found, key=lambda e: (e.at, e.id or 0), reverse=True)[:limit]
+
+    def lockouts(self, *, limit: int) -> list[Lockout]:
+        with self.db.lock:
+            found = list(self.db.tables.lockouts.values())
+        return sorted(found, key=lambda x: (x.at, x.user_id))[:limit]
 
     def _ranked(self, key: Any, since: datetime, until: datetime) -> list[tuple[Any, int]]:
         counts: dict[Any, int] = {}
