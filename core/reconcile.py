@@ -72,7 +72,7 @@ class ReconcileReport:
         out += [f"revoked {rid}: its policy was removed outside jitbot" for rid in self.revoked]
         out += [f"not checked {rid}: granted less than {format_duration(SETTLE)} ago" for rid in self.recent]
         out += [f"error: {e}" for e in self.errors]
-        if not self.acted and not self.errors:
+        if not self.acted and not self.errors and not self.recent:
             out.append("nothing to do: IAM matches the database")
         return out
 

@@ -43,6 +43,7 @@ from tests.reliability.support import (
     said,
     settled,
     trail,
+    world,
 )
 
 SRE = "C0SREAPPR"
@@ -170,9 +171,22 @@ def test_a_grant_jitbot_is_still_writing_is_left_to_its_own_retries(stack: RelSt
     assert active.id not in reconcile(ctx(stack)).revoked
 
 
+def test_a_check_aws_did_not_answer_is_reported_and_ends_nothing(stack: RelStack, clock: FakeClock) -> None:
+    active = _active(stack)
+    clock.advance(SETTLE + timedelta(seconds=1))
+    before = world(stack)
+    stack.aws.fail_next("iam:GetRolePolicy", "Throttling")  # "is the policy there?" unanswered is not "no"
+    report = reconcile(ctx(stack))
+    assert len(report.errors) == 1 and "Throttling" in report.errors[0], report.lines()
+    assert not report.revoked and not report.removed, report.lines()
+    after = world(stack)
+    assert (after.requests, after.events, after.iam) == (before.requests, before.events, before.iam)
+    assert get(stack, active.id).state is State.ACTIVE and f"jitbot-{active.id}" in policies_of(stack)
+
+
 # -- pending revocations are visible --------------------------------------------------------------------------------
 def _metrics(stack: RelStack) -> str:
-    with urllib.request.urlopen(f"{stack.app_url}/metrics", timeout=10) as response:
+    with urllib.request.urlopen(f"{stack.app_url}/metrics", timeout=10) as response:  # noqa: S310 - loopback
         assert response.status == 200
         return str(response.read().decode())
 
