@@ -222,6 +222,16 @@ class Reports(Protocol):
         """Ended requests whose AWS revocation failed at least once and is still not confirmed."""
         ...
 
+    def unconfirmed_revocations(self, now: datetime) -> tuple[int, int]:
+        """(grants that ended whose policy deletion AWS has not confirmed yet, active grants already past their
+        end at ``now``): what ``pending_revocations`` lists, counted."""
+        ...
+
+    def pending_revocations(self, ended_before: datetime, *, limit: int) -> list[AccessRequest]:
+        """Grants that ended (or, still active, reached their end) at or before ``ended_before`` and whose policy
+        deletion AWS has not confirmed, the longest waiting first, at most ``limit``."""
+        ...
+
     def unreviewed(self, kind: Kind, review_action: str, *, limit: int) -> list[AccessRequest]:
         """Requests of ``kind`` with no audit event ``review_action`` yet (break-glass reviews)."""
         ...

@@ -18,6 +18,7 @@ from core.digest import Digest, Timed
 from core.durations import format_duration
 from core.model import AccessRequest, AuditEvent, State
 from core.policy.schema import PolicyFile
+from core.reconcile import OUTSIDE
 from handlers.text import escape, when
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def _counts(counts: Mapping[str, int], order: tuple[State, ...]) -> str:
 
 
 def _ended_line(r: AccessRequest, style: Style) -> str:
-    by = f" by {style.user(r.ended_by)}" if r.ended_by and r.ended_by != "jitbot" else ""
+    by = f" by {style.user(r.ended_by)}" if r.ended_by and r.ended_by not in ("jitbot", OUTSIDE) else ""
     why = f": {style.text(r.end_reason)}" if r.end_reason else ""
     return f"• {r.id} {style.user(r.requester)} on {style.node(r)}{by}{why}"
 

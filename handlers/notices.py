@@ -8,7 +8,11 @@ from zoneinfo import ZoneInfo
 
 from core.durations import format_duration
 from core.model import Event, Notice
+from core.reconcile import OUTSIDE
 from handlers.text import escape, left, principal, user, when
+
+#: actors that are not Slack users
+ACTORS = {"jitbot": "jitbot", OUTSIDE: "someone outside jitbot"}
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,7 @@ def _connect(event: Event) -> str:
 def render(event: Event, zone: ZoneInfo, now: datetime | None = None) -> Rendered:
     r = event.request
     node = f"`{escape(r.node.id)}`" + (f" ({escape(r.node.name)})" if r.node.name else "")
-    by = "jitbot" if event.actor == "jitbot" else user(event.actor)
+    by = ACTORS.get(event.actor or "") or user(event.actor)
     why = f": {escape(event.reason)}" if event.reason else ""
     until = when(r.expires_at, zone)
     sessions = f" {event.sessions} session(s) terminated." if event.sessions else ""

@@ -384,6 +384,18 @@ class InMemoryReports:
         found = [r for r in self._requests() if r.needs_cleanup and r.cleanup_attempts > 0]
         return sorted(found, key=lambda r: (r.ended_at or r.created_at, r.id))[:limit]
 
+    def unconfirmed_revocations(self, now: datetime) -> tuple[int, int]:
+        requests = self._requests()
+        return (sum(1 for r in requests if r.needs_cleanup and r.state in FINAL_STATES),
+                sum(1 for r in requests if r.state is State.ACTIVE and r.expires_at is not None
+                    and r.expires_at <= now))
+
+    def pending_revocations(self, ended_before: datetime, *, limit: int) -> list[AccessRequest]:
+        found = [r for r in self._requests()
+                 if (r.needs_cleanup and r.state in FINAL_STATES and (r.ended_at is None or r.ended_at <= ended_before))
+                 or (r.state is State.ACTIVE and r.expires_at is not None and r.expires_at <= ended_before)]
+        return sorted(found, key=lambda r: (r.ended_at or r.expires_at or r.created_at, r.id))[:limit]
+
     def unreviewed(self, kind: Kind, review_action: str, *, limit: int) -> list[AccessRequest]:
         reviewed = {e.request_id for e in self._events() if e.action == review_action}
         found = [r for r in self._requests() if r.kind is kind and r.id not in reviewed]
