@@ -34,6 +34,8 @@ BUILD_LOCK = REPO / "requirements" / "build.lock"
 REPLICAS = ("jitbot-a", "jitbot-b")
 #: the image's user (Dockerfile), which Kubernetes' runAsUser must name
 UID = 10001
+#: the port jitbot listens on unless PORT says otherwise (the image leaves it so)
+DEFAULT_PORT: int = Settings.model_fields["port"].default
 
 
 def settings_names() -> set[str]:
@@ -130,6 +132,7 @@ def test_the_image_runs_unprivileged_with_its_commit() -> None:
     assert "ARG JITBOT_COMMIT=unknown" in lines
     assert "ENV JITBOT_COMMIT=${JITBOT_COMMIT}" in lines
     assert any('org.opencontainers.image.revision="${JITBOT_COMMIT}"' in line for line in lines)
+    assert f"EXPOSE {DEFAULT_PORT}" in lines and re.search(rf"\bPORT={DEFAULT_PORT}\b", " ".join(lines))
     health = next(line for line in lines if line.startswith("HEALTHCHECK"))
     assert '"python"' in health and "curl" not in health
     for line in lines:  # every file COPY'd from the context exists and is not .dockerignore'd away
@@ -168,13 +171,13 @@ def test_compose_replicas_are_healthy_only_when_ready(compose: dict[str, Any]) -
     for name in REPLICAS:
         service = compose["services"][name]
         url = urlsplit(probe_url(service["healthcheck"]["test"]))
-        assert (url.hostname, url.port, url.path, url.query) == ("127.0.0.1", Settings().port, "/healthz", "ready=1")
+        assert (url.hostname, url.port, url.path, url.query) == ("127.0.0.1", DEFAULT_PORT, "/healthz", "ready=1")
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
         assert "no-new-privileges:true" in service["security_opt"]
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
     upstreams = re.findall(r"^\s*server\s+([\w.-]+:\d+)", (REPO / "deploy" / "nginx.conf").read_text("utf-8"),
                            re.MULTILINE)
-    assert set(upstreams) == {f"{name}:{Settings().port}" for name in REPLICAS}
+    assert set(upstreams) == {f"{name}:{DEFAULT_PORT}" for name in REPLICAS}
 
 
 def test_compose_sets_only_what_jitbot_and_boto3_read(compose: dict[str, Any]) -> None:
@@ -279,7 +282,7 @@ def test_probes_ports_and_service_line_up(kube: dict[tuple[str, str], dict[str, 
     box = container(kube)
     port = next(p for p in box["ports"] if p["name"] == "http")
     env = {e["name"]: e for e in box["env"]}
-    assert port["containerPort"] == int(env["PORT"]["value"]) == Settings().port
+    assert port["containerPort"] == int(env["PORT"]["value"]) == DEFAULT_PORT
     assert box["readinessProbe"]["httpGet"] == {"path": "/healthz?ready=1", "port": "http"}
     assert box["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert box["startupProbe"]["httpGet"]["path"] == "/healthz"
@@ -337,7 +340,7 @@ def test_the_probes_answer_on_a_running_bot(stack_factory: Any, tmp_path: Path,
                               check=False, timeout=30).returncode == 0, probe
     def healthcheck() -> int:
         code = compose["services"]["jitbot-a"]["healthcheck"]["test"][3]
-        code = code.replace(f"127.0.0.1:{Settings().port}", stack.app_url.removeprefix("http://"))
+        code = code.replace(f"127.0.0.1:{DEFAULT_PORT}", stack.app_url.removeprefix("http://"))
         return subprocess.run([sys.executable, "-c", code], check=False, timeout=30).returncode
 
     assert healthcheck() == 0
