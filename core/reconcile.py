@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from core.access import end_access
-from core.context import Context, record
+from core.context import Context, owe, record
 from core.errors import GrantRefused, TransientAwsError
 from core.model import AccessRequest, Event, Kind, Node, Notice, State
 
@@ -131,14 +131,15 @@ def remove_orphans(ctx: Context, principal: str, report: ReconcileReport) -> Non
             report.errors.append(f"removing {name} from {principal}: {err}")
             continue
         now = ctx.clock.now()
+        shown = (request.with_changes(principal_arn=principal) if request is not None
+                 else _shadow(name.removeprefix(POLICY_PREFIX), principal))
         with ctx.uow() as uow:
             record(uow, request_id, ACTOR, "drift_removed", now, principal=principal, policy=name, why=why)
+            owe(uow, Event(Notice.DRIFT_REMOVED, shown, actor=ACTOR, reason=why), now, threads="none")
             uow.commit()
         report.removed.append(Removal(principal, name, why))
         log.warning("reconcile removed %s from %s: %s", name, principal, why)
-        shown = (request.with_changes(principal_arn=principal) if request is not None
-                 else _shadow(name.removeprefix(POLICY_PREFIX), principal))
-        ctx.notifier.announce(Event(Notice.DRIFT_REMOVED, shown, actor=ACTOR, reason=why), [])
+        ctx.flush(shown.id)
 
 
 def restore(ctx: Context, request: AccessRequest, report: ReconcileReport) -> None:
@@ -176,10 +177,11 @@ def restore(ctx: Context, request: AccessRequest, report: ReconcileReport) -> No
     with ctx.uow() as uow:
         record(uow, request.id, ACTOR, "grant_reapplied", ctx.clock.now(), principal=request.principal_arn,
                policy=name, expires_at=request.expires_at.isoformat())
+        owe(uow, Event(Notice.GRANT_REAPPLIED, after, actor=ACTOR), ctx.clock.now())
         uow.commit()
     report.reapplied.append(request.id)
     log.warning("reconcile re-applied the missing policy %s of %s", name, request.principal_arn)
-    ctx.announce(Event(Notice.GRANT_REAPPLIED, after, actor=ACTOR))
+    ctx.flush(request.id)
 
 
 def reconcile(ctx: Context) -> ReconcileReport:
