@@ -36,8 +36,8 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import WsgiApp, make_wsgi
 from core.access import reclaim
-from core.outbox import retry_owed
 from core.context import Context
+from core.outbox import retry_owed
 from core.policy import PolicyFile
 from core.ports import Clock
 from handlers import actions, breakglass, commands, home, modals

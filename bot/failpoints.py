@@ -30,7 +30,6 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-
 from typing import TYPE_CHECKING
 
 from core.model import AccessRequest, Decision, Event, MessageRef, Notice

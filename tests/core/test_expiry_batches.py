@@ -12,8 +12,8 @@ from datetime import timedelta
 
 from core import sweep
 from core.access import cleanup_many
-from core.outbox import deliver, retry_owed
 from core.model import AccessRequest, Event, MessageRef, Notice, State
+from core.outbox import deliver, retry_owed
 from tests.fakes_core import FakeAccess, FakeWorld, RecordingNotifier
 
 
