@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -116,10 +117,8 @@ def test_a_crash_before_each_kind_of_message_loses_none(server: Server, fake_sla
     _one(slack, DM, rid, "waiting for level 1")
     _one(slack, AUDIT, rid, "requested")
     ts = str(approval.response["ts"]) if approval.response else ""
-    try:
+    with contextlib.suppress(OSError):  # the process may die before its answer leaves: the decision stands
         sim.block_action(cast.SAM, ids.APPROVE, rid, channel_id=SRE)
-    except OSError:  # the process may die before its answer leaves: the decision is on record either way
-        pass
     server.wait_crash("approval.update")
     assert not _updates(slack, SRE, ts)
 
@@ -156,12 +155,10 @@ def test_a_crash_before_each_kind_of_message_loses_none(server: Server, fake_sla
     quiet = _one(slack, SRE, glass, "Break-glass")
     _one(slack, DM, glass, "Access granted")
     verdict = {"type": "radio_buttons", "selected_option": {"value": "justified"}}
-    try:
+    with contextlib.suppress(OSError):
         sim.view_submission(cast.SAM, REVIEW_VIEW, {VERDICT_BLOCK: {VERDICT_INPUT: verdict},
                                                     NOTE_BLOCK: {NOTE_INPUT: "checked the incident channel"}},
                             private_metadata=json.dumps({"id": glass}))
-    except OSError:
-        pass
     server.wait_crash("breakglass.reviewed")
     assert "breakglass_reviewed" in db.actions(glass)
 
@@ -209,7 +206,9 @@ def stack(module_stacks: StackMaker) -> RelStack:
 
 
 def _answer(stack: RelStack, user: str, command: str) -> str:
-    return stack.slash(user, command)
+    answer = stack.slash(user, command)
+    assert "*" in answer, answer
+    return answer
 
 
 def test_after_a_slack_outage_every_message_goes_out_in_order(stack: RelStack, figures: Counter[str]) -> None:
@@ -220,7 +219,7 @@ def test_after_a_slack_outage_every_message_goes_out_in_order(stack: RelStack, f
         stack.slack.fail_next(method, times=100_000, status=503)
     down_since = time.time()
     assert "access was granted" in stack.click(cast.SAM, ids.APPROVE, first)
-    second = _answer(stack, cast.ALICE, "request db-1 1h outbox outage two").split("*")[1]
+    second = _answer(stack, cast.ALICE, "request pci-db 1h outbox outage two").split("*")[1]
     assert "cancelled" in _answer(stack, cast.ALICE, f"cancel {second}").lower()
     assert "ended" in _answer(stack, cast.ALICE, f"release {first}")
     eventually(lambda: _attempts(stack) >= 7, timeout=60, what="seven attempts of the first message owed")
@@ -239,8 +238,8 @@ def test_after_a_slack_outage_every_message_goes_out_in_order(stack: RelStack, f
     assert _order(said, [(SRE, "Access granted", ts_one), (SRE, "released", ts_one)])
     assert len(_updates(stack.slack, SRE, ts_one)) == 1
     # the second: its approval message first, then the rest, the cancellation in its thread
-    assert _order(said, [(SRE, second, None), (DM, second, "waiting"), (SRE, "Cancelled", ts_two),
-                         (DM, second, "cancelled")])
+    assert _order(said, [(SRE, second, None), (DM, second, "waiting"), (DM, second, "cancelled")])
+    assert _order(said, [(SRE, second, None), (SRE, "Cancelled", ts_two)])
     assert len(_updates(stack.slack, SRE, ts_two)) == 1  # its buttons went
     assert len(_posts(stack.slack, DM, first, "Access granted")) == 1
     assert "message_undelivered" not in actions(stack, first) + actions(stack, second)
@@ -263,8 +262,8 @@ def _order(said: list[RecordedCall], wanted: list[tuple[str, str, str | None]]) 
     for channel, one, two in wanted:
         found = [i for i, c in enumerate(said) if c.params.get("channel") == channel
                  and one in str(c.params.get("text", "")) and (
-                     two is None and not c.params.get("thread_ts") or two is not None and (
-                         c.params.get("thread_ts") == two or two in str(c.params.get("text", ""))))]
+                     (two is None and not c.params.get("thread_ts")) or (two is not None and (
+                         c.params.get("thread_ts") == two or two in str(c.params.get("text", "")))))]
         assert len(found) == 1, (channel, one, two, found)
         at.append(found[0])
     return at == sorted(at)
