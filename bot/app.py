@@ -30,13 +30,14 @@ from bot import failpoints
 from bot.clock import SystemClock
 from bot.errors import register_error_handler
 from bot.leader import Leadership
-from bot.metrics import GrantGauges, Metrics, ObservedNotifier, SlackErrorCounter
+from bot.metrics import GrantGauges, Metrics, ObservedNotifier, OutboxGauges, SlackErrorCounter
 from bot.policies import PolicyHolder, PolicyWatch
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import WsgiApp, make_wsgi
 from core.access import reclaim
 from core.context import Context
+from core.outbox import retry_owed
 from core.policy import PolicyFile
 from core.ports import Clock
 from handlers import actions, breakglass, commands, home, modals
@@ -118,9 +119,14 @@ class Runtime:
         return ok, detail
 
     def _elected(self) -> None:
-        freed = reclaim(self.ctx, grants=self.leadership is None or self.leadership.role == "single")
+        alone = self.leadership is None or self.leadership.role == "single"
+        freed = reclaim(self.ctx, grants=alone)
         if freed:  # a process died in the middle of these AWS steps: the first sweep does them again
             log.warning("retrying the AWS steps of a previous process", extra={"requests": freed})
+        if alone:  # the only process: a claim on an owed message is a dead process's, freed now
+            owed = retry_owed(self.ctx)
+            if owed:
+                log.warning("sending the messages still owed", extra={"owed": owed})
         scheduler = Scheduler(self.ctx, self.settings.sweep_seconds, DigestPoster(self.client, self.ctx.policies).post)
         self.scheduler = scheduler
         self.ctx.alarms = scheduler
@@ -182,9 +188,9 @@ def build(settings: Settings, *, clock: Clock | None = None,
         nodes=gateway,
         access=failpoints.wrap(gateway),  # inert unless JITBOT_FAILPOINTS is set (crash tests)
         directory=SlackDirectory(client),
-        notifier=ObservedNotifier(notifier, metrics, clock or SystemClock()),
+        notifier=failpoints.wrap_notifier(ObservedNotifier(notifier, metrics, clock or SystemClock())),
         policies=policies,
-        breakglass=SlackBreakglassNotices(client, policies),
+        breakglass=failpoints.wrap_breakglass(SlackBreakglassNotices(client, policies)),
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
         reports=reports,
     )
@@ -204,6 +210,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     modals.register(app, ctx, later)
     home.register(app, ctx, later, home_views)
     registry.register(GrantGauges(reports, ctx.clock))
+    registry.register(OutboxGauges(ctx.uow))
     runtime = Runtime(settings, engine, sessions, ctx, app, client, wsgi=lambda e, s: [], metrics=metrics)
     runtime.extras["closers"] = [notifier.close]
     runtime.extras["drains"] = [later.close]

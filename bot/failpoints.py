@@ -1,4 +1,4 @@
-"""Crash points at the AWS boundary, for the crash tests only: inert unless ``JITBOT_FAILPOINTS`` is set.
+"""Crash points at the AWS and Slack boundaries, for the crash tests only: inert unless ``JITBOT_FAILPOINTS`` is set.
 
 ``JITBOT_FAILPOINTS=grant.before,revoke.after`` makes the process die, as ``kill -9`` would (``os._exit(137)``:
 no ``finally``, no ``atexit``, no flush, no goodbye to the database), the first time it reaches one of the named
@@ -8,6 +8,16 @@ points:
 * ``grant.after``   the IAM policy is written, the database does not know it yet (still ``approved``);
 * ``revoke.before`` the database says the access ended, the IAM policy is still there;
 * ``revoke.after``  AWS removed the policy and ended the sessions, the database does not know it yet.
+
+and around Slack, for the messages of the outbox (``core.outbox``): the change that owes a message is committed,
+the message is not posted yet:
+
+* ``approval.post``, ``approval.update``: a level's approval message, posted or updated;
+* ``notice.<notice>`` (``notice.granted``, ``notice.expired`` …): the DM, thread replies and audit line of one
+  kind of notice;
+* ``breakglass.alert``, ``breakglass.reviewed``: the break-glass announcements, and their review;
+* ``message.sent``: any of those went through, and the outbox has not recorded it yet (the one window where a
+  message is sent twice).
 
 ``wrap`` returns the backend unchanged when the variable is unset or empty, so production runs the very same
 objects as before; an unknown point name is an error at start rather than a crash test that silently never
@@ -20,12 +30,19 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from core.model import AccessRequest
-from core.ports import AccessBackend
+from core.model import AccessRequest, Decision, Event, MessageRef, Notice
+from core.ports import AccessBackend, Notifier
+
+if TYPE_CHECKING:
+    from core.breakglass import BreakglassNotices, Review
 
 ENV = "JITBOT_FAILPOINTS"
-POINTS = frozenset({"grant.before", "grant.after", "revoke.before", "revoke.after"})
+AWS_POINTS = frozenset({"grant.before", "grant.after", "revoke.before", "revoke.after"})
+SLACK_POINTS = frozenset({"approval.post", "approval.update", "breakglass.alert", "breakglass.reviewed",
+                          "message.sent", *(f"notice.{notice.value}" for notice in Notice)})
+POINTS = AWS_POINTS | SLACK_POINTS
 #: the exit status of a process killed by SIGKILL, as a shell reports it (128 + 9)
 EXIT_STATUS = 137
 
@@ -79,7 +96,79 @@ class CrashingAccess:
         self.inner.delete_policy(principal_arn, policy_name)
 
 
+class CrashingNotifier:
+    """A ``Notifier`` that delegates to ``inner`` and calls ``crash(point)`` at the armed points."""
+
+    def __init__(self, inner: Notifier, points: frozenset[str], crash: Callable[[str], None] = die) -> None:
+        self.inner = inner
+        self.points = points
+        self.crash = crash
+
+    def _at(self, point: str) -> None:
+        if point in self.points:
+            self.crash(point)
+
+    def post_approval(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
+        self._at("approval.post")
+        ref = self.inner.post_approval(request, level, decisions)
+        self._at("message.sent")
+        return ref
+
+    def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
+        self._at("approval.update")
+        self.inner.update_approval(request, ref, decisions)
+        self._at("message.sent")
+
+    def announce(self, event: Event, refs: Sequence[MessageRef], done: frozenset[str] = frozenset()) -> None:
+        self._at(f"notice.{event.notice.value}")
+        self.inner.announce(event, refs, done)
+        self._at("message.sent")
+
+
+class CrashingBreakglass:
+    """``BreakglassNotices`` that delegate to ``inner`` and call ``crash(point)`` at the armed points."""
+
+    def __init__(self, inner: BreakglassNotices, points: frozenset[str],
+                 crash: Callable[[str], None] = die) -> None:
+        self.inner = inner
+        self.points = points
+        self.crash = crash
+
+    def _at(self, point: str) -> None:
+        if point in self.points:
+            self.crash(point)
+
+    def alert(self, request: AccessRequest, reviewers: tuple[str, ...],
+              done: frozenset[str] = frozenset()) -> list[MessageRef]:
+        self._at("breakglass.alert")
+        refs = self.inner.alert(request, reviewers, done)
+        self._at("message.sent")
+        return refs
+
+    def reviewed(self, request: AccessRequest, refs: Sequence[MessageRef], review: Review,
+                 done: frozenset[str] = frozenset()) -> None:
+        self._at("breakglass.reviewed")
+        self.inner.reviewed(request, refs, review, done)
+        self._at("message.sent")
+
+
+def _armed(environ: Mapping[str, str] | None) -> frozenset[str]:
+    return parse((os.environ if environ is None else environ).get(ENV))
+
+
 def wrap(backend: AccessBackend, environ: Mapping[str, str] | None = None) -> AccessBackend:
     """``backend`` itself unless ``JITBOT_FAILPOINTS`` names points; then a ``CrashingAccess`` around it."""
-    points = parse((os.environ if environ is None else environ).get(ENV))
+    points = _armed(environ) & AWS_POINTS
     return CrashingAccess(backend, points) if points else backend
+
+
+def wrap_notifier(notifier: Notifier, environ: Mapping[str, str] | None = None) -> Notifier:
+    """``notifier`` itself unless ``JITBOT_FAILPOINTS`` names Slack points; then a ``CrashingNotifier``."""
+    points = _armed(environ) & SLACK_POINTS
+    return CrashingNotifier(notifier, points) if points else notifier
+
+
+def wrap_breakglass(notices: BreakglassNotices, environ: Mapping[str, str] | None = None) -> BreakglassNotices:
+    """``notices`` itself unless ``JITBOT_FAILPOINTS`` names Slack points; then ``CrashingBreakglass``."""
+    points = _armed(environ) & SLACK_POINTS
+    return CrashingBreakglass(notices, points) if points else notices

@@ -4,6 +4,7 @@
 - Slack errors: a retry handler placed first in the WebClient's chain counts failed attempts (never retries);
 - AWS errors: botocore's event hooks on every session jitbot creates;
 - active grants and pending revocations: a collector that asks the database at scrape time;
+- the outbox: messages owed and not sent yet, and those given up on (dead letters), asked at scrape time;
 - scheduler jobs: APScheduler's job events.
 """
 
@@ -21,6 +22,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from core.errors import Undelivered
 from core.model import AccessRequest, Decision, Event, Kind, MessageRef, Notice, State
 from core.ports import Clock, Notifier, Reports
 
@@ -111,6 +113,26 @@ class GrantGauges(Collector):
         yield pending
 
 
+class OutboxGauges(Collector):
+    """``jitbot_outbox_pending`` (messages owed, not sent yet) and ``jitbot_outbox_dead`` (given up on after
+    their retries: each one is also logged and audited as ``message_undelivered``)."""
+
+    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
+        self.uow = uow
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            with self.uow() as uow:
+                counts = uow.repo.owed_counts()
+        except Exception:  # a scrape must not fail because the database is briefly unavailable
+            log.warning("could not count the outbox for /metrics")
+            return
+        yield GaugeMetricFamily("jitbot_outbox_pending", "Slack messages owed and not sent yet",
+                                value=counts.get("due", 0))
+        yield GaugeMetricFamily("jitbot_outbox_dead", "Slack messages given up on after their retries",
+                                value=counts.get("dead", 0))
+
+
 class ObservedNotifier:
     """A Notifier that counts and logs each decision, then delegates."""
 
@@ -125,7 +147,18 @@ class ObservedNotifier:
     def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
         self.inner.update_approval(request, ref, decisions)
 
-    def announce(self, event: Event, refs: Sequence[MessageRef]) -> None:
+    def announce(self, event: Event, refs: Sequence[MessageRef], done: frozenset[str] = frozenset()) -> None:
+        """Counted once per notice: at the attempt where its first part goes out (the outbox retries the rest)."""
+        try:
+            self.inner.announce(event, refs, done)
+        except Undelivered as err:
+            if not done and err.sent:
+                self._observe(event)
+            raise
+        if not done:
+            self._observe(event)
+
+    def _observe(self, event: Event) -> None:
         request, now = event.request, self.clock.now()
         outcome = OUTCOMES.get(event.notice)
         if outcome:
@@ -138,4 +171,3 @@ class ObservedNotifier:
         log.info("decision", extra={"request_id": request.id, "notice": event.notice.value,
                                     "policy": request.policy, "requester": request.requester,
                                     "actor": event.actor, "node": request.node.id, "state": request.state.value})
-        self.inner.announce(event, refs)

@@ -24,7 +24,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from core import pending, reconcile, sweep
+from core import outbox, pending, reconcile, sweep
 from core.context import Context, record
 from core.digest import DIGEST_POSTED, Digest, daily_digest, unposted_slot
 from core.model import AccessRequest
@@ -94,6 +94,7 @@ class Scheduler:
         self._digest_at: tuple[object, str] | None = None
         self._digest_lock = threading.Lock()
         self._expire_due = Coalesced(lambda: sweep.expire_due(ctx))
+        self._deliver = Coalesced(self._deliver_owed)
         self._scheduler = BackgroundScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(8)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -107,6 +108,9 @@ class Scheduler:
         now = self.ctx.clock.now()
         # at once by APScheduler's own (system) clock, whatever the domain's clock says
         self._scheduler.add_job(self.run_sweep, "interval", seconds=self.sweep_seconds, id="sweep",
+                                next_run_time=datetime.now(UTC))
+        # the messages owed: sent right after each change by whoever made it; this retries what failed
+        self._scheduler.add_job(self.run_outbox, "interval", seconds=self.sweep_seconds, id="outbox",
                                 next_run_time=datetime.now(UTC))
         if self.ctx.reports is not None:
             self._scheduler.add_job(self.run_retention, "interval", days=1, id="retention",
@@ -155,6 +159,15 @@ class Scheduler:
             log.exception("could not re-alert the pending revocations")
         if self.ctx.reports is not None:
             self.sync_digest()
+
+    def run_outbox(self) -> None:
+        self._deliver()
+
+    def _deliver_owed(self) -> None:
+        report = outbox.deliver(self.ctx)
+        if report.failed or report.dead:
+            log.info("outbox", extra={"sent": len(report.sent), "failed": len(report.failed),
+                                      "dead": len(report.dead)})
 
     def sync_digest(self) -> None:
         """(Re)arm the digest's cron job when ``digest_time`` or ``timezone`` changed (policy reload)."""

@@ -24,7 +24,7 @@ from core.chains import (
     superseded_by,
     tell_cancelled,
 )
-from core.context import Context, record, transition
+from core.context import Context, Say, record, transition
 from core.continuous import refusal_at_grant, superseded_reason
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
 from core.model import AccessRequest, Event, Notice, State
@@ -33,9 +33,6 @@ from core.ports import UnitOfWork
 log = logging.getLogger(__name__)
 
 GRANT_LEASE = timedelta(seconds=60)
-#: how long the worker that confirmed a revocation has to send its notice before the sweep sends it instead
-#: (a burst's notices go out after the whole batch, at Slack's pace; a restart frees it at once: ``reclaim``)
-NOTICE_LEASE = timedelta(minutes=15)
 ALERT_AFTER_ATTEMPTS = 3
 GRANT_GIVE_UP_AFTER = 5
 
@@ -100,19 +97,20 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         ended = ended_parent(uow.repo, request, for_update=True) if request.extends else None
         if ended is not None:
             ok = transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
-                            detail={"error": ended}, ended_at=now, end_reason=ended, needs_cleanup=True,
+                            detail={"error": ended}, say=Say(Notice.FAILED, reason=ended), ended_at=now, end_reason=ended, needs_cleanup=True,
                             cleanup_attempts=0, lease_until=now + GRANT_LEASE)
         else:
             ok = transition(uow, request, State.ACTIVE, actor="jitbot", action="granted", at=now,
                             detail={"expires_at": expires_at.isoformat(), "principal": request.principal_arn},
-                            granted_at=now, expires_at=expires_at, lease_until=None, cleanup_attempts=0)
+                            say=Say(Notice.GRANTED), granted_at=now, expires_at=expires_at, lease_until=None,
+                            cleanup_attempts=0)
         superseded = _supersede(uow, request, now) if ok and ended is None and request.extends else None
         uow.commit()
     if not ok:
         return None
     if ended is not None:  # AWS applied it: delete it now, retried like any revocation
         cleanup(ctx, request_id, claimed=True)
-        ctx.announce(Event(Notice.FAILED, ctx.load(request_id), reason=ended))
+        ctx.flush(request_id)
         return None
     active = ctx.load(request_id)
     if superseded is not None:
@@ -121,7 +119,7 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         cleanup(ctx, superseded, claimed=True)
     if ctx.alarms is not None:
         ctx.alarms.arm(active)
-    ctx.announce(Event(Notice.GRANTED, active))
+    ctx.flush(request_id)
     return active
 
 
@@ -133,11 +131,12 @@ def _refuse_grant(ctx: Context, request: AccessRequest, now: datetime, reason: s
                                    "lease_until": now + GRANT_LEASE} if applied else {"lease_until": None}
     with ctx.uow() as uow:
         ok = transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
-                        detail={"error": reason}, ended_at=now, end_reason=reason, **cleaning)
+                        detail={"error": reason}, say=Say(Notice.FAILED, reason=reason), ended_at=now,
+                        end_reason=reason, **cleaning)
         uow.commit()
     if ok and applied:
         cleanup(ctx, request.id, claimed=True)
-    ctx.announce(Event(Notice.FAILED, ctx.load(request.id), reason=reason))
+    ctx.flush(request.id)
 
 
 def _grant_not_confirmed(ctx: Context, request: AccessRequest, now: datetime, err: Exception) -> None:
@@ -155,11 +154,12 @@ def _grant_not_confirmed(ctx: Context, request: AccessRequest, now: datetime, er
     reason = f"AWS did not confirm the grant after {attempts} attempts ({err})"
     with ctx.uow() as uow:
         ok = transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
-                        detail={"error": reason}, ended_at=now, end_reason=reason, needs_cleanup=True,
-                        cleanup_attempts=0, lease_until=now + backoff(1, ctx.retry_backoff))
+                        detail={"error": reason}, say=Say(Notice.FAILED, reason=reason), ended_at=now,
+                        end_reason=reason, needs_cleanup=True, cleanup_attempts=0,
+                        lease_until=now + backoff(1, ctx.retry_backoff))
         uow.commit()
     if ok:
-        ctx.announce(Event(Notice.FAILED, ctx.load(request.id), reason=reason))
+        ctx.flush(request.id)
 
 
 def _extended_expiry(ctx: Context, request: AccessRequest, now: datetime) -> datetime:
@@ -246,8 +246,8 @@ def cleanup_many(ctx: Context, requests: Sequence[AccessRequest]) -> list[str]:
 def revoke_claimed(ctx: Context, requests: Sequence[AccessRequest]) -> tuple[list[str], list[Event]]:
     """Revoke the grants whose cleanup this worker has claimed: the AWS calls run in parallel (up to
     ``ctx.revoke_workers``), then one transaction confirms those AWS confirmed and schedules a retry, with
-    backoff, for the others. Returns the ids confirmed and the notices to send (the caller sends them, after
-    the revocations that matter more)."""
+    backoff, for the others; the notices are owed in that transaction. Returns the ids confirmed and the
+    notices owed (the caller sends them, ``tell``, after the revocations that matter more)."""
     if not requests:
         return [], []
     carried = carried_on(ctx, requests)
@@ -271,19 +271,19 @@ def revoke_claimed(ctx: Context, requests: Sequence[AccessRequest]) -> tuple[lis
                 record(uow, request.id, "jitbot", "revoke_retry", now, attempt=attempts, error=str(outcome))
                 if attempts == ALERT_AFTER_ATTEMPTS:
                     events.append(Event(Notice.REVOKE_FAILING, request, reason=str(outcome)))
+                    owe(uow, events[-1], now)
                 continue
             # a grant given up on: the requester was already told; a link taken over: their access goes on
             notify = request.state is not State.FAILED and superseded_by(request) is None
-            done = replace(request, needs_cleanup=False, sessions_ended=outcome, notice_due=notify,
-                           lease_until=now + NOTICE_LEASE if notify else None)
+            done = replace(request, needs_cleanup=False, sessions_ended=outcome, lease_until=None)
             if not uow.repo.update_where(request.id, {"needs_cleanup": True},
-                                         {"needs_cleanup": False, "lease_until": done.lease_until,
-                                          "sessions_ended": outcome, "notice_due": notify}):
+                                         {"needs_cleanup": False, "lease_until": None, "sessions_ended": outcome}):
                 continue
             record(uow, request.id, "jitbot", "revocation_confirmed", now, sessions_ended=outcome)
             confirmed.append(request.id)
             if notify:
                 events.append(ended_notice(done))
+                owe(uow, events[-1], now)
         uow.commit()
     return confirmed, events
 
@@ -293,21 +293,6 @@ def ended_notice(done: AccessRequest) -> Event:
     notice = Notice.EXPIRED if done.state is State.EXPIRED else (
         Notice.RELEASED if done.ended_by == done.requester else Notice.REVOKED)
     return Event(notice, done, actor=done.ended_by, reason=done.end_reason, sessions=done.sessions_ended)
-
-
-def resend_notice(ctx: Context, request: AccessRequest) -> bool:
-    """Send the end-of-access notice that a confirmed revocation left due (the process died before sending
-    it, or it is sending it for longer than ``NOTICE_LEASE``). At least once: a crash after sending and before
-    clearing sends it again."""
-    now = ctx.clock.now()
-    with ctx.uow() as uow:
-        claimed = uow.repo.update_where(request.id, {"notice_due": True, "lease_until__lt": now},
-                                        {"lease_until": now + NOTICE_LEASE})
-        uow.commit()
-    if not claimed:
-        return False
-    tell(ctx, [ended_notice(ctx.load(request.id))])
-    return True
 
 
 def _revoke(ctx: Context, carried: frozenset[str], request: AccessRequest) -> int | Exception:
@@ -325,18 +310,9 @@ def _revoke(ctx: Context, carried: frozenset[str], request: AccessRequest) -> in
 
 
 def tell(ctx: Context, events: Sequence[Event]) -> None:
-    """Send notices one after the other; one that fails (Slack, the database) does not stop the others. An
-    end-of-access notice is then marked sent (``notice_due``); one that failed stays due for the sweep."""
-    for event in events:
-        try:
-            ctx.announce(event)
-            if event.request.notice_due:
-                with ctx.uow() as uow:
-                    uow.repo.update_where(event.request.id, {"notice_due": True},
-                                          {"notice_due": False, "lease_until": None})
-                    uow.commit()
-        except Exception:
-            log.exception("could not send a notice", extra={"request_id": event.request.id})
+    """Send the notices owed for ``events`` (owed in the transaction that confirmed them: ``revoke_claimed``);
+    one that fails stays owed, and the outbox's periodic run retries it (``core.outbox``)."""
+    ctx.flush(*dict.fromkeys(event.request.id for event in events))
 
 
 def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:
@@ -348,13 +324,13 @@ def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:
     now = ctx.clock.now()
     with ctx.uow() as uow:
         ok = transition(uow, request, State.CANCELLED, actor=actor, action="cancelled", at=now,
-                        ended_at=now, ended_by=actor, end_reason="cancelled by the requester")
+                        say=Say(Notice.CANCELLED, actor=actor), ended_at=now, ended_by=actor,
+                        end_reason="cancelled by the requester")
         uow.commit()
     if not ok:
         raise Conflict(f"Request {request_id} changed meanwhile; it is no longer pending.")
-    done = ctx.load(request_id)
-    ctx.close_out(request_id, Event(Notice.CANCELLED, done, actor=actor))
-    return done
+    ctx.flush(request_id)
+    return ctx.load(request_id)
 
 
 def release(ctx: Context, request_id: str, actor: str) -> AccessRequest:
@@ -407,8 +383,6 @@ def reclaim(ctx: Context, *, grants: bool) -> list[str]:
                 continue
             if request.needs_cleanup:
                 expected: dict[str, object] = {"needs_cleanup": True}
-            elif request.notice_due:  # a notice the dead process did not send: sent again rather than never
-                expected = {"notice_due": True}
             elif grants and request.state is State.APPROVED:
                 expected = {"state": State.APPROVED}
             else:

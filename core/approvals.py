@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.access import GRANT_LEASE, activate
-from core.context import Context, open_level, record, transition
+from core.context import Context, Say, owe, owe_level, owe_update, record, transition
 from core.errors import Conflict, InvalidInput, NotAllowed
 from core.model import AccessRequest, Decision, Event, Notice, State
 from core.policy.schema import Level
@@ -103,43 +103,40 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
         count = sum(1 for d in uow.repo.decisions(request_id) if d.level == level_index and d.approve)
         done = not approve or count >= level.required
         final = not approve or level_index + 1 == len(request.levels)
-        if not approve:
+        if not approve:  # every level's message shows the rejection
             transition(uow, fresh, State.REJECTED, actor=actor, action="rejected", at=now,
                        expected={"current_level": level_index}, ended_at=now, end_reason=comment,
-                       ended_by=actor)
-        elif done and final:
+                       ended_by=actor, say=Say(Notice.REJECTED, actor=actor, reason=comment, level=level_index))
+        else:
+            owe_update(uow, fresh, level_index, now)
+        if approve and done and final:
             transition(uow, fresh, State.APPROVED, actor=actor, action="approved", at=now,
                        expected={"current_level": level_index}, lease_until=now + GRANT_LEASE)
-        elif done:
+        elif approve and done:
             uow.repo.update_where(request_id, {"state": State.PENDING, "current_level": level_index},
                                   {"current_level": level_index + 1, "reminders_sent": 0,
                                    "last_reminder_at": None})
             record(uow, request_id, actor, "level_approved", now, level=level_index, level_name=level.name)
+            owe_level(uow, fresh, level_index + 1, now)
+            passed = fresh.with_changes(current_level=level_index + 1, reminders_sent=0, last_reminder_at=None)
+            owe(uow, Event(Notice.LEVEL_APPROVED, passed, actor=actor, level=level_index), now,
+                threads=",".join(f"level-{i}" for i in range(level_index + 1)))  # the new level's has it all
         uow.commit()
+    ctx.flush(request_id)
     return _after(ctx, request_id, level_index, approve, done, final, actor, comment, count)
 
 
 def _after(ctx: Context, request_id: str, level_index: int, approve: bool, done: bool, final: bool,
            actor: str, comment: str | None, count: int) -> Outcome:
-    with ctx.uow() as uow:
-        request = uow.repo.get(request_id)
-        decisions = uow.repo.decisions(request_id)
-        refs = uow.repo.messages(request_id)
-    assert request is not None
+    request = ctx.load(request_id)
     level = request.levels[level_index]
-    if not approve:  # every level's message shows the rejection
-        ctx.close_out(request_id, Event(Notice.REJECTED, request, actor=actor, reason=comment, level=level_index))
+    if not approve:
         return Outcome(request, f"You rejected request {request_id}.", True)
-    for ref in refs:
-        if ref.purpose == f"level-{level_index}":
-            ctx.notifier.update_approval(request, ref, decisions)
     if not done:
         left = level.required - count
         return Outcome(request, f"Approved. Level {level_index + 1} ('{level.name}') still needs {left} "
                        f"more approval(s).")
     if not final:
-        open_level(ctx, request, level_index + 1)
-        ctx.notifier.announce(Event(Notice.LEVEL_APPROVED, request, actor=actor, level=level_index), refs)
         return Outcome(request, f"Approved. Level {level_index + 1} is complete; level {level_index + 2} "
                        f"('{request.levels[level_index + 1].name}') has been asked.", True)
     if activate(ctx, request_id, claimed=True) is not None:

@@ -24,7 +24,7 @@ from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from core.identity import principal_of
 from core.lockout import refuse_if_locked_out
-from core.model import AccessRequest, Kind, LevelSnapshot, MessageRef, Node, State, new_request_id
+from core.model import AccessRequest, Intent, Kind, LevelSnapshot, MessageRef, Node, Send, State, new_request_id
 from core.policy.evaluate import evaluate, manual_for
 from core.policy.schema import DenyPolicy, ManualApprovalPolicy
 from core.ports import UnitOfWork
@@ -57,13 +57,17 @@ class Review:
 class BreakglassNotices(Protocol):
     """How break-glass is made loud (implemented on Slack by ``handlers.breakglass``)."""
 
-    def alert(self, request: AccessRequest, reviewers: tuple[str, ...]) -> list[MessageRef]:
-        """Announce a use in the audit channel (``@here``) and in level 1's channel, each with a Review button;
-        returns where the messages went."""
+    def alert(self, request: AccessRequest, reviewers: tuple[str, ...],
+              done: frozenset[str] = frozenset()) -> list[MessageRef]:
+        """Announce a use in the audit channel (``@here``) and in level 1's channel, each with a Review button,
+        but those whose purpose is in ``done`` (posted before); returns where the messages went. Raises
+        ``Undelivered`` (with the refs of those that went) when one could not be posted."""
         ...
 
-    def reviewed(self, request: AccessRequest, refs: Sequence[MessageRef], review: Review) -> None:
-        """Replace the Review buttons with the review, and say so in the audit channel."""
+    def reviewed(self, request: AccessRequest, refs: Sequence[MessageRef], review: Review,
+                 done: frozenset[str] = frozenset()) -> None:
+        """Replace the Review buttons with the review ("update:<purpose>"), and say so in the audit channel
+        ("audit"), skipping the parts in ``done``; raises ``Undelivered`` naming the parts that went."""
         ...
 
 
@@ -149,17 +153,12 @@ def breakglass(ctx: Context, data: BreakglassInput) -> AccessRequest:
                duration=int(duration.total_seconds()), reason=reason, policy=manual.name, principal=principal)
         transition(uow, request, State.APPROVED, actor=user.id, action=USED, at=now,
                    detail={"policy": manual.name, "reviewers": list(reviewers), "eligible_by": eligible_by})
+        uow.repo.owe(Intent(Send.BREAKGLASS, request.id), now)  # shows the request as it is when sent
         uow.commit()
     granted = activate(ctx, request.id)
+    ctx.flush(request.id)
     with ctx.uow() as uow:
-        current = granted or uow.repo.get(request.id) or request
-    refs = ctx.breakglass.alert(current, reviewers)
-    if refs:
-        with ctx.uow() as uow:
-            for ref in refs:
-                uow.repo.add_message(ref)
-            uow.commit()
-    return current
+        return granted or uow.repo.get(request.id) or request
 
 
 def _review_of(event_detail: dict[str, object], request_id: str, actor: str, at: datetime) -> Review:
@@ -205,12 +204,10 @@ def review(ctx: Context, request_id: str, actor: str, justified: bool, note: str
             raise Conflict(f"Break-glass use {request_id} was reviewed meanwhile.")
         record(uow, request_id, actor, REVIEWED, now, justified=justified, note=note,
                state=request.state.value, eligible_by=eligible_by)
+        uow.repo.owe(Intent(Send.REVIEWED, request_id), now)
         uow.commit()
-        refs = uow.repo.messages(request_id)
-    done = Review(request_id, actor, now, justified, note)
-    if ctx.breakglass is not None:
-        ctx.breakglass.reviewed(request, [r for r in refs if r.purpose.startswith("breakglass-")], done)
-    return done
+    ctx.flush(request_id)
+    return Review(request_id, actor, now, justified, note)
 
 
 def unreviewed_breakglass(uow: UnitOfWork, since: datetime | None = None) -> list[AccessRequest]:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.errors import NotFound
 from core.identity import trusted_email
-from core.model import AccessRequest, AuditEvent, Event, State, can_transition
+from core.model import AccessRequest, AuditEvent, Event, Intent, Kind, Notice, Send, State, can_transition
 from core.policy.evaluate import Requester
 from core.policy.schema import GROUP_ID, PolicyFile
 from core.ports import AccessBackend, Alarms, Clock, Directory, NodeDirectory, Notifier, Reports, UnitOfWork
 
 if TYPE_CHECKING:
     from core.breakglass import BreakglassNotices
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,19 +87,31 @@ class Context:
             raise NotFound(f"There is no request {request_id}.")
         return request
 
+    def flush(self, *request_ids: str) -> None:
+        """Send now, in this thread, what was just owed for these requests (call right after the commit that
+        owed it); what fails stays owed and the scheduler's periodic run retries it (``core.outbox``)."""
+        from core.outbox import deliver  # core.outbox builds on this module
+
+        try:
+            deliver(self, request_ids)
+        except Exception:  # the database or a bug: the messages stay owed, and the periodic run sends them
+            log.exception("could not send the messages owed", extra={"request_ids": list(request_ids)})
+
     def close_out(self, request_id: str, event: Event) -> None:
-        """A pending request just ended: its approval messages lose their buttons, then everyone is told."""
+        """A pending request just ended: its approval messages lose their buttons, then everyone is told.
+        Owed in a transaction of its own: prefer ``transition(..., say=...)``, which owes it with the change."""
         with self.uow() as uow:
-            refs, decisions = uow.repo.messages(request_id), uow.repo.decisions(request_id)
-        for ref in refs:
-            if ref.purpose.startswith("level-"):
-                self.notifier.update_approval(event.request, ref, decisions)
-        self.notifier.announce(event, refs)
+            owe_close_out(uow, event, self.clock.now())
+            uow.commit()
+        self.flush(request_id)
 
     def announce(self, event: Event) -> None:
+        """Tell everyone concerned about ``event``. Owed in a transaction of its own: prefer ``owe`` (or
+        ``transition(..., say=...)``) inside the transaction of the change, then ``flush``."""
         with self.uow() as uow:
-            refs = uow.repo.messages(event.request.id)
-        self.notifier.announce(event, refs)
+            owe(uow, event, self.clock.now())
+            uow.commit()
+        self.flush(event.request.id)
 
 
 #: members listed in an audit event per group; beyond, the count and a digest of the whole list still pin it down
@@ -112,12 +127,54 @@ def membership(members: Iterable[str]) -> dict[str, Any]:
 
 
 def open_level(ctx: Context, request: AccessRequest, level: int) -> None:
-    """Post the approval message of ``level`` and remember where it went (for updates and threads)."""
-    ref = ctx.notifier.post_approval(request, level, [])
-    if ref is not None:
-        with ctx.uow() as uow:
-            uow.repo.add_message(ref)
-            uow.commit()
+    """Post the approval message of ``level`` (owed in a transaction of its own: prefer ``owe_level``)."""
+    with ctx.uow() as uow:
+        owe_level(uow, request, level, ctx.clock.now())
+        uow.commit()
+    ctx.flush(request.id)
+
+
+# -- messages owed: recorded in the transaction of the change that owes them, sent by core.outbox ----------
+@dataclass(frozen=True)
+class Say:
+    """The notice a state change owes (``transition(..., say=Say(...))``): the Event but its request, which is
+    the request as the change leaves it."""
+
+    notice: Notice
+    actor: str | None = None
+    reason: str | None = None
+    level: int | None = None
+    sessions: int | None = None
+
+
+def opened_levels(request: AccessRequest) -> range:
+    """The levels whose approval message was posted (or is owed): a manual request's, up to its current one."""
+    if request.kind is not Kind.MANUAL or not request.levels:
+        return range(0)
+    return range(min(request.current_level, len(request.levels) - 1) + 1)
+
+
+def owe(uow: UnitOfWork, event: Event, at: datetime, *, threads: str = "all") -> None:
+    """Owe ``event``'s notice: the requester's DM, the replies in ``threads`` ("all" of the request's approval
+    messages, "none", or some of them: "level-0,level-1"), the audit line."""
+    uow.repo.owe(Intent(Send.NOTICE, event.request.id, event=event, threads=threads), at)
+
+
+def owe_level(uow: UnitOfWork, request: AccessRequest, level: int, at: datetime) -> None:
+    """Owe the approval message of ``level`` (where it went is recorded when Slack answers)."""
+    uow.repo.owe(Intent(Send.APPROVAL, request.id, level=level), at)
+
+
+def owe_update(uow: UnitOfWork, request: AccessRequest, level: int, at: datetime) -> None:
+    """Owe a re-render of ``level``'s approval message, as the request stands when it is sent."""
+    uow.repo.owe(Intent(Send.UPDATE, request.id, level=level), at)
+
+
+def owe_close_out(uow: UnitOfWork, event: Event, at: datetime) -> None:
+    """A pending request ended: every approval message loses its buttons, then everyone is told."""
+    for level in opened_levels(event.request):
+        owe_update(uow, event.request, level, at)
+    owe(uow, event, at)
 
 
 def record(uow: UnitOfWork, request_id: str | None, actor: str, action: str, at: Any,
@@ -127,8 +184,10 @@ def record(uow: UnitOfWork, request_id: str | None, actor: str, action: str, at:
 
 def transition(uow: UnitOfWork, request: AccessRequest, target: State, *, actor: str, action: str, at: Any,
                expected: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None,
-               **changes: Any) -> bool:
-    """Move ``request`` from its current state to ``target`` if nobody else did first; audit it on success."""
+               say: Say | None = None, **changes: Any) -> bool:
+    """Move ``request`` from its current state to ``target`` if nobody else did first; audit it on success, and
+    owe ``say``'s notice in the same transaction (a pending request that ends also owes the updates of its
+    approval messages, whose buttons go)."""
     if not can_transition(request.state, target):
         raise ValueError(f"{request.state} → {target} is not a lifecycle transition")
     ok = uow.repo.update_where(request.id, {"state": request.state, **(expected or {})},
@@ -136,4 +195,11 @@ def transition(uow: UnitOfWork, request: AccessRequest, target: State, *, actor:
     if ok:
         record(uow, request.id, actor, action, at, **{"from": request.state.value, "to": target.value,
                                                      **(detail or {})})
+        if say is not None:
+            event = Event(say.notice, request.with_changes(state=target, **changes), actor=say.actor,
+                          reason=say.reason, level=say.level, sessions=say.sessions)
+            if request.state is State.PENDING and target.is_final:
+                owe_close_out(uow, event, at)
+            else:
+                owe(uow, event, at)
     return ok

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.model import MessageRef
+
 
 class JitError(Exception):
     """Base of errors whose message is shown to the user as it is."""
@@ -44,3 +49,17 @@ class GrantRefused(Exception):
 
 class TransientAwsError(Exception):
     """AWS did not confirm; try again later."""
+
+
+class Undelivered(Exception):
+    """Slack did not take (all of) a message; what did get through is carried along so it is not sent twice.
+
+    ``permanent``: retrying will not help (a channel that does not exist, a message Slack refuses).
+    """
+
+    def __init__(self, message: str, *, sent: frozenset[str] = frozenset(), refs: tuple[MessageRef, ...] = (),
+                 permanent: bool = False) -> None:
+        super().__init__(message)
+        self.sent = sent
+        self.refs = refs
+        self.permanent = permanent

@@ -121,8 +121,8 @@ class AccessRequest:
     #: a short claim on the request's next AWS step (grant or cleanup), so that one worker acts at a time
     lease_until: datetime | None = None
     sessions_ended: int | None = None
-    #: the notice that access ended is confirmed in the database but not yet sent (a crash in between leaves it
-    #: set, and the sweep sends it: ``core.access.resend_notice``)
+    #: no longer set: the end-of-access notice is owed in the outbox (``core.outbox``) since migration 0007,
+    #: which carried over the notices it left due (migration 0005)
     notice_due: bool = False
 
     def with_changes(self, **changes: Any) -> AccessRequest:
@@ -230,3 +230,46 @@ class Lockout:
     by: str
     reason: str
     at: datetime
+
+
+class Send(StrEnum):
+    """What one item of the outbox sends (``core.outbox``)."""
+
+    #: post the Approve/Reject message of a level (its MessageRef is recorded when Slack answers)
+    APPROVAL = "approval"
+    #: re-render a level's approval message in place (buttons go when the level is done or the request ends)
+    UPDATE = "update"
+    #: a notice: the requester's DM, the replies in the request's threads, the audit line (each sent once)
+    NOTICE = "notice"
+    #: the loud announcements of a break-glass use, with their Review buttons
+    BREAKGLASS = "breakglass"
+    #: a break-glass review: the announcements updated, and a line in the audit channel
+    REVIEWED = "reviewed"
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A message jitbot owes, recorded in the transaction of the state change that owes it."""
+
+    send: Send
+    request_id: str
+    #: NOTICE: what to say, with the request as it was when it was said; None for an end-of-access notice
+    #: carried over from ``notice_due`` (migration 0007): the request as it is then says it
+    event: Event | None = None
+    #: APPROVAL, UPDATE: whose level's message
+    level: int | None = None
+    #: NOTICE: the threads it goes to: "all" the request's approval messages, "none", or some ("level-0,level-1")
+    threads: str = "all"
+
+
+@dataclass(frozen=True)
+class Owed:
+    """An outbox item not sent yet: its intent, the attempts so far, and the parts already sent."""
+
+    id: int
+    intent: Intent
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    #: the parts of the item Slack already took ("dm", "audit", "thread:level-0", …): never sent again
+    done: frozenset[str] = frozenset()

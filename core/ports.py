@@ -12,10 +12,12 @@ from core.model import (
     AuditEvent,
     Decision,
     Event,
+    Intent,
     Kind,
     Lockout,
     MessageRef,
     Node,
+    Owed,
     State,
     UserInfo,
 )
@@ -82,6 +84,9 @@ class Directory(Protocol):
 
 
 class Notifier(Protocol):
+    """Slack, as the outbox's sender sees it (``core.outbox``): each call raises ``Undelivered`` (or returns
+    None for a post) when Slack did not take the message, and is retried."""
+
     def post_approval(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
         """Post the Approve/Reject message of ``level`` in its channel; returns where it went."""
         ...
@@ -90,8 +95,10 @@ class Notifier(Protocol):
         """Re-render an approval message in place (buttons go when its level is done or the request ends)."""
         ...
 
-    def announce(self, event: Event, refs: Sequence[MessageRef]) -> None:
-        """Tell everyone concerned: the requester by DM, the request's threads, the audit channel."""
+    def announce(self, event: Event, refs: Sequence[MessageRef], done: frozenset[str] = frozenset()) -> None:
+        """Tell everyone concerned: the requester by DM ("dm"), the threads of ``refs`` ("thread:<purpose>"),
+        the audit channel ("audit"). Parts in ``done`` went out before and are skipped; when a part fails,
+        the others are still tried and ``Undelivered.sent`` names the parts that went out."""
         ...
 
 
@@ -150,6 +157,36 @@ class Repository(Protocol):
 
     def lockouts(self, *, limit: int = 100) -> list[Lockout]:
         """The people locked out now, the earliest first."""
+        ...
+
+    # -- the outbox: messages owed, recorded in the transaction of the change that owes them (core.outbox)
+    def owe(self, intent: Intent, at: datetime) -> None:
+        """Record a message owed; sent later, in the order owed for its request."""
+        ...
+
+    def owed(self, request_ids: Sequence[str] | None = None, *, limit: int = 500) -> list[Owed]:
+        """Items not sent yet and not dead (of ``request_ids`` only, when given), in the order owed."""
+        ...
+
+    def claim_owed(self, owed_id: int, now: datetime, until: datetime) -> bool:
+        """Take the item for sending until ``until`` if it is due (not sent, not dead, not claimed)."""
+        ...
+
+    def owed_sent(self, owed_id: int, at: datetime) -> None:
+        """The item went out: it is never sent again."""
+        ...
+
+    def owed_failed(self, owed_id: int, *, attempts: int, retry_at: datetime, done: frozenset[str],
+                    error: str, dead: bool) -> None:
+        """An attempt failed: record it, the parts that went out, and when to try again (or that it is dead)."""
+        ...
+
+    def owed_counts(self) -> Mapping[str, int]:
+        """Items by outbox state: "due" (not sent yet) and "dead" (given up on)."""
+        ...
+
+    def retry_owed_now(self, now: datetime) -> int:
+        """Make every item not sent yet due ``now`` (claims and backoffs released); how many were waiting."""
         ...
 
 

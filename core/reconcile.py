@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from core.access import end_access
-from core.context import Context, record
+from core.context import Context, owe, record
 from core.durations import format_duration
 from core.errors import TransientAwsError
 from core.model import AccessRequest, Event, Kind, Node, Notice, State
@@ -143,14 +143,15 @@ def remove_orphans(ctx: Context, principal: str, report: ReconcileReport) -> Non
             report.errors.append(f"removing {name} from {principal}: {err}")
             continue
         now = ctx.clock.now()
+        shown = (request.with_changes(principal_arn=principal) if request is not None
+                 else _shadow(name.removeprefix(POLICY_PREFIX), principal))
         with ctx.uow() as uow:
             record(uow, request_id, ACTOR, "drift_removed", now, principal=principal, policy=name, why=why)
+            owe(uow, Event(Notice.DRIFT_REMOVED, shown, actor=ACTOR, reason=why), now, threads="none")
             uow.commit()
         report.removed.append(Removal(principal, name, why))
         log.warning("reconcile removed %s from %s: %s", name, principal, why)
-        shown = (request.with_changes(principal_arn=principal) if request is not None
-                 else _shadow(name.removeprefix(POLICY_PREFIX), principal))
-        ctx.notifier.announce(Event(Notice.DRIFT_REMOVED, shown, actor=ACTOR, reason=why), [])
+        ctx.flush(shown.id)
 
 
 def check_grant(ctx: Context, request: AccessRequest, report: ReconcileReport) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.access import GRANT_LEASE, activate
-from core.context import Context, open_level, record
+from core.context import Context, owe, owe_level, record
 from core.continuous import check_extension
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, TransientAwsError, Unavailable
@@ -152,15 +152,16 @@ def relied_on(ctx: Context, user_id: str, verdict: Verdict) -> dict[str, Any]:
 
 def _refuse(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> NotAllowed:
     now = ctx.clock.now()
+    shadow = AccessRequest(id="-", requester=data.requester, principal_arn="", node=node, reason=data.reason,
+                           duration=timedelta(0), policy=verdict.policy.name if verdict.policy else "-",
+                           kind=Kind.MANUAL, levels=(), state=State.REJECTED, created_at=now)
     with ctx.uow() as uow:
         record(uow, None, data.requester, "request_refused", now, node=node.id, node_name=node.name,
                outcome=verdict.outcome, policy=verdict.policy.name if verdict.policy else None,
                reason=data.reason, message=verdict.message, membership=relied_on(ctx, data.requester, verdict))
+        owe(uow, Event(Notice.DENIED, shadow, reason=verdict.message), now, threads="none")
         uow.commit()
-    shadow = AccessRequest(id="-", requester=data.requester, principal_arn="", node=node, reason=data.reason,
-                           duration=timedelta(0), policy=verdict.policy.name if verdict.policy else "-",
-                           kind=Kind.MANUAL, levels=(), state=State.REJECTED, created_at=now)
-    ctx.notifier.announce(Event(Notice.DENIED, shadow, reason=verdict.message), [])
+    ctx.flush(shadow.id)
     return NotAllowed(verdict.message)
 
 
@@ -220,10 +221,12 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
                                   {"state": State.APPROVED, "lease_until": now + GRANT_LEASE})
             record(uow, request.id, "jitbot", "auto_approved", now, policy=policy.name,
                    **{"from": "pending", "to": "approved"})
+        else:
+            owe_level(uow, request, 0, now)
+            owe(uow, Event(Notice.SUBMITTED, request), now)
         uow.commit()
     if levels:
-        open_level(ctx, request, 0)
-        ctx.announce(Event(Notice.SUBMITTED, request))
+        ctx.flush(request.id)
         return Submitted(request, verdict)
     active = activate(ctx, request.id, claimed=True)
     if active is None:  # failed, or AWS did not confirm yet (the sweep retries)

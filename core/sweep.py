@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from core.access import GRANT_LEASE, activate, cleanup_many, resend_notice, revoke_claimed, tell
+from core.access import GRANT_LEASE, activate, cleanup_many, revoke_claimed, tell
 from core.chains import orphaned
-from core.context import Context, record, transition
+from core.context import Context, Say, owe, record, transition
 from core.durations import format_duration
 from core.model import AccessRequest, Decision, Event, Notice, State
 
@@ -38,14 +38,12 @@ class SweepReport:
     cancelled: list[str] = field(default_factory=list)
     reminded: list[str] = field(default_factory=list)
     warned: list[str] = field(default_factory=list)
-    #: end-of-access notices a crash (or a stuck sender) left unsent
-    notified: list[str] = field(default_factory=list)
     errors: int = 0
 
     @property
     def acted(self) -> bool:
         return any((self.expired, self.activated, self.cleaned, self.timed_out, self.cancelled, self.reminded,
-                    self.warned, self.notified))
+                    self.warned))
 
 
 
@@ -97,9 +95,10 @@ def warn(ctx: Context, request: AccessRequest, now: datetime) -> bool:
         if ok:
             left = format_duration((request.expires_at or now) - now)
             record(uow, request.id, "jitbot", "expiry_warned", now, left=left)
+            owe(uow, Event(Notice.WARNING, request.with_changes(warned=True)), now)
         uow.commit()
     if ok:
-        ctx.announce(Event(Notice.WARNING, request))
+        ctx.flush(request.id)
     return ok
 
 
@@ -132,11 +131,10 @@ def remind(ctx: Context, request: AccessRequest, now: datetime) -> bool:
         )
         if ok:
             record(uow, request.id, "jitbot", "reminded", now, level=level, reminder=request.reminders_sent + 1)
+            owe(uow, Event(Notice.REMINDER, request, level=level), now, threads=f"level-{level}")
         uow.commit()
-        refs = uow.repo.messages(request.id) if ok else []
     if ok:
-        here = [ref for ref in refs if ref.purpose == f"level-{level}"]
-        ctx.notifier.announce(Event(Notice.REMINDER, request, level=level), here)
+        ctx.flush(request.id)
     return ok
 
 
@@ -144,10 +142,10 @@ def time_out(ctx: Context, request: AccessRequest, now: datetime) -> bool:
     """``pending`` → ``timed_out``: the approval messages lose their buttons and the requester is told."""
     with ctx.uow() as uow:
         ok = transition(uow, request, State.TIMED_OUT, actor="jitbot", action="timed_out", at=now,
-                        ended_at=now, end_reason="no decision before the approval timeout")
+                        say=Say(Notice.TIMED_OUT), ended_at=now, end_reason="no decision before the approval timeout")
         uow.commit()
     if ok:
-        ctx.close_out(request.id, Event(Notice.TIMED_OUT, ctx.load(request.id)))
+        ctx.flush(request.id)
     return ok
 
 
@@ -198,8 +196,6 @@ def sweep(ctx: Context) -> SweepReport:
     for request in work:
         if request.state is State.APPROVED:
             steps.append((report.activated, request, partial(_activated, ctx, request.id)))
-        elif request.notice_due and not request.needs_cleanup:
-            steps.append((report.notified, request, partial(resend_notice, ctx, request)))
     for request in warnable:
         if warning_due(request, now, warning):
             steps.append((report.warned, request, partial(warn, ctx, request, now)))

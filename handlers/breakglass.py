@@ -34,7 +34,7 @@ from slack_sdk.webhook import WebhookClient
 from core.breakglass import Review, check_reviewer, review
 from core.context import Context
 from core.durations import format_duration
-from core.errors import JitError
+from core.errors import JitError, Undelivered
 from core.model import AccessRequest, MessageRef, State
 from core.policy.schema import PolicyFile
 from handlers.blocks import facts
@@ -103,6 +103,7 @@ class SlackBreakglassNotices:
         self.policies = policies
 
     def _call(self, method: str, **kwargs: Any) -> dict[str, Any] | None:
+        """One Web API call; None (logged) when Slack did not take it."""
         try:
             data = self.client.api_call(method, json=kwargs).data
         except (SlackApiError, SlackClientError, OSError) as err:
@@ -110,35 +111,55 @@ class SlackBreakglassNotices:
             return None
         return data if isinstance(data, dict) else None
 
-    def alert(self, request: AccessRequest, reviewers: tuple[str, ...]) -> list[MessageRef]:
+    def alert(self, request: AccessRequest, reviewers: tuple[str, ...],
+              done: frozenset[str] = frozenset()) -> list[MessageRef]:
         settings = self.policies().settings
         targets: dict[str, tuple[str, bool]] = {}
         if settings.audit_channel:
             targets[settings.audit_channel] = ("breakglass-audit", True)
         if request.levels and request.levels[0].channel not in targets:
             targets[request.levels[0].channel] = ("breakglass-level-0", False)
-        refs = []
+        refs, missed = [], []
         for channel, (purpose, here) in targets.items():
+            if purpose in done:
+                continue
             blocks = alert_blocks(request, reviewers, settings.zone, here=here)
             data = self._call("chat.postMessage", channel=channel, text=alert_text(request, reviewers, here),
                               blocks=[b.to_dict() for b in blocks], unfurl_links=False)
             if data and data.get("ts"):
                 refs.append(MessageRef(request.id, purpose, str(data.get("channel", channel)), str(data["ts"])))
+            else:
+                missed.append(channel)
+        if missed:
+            raise Undelivered(f"break-glass announcement not posted in {', '.join(missed)}", refs=tuple(refs))
         return refs
 
-    def reviewed(self, request: AccessRequest, refs: Sequence[MessageRef], review: Review) -> None:
+    def reviewed(self, request: AccessRequest, refs: Sequence[MessageRef], review: Review,
+                 done: frozenset[str] = frozenset()) -> None:
         settings = self.policies().settings
         reviewers = request.levels[0].approvers if request.levels else ()
+        sent: set[str] = set()
+        missed: list[str] = []
         for ref in refs:
+            if f"update:{ref.purpose}" in done:
+                continue
             blocks = alert_blocks(request, reviewers, settings.zone, here=False, review=review)
-            self._call("chat.update", channel=ref.channel, ts=ref.ts, text=f"Break-glass {request.id}: reviewed",
-                       blocks=[b.to_dict() for b in blocks])
-        if settings.audit_channel:
+            if self._call("chat.update", channel=ref.channel, ts=ref.ts, text=f"Break-glass {request.id}: reviewed",
+                          blocks=[b.to_dict() for b in blocks]):
+                sent.add(f"update:{ref.purpose}")
+            else:
+                missed.append(f"update:{ref.purpose}")
+        if settings.audit_channel and "audit" not in done:
             thread = next((r.ts for r in refs if r.channel == settings.audit_channel), None)
             verdict = "justified" if review.justified else "NOT justified"
-            self._call("chat.postMessage", channel=settings.audit_channel, thread_ts=thread, unfurl_links=False,
-                       text=f"*{request.id}* · break-glass of {user(request.requester)} reviewed by "
-                            f"{user(review.reviewer)}: {verdict}. {escape(review.note)}")
+            if self._call("chat.postMessage", channel=settings.audit_channel, thread_ts=thread, unfurl_links=False,
+                          text=f"*{request.id}* · break-glass of {user(request.requester)} reviewed by "
+                               f"{user(review.reviewer)}: {verdict}. {escape(review.note)}"):
+                sent.add("audit")
+            else:
+                missed.append("audit")
+        if missed:
+            raise Undelivered(f"break-glass review not shown: {', '.join(missed)}", sent=frozenset(sent))
 
 
 def review_modal(request: AccessRequest, private_metadata: str) -> View:

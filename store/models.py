@@ -217,3 +217,36 @@ class LockoutRow(Base):
     locked_by: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxRow(Base):
+    """A message jitbot owes (core.outbox), written in the transaction of the change that owes it.
+
+    ``state``: "due" until sent, then "sent"; "dead" when given up on. ``next_attempt_at`` is both the backoff
+    and the sender's claim (pushed forward while an item is being sent). ``payload`` is the serialized intent
+    (store.outbox). ``request_id`` is not a foreign key: a refusal's notice has no request, and an item outlives
+    nothing it needs (a notice carries the request as it was).
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    send: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    state: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(_in_values("state", ["due", "sent", "dead"]), name="state"),
+        # the sender's queue: what is due, in the order owed
+        Index(None, "state", "id"),
+        # one request's messages (sent right after its change), in order
+        Index(None, "request_id", "id"),
+        # retention: sent items purged with the history
+        Index(None, "created_at"),
+    )

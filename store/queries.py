@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.model import FINAL_STATES, State
 from store.hints import narrow
-from store.models import AuditEventRow, RequestRow
+from store.models import AuditEventRow, OutboxRow, RequestRow
 
 #: Rows fetched per round trip when streaming (a server-side cursor on PostgreSQL).
 
@@ -104,6 +104,11 @@ def purge_before(session: Session, cutoff: datetime, *, limit: int | None = None
     events = session.execute(
         delete(AuditEventRow).where(*old_events).execution_options(synchronize_session=False)
     )
+    # messages of the outbox sent (or given up on) before the cutoff: what is still owed always stays
+    old_sent: list[ColumnElement[bool]] = [OutboxRow.state != "due", OutboxRow.created_at < cutoff]
+    if limit is not None:
+        old_sent = [OutboxRow.id.in_(select(OutboxRow.id).where(*old_sent).limit(limit))]
+    session.execute(delete(OutboxRow).where(*old_sent).execution_options(synchronize_session=False))
     return _rowcount(requests), _rowcount(events)
 
 

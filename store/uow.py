@@ -12,8 +12,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.model import AccessRequest, AuditEvent, Decision, Lockout, MessageRef, State
+from core.model import AccessRequest, AuditEvent, Decision, Intent, Lockout, MessageRef, Owed, State
 from store import lockouts as lockout_table
+from store import outbox
 from store.convert import (
     AUDIT_EVENTS,
     DECISIONS,
@@ -231,6 +232,31 @@ class SqlRepository:
 
     def lockouts(self, *, limit: int = 100) -> list[Lockout]:
         return lockout_table.every(self._session, limit)
+
+    # --- the outbox (store.outbox) -----------------------------------------------------------
+
+    def owe(self, intent: Intent, at: datetime) -> None:
+        outbox.add(self._session, intent, at)
+
+    def owed(self, request_ids: Sequence[str] | None = None, *, limit: int = 500) -> list[Owed]:
+        return outbox.owed(self._session, request_ids, limit)
+
+    def claim_owed(self, owed_id: int, now: datetime, until: datetime) -> bool:
+        return outbox.claim(self._session, owed_id, now, until)
+
+    def owed_sent(self, owed_id: int, at: datetime) -> None:
+        outbox.sent(self._session, owed_id, at)
+
+    def owed_failed(self, owed_id: int, *, attempts: int, retry_at: datetime, done: frozenset[str],
+                    error: str, dead: bool) -> None:
+        outbox.failed(self._session, owed_id, attempts=attempts, retry_at=retry_at, done=done, error=error,
+                      dead=dead)
+
+    def owed_counts(self) -> Mapping[str, int]:
+        return outbox.counts(self._session)
+
+    def retry_owed_now(self, now: datetime) -> int:
+        return outbox.retry_now(self._session, now)
 
     # --- helpers -----------------------------------------------------------------------------
 

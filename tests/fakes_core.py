@@ -22,11 +22,13 @@ from core.model import (
     AuditEvent,
     Decision,
     Event,
+    Intent,
     Kind,
     LevelSnapshot,
     Lockout,
     MessageRef,
     Node,
+    Owed,
     State,
     UserInfo,
 )
@@ -64,10 +66,12 @@ class Tables:
     events: list[AuditEvent] = field(default_factory=list)
     messages: dict[tuple[str, str], MessageRef] = field(default_factory=dict)
     lockouts: dict[str, Lockout] = field(default_factory=dict)
+    #: the outbox: id → (item, state "due" | "sent" | "dead")
+    outbox: dict[int, tuple[Owed, str]] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(dict(self.requests), list(self.decisions), list(self.events), dict(self.messages),
-                      dict(self.lockouts))
+                      dict(self.lockouts), dict(self.outbox))
 
 
 def _matches(request: AccessRequest, expected: Mapping[str, Any]) -> bool:
@@ -159,6 +163,39 @@ class InMemoryRepository:
     def lockouts(self, *, limit: int = 100) -> list[Lockout]:
         return sorted(self.t.lockouts.values(), key=lambda x: (x.at, x.user_id))[:limit]
 
+    def owe(self, intent: Intent, at: datetime) -> None:
+        new_id = max(self.t.outbox, default=0) + 1
+        self.t.outbox[new_id] = (Owed(new_id, intent, at, 0, at), "due")
+
+    def owed(self, request_ids: Sequence[str] | None = None, *, limit: int = 500) -> list[Owed]:
+        return [item for _, (item, state) in sorted(self.t.outbox.items()) if state == "due"
+                and (request_ids is None or item.intent.request_id in request_ids)][:limit]
+
+    def claim_owed(self, owed_id: int, now: datetime, until: datetime) -> bool:
+        item, state = self.t.outbox[owed_id]
+        if state != "due" or item.next_attempt_at > now:
+            return False
+        self.t.outbox[owed_id] = (replace(item, next_attempt_at=until), state)
+        return True
+
+    def owed_sent(self, owed_id: int, at: datetime) -> None:
+        self.t.outbox[owed_id] = (self.t.outbox[owed_id][0], "sent")
+
+    def owed_failed(self, owed_id: int, *, attempts: int, retry_at: datetime, done: frozenset[str],
+                    error: str, dead: bool) -> None:
+        item = replace(self.t.outbox[owed_id][0], attempts=attempts, next_attempt_at=retry_at, done=done)
+        self.t.outbox[owed_id] = (item, "dead" if dead else "due")
+
+    def owed_counts(self) -> Mapping[str, int]:
+        states = [state for _, state in self.t.outbox.values()]
+        return {"due": states.count("due"), "dead": states.count("dead")}
+
+    def retry_owed_now(self, now: datetime) -> int:
+        waiting = [i for i, (item, state) in self.t.outbox.items() if state == "due" and item.next_attempt_at > now]
+        for i in waiting:
+            self.t.outbox[i] = (replace(self.t.outbox[i][0], next_attempt_at=now), "due")
+        return len(waiting)
+
 
 class InMemoryDatabase:
     """The shared state behind every unit of work of one FakeWorld."""
@@ -217,7 +254,7 @@ class RecordingNotifier:
         with self._lock:
             self.sent.append(Sent("update", request, refs=(ref,)))
 
-    def announce(self, event: Event, refs: Sequence[MessageRef]) -> None:
+    def announce(self, event: Event, refs: Sequence[MessageRef], done: frozenset[str] = frozenset()) -> None:
         with self._lock:
             self.sent.append(Sent("announce", event.request, event=event, refs=tuple(refs)))
 

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from core import sweep
-from core.access import NOTICE_LEASE, cleanup_many, reclaim
+from core.access import cleanup_many
 from core.model import AccessRequest, Event, MessageRef, Notice, State
+from core.outbox import deliver, retry_owed
 from tests.fakes_core import FakeAccess, FakeWorld, RecordingNotifier
 
 
@@ -133,42 +134,46 @@ class DownOnce(RecordingNotifier):
         super().__init__()
         self.fail = fail
 
-    def announce(self, event: Event, refs: Sequence[MessageRef]) -> None:
+    def announce(self, event: Event, refs: Sequence[MessageRef], done: frozenset[str] = frozenset()) -> None:
         if self.fail:
             self.fail -= 1
             raise RuntimeError("the process died while sending")
-        super().announce(event, refs)
+        super().announce(event, refs, done)
 
 
-def test_a_notice_not_sent_after_the_revocation_is_sent_by_the_sweep_once() -> None:
+def _owed(world: FakeWorld) -> list[str]:
+    with world.ctx.uow() as uow:
+        return [item.intent.request_id for item in uow.repo.owed()]
+
+
+def test_a_notice_not_sent_after_the_revocation_is_retried_from_the_outbox_once() -> None:
     world = FakeWorld()
     world.ctx.notifier = world.notifier = DownOnce(fail=1)
     grants = burst(world, 3)
     world.clock.advance(minutes=30)
 
     assert len(sweep.expire_due(world.ctx)) == 3
-    assert len(world.notifier.notices(Notice.EXPIRED)) == 2  # one was lost on the way
-    [due] = [g for g in grants if world.get(g.id).notice_due]
+    assert len(world.notifier.notices(Notice.EXPIRED)) == 2  # one failed on the way
+    [due] = [g for g in grants if g.id in _owed(world)]  # it stays owed, in the outbox
     assert not world.get(due.id).needs_cleanup  # the revocation itself is confirmed
-    assert sweep.sweep(world.ctx).notified == []  # the sender may still be at it: its lease holds
+    assert deliver(world.ctx).sent == []  # backing off
 
-    world.clock.advance(NOTICE_LEASE + timedelta(seconds=1))
-    assert sweep.sweep(world.ctx).notified == [due.id]
+    world.clock.advance(seconds=3)
+    assert len(deliver(world.ctx).sent) == 1
     [late] = [e for e in world.notifier.notices(Notice.EXPIRED) if e.request.id == due.id]
     assert late.request.state is State.EXPIRED and late.sessions == 0
-    assert not world.get(due.id).notice_due and world.get(due.id).lease_until is None
-    assert sweep.sweep(world.ctx).notified == []  # once
+    assert _owed(world) == [] and deliver(world.ctx).sent == []  # once
     assert all(not world.get(g.id).notice_due for g in grants)
 
 
-def test_after_a_restart_a_lost_notice_goes_out_at_the_first_sweep() -> None:
+def test_after_a_restart_a_lost_notice_goes_out_at_the_first_run() -> None:
     world = FakeWorld()
     world.ctx.notifier = world.notifier = DownOnce(fail=1)
     [grant] = burst(world, 1)
     world.clock.advance(minutes=30)
     sweep.expire_due(world.ctx)
-    assert world.get(grant.id).notice_due and world.notifier.notices(Notice.EXPIRED) == []
+    assert _owed(world) == [grant.id] and world.notifier.notices(Notice.EXPIRED) == []
 
-    assert reclaim(world.ctx, grants=True) == [grant.id]  # the scheduler starts again
-    assert sweep.sweep(world.ctx).notified == [grant.id]
+    assert retry_owed(world.ctx) == 1  # the scheduler starts again
+    assert len(deliver(world.ctx).sent) == 1
     assert [e.request.id for e in world.notifier.notices(Notice.EXPIRED)] == [grant.id]

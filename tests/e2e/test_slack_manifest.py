@@ -47,17 +47,26 @@ def _sources() -> list[Path]:
 
 def web_api_calls() -> dict[str, set[str]]:
     """Web API methods called in the code, each with the files that call it: ``client.chat_postMessage(…)``,
-    ``client.api_call("chat.update", …)``, or the notifier's ``self._call("conversations.open", …)``."""
+    ``client.api_call("chat.update", …)``, or the notifier's ``self._call(…)`` / ``self._must("conversations.open", …)``
+    (also when handed to ``partial``)."""
     found: dict[str, set[str]] = {}
     for path in _sources():
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            if not isinstance(node, ast.Call):
                 continue
-            name = node.func.attr
+            if isinstance(node.func, ast.Name) and node.func.id == "partial":
+                name = "partial"
+            elif isinstance(node.func, ast.Attribute):
+                name = node.func.attr
+            else:
+                continue
             method = None
-            if name in ("api_call", "_call") and node.args and isinstance(node.args[0], ast.Constant):
+            if name in ("api_call", "_call", "_must") and node.args and isinstance(node.args[0], ast.Constant):
                 method = str(node.args[0].value)
-            elif (name.split("_", 1)[0] in FAMILIES and "_" in name
+            elif (name == "partial" and len(node.args) > 1 and isinstance(node.args[0], ast.Attribute)
+                  and node.args[0].attr == "_must" and isinstance(node.args[1], ast.Constant)):
+                method = str(node.args[1].value)
+            elif (isinstance(node.func, ast.Attribute) and name.split("_", 1)[0] in FAMILIES and "_" in name
                   and "client" in ast.unparse(node.func.value).lower()):
                 method = name.replace("_", ".")
             if method:

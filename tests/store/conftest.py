@@ -22,7 +22,7 @@ from store.uow import SqlUnitOfWork
 
 PG_ENV = "JITBOT_TEST_DATABASE_URL"
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-TABLES = ("messages", "decisions", "audit_events", "requests", "home_views")
+TABLES = ("messages", "decisions", "audit_events", "requests", "home_views", "outbox")
 
 
 @pytest.fixture(scope="session")

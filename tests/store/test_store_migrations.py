@@ -42,6 +42,8 @@ def test_migrated_indexes(engine: Engine) -> None:
             ("kind", "created_at"), ("requester", "state", "created_at")} <= requests
     events = {tuple(ix["column_names"]) for ix in inspector.get_indexes("audit_events")}
     assert {("at",), ("request_id", "id")} <= events
+    outbox = {tuple(ix["column_names"]) for ix in inspector.get_indexes("outbox")}
+    assert {("state", "id"), ("request_id", "id"), ("created_at",)} <= outbox
 
 
 def test_revisions(tmp_path: Path) -> None:
@@ -50,7 +52,7 @@ def test_revisions(tmp_path: Path) -> None:
     assert not is_up_to_date(url)
     upgrade(url)
     upgrade(url)  # idempotent
-    assert current_revision(url) == head_revision() == "0006"
+    assert current_revision(url) == head_revision() == "0007"
     assert is_up_to_date(url)
 
 

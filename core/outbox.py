@@ -1,0 +1,171 @@
+"""The outbox: every message jitbot owes is recorded in the transaction of the change that owes it, then sent
+from there, with retries, so that neither a crash nor a Slack outage loses it.
+
+* Order: a request's messages go out in the order they were owed; one that is not sent yet (failing, backing
+  off, being sent elsewhere) holds back the later ones of its request, so that a thread reply never precedes
+  its approval message and a notice never overtakes an earlier one. Other requests are not held back.
+* One sender per item: an item is claimed (``OWED_LEASE``) with a conditional update before it is sent, so two
+  threads or replicas never send it both; a claim left by a process that died runs out (or is freed at start
+  where this process is the only one: ``reclaim``).
+* Retries: a failed attempt waits ``backoff`` (2 s, doubling, at most 5 minutes); an item is given up on
+  ("dead", logged, audited, counted in ``jitbot_outbox_dead``) after ``MAX_ATTEMPTS`` attempts, at once when
+  Slack says retrying cannot help. The parts of an item that went out (the DM of a notice whose audit line
+  failed) are recorded and not sent again.
+* At least once: a message is sent again only when the process dies (or the claim runs out) between Slack's
+  answer and the commit that records it, a window of one database write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from core.access import backoff, ended_notice
+from core.breakglass import reviews
+from core.context import record
+from core.errors import Undelivered
+from core.model import MessageRef, Owed, Send
+
+if TYPE_CHECKING:
+    from core.context import Context
+
+log = logging.getLogger(__name__)
+
+#: how long a sender has to send one item before another may take it over (a few Slack calls, with retries)
+OWED_LEASE = timedelta(minutes=2)
+#: attempts before an item is given up on (about 15 minutes of backoff: 2 s, 4 s, … 5 min)
+MAX_ATTEMPTS = 10
+#: the audit action of a message given up on
+DEAD = "message_undelivered"
+
+
+@dataclass
+class Delivery:
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    dead: list[int] = field(default_factory=list)
+
+
+def deliver(ctx: Context, request_ids: Sequence[str] | None = None, *, limit: int = 1000) -> Delivery:
+    """Send what is owed and due (of ``request_ids`` only, when given), in the order owed per request."""
+    report = Delivery()
+    if request_ids is not None and not request_ids:
+        return report
+    with ctx.uow() as uow:
+        items = uow.repo.owed(request_ids, limit=limit)
+    held: set[str] = set()
+    for item in items:
+        key = item.intent.request_id
+        if key in held:
+            continue
+        now = ctx.clock.now()
+        if item.next_attempt_at > now:  # backing off, or being sent by someone else: the later ones wait
+            held.add(key)
+            continue
+        with ctx.uow() as uow:
+            claimed = uow.repo.claim_owed(item.id, now, now + OWED_LEASE)
+            uow.commit()
+        if not claimed or not _send(ctx, item, report):
+            held.add(key)
+    return report
+
+
+def _send(ctx: Context, item: Owed, report: Delivery) -> bool:
+    """One attempt; whether the item is settled (sent, or dead) so that the next of its request may go."""
+    try:
+        refs = _attempt(ctx, item)
+    except Undelivered as err:
+        return _failed(ctx, item, report, str(err), err.sent, err.refs, err.permanent)
+    except Exception as err:  # a bug or the database: retried like Slack being down, and logged
+        log.exception("sending an owed message failed", extra={"request_id": item.intent.request_id})
+        return _failed(ctx, item, report, f"{type(err).__name__}: {err}", frozenset(), (), False)
+    with ctx.uow() as uow:
+        for ref in refs:
+            uow.repo.add_message(ref)
+        uow.repo.owed_sent(item.id, ctx.clock.now())
+        uow.commit()
+    report.sent.append(item.id)
+    return True
+
+
+def _failed(ctx: Context, item: Owed, report: Delivery, error: str, sent: frozenset[str],
+            refs: Sequence[MessageRef], permanent: bool) -> bool:
+    attempts = item.attempts + 1
+    dead = permanent or attempts >= MAX_ATTEMPTS
+    now = ctx.clock.now()
+    intent = item.intent
+    with ctx.uow() as uow:
+        for ref in refs:
+            uow.repo.add_message(ref)
+        uow.repo.owed_failed(item.id, attempts=attempts, retry_at=now + backoff(attempts, ctx.retry_backoff),
+                             done=item.done | sent, error=error[:1000], dead=dead)
+        if dead:
+            record(uow, intent.request_id, "jitbot", DEAD, now, send=intent.send.value, attempts=attempts,
+                   error=error[:1000], notice=intent.event.notice.value if intent.event else None,
+                   level=intent.level)
+        uow.commit()
+    extra = {"request_id": intent.request_id, "send": intent.send.value, "attempts": attempts, "error": error}
+    if dead:
+        log.error("owed message given up on (dead letter)", extra=extra)
+        report.dead.append(item.id)
+        return True
+    log.warning("owed message not sent; retrying later", extra=extra)
+    report.failed.append(item.id)
+    return False
+
+
+def _attempt(ctx: Context, item: Owed) -> list[MessageRef]:
+    """Send the item; returns the messages to remember (approval messages, break-glass announcements)."""
+    intent = item.intent
+    with ctx.uow() as uow:
+        request = uow.repo.get(intent.request_id)
+        refs = uow.repo.messages(intent.request_id) if request is not None else []
+        decisions = uow.repo.decisions(intent.request_id) if request is not None else []
+        done_reviews = reviews(uow, intent.request_id) if intent.send is Send.REVIEWED else []
+    if intent.send is Send.NOTICE:
+        event = intent.event if intent.event is not None else (ended_notice(request) if request else None)
+        if event is None:  # a carried-over notice whose request is gone: nothing left to say it about
+            return []
+        if intent.threads == "none":
+            refs = []
+        elif intent.threads != "all":
+            wanted = intent.threads.split(",")
+            refs = [r for r in refs if r.purpose in wanted]
+        ctx.notifier.announce(event, [r for r in refs if r.purpose.startswith("level-")], item.done)
+        return []
+    if request is None:  # purged meanwhile (retention): nothing to show
+        return []
+    purpose = f"level-{intent.level}"
+    if intent.send is Send.APPROVAL:
+        if any(r.purpose == purpose for r in refs):  # posted, and recorded, before a crash: not twice
+            return []
+        ref = ctx.notifier.post_approval(request, intent.level or 0, decisions)
+        if ref is None:
+            raise Undelivered(f"Slack did not take the approval message of level {(intent.level or 0) + 1}")
+        return [ref]
+    if intent.send is Send.UPDATE:
+        for ref in refs:
+            if ref.purpose == purpose:  # none: the post was given up on, there is nothing to update
+                ctx.notifier.update_approval(request, ref, decisions)
+        return []
+    if ctx.breakglass is None:
+        raise RuntimeError("break-glass messages need Context.breakglass")
+    announced = [r for r in refs if r.purpose.startswith("breakglass-")]
+    if intent.send is Send.BREAKGLASS:
+        reviewers = request.levels[0].approvers if request.levels else ()
+        return ctx.breakglass.alert(request, reviewers, frozenset(r.purpose for r in announced))
+    if done_reviews:
+        ctx.breakglass.reviewed(request, announced, done_reviews[0], item.done)
+    return []
+
+
+def retry_owed(ctx: Context) -> int:
+    """Make every message still owed due now: at start, where this process is the only one, the claims
+    left by a process that died are its own (see ``core.access.reclaim``). Returns how many were waiting."""
+    with ctx.uow() as uow:
+        waiting = uow.repo.retry_owed_now(ctx.clock.now())
+        uow.commit()
+    return waiting

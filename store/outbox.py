@@ -1,0 +1,117 @@
+"""The outbox's rows (core.outbox): intents serialized to JSON and back, and the statements of the sender.
+
+A notice carries the request as it was when the notice was owed (a refusal's has no row of its own), written
+with the same column mapping as the ``requests`` table, timestamps as ISO 8601.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Table, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from core.model import AccessRequest, Event, Intent, Notice, Owed, Send
+from store.convert import request_columns, row_to_request
+from store.models import OutboxRow
+
+OUTBOX = cast(Table, OutboxRow.__table__)
+
+_TIMES = ("created_at", "granted_at", "expires_at", "ended_at", "last_reminder_at", "lease_until")
+
+
+def _request_json(request: AccessRequest) -> dict[str, Any]:
+    columns = request_columns(request)
+    for name in _TIMES:
+        if columns[name] is not None:
+            columns[name] = columns[name].isoformat()
+    return columns
+
+
+def _request_from_json(data: Mapping[str, Any]) -> AccessRequest:
+    columns = dict(data)
+    for name in _TIMES:
+        if columns.get(name) is not None:
+            columns[name] = datetime.fromisoformat(columns[name])
+    return row_to_request(SimpleNamespace(**columns))  # type: ignore[arg-type]
+
+
+def payload(intent: Intent) -> dict[str, Any]:
+    data: dict[str, Any] = {"threads": intent.threads}
+    if intent.level is not None:
+        data["level"] = intent.level
+    event = intent.event
+    if event is not None:
+        data["event"] = {"notice": event.notice.value, "actor": event.actor, "reason": event.reason,
+                         "level": event.level, "sessions": event.sessions, "request": _request_json(event.request)}
+    return data
+
+
+def intent_of(row: Any) -> Intent:
+    data: Mapping[str, Any] = row.payload or {}
+    event = None
+    if "event" in data:
+        said = data["event"]
+        event = Event(Notice(said["notice"]), _request_from_json(said["request"]), actor=said.get("actor"),
+                      reason=said.get("reason"), level=said.get("level"), sessions=said.get("sessions"))
+    return Intent(Send(row.send), row.request_id, event=event, level=data.get("level"),
+                  threads=str(data.get("threads", "all")))
+
+
+def add(session: Session, intent: Intent, at: datetime) -> None:
+    session.execute(insert(OUTBOX), {"request_id": intent.request_id, "send": intent.send.value,
+                                     "payload": payload(intent), "state": "due", "created_at": at, "attempts": 0,
+                                     "next_attempt_at": at, "sent_at": None, "last_error": None})
+
+
+def owed(session: Session, request_ids: Sequence[str] | None, limit: int) -> list[Owed]:
+    c = OUTBOX.c
+    stmt = select(OUTBOX).where(c.state == "due")
+    if request_ids is not None:
+        stmt = stmt.where(c.request_id.in_(list(request_ids)))
+    rows = session.execute(stmt.order_by(c.id).limit(limit))
+    return [Owed(row.id, intent_of(row), row.created_at, row.attempts, row.next_attempt_at,
+                 frozenset((row.payload or {}).get("done", ()))) for row in rows]
+
+
+def _changed(session: Session, stmt: Any) -> bool:
+    return cast(CursorResult[Any], session.execute(stmt)).rowcount == 1
+
+
+def claim(session: Session, owed_id: int, now: datetime, until: datetime) -> bool:
+    c = OUTBOX.c
+    return _changed(session, update(OUTBOX).where(c.id == owed_id, c.state == "due", c.next_attempt_at <= now)
+                    .values(next_attempt_at=until))
+
+
+def sent(session: Session, owed_id: int, at: datetime) -> None:
+    session.execute(update(OUTBOX).where(OUTBOX.c.id == owed_id).values(state="sent", sent_at=at))
+
+
+def failed(session: Session, owed_id: int, *, attempts: int, retry_at: datetime, done: frozenset[str],
+           error: str, dead: bool) -> None:
+    row = session.execute(select(OUTBOX.c.payload).where(OUTBOX.c.id == owed_id)).one()
+    data = {**(row.payload or {}), "done": sorted(done)}
+    session.execute(update(OUTBOX).where(OUTBOX.c.id == owed_id).values(
+        attempts=attempts, next_attempt_at=retry_at, payload=data, last_error=error,
+        state="dead" if dead else "due"))
+
+
+def counts(session: Session) -> dict[str, int]:
+    found = dict.fromkeys(("due", "dead"), 0)
+    c = OUTBOX.c
+    for state, n in session.execute(select(c.state, func.count()).where(c.state.in_(["due", "dead"]))
+                                    .group_by(c.state)):
+        found[state] = int(n)
+    return found
+
+
+def retry_now(session: Session, now: datetime) -> int:
+    """Every item due is tried at once (at start: the claims of a dead process are released)."""
+    c = OUTBOX.c
+    result = session.execute(update(OUTBOX).where(c.state == "due", c.next_attempt_at > now)
+                             .values(next_attempt_at=now))
+    return int(cast(CursorResult[Any], result).rowcount)
