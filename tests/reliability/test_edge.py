@@ -17,7 +17,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from pydantic import SecretStr
@@ -27,6 +27,7 @@ from bot.edge import MAX_SLACK_BODY
 from bot.fakes import cast
 from bot.fakes.aws import FakeAws
 from bot.fakes.slack_api import FakeSlack
+from bot.fakes.slack_calls import RecordedCall
 from bot.fakes.slack_client import SlackSimulator, sign
 from bot.server import HttpServer
 from bot.settings import Settings
@@ -57,10 +58,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, fake_slack: FakeSlack,
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _sim(replica: Replica, slack: FakeSlack) -> SlackSimulator:
-    return SlackSimulator(replica.url, SECRET, slack)
 
 
 def _exchange(port: int, head: bytes, body_chunks: Iterable[bytes] = (), timeout: float = 10) -> bytes:
@@ -105,19 +102,24 @@ def test_a_chunked_body_is_cut_off_at_1_mib(served: Replica, figures: Counter[st
     assert served.health() is not None
 
 
+def _signed_command(replica: Replica, slack: FakeSlack, text: str, size: int = 0) -> RecordedCall:
+    """``/jit <text>`` signed like Slack (its body padded to ``size`` bytes): 200, and the answer jitbot posted
+    to this command's own response_url (the fake Slack is shared with other tests)."""
+    sim = SlackSimulator(replica.url, SECRET, slack)
+    url = slack.make_response_url()
+    body = urlencode({"token": "x", "team_id": sim.team_id, "channel_id": "C0GENERAL1", "user_id": cast.ALICE,
+                      "command": "/jit", "text": text, "response_url": url, "trigger_id": sim.new_trigger_id(),
+                      "pad": ""}).encode()
+    body += b"x" * (size - len(body))
+    assert sim.raw(body, sim.signed_headers(body, "application/x-www-form-urlencoded")).status == 200
+    return slack.wait_for(lambda c: c.method == "response_url" and c.path == urlsplit(url).path, timeout=15)
+
+
 def test_a_signed_body_of_exactly_1_mib_is_still_taken(served: Replica, fake_slack: FakeSlack,
                                                        figures: Counter[str]) -> None:
-    sim = _sim(served, fake_slack)
-    fields = {"token": "x", "team_id": sim.team_id, "channel_id": "C0GENERAL1", "user_id": cast.ALICE,
-              "command": "/jit", "text": "help", "response_url": fake_slack.make_response_url(),
-              "trigger_id": sim.new_trigger_id(), "pad": ""}
-    body = urlencode(fields).encode()
-    body += b"x" * (MAX_SLACK_BODY - len(body))
-    before = len(fake_slack.calls_to("response_url"))
-    assert sim.raw(body, sim.signed_headers(body, "application/x-www-form-urlencoded")).status == 200
+    answer = _signed_command(served, fake_slack, "help", size=MAX_SLACK_BODY)
     figures["requests: edge (oversized)"] += 1
-    fake_slack.wait_for(lambda c: c.method == "response_url" and len(fake_slack.calls_to("response_url")) > before,
-                        timeout=15)
+    assert "jitbot" in str(answer.params.get("text"))
 
 
 class _Loris:
@@ -159,12 +161,8 @@ def test_idle_and_trickling_connections_keep_nobody_out(served: Replica, fake_sl
         for _ in range(3):
             with urllib.request.urlopen(f"{served.url}/healthz", timeout=10) as answer:  # noqa: S310 - loopback
                 assert answer.status == 200 and json.loads(answer.read()) == {"status": "ok"}
-        sim = _sim(served, fake_slack)
-        before = len(fake_slack.calls_to("response_url"))
-        assert sim.command(cast.ALICE, "help").status == 200
-        call = fake_slack.wait_for(lambda c: c.method == "response_url"
-                                   and len(fake_slack.calls_to("response_url")) > before, timeout=15)
-        assert "jitbot" in str(call.params.get("text"))
+        answer = _signed_command(served, fake_slack, "help")
+        assert "jitbot" in str(answer.params.get("text"))
         assert all(conn.fileno() != -1 for conn in loris.sockets)  # still held while the others were served
     finally:
         loris.close()
