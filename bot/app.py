@@ -46,6 +46,7 @@ from handlers.digest_blocks import DigestPoster
 from handlers.directory import SlackDirectory
 from handlers.later import Acks, Later
 from handlers.notifier import SlackNotifier
+from handlers.tell import guard_callbacks
 from store.engine import create_session_factory, make_engine
 from store.homes import SqlHomeViews
 from store.migrate import is_up_to_date, upgrade
@@ -204,6 +205,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     app = App(client=client, signing_secret=settings.secret("slack_signing_secret") or "",
               token_verification_enabled=False, process_before_response=True, listener_executor=listeners)
     register_error_handler(app)
+    guard_callbacks(app, client)  # every response_url must point at Slack before anything answers on it
     commands.register(app, ctx, later)
     actions.register(app, ctx, later)
     breakglass.register(app, ctx, later)
@@ -215,7 +217,8 @@ def build(settings: Settings, *, clock: Clock | None = None,
     runtime.extras["closers"] = [notifier.close]
     runtime.extras["drains"] = [later.close]
     runtime.policy_watch = PolicyWatch(policies, ctx, client, settings.policy_poll_seconds, leading=runtime.leads)
-    runtime.wsgi = make_wsgi(app, runtime.health, registry, acks)
+    runtime.wsgi = make_wsgi(app, runtime.health, registry, acks,
+                             signing_secret=settings.secret("slack_signing_secret") or "")
     return runtime
 
 

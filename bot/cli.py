@@ -29,11 +29,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure(settings.log_level, settings.log_format)
-    missing = [n for n in ("slack_bot_token",) if settings.secret(n) is None]
+    problems = []
+    if settings.secret("slack_bot_token") is None:
+        problems.append("SLACK_BOT_TOKEN is missing, empty or blank")
     if settings.secret("slack_app_token") is None and settings.secret("slack_signing_secret") is None:
-        missing.append("slack_signing_secret")
-    if missing:
-        print("jitbot serve needs " + ", ".join(m.upper() for m in missing), file=sys.stderr)
+        problems.append("SLACK_SIGNING_SECRET is missing, empty or blank: in HTTP mode (no SLACK_APP_TOKEN) it is "
+                        "what tells Slack's requests from forgeries (the Slack app's Basic Information page)")
+    if problems:
+        print("jitbot serve cannot start: " + "; ".join(problems), file=sys.stderr)
         return 2
     try:
         runtime = build(settings)

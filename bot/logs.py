@@ -1,4 +1,8 @@
-"""Logging: readable text or one JSON object per line, with the ``extra`` fields kept."""
+"""Logging: readable text or one JSON object per line, with the ``extra`` fields kept.
+
+Every record is exactly one line: control characters (CR, LF, tab, ANSI escapes, every other C0 and C1 code,
+DEL, and the Unicode line and paragraph separators) are written as escapes, whoever put them in the message,
+an extra field or an exception, so no input can forge a line or recolour a terminal."""
 
 from __future__ import annotations
 
@@ -10,6 +14,20 @@ from typing import Any
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 SECRET_MARKERS = ("xoxb-", "xoxp-", "xapp-", "xoxe")
+
+
+def _escape_table() -> dict[int, str]:
+    table = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+    table.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+    return table
+
+
+_ESCAPES = _escape_table()
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped (``\\n``, ``\\x1b`` …): it stays one line, inert."""
+    return text.translate(_ESCAPES)
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -39,7 +57,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(payload, default=str))
+        return redact(json.dumps(payload, default=str, ensure_ascii=True))  # escapes all control characters
 
 
 class TextFormatter(logging.Formatter):
@@ -48,7 +66,7 @@ class TextFormatter(logging.Formatter):
         extras = _extras(record)
         if extras:
             base += " " + " ".join(f"{k}={v}" for k, v in extras.items())
-        return redact(base)
+        return redact(one_line(base))
 
 
 def configure(level: str = "INFO", fmt: str = "text") -> None:

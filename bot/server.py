@@ -11,16 +11,34 @@ from types import FrameType
 from waitress.server import create_server
 
 from bot.app import Runtime
+from bot.edge import MAX_SLACK_BODY
 
 log = logging.getLogger(__name__)
+
+#: How waitress holds connections. A connection costs a socket and a little memory on waitress's one I/O
+#: thread, never a worker thread, until its request has fully arrived: idle or trickling (slowloris) clients
+#: only use up connections. The default limit (100) let 100 of them stop /healthz and Slack from getting in;
+#: 1000 does not (poll(), not select(), whose descriptors end at 1024; the process needs ``ulimit -n`` above
+#: it). A connection with no traffic for CHANNEL_TIMEOUT seconds is closed (checked every CLEANUP_INTERVAL).
+#: Bodies are refused with 413 once the headers announce more than the Slack limit (waitress refuses
+#: ``>= max_request_body_size``), before a byte of them is read; a chunked body is refused once that much of
+#: it has arrived. docs/operations.md: the reverse proxy in front does the per-client limits.
+SERVER_LIMITS: dict[str, int | bool] = {
+    "connection_limit": 1000,
+    "channel_timeout": 30,
+    "cleanup_interval": 5,
+    "asyncore_use_poll": True,
+    "max_request_body_size": MAX_SLACK_BODY + 1,
+    "max_request_header_size": 64 * 1024,
+}
 
 
 class HttpServer:
     """waitress on a background thread; ``port`` is the bound port (useful with port 0)."""
 
     def __init__(self, runtime: Runtime, host: str, port: int, threads: int = 16) -> None:
-        self._server = create_server(runtime.wsgi, host=host, port=port, threads=threads,
-                                     ident="jitbot", clear_untrusted_proxy_headers=True)
+        self._server = create_server(runtime.wsgi, host=host, port=port, threads=threads, ident="jitbot",
+                                     clear_untrusted_proxy_headers=True, **SERVER_LIMITS)
         self.port: int = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 

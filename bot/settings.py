@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,15 @@ class Settings(BaseSettings):
     policy_poll_seconds: float = Field(default=5.0, ge=0, le=3600)
     #: worker threads of the HTTP server
     http_threads: int = Field(default=16, ge=1, le=256)
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty or blank secret is no secret: treated as unset (``jitbot serve`` then refuses to start),
+        never used (an empty signing secret would accept signatures anyone can compute)."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return None if isinstance(value, str) and not value.strip() else value
 
     def secret(self, name: Literal["slack_bot_token", "slack_signing_secret", "slack_app_token"]) -> str | None:
         value = getattr(self, name)

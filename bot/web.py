@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -12,40 +11,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.edge import MAX_SLACK_BODY, check_slack_request
 from handlers.later import Acks
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-#: the largest body jitbot reads from Slack (a big modal's view state stays far below): beyond it, 413 unread
-MAX_SLACK_BODY = 1 << 20
-
-
-def unreadable(environ: dict[str, Any]) -> str | None:
-    """Why Bolt's signature check could not even read this request (it would raise: a 500), or None.
-    Its timestamp must be a number, its signature ASCII, its body UTF-8 of a sane size. The body is read
-    here and put back for Bolt."""
-    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
-    signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
-    if not (timestamp.isascii() and timestamp.isdigit() and signature.isascii()):
-        return "401 Unauthorized"
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return "400 Bad Request"
-    if not 0 <= length <= MAX_SLACK_BODY:
-        return "413 Content Too Large"
-    body = environ["wsgi.input"].read(length)
-    environ["wsgi.input"] = io.BytesIO(body)
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return "401 Unauthorized"
-    return None
+__all__ = ["MAX_SLACK_BODY", "WsgiApp", "make_wsgi"]
 
 
 def make_wsgi(app: App, health: Callable[[bool], tuple[bool, dict[str, Any]]],
-              registry: CollectorRegistry, acks: Acks | None = None) -> WsgiApp:
-    """``acks`` counts the Slack deliveries in flight (work after the ack lets them go first)."""
+              registry: CollectorRegistry, acks: Acks | None = None, *, signing_secret: str) -> WsgiApp:
+    """``acks`` counts the Slack deliveries in flight (work after the ack lets them go first). Requests to
+    ``/slack/events`` reach Bolt only when signed with ``signing_secret`` (``bot.edge``); none does when it is
+    blank."""
     slack = SlackRequestHandler(app)
     in_flight = acks if acks is not None else contextlib.nullcontext()
 
@@ -59,9 +37,9 @@ def make_wsgi(app: App, health: Callable[[bool], tuple[bool, dict[str, Any]]],
         if path == "/slack/events":
             if method != "POST":
                 return respond(start, "405 Method Not Allowed", b"POST only\n", "text/plain")
-            refused = unreadable(environ)
+            refused = check_slack_request(environ, signing_secret)
             if refused is not None:
-                return respond(start, refused, b"invalid request\n", "text/plain")
+                return respond(start, refused.status, b"invalid request\n", "text/plain")
             with in_flight:
                 return slack(environ, start)
         if path == "/healthz" and method in ("GET", "HEAD"):

@@ -29,7 +29,6 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 from slack_sdk.models.views import View
-from slack_sdk.webhook import WebhookClient
 
 from core.breakglass import Review, check_reviewer, review
 from core.context import Context
@@ -39,6 +38,7 @@ from core.model import AccessRequest, MessageRef, State
 from core.policy.schema import PolicyFile
 from handlers.blocks import facts
 from handlers.later import Later
+from handlers.tell import tell
 from handlers.text import escape, principal, user, when
 from handlers.views import modal_metadata
 
@@ -188,14 +188,6 @@ def parse_review(view: dict[str, Any]) -> tuple[bool | None, str]:
     return (None if selected is None else selected == "justified"), note
 
 
-def _tell(client: WebClient, response_url: str | None, user_id: str, text: str) -> None:
-    if response_url:
-        WebhookClient(response_url, timeout=client.timeout, retry_handlers=client.retry_handlers).send(
-            text=text, response_type="ephemeral", replace_original=False)
-    else:
-        client.chat_postMessage(channel=user_id, text=text)
-
-
 def register(app: App, ctx: Context, later: Later) -> None:
     client = later.client
 
@@ -209,7 +201,7 @@ def register(app: App, ctx: Context, later: Later) -> None:
         try:
             request = check_reviewer(ctx, request_id, actor)
         except JitError as err:
-            _tell(client, body.get("response_url"), actor, f":warning: {escape(str(err))}")
+            tell(client, body.get("response_url"), actor, f":warning: {escape(str(err))}")
             return
         meta = json.dumps({"id": request_id, "response_url": body.get("response_url")})
         client.views_open(trigger_id=body["trigger_id"], view=review_modal(request, meta).to_dict())
@@ -237,4 +229,4 @@ def register(app: App, ctx: Context, later: Later) -> None:
                    ("justified." if done.justified else "*not justified*; follow it up.")
         except JitError as err:
             text = f":warning: {escape(str(err))}"
-        _tell(client, response_url, actor, text)
+        tell(client, response_url, actor, text)
