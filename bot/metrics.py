@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -24,7 +24,7 @@ from slack_sdk.http_retry.state import RetryState
 
 from core.errors import Undelivered
 from core.model import AccessRequest, Decision, Event, Kind, MessageRef, Notice, State
-from core.ports import Clock, Notifier, Reports
+from core.ports import Clock, Notifier, Reports, UnitOfWork
 
 log = logging.getLogger("jitbot.decisions")
 

@@ -24,7 +24,7 @@ from core.chains import (
     superseded_by,
     tell_cancelled,
 )
-from core.context import Context, Say, record, transition
+from core.context import Context, Say, owe, record, transition
 from core.continuous import refusal_at_grant, superseded_reason
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
 from core.model import AccessRequest, Event, Notice, State
@@ -97,8 +97,8 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         ended = ended_parent(uow.repo, request, for_update=True) if request.extends else None
         if ended is not None:
             ok = transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
-                            detail={"error": ended}, say=Say(Notice.FAILED, reason=ended), ended_at=now, end_reason=ended, needs_cleanup=True,
-                            cleanup_attempts=0, lease_until=now + GRANT_LEASE)
+                            detail={"error": ended}, say=Say(Notice.FAILED, reason=ended), ended_at=now,
+                            end_reason=ended, needs_cleanup=True, cleanup_attempts=0, lease_until=now + GRANT_LEASE)
         else:
             ok = transition(uow, request, State.ACTIVE, actor="jitbot", action="granted", at=now,
                             detail={"expires_at": expires_at.isoformat(), "principal": request.principal_arn},

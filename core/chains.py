@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from core.context import Context, transition
+from core.context import Context, Say, transition
 from core.continuous import MAX_LINKS, superseded_reason
 from core.errors import Conflict
-from core.model import AccessRequest, Event, Notice, State
+from core.model import AccessRequest, Notice, State
 from core.ports import Repository
 
 _SUPERSEDED = superseded_reason("")
@@ -108,10 +108,12 @@ def cancel_extensions(ctx: Context, parent: AccessRequest) -> list[AccessRequest
             common: dict[str, Any] = {"ended_at": now, "ended_by": actor, "end_reason": reason}
             if extension.state is State.PENDING:
                 ok = transition(uow, extension, State.CANCELLED, actor=actor, action="cancelled", at=now,
-                                detail={"reason": reason, "parent": parent.id}, **common)
+                                detail={"reason": reason, "parent": parent.id},
+                                say=Say(Notice.CANCELLED, actor=actor, reason=reason), **common)
             else:
                 ok = transition(uow, extension, State.FAILED, actor=actor, action="grant_failed", at=now,
                                 expected={"lease_until__lt": now}, detail={"error": reason, "parent": parent.id},
+                                say=Say(Notice.FAILED, actor=actor, reason=reason),
                                 needs_cleanup=True, cleanup_attempts=0, lease_until=None, **common)
             if ok:
                 ended.append(uow.repo.get(extension.id) or extension)
@@ -120,12 +122,9 @@ def cancel_extensions(ctx: Context, parent: AccessRequest) -> list[AccessRequest
 
 
 def tell_cancelled(ctx: Context, ended: list[AccessRequest]) -> None:
-    """The approval messages of the extensions ended with their parent lose their buttons; the requester, the
-    threads and the audit channel are told why."""
-    for extension in ended:
-        notice = Notice.CANCELLED if extension.state is State.CANCELLED else Notice.FAILED
-        ctx.close_out(extension.id, Event(notice, extension, actor=extension.ended_by,
-                                          reason=extension.end_reason))
+    """Send what ending the extensions owed (in their transaction): their approval messages lose their buttons;
+    the requester, the threads and the audit channel are told why."""
+    ctx.flush(*(extension.id for extension in ended))
 
 
 def orphaned(ctx: Context, extension: AccessRequest) -> bool:
@@ -137,7 +136,8 @@ def orphaned(ctx: Context, extension: AccessRequest) -> bool:
         if reason is None:
             return False
         ok = transition(uow, extension, State.CANCELLED, actor="jitbot", action="cancelled", at=now,
-                        detail={"reason": reason, "parent": extension.extends}, ended_at=now, ended_by="jitbot",
+                        detail={"reason": reason, "parent": extension.extends},
+                        say=Say(Notice.CANCELLED, actor="jitbot", reason=reason), ended_at=now, ended_by="jitbot",
                         end_reason=reason)
         uow.commit()
     if ok:

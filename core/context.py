@@ -97,22 +97,6 @@ class Context:
         except Exception:  # the database or a bug: the messages stay owed, and the periodic run sends them
             log.exception("could not send the messages owed", extra={"request_ids": list(request_ids)})
 
-    def close_out(self, request_id: str, event: Event) -> None:
-        """A pending request just ended: its approval messages lose their buttons, then everyone is told.
-        Owed in a transaction of its own: prefer ``transition(..., say=...)``, which owes it with the change."""
-        with self.uow() as uow:
-            owe_close_out(uow, event, self.clock.now())
-            uow.commit()
-        self.flush(request_id)
-
-    def announce(self, event: Event) -> None:
-        """Tell everyone concerned about ``event``. Owed in a transaction of its own: prefer ``owe`` (or
-        ``transition(..., say=...)``) inside the transaction of the change, then ``flush``."""
-        with self.uow() as uow:
-            owe(uow, event, self.clock.now())
-            uow.commit()
-        self.flush(event.request.id)
-
 
 #: members listed in an audit event per group; beyond, the count and a digest of the whole list still pin it down
 MAX_LISTED_MEMBERS = 500
@@ -124,14 +108,6 @@ def membership(members: Iterable[str]) -> dict[str, Any]:
     ids = sorted(members)
     digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
     return {"members": ids[:MAX_LISTED_MEMBERS], "count": len(ids), "sha256": digest}
-
-
-def open_level(ctx: Context, request: AccessRequest, level: int) -> None:
-    """Post the approval message of ``level`` (owed in a transaction of its own: prefer ``owe_level``)."""
-    with ctx.uow() as uow:
-        owe_level(uow, request, level, ctx.clock.now())
-        uow.commit()
-    ctx.flush(request.id)
 
 
 # -- messages owed: recorded in the transaction of the change that owes them, sent by core.outbox ----------

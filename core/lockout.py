@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from core.context import Context, record
+from core.context import Context, owe, record
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from core.model import AccessRequest, Event, Kind, Lockout, Node, Notice, State
 from core.revokers import check_revoker, clean_reason, end_request
@@ -84,6 +84,7 @@ def lockout(ctx: Context, actor: str, person: Person, reason: str) -> LockedOut:
         live = uow.repo.by_requester(target, LIVE, limit=10_000)
         record(uow, None, actor, LOCKED_OUT, now, user=target, reason=text, requests=[r.id for r in live],
                **authority.detail())
+        owe(uow, Event(Notice.LOCKED_OUT, _shadow(target, ctx), actor=actor, reason=text), now, threads="none")
         uow.commit()
     why = f"locked out: {text}"
     detail = {**authority.detail(), "lockout": True}
@@ -92,7 +93,7 @@ def lockout(ctx: Context, actor: str, person: Person, reason: str) -> LockedOut:
     # pending first: an extension waiting for approval never outlives the grant it extends
     for request in sorted(live, key=lambda r: LIVE.index(r.state)):
         (ended if end_request(ctx, request, actor, why, detail) else missed).append(request.id)
-    ctx.notifier.announce(Event(Notice.LOCKED_OUT, _shadow(target, ctx), actor=actor, reason=text), [])
+    ctx.flush(_shadow(target, ctx).id)
     return LockedOut(done, tuple(ended), tuple(missed))
 
 
@@ -108,8 +109,9 @@ def unlock(ctx: Context, actor: str, person: Person, reason: str | None = None) 
             raise Conflict(f"{target} is not locked out.")
         record(uow, None, actor, UNLOCKED, now, user=target, reason=text, locked_by=held.by,
                locked_at=held.at.isoformat(), **authority.detail())
+        owe(uow, Event(Notice.UNLOCKED, _shadow(target, ctx), actor=actor, reason=text), now, threads="none")
         uow.commit()
-    ctx.notifier.announce(Event(Notice.UNLOCKED, _shadow(target, ctx), actor=actor, reason=text), [])
+    ctx.flush(_shadow(target, ctx).id)
     return target
 
 

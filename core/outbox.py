@@ -40,6 +40,9 @@ OWED_LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 10
 #: the audit action of a message given up on
 DEAD = "message_undelivered"
+#: the periodic run leaves items this young to the thread that owed them, which sends them right after its
+#: commit (``Context.flush``) once the rest of its work (a grant, say) is done; the periodic run is the safety net
+FRESH = timedelta(seconds=2)
 
 
 @dataclass
@@ -63,6 +66,9 @@ def deliver(ctx: Context, request_ids: Sequence[str] | None = None, *, limit: in
             continue
         now = ctx.clock.now()
         if item.next_attempt_at > now:  # backing off, or being sent by someone else: the later ones wait
+            held.add(key)
+            continue
+        if request_ids is None and now - item.created_at < FRESH:  # its owner is about to send it
             held.add(key)
             continue
         with ctx.uow() as uow:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from core.context import Context, record
+from core.context import Context, owe, record
 from core.durations import format_duration
 from core.model import AccessRequest, Event, Notice
 
@@ -59,6 +59,11 @@ def realert(ctx: Context) -> AccessRequest | None:
     count = f"{len(overdue)}" if len(overdue) < COUNTED else f"{COUNTED} or more"
     named = [r.id for r in overdue[:NAMED]]
     waited = format_duration(now - (oldest.ended_at or oldest.expires_at or now))
+    others = ", ".join(named[1:]) + ("…" if len(overdue) > NAMED else "")
+    reason = (f"access ended {waited} ago and AWS has not confirmed its revocation ({oldest.cleanup_attempts} "
+              f"failed attempt(s)); {count} revocation(s) pending for more than {format_duration(REALERT_EVERY)}"
+              + (f", also {others}" if others else "")
+              + f". Said again every {format_duration(REALERT_EVERY)} until AWS confirms.")
     with ctx.uow() as uow:
         # two schedulers that both believe they lead (a moment during a takeover) take turns here: the lock on
         # the oldest pending request (SQLite: the write lock of the transaction) is held until the alert is on
@@ -69,12 +74,8 @@ def realert(ctx: Context) -> AccessRequest | None:
             return None
         record(uow, None, "jitbot", ALERTED, now, pending=len(overdue), requests=named, oldest=oldest.id,
                oldest_since=_since(oldest), attempts=oldest.cleanup_attempts)
+        owe(uow, Event(Notice.REVOKE_FAILING, oldest, reason=reason), now)
         uow.commit()
-    others = ", ".join(named[1:]) + ("…" if len(overdue) > NAMED else "")
-    reason = (f"access ended {waited} ago and AWS has not confirmed its revocation ({oldest.cleanup_attempts} "
-              f"failed attempt(s)); {count} revocation(s) pending for more than {format_duration(REALERT_EVERY)}"
-              + (f", also {others}" if others else "")
-              + f". Said again every {format_duration(REALERT_EVERY)} until AWS confirms.")
     log.warning("revocations pending", extra={"pending": len(overdue), "requests": named})
-    ctx.announce(Event(Notice.REVOKE_FAILING, oldest, reason=reason))
+    ctx.flush(oldest.id)
     return oldest

@@ -21,9 +21,9 @@ from typing import Any
 
 from core import access
 from core.access import cleanup, end_access
-from core.context import Context, transition
+from core.context import Context, Say, transition
 from core.errors import Conflict, InvalidInput, NotAllowed
-from core.model import AccessRequest, Event, Notice, State
+from core.model import AccessRequest, Notice, State
 from core.policy.schema import GROUP_ID
 
 MAX_REASON = 1000
@@ -115,13 +115,15 @@ def end_request(ctx: Context, request: AccessRequest, actor: str, reason: str, d
     elif request.state is not State.PENDING:
         return False
     with ctx.uow() as uow:
+        # pending: its approval messages lose their buttons and everyone is told, owed with the change
+        say = Say(Notice.REVOKED, actor=actor, reason=reason) if request.state is State.PENDING else None
         ok = transition(uow, request, State.REVOKED, actor=actor, action=State.REVOKED.value, at=now,
-                        detail={"reason": reason, **detail}, **changes)
+                        detail={"reason": reason, **detail}, say=say, **changes)
         uow.commit()
     if not ok:
         return False
     if request.state is State.APPROVED:
         cleanup(ctx, request.id)  # now, unless a worker holds the grant's lease: then the sweep, once it ends
     else:
-        ctx.close_out(request.id, Event(Notice.REVOKED, ctx.load(request.id), actor=actor, reason=reason))
+        ctx.flush(request.id)
     return True

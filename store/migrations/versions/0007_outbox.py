@@ -5,7 +5,7 @@ request whose notice was still due gets an outbox item saying it (the request as
 cleared. The column stays (nothing sets it any more).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2025-01-07 00:00:00
 """
 
