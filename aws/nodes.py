@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aws.arns import ACCOUNT_ID, INSTANCE_ID, MANAGED_ID, REGION
 from aws.clients import Clients
 from aws.errors import NodeLookupError, describe, error_code, is_transient
-from core.errors import AmbiguousNode, NodeNotFound, TransientAwsError
+from core.errors import AmbiguousNode, InvalidInput, NodeNotFound, TransientAwsError
 from core.model import Node
 
 if TYPE_CHECKING:
@@ -60,6 +60,16 @@ class TTLCache(Generic[T]):
             self._data.clear()
 
 
+#: what EC2 and SSM filters read as wildcards: a reference with one would list nodes the person may not see
+WILDCARDS = frozenset("*?")
+
+
+def refuse_wildcards(text: str) -> None:
+    if WILDCARDS & set(text):
+        raise InvalidInput("Node references take no wildcards (* or ?): give a node id (i-…, mi-…) or its exact "
+                           "Name; `/jit nodes <part of a name>` lists the nodes you may request.")
+
+
 def parse_reference(reference: str) -> tuple[str | None, str | None, str]:
     """``[account/][region/]node`` (either order) → (account, region, node)."""
     parts = reference.strip().split("/")
@@ -91,6 +101,7 @@ class NodeFinder:
 
     # -- resolve -----------------------------------------------------------------------------------------
     def resolve(self, reference: str) -> Node:
+        refuse_wildcards(reference)
         account, region, ident = parse_reference(reference)
         if not ident:
             raise NodeNotFound("Which node? Give an instance id (i-…), a managed node id (mi-…) or its Name.")
@@ -136,6 +147,7 @@ class NodeFinder:
 
     # -- search ------------------------------------------------------------------------------------------
     def search(self, text: str, limit: int = 100) -> list[Node]:
+        refuse_wildcards(text)
         account, region, needle = parse_reference(text)
         region = region or self._clients.region
         needle = needle.lower()

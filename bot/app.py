@@ -30,7 +30,7 @@ from bot import failpoints
 from bot.clock import SystemClock
 from bot.errors import register_error_handler
 from bot.leader import Leadership
-from bot.metrics import ActiveGrants, Metrics, ObservedNotifier, SlackErrorCounter
+from bot.metrics import GrantGauges, Metrics, ObservedNotifier, SlackErrorCounter
 from bot.policies import PolicyHolder, PolicyWatch
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -174,6 +174,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     client = slack_client(settings, metrics)
     gateway = aws(settings, policies) if aws else default_aws(settings, policies, metrics)
     home_views = SqlHomeViews(engine)
+    reports = SqlReports(sessions)
     notifier = SlackNotifier(client, policies, lambda: ctx, home_views)
     ctx = Context(
         uow=lambda: SqlUnitOfWork(sessions),
@@ -185,7 +186,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
         policies=policies,
         breakglass=SlackBreakglassNotices(client, policies),
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
-        reports=SqlReports(sessions),
+        reports=reports,
     )
     # Listeners run in the HTTP thread and ack there (no waiting on Bolt's 10 ms poll for an ack made on another
     # thread); their use cases, Slack and AWS calls included, run after the ack on this pool (handlers.later).
@@ -202,7 +203,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     breakglass.register(app, ctx, later)
     modals.register(app, ctx, later)
     home.register(app, ctx, later, home_views)
-    registry.register(ActiveGrants(ctx.uow))
+    registry.register(GrantGauges(reports, ctx.clock))
     runtime = Runtime(settings, engine, sessions, ctx, app, client, wsgi=lambda e, s: [], metrics=metrics)
     runtime.extras["closers"] = [notifier.close]
     runtime.extras["drains"] = [later.close]

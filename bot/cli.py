@@ -152,8 +152,23 @@ def _audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """``--version``: computed only when asked (it may run git), then exit."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from bot.version import version_text
+
+        print(version_text())
+        parser.exit()
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="jitbot", description="Just-in-time SSM node access from Slack.")
+    top.add_argument("--version", action=_Version, help="print the version and the commit, then exit")
     sub = top.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the bot (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)") \
         .set_defaults(func=_serve)

@@ -3,14 +3,14 @@
 - decisions and their timing: a Notifier decorator sees every lifecycle notice;
 - Slack errors: a retry handler placed first in the WebClient's chain counts failed attempts (never retries);
 - AWS errors: botocore's event hooks on every session jitbot creates;
-- active grants: a collector that asks the database at scrape time;
+- active grants and pending revocations: a collector that asks the database at scrape time;
 - scheduler jobs: APScheduler's job events.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -22,7 +22,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from core.model import AccessRequest, Decision, Event, Kind, MessageRef, Notice, State
-from core.ports import Clock, Notifier, UnitOfWork
+from core.ports import Clock, Notifier, Reports
 
 log = logging.getLogger("jitbot.decisions")
 
@@ -87,19 +87,28 @@ class SlackErrorCounter(RetryHandler):
         return False
 
 
-class ActiveGrants(Collector):
-    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
-        self.uow = uow
+class GrantGauges(Collector):
+    """Asks the database at scrape time: grants that may still work on AWS, and revocations not yet confirmed."""
+
+    def __init__(self, reports: Reports, clock: Clock) -> None:
+        self.reports = reports
+        self.clock = clock
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("jitbot_active_grants", "Grants active now")
+        active = GaugeMetricFamily("jitbot_active_grants",
+                                   "Grants active, or ended but with their policy deletion not yet confirmed by AWS")
+        pending = GaugeMetricFamily("jitbot_revocations_pending",
+                                    "Grants past their end or revoked whose policy deletion AWS has not confirmed")
         try:
-            with self.uow() as uow:
-                family.add_metric([], len(uow.repo.in_states([State.ACTIVE], limit=1_000_000)))
+            live = self.reports.count_live(State.ACTIVE)
+            ended, past_end = self.reports.unconfirmed_revocations(self.clock.now())
         except Exception:  # a scrape must not fail because the database is briefly unavailable
-            log.warning("could not count active grants for /metrics")
+            log.warning("could not count the grants for /metrics")
             return
-        yield family
+        active.add_metric([], live + ended)
+        pending.add_metric([], ended + past_end)
+        yield active
+        yield pending
 
 
 class ObservedNotifier:

@@ -61,6 +61,8 @@ def summary(policies: PolicyFile, source: str) -> str:
         for index, level in enumerate(manual.levels, 1):
             lines.append(f"    level {index} '{level.name or f'Level {index}'}': {level.required} of "
                          f"{', '.join(level.approvers)} in {level.channel}")
+    if s.revokers:
+        lines.append(f"revokers (any request, /jit lockout): {', '.join(s.revokers)}")
     if policies.breakglass.requesters:
         lines.append(f"break-glass: {', '.join(policies.breakglass.requesters)}, up to "
                      f"{format_duration(policies.breakglass.max_duration)}, reviewed by level 1 of the manual policy")
@@ -128,6 +130,8 @@ def _principal_lists(policies: PolicyFile) -> Iterator[tuple[str, tuple[str, ...
             yield f"manual_approval[{index}].levels[{number}].approvers", level.approvers
     if policies.breakglass.requesters:
         yield "breakglass.requesters", policies.breakglass.requesters
+    if policies.settings.revokers:
+        yield "settings.revokers", policies.settings.revokers
     if policies.cedar is not None:
         yield policies.cedar.source, tuple(sorted(policies.cedar.groups))
 

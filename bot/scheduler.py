@@ -24,7 +24,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from core import reconcile, sweep
+from core import pending, reconcile, sweep
 from core.context import Context, record
 from core.digest import DIGEST_POSTED, Digest, daily_digest, unposted_slot
 from core.model import AccessRequest
@@ -105,8 +105,9 @@ class Scheduler:
 
     def start(self) -> None:
         now = self.ctx.clock.now()
+        # at once by APScheduler's own (system) clock, whatever the domain's clock says
         self._scheduler.add_job(self.run_sweep, "interval", seconds=self.sweep_seconds, id="sweep",
-                                next_run_time=now)
+                                next_run_time=datetime.now(UTC))
         if self.ctx.reports is not None:
             self._scheduler.add_job(self.run_retention, "interval", days=1, id="retention",
                                     next_run_time=now + RETENTION_DELAY)
@@ -148,6 +149,10 @@ class Scheduler:
         report = sweep.sweep(self.ctx)
         if report.acted or report.errors:
             log.info("sweep", extra={"report": report.__dict__})
+        try:  # the scheduler's replica only: pending revocations said again every 15 minutes (core.pending)
+            pending.realert(self.ctx)
+        except Exception:
+            log.exception("could not re-alert the pending revocations")
         if self.ctx.reports is not None:
             self.sync_digest()
 

@@ -8,7 +8,7 @@ retry after a crash converges.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -72,6 +72,12 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         if ended is not None:  # an earlier attempt AWS did not confirm may have applied it: delete it then
             _refuse_grant(ctx, request, now, ended, applied=request.cleanup_attempts > 0)
             return None
+    with ctx.uow() as uow:  # the last gate of a lockout (core.lockout): whatever was approved, nothing is granted
+        locked = uow.repo.lockout(request.requester) is not None
+    if locked:
+        _refuse_grant(ctx, request, now, "the requester is locked out of jitbot (/jit lockout)",
+                      applied=request.cleanup_attempts > 0)
+        return None
     expires_at = now + request.duration
     if request.extends:
         expires_at = _extended_expiry(ctx, request, now)
@@ -179,15 +185,17 @@ def _supersede(uow: UnitOfWork, extension: AccessRequest, now: datetime) -> str 
     return old.id if ok else None
 
 
-def end_access(ctx: Context, request_id: str, target: State, *, actor: str, reason: str) -> bool:
-    """``active`` → ``expired``/``revoked`` in the database first, then revoke on AWS (``cleanup``)."""
+def end_access(ctx: Context, request_id: str, target: State, *, actor: str, reason: str,
+               detail: Mapping[str, Any] | None = None) -> bool:
+    """``active`` → ``expired``/``revoked`` in the database first, then revoke on AWS (``cleanup``). ``detail``
+    joins the audit event (a revoker's authority: ``core.revokers``)."""
     request = ctx.load(request_id)
     if request.state is not State.ACTIVE:
         return False
     now = ctx.clock.now()
     with ctx.uow() as uow:
         ok = transition(uow, request, target, actor=actor, action=target.value, at=now,
-                        detail={"reason": reason}, ended_at=now, end_reason=reason, ended_by=actor,
+                        detail={"reason": reason, **(detail or {})}, ended_at=now, end_reason=reason, ended_by=actor,
                         needs_cleanup=True, lease_until=now + GRANT_LEASE, cleanup_attempts=0)
         uow.commit()
     if ok:

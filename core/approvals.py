@@ -8,6 +8,7 @@ from core.access import GRANT_LEASE, activate
 from core.context import Context, open_level, record, transition
 from core.errors import Conflict, InvalidInput, NotAllowed
 from core.model import AccessRequest, Decision, Event, Notice, State
+from core.policy.schema import Level
 
 
 @dataclass(frozen=True)
@@ -18,9 +19,32 @@ class Outcome:
 
 
 
+def level_in_force(ctx: Context, request: AccessRequest, index: int) -> Level | None:
+    """The level at position ``index`` of the request's policy as the policy file says now; None when the
+    policy is gone (removed or renamed: the two cannot be told apart) or has no such level any more."""
+    for policy in ctx.policies().manual_approval:
+        if policy.name == request.policy:
+            return policy.levels[index] if index < len(policy.levels) else None
+    return None
+
+
+def eligible_now(ctx: Context, request: AccessRequest, index: int) -> frozenset[str]:
+    """Who may approve level ``index`` now: named by the level as the request recorded it (``LevelSnapshot``:
+    a later edit adds nobody) and still by the policy in force (an edit removes people at once)."""
+    current = level_in_force(ctx, request, index)
+    if current is None:
+        return frozenset()
+    return ctx.expand(request.levels[index].approvers) & ctx.expand(current.approvers)
+
+
 def check_approver(ctx: Context, request: AccessRequest, actor: str,
-                   decisions: list[Decision]) -> None:
-    """Raise ``NotAllowed``/``Conflict`` unless ``actor`` may decide on the request's current level now."""
+                   decisions: list[Decision], *, approve: bool = True) -> None:
+    """Raise ``NotAllowed``/``Conflict`` unless ``actor`` may decide on the request's current level now.
+
+    The approvers are those of the level as recorded (``LevelSnapshot``) who are still approvers of that level
+    in the policy now in force (``eligible_now``). When the policy no longer exists (or lost that level), nobody
+    can approve any more; the recorded approvers can still reject, which only closes the request.
+    """
     level = request.level
     if level is None:
         raise Conflict(f"Request {request.id} is already {request.state.value.replace('_', ' ')}; "
@@ -34,16 +58,31 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
         if done.approver == actor:
             raise NotAllowed(f"You already decided at level {done.level + 1} of request {request.id}; "
                              "one person counts at one level at most.")
+    number = request.current_level + 1
     if actor not in ctx.expand(level.approvers):
-        raise NotAllowed(f"Only the approvers of level {request.current_level + 1} ('{level.name}') "
+        raise NotAllowed(f"Only the approvers of level {number} ('{level.name}') "
                          f"can decide on request {request.id} now.")
+    if level_in_force(ctx, request, request.current_level) is None:
+        if approve:
+            raise NotAllowed(f"Request {request.id} can no longer be approved: policy '{request.policy}' no longer "
+                             f"has level {number} (the policy file changed: the policy was removed, renamed or "
+                             "lost that level). You can still reject it; the requester may ask again.")
+    elif actor not in eligible_now(ctx, request, request.current_level):
+        raise NotAllowed(f"You are no longer an approver of level {number} ('{level.name}') of policy "
+                         f"'{request.policy}' (the policy file changed), so you cannot decide on request "
+                         f"{request.id}.")
+    with ctx.uow() as uow:
+        locked = uow.repo.lockout(actor) is not None
+    if locked:
+        raise NotAllowed("You are locked out of jitbot, and cannot decide on requests until a revoker unlocks you.")
 
 
 def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: str | None = None) -> Outcome:
     request = ctx.load(request_id)
     with ctx.uow() as uow:
         decisions = uow.repo.decisions(request_id)
-    check_approver(ctx, request, actor, decisions)  # outside the transaction: Slack lookups may be slow
+    # outside the transaction: Slack lookups may be slow
+    check_approver(ctx, request, actor, decisions, approve=approve)
     comment = " ".join((comment or "").split())[:1000] or None
     if not approve and not comment:
         raise InvalidInput("A rejection needs a reason.")

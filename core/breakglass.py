@@ -23,6 +23,7 @@ from core.context import Context, record, transition
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from core.identity import principal_of
+from core.lockout import refuse_if_locked_out
 from core.model import AccessRequest, Kind, LevelSnapshot, MessageRef, Node, State, new_request_id
 from core.policy.evaluate import evaluate, manual_for
 from core.policy.schema import DenyPolicy, ManualApprovalPolicy
@@ -121,6 +122,7 @@ def breakglass(ctx: Context, data: BreakglassInput) -> AccessRequest:
     user = ctx.directory.user(data.requester)
     if user.deleted or user.is_bot:
         raise NotAllowed("Your Slack account cannot request access.")
+    refuse_if_locked_out(ctx, user.id, "break-glass")
     policies = ctx.policies()
     glass = policies.breakglass
     if not glass.requesters:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from core.context import Context
-from core.model import AccessRequest, AuditEvent, Kind, State
+from core.model import AccessRequest, AuditEvent, Kind, Lockout, State
 from core.policy.schema import PolicySettings
 from core.ports import Reports
 
@@ -27,6 +27,8 @@ AUTO_APPROVED = "auto_approved"
 RETRY_ACTIONS = ("grant_retry", "revoke_retry")
 #: what core.reconcile records when it deletes a ``jitbot-*`` policy that no live request explains
 DRIFT_ACTIONS = ("drift_removed",)
+#: a revoker locked someone out, or let them back in (core.lockout)
+LOCKOUT_ACTIONS = ("lockout", "unlock")
 #: A break-glass request (``Kind.BREAKGLASS``) stays in every digest until
 #: an audit event with this action is recorded for it.
 BREAKGLASS_REVIEWED = "breakglass_reviewed"
@@ -73,6 +75,9 @@ class Digest:
     drift: tuple[AuditEvent, ...]
     drift_total: int
     unreviewed_breakglass: tuple[AccessRequest, ...]
+    #: lockouts and unlocks in the last 24 h, the latest first; and who is locked out now, the earliest first
+    lockout_events: tuple[AuditEvent, ...] = ()
+    locked_out: tuple[Lockout, ...] = ()
 
     @property
     def created_total(self) -> int:
@@ -113,6 +118,8 @@ def build_digest(reports: Reports, now: datetime, timezone: str = "UTC") -> Dige
         drift=tuple(reports.events(DRIFT_ACTIONS, since, now, limit=LIST_LIMIT)),
         drift_total=sum(counts[action] for action in DRIFT_ACTIONS),
         unreviewed_breakglass=tuple(reports.unreviewed(Kind.BREAKGLASS, BREAKGLASS_REVIEWED, limit=LIST_LIMIT)),
+        lockout_events=tuple(reports.events(LOCKOUT_ACTIONS, since, now, limit=LIST_LIMIT)),
+        locked_out=tuple(reports.lockouts(limit=LIST_LIMIT)),
     )
 
 

@@ -32,8 +32,10 @@ FINAL_STATES = frozenset(
 
 #: Every transition the lifecycle allows (docs/architecture.md). Anything else is a programming error.
 TRANSITIONS: Mapping[State, frozenset[State]] = {
-    State.PENDING: frozenset({State.APPROVED, State.REJECTED, State.CANCELLED, State.TIMED_OUT}),
-    State.APPROVED: frozenset({State.ACTIVE, State.FAILED}),
+    # revoked before access: a revoker ended the request (``core.revokers``); neither its approvers' decision
+    # (rejected) nor the requester's withdrawal (cancelled)
+    State.PENDING: frozenset({State.APPROVED, State.REJECTED, State.CANCELLED, State.TIMED_OUT, State.REVOKED}),
+    State.APPROVED: frozenset({State.ACTIVE, State.FAILED, State.REVOKED}),
     State.ACTIVE: frozenset({State.EXPIRED, State.REVOKED}),
 }
 
@@ -167,6 +169,9 @@ class Notice(StrEnum):
     DRIFT_REMOVED = "drift_removed"
     #: reconciliation put back the missing policy of an active grant
     GRANT_REAPPLIED = "grant_reapplied"
+    #: a revoker locked a person out, or let them back in (``core.revokers``; the request stands for the person)
+    LOCKED_OUT = "locked_out"
+    UNLOCKED = "unlocked"
 
 
 @dataclass(frozen=True)
@@ -215,3 +220,13 @@ class MessageRef:
     purpose: str  # "level-0", "level-1", …, "dm", "audit"
     channel: str
     ts: str
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """A person a revoker locked out (``/jit lockout``): their requests are refused until ``/jit unlock``."""
+
+    user_id: str
+    by: str
+    reason: str
+    at: datetime

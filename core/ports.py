@@ -7,7 +7,18 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 
-from core.model import AccessRequest, AuditEvent, Decision, Event, Kind, MessageRef, Node, State, UserInfo
+from core.model import (
+    AccessRequest,
+    AuditEvent,
+    Decision,
+    Event,
+    Kind,
+    Lockout,
+    MessageRef,
+    Node,
+    State,
+    UserInfo,
+)
 
 
 class Clock(Protocol):
@@ -20,7 +31,8 @@ class NodeDirectory(Protocol):
     def resolve(self, reference: str) -> Node:
         """``i-…``, ``mi-…`` or a unique ``Name`` tag, optionally prefixed by ``region/`` or ``account/``.
 
-        Raises ``NodeNotFound`` or ``AmbiguousNode`` (whose message lists the candidates).
+        Raises ``NodeNotFound`` or ``AmbiguousNode`` (whose message lists the candidates), and ``InvalidInput``
+        for a wildcard (``*``, ``?``), which AWS's filters would expand to every node.
         """
         ...
 
@@ -62,6 +74,10 @@ class Directory(Protocol):
         ...
 
     def group_members(self, group_id: str) -> frozenset[str]:
+        ...
+
+    def find_by_name(self, handle: str) -> list[UserInfo]:
+        """The people whose Slack handle or display name is ``handle`` (no ``@``; case-insensitive)."""
         ...
 
 
@@ -117,6 +133,23 @@ class Repository(Protocol):
 
     def due_work(self, now: datetime, *, limit: int = 500) -> list[AccessRequest]:
         """Requests with an AWS step to (re)try: approved and not leased, or ended with cleanup pending."""
+        ...
+
+    # -- lockouts (``/jit lockout``, core.revokers) --
+    def lockout(self, user_id: str) -> Lockout | None:
+        """The lockout of ``user_id``, if they are locked out."""
+        ...
+
+    def add_lockout(self, lockout: Lockout) -> bool:
+        """Record a lockout; False (nothing changed) when that person is already locked out."""
+        ...
+
+    def remove_lockout(self, user_id: str) -> bool:
+        """End a lockout; False when there was none."""
+        ...
+
+    def lockouts(self, *, limit: int = 100) -> list[Lockout]:
+        """The people locked out now, the earliest first."""
         ...
 
 
@@ -189,8 +222,22 @@ class Reports(Protocol):
         """Ended requests whose AWS revocation failed at least once and is still not confirmed."""
         ...
 
+    def unconfirmed_revocations(self, now: datetime) -> tuple[int, int]:
+        """(grants that ended whose policy deletion AWS has not confirmed yet, active grants already past their
+        end at ``now``): what ``pending_revocations`` lists, counted."""
+        ...
+
+    def pending_revocations(self, ended_before: datetime, *, limit: int) -> list[AccessRequest]:
+        """Grants that ended (or, still active, reached their end) at or before ``ended_before`` and whose policy
+        deletion AWS has not confirmed, the longest waiting first, at most ``limit``."""
+        ...
+
     def unreviewed(self, kind: Kind, review_action: str, *, limit: int) -> list[AccessRequest]:
         """Requests of ``kind`` with no audit event ``review_action`` yet (break-glass reviews)."""
+        ...
+
+    def lockouts(self, *, limit: int) -> list[Lockout]:
+        """The people locked out now (``/jit lockout``), the earliest first."""
         ...
 
     def purge_before(self, cutoff: datetime, *, limit: int) -> tuple[int, int]:

@@ -10,14 +10,17 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from core.approvals import eligible_now
 from core.context import Context
 from core.continuous import ContinuousCapExceeded, check_extension
 from core.durations import DurationError, parse_duration
 from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, TransientAwsError
 from core.identity import principal_of
+from core.lockout import locked_out, refusal
 from core.model import FINAL_STATES, AccessRequest, Node, State
 from core.policy.evaluate import Requester, Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
+from core.revokers import revoker_authority
 from core.submit import MAX_REASON, MAX_TICKET, RequestInput, check_duration, check_levels, check_same_node
 
 GrantingPolicy = AutoApprovalPolicy | ManualApprovalPolicy
@@ -46,7 +49,11 @@ class Requestable:
 
 
 def requestable_nodes(ctx: Context, user_id: str, text: str = "", limit: int = 100) -> list[Requestable]:
-    """Nodes whose id or name contains ``text`` that a policy lets ``user_id`` request, best matches first."""
+    """Nodes whose id or name contains ``text`` that a policy lets ``user_id`` request, best matches first.
+    ``text`` is matched as it is: a wildcard (``*``, ``?``) is refused rather than handed to AWS's filters."""
+    if "*" in text or "?" in text:
+        raise InvalidInput("The filter takes no wildcards (* or ?): it already matches any part of a node's id or "
+                           "name, e.g. `/jit nodes web`.")
     policies = ctx.policies()
     requester = ctx.requester(user_id)
     found: list[Requestable] = []
@@ -74,12 +81,13 @@ def awaiting_decision(ctx: Context, user_id: str, limit: int = 50) -> list[Acces
     """Pending requests whose current level ``user_id`` may decide now (oldest first).
 
     The rules of ``core.approvals.check_approver``: not one's own request, an approver of the current
-    level (live group membership), and no decision of theirs on the request yet at any level.
+    level as recorded and in the policy now in force (live group membership), and no decision of theirs on
+    the request yet at any level.
     """
     with ctx.uow() as uow:
         pending = uow.repo.in_states([State.PENDING])
     candidates = [r for r in pending if r.level is not None and r.requester != user_id
-                  and user_id in ctx.expand(r.level.approvers)]
+                  and user_id in eligible_now(ctx, r, r.current_level)]
     if not candidates:
         return []
     mine: list[AccessRequest] = []
@@ -90,6 +98,17 @@ def awaiting_decision(ctx: Context, user_id: str, limit: int = 50) -> list[Acces
                 if len(mine) == limit:
                     break
     return mine
+
+
+def visible_request(ctx: Context, user_id: str, request_id: str) -> AccessRequest:
+    """The request, if ``user_id`` may see it: its requester, the approvers of its levels (as recorded, groups
+    expanded now) and the revokers. To anyone else it does not exist: the same ``NotFound`` as an unknown id."""
+    request = ctx.find(request_id)
+    if request is not None and (user_id == request.requester
+                                or user_id in ctx.expand(a for level in request.levels for a in level.approvers)
+                                or revoker_authority(ctx, user_id) is not None):
+        return request
+    raise NotFound(f"There is no request {request_id}.")
 
 
 def live_requests(ctx: Context, user_id: str, limit: int = 50) -> list[AccessRequest]:
@@ -119,6 +138,9 @@ def extendable(ctx: Context, user_id: str, request_id: str, duration: timedelta 
         raise NotFound(f"There is no request {request_id}.")
     if old.requester != user_id:
         raise NotAllowed(f"Only the requester of {request_id} can extend it.")
+    held = locked_out(ctx, user_id)
+    if held is not None:
+        raise NotAllowed(refusal(held, "extension"))
     if old.state is not State.ACTIVE:
         raise Conflict(f"Request {request_id} is {old.state.value.replace('_', ' ')}; only active access can "
                        "be extended. Ask for new access instead.")
@@ -170,6 +192,9 @@ def preflight(ctx: Context, data: RequestInput) -> Preflight:
     user = ctx.directory.user(data.requester)
     if user.deleted or user.is_bot:
         raise FieldError("node", "Your Slack account cannot request access.")
+    held = locked_out(ctx, user.id)
+    if held is not None:
+        raise FieldError("node", refusal(held, "extension" if data.extends else "request"))
     policies = ctx.policies()
     try:
         principal_of(policies, user)

@@ -4,13 +4,17 @@
   ``active``, ``approved`` (being granted) or still being cleaned up (``needs_cleanup``), for that principal.
   Anything else is removed, audited and said in the audit channel. Principals outside ``[identities]`` are
   never touched: jitbot only manages what its policy file hands it.
-* Every ``active`` grant whose policy is missing (deleted by hand, by another tool…) is re-applied with its
-  existing expiry; if AWS refuses the re-application, the access is ended (``revoked`` by jitbot, with the
-  reason), which also terminates the requester's sessions on the node.
+* Every ``active`` grant whose policy is missing was revoked by someone outside jitbot (an operator during an
+  incident, another tool): AWS had confirmed jitbot's write before the grant became active, so this is a
+  revocation, not drift to undo. The grant ends ``revoked`` (actor ``outside-jitbot``, with the evidence on
+  record), the requester's sessions on the node are terminated, the requester and the audit channel are
+  told, and the policy is never put back. Writes of jitbot's that AWS did not confirm are the grant's own
+  business (``approved``: ``core.access.activate`` retries them); reconciliation never writes a grant.
 
 Safe to run at any time and concurrently with everything else: a removal only deletes a policy that nothing
-in the database explains *after* it was listed, and a re-applied grant is deleted again at once if its
-request ended meanwhile. One failing principal or request does not stop the others; the next run retries.
+in the database explains *after* it was listed, and a grant is judged only when still active after its policy
+was found missing (jitbot marks a grant ended before deleting its policy). One failing principal or request
+does not stop the others; the next run retries.
 """
 
 from __future__ import annotations
@@ -21,15 +25,21 @@ from datetime import UTC, datetime, timedelta
 
 from core.access import end_access
 from core.context import Context, record
-from core.errors import GrantRefused, TransientAwsError
+from core.durations import format_duration
+from core.errors import TransientAwsError
 from core.model import AccessRequest, Event, Kind, Node, Notice, State
 
 log = logging.getLogger(__name__)
 
 POLICY_PREFIX = "jitbot-"
 ACTOR = "jitbot"
-#: an active grant this close to its end is left to the expiry (the sweep) rather than re-applied
-REAPPLY_MARGIN = timedelta(seconds=5)
+#: who ended a grant whose policy was removed from IAM by someone else (audit actor, ``ended_by``)
+OUTSIDE = "outside-jitbot"
+#: an active grant this close to its end is left to the expiry (the sweep)
+END_MARGIN = timedelta(seconds=5)
+#: IAM is eventually consistent: a read soon after jitbot's ``PutRolePolicy`` may not show the policy yet, so a
+#: grant younger than this is not judged (the next run does)
+SETTLE = timedelta(minutes=2)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -45,22 +55,24 @@ class ReconcileReport:
     principals: int = 0
     active: int = 0
     removed: list[Removal] = field(default_factory=list)
-    reapplied: list[str] = field(default_factory=list)
-    ended: list[str] = field(default_factory=list)
+    #: active grants whose policy someone removed outside jitbot: now revoked
+    revoked: list[str] = field(default_factory=list)
+    #: active grants too young to judge (``SETTLE``)
+    recent: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
     def acted(self) -> bool:
-        return bool(self.removed or self.reapplied or self.ended)
+        return bool(self.removed or self.revoked)
 
     def lines(self) -> list[str]:
         """What happened, one line each, for people (the CLI prints these)."""
         out = [f"checked {self.principals} principal(s) from [identities] and {self.active} active grant(s)"]
         out += [f"removed {r.policy} from {r.principal}: {r.why}" for r in self.removed]
-        out += [f"re-applied the missing policy of {rid}" for rid in self.reapplied]
-        out += [f"ended {rid}: its policy was missing and could not be re-applied" for rid in self.ended]
+        out += [f"revoked {rid}: its policy was removed outside jitbot" for rid in self.revoked]
+        out += [f"not checked {rid}: granted less than {format_duration(SETTLE)} ago" for rid in self.recent]
         out += [f"error: {e}" for e in self.errors]
-        if not self.acted and not self.errors:
+        if not self.acted and not self.errors and not self.recent:
             out.append("nothing to do: IAM matches the database")
         return out
 
@@ -141,45 +153,44 @@ def remove_orphans(ctx: Context, principal: str, report: ReconcileReport) -> Non
         ctx.notifier.announce(Event(Notice.DRIFT_REMOVED, shown, actor=ACTOR, reason=why), [])
 
 
-def restore(ctx: Context, request: AccessRequest, report: ReconcileReport) -> None:
-    """Re-apply the missing policy of an active grant, or end the access when AWS refuses it."""
+def check_grant(ctx: Context, request: AccessRequest, report: ReconcileReport) -> None:
+    """An active grant whose policy is gone was revoked by someone outside jitbot: end it as such.
+
+    ``active`` means AWS confirmed jitbot's own write (the state changes only after ``PutRolePolicy``
+    answered), so a missing policy is somebody's removal, never a write of jitbot's that did not land;
+    it is not re-applied. Not judged: a grant younger than ``SETTLE`` (IAM is eventually consistent),
+    one about to end (its expiry deals with it), one already ending (``needs_cleanup``).
+    """
     now = ctx.clock.now()
-    if request.expires_at is None or request.expires_at <= now + REAPPLY_MARGIN or request.needs_cleanup:
+    if request.expires_at is None or request.expires_at <= now + END_MARGIN or request.needs_cleanup:
         return  # ending anyway: the expiry (sweep) deals with it
+    if request.granted_at is None or request.granted_at > now - SETTLE:
+        report.recent.append(request.id)
+        return
     try:
         if ctx.access.has_grant(request):
             return
     except TransientAwsError as err:
         report.errors.append(f"checking the policy of {request.id}: {err}")
         return
+    # read after AWS: jitbot marks a grant ended before it deletes the policy, so still active now means
+    # the policy was gone while jitbot still held the grant active
     fresh = _load(ctx, request.id)
-    if fresh is None or fresh.state is not State.ACTIVE:
-        return  # it ended while we looked: its cleanup removed the policy
+    if fresh is None or fresh.state is not State.ACTIVE or fresh.needs_cleanup:
+        return  # it ended while we looked: its own cleanup removed the policy
     name = f"{POLICY_PREFIX}{request.id}"
-    try:
-        ctx.access.grant(fresh, request.expires_at, ctx.policies().settings.session_documents)
-    except TransientAwsError as err:
-        report.errors.append(f"re-applying {name} for {request.id}: {err}")
-        return
-    except GrantRefused as err:
-        reason = f"its IAM policy {name} was missing and could not be re-applied: {err}"
-        if end_access(ctx, request.id, State.REVOKED, actor=ACTOR, reason=reason):
-            report.ended.append(request.id)
-        return
-    after = _load(ctx, request.id)
-    if after is None or after.state is not State.ACTIVE:  # ended while we re-applied: take it back
-        try:
-            ctx.access.delete_policy(request.principal_arn, name)
-        except TransientAwsError as err:
-            report.errors.append(f"taking back {name} of {request.id}, which ended meanwhile: {err}")
-        return
+    checked = now.isoformat(timespec="seconds")
     with ctx.uow() as uow:
-        record(uow, request.id, ACTOR, "grant_reapplied", ctx.clock.now(), principal=request.principal_arn,
-               policy=name, expires_at=request.expires_at.isoformat())
+        record(uow, request.id, ACTOR, "grant_removed_outside", now, principal=request.principal_arn,
+               policy=name, granted_at=request.granted_at.isoformat(), expires_at=request.expires_at.isoformat(),
+               checked_at=now.isoformat())
         uow.commit()
-    report.reapplied.append(request.id)
-    log.warning("reconcile re-applied the missing policy %s of %s", name, request.principal_arn)
-    ctx.announce(Event(Notice.GRANT_REAPPLIED, after, actor=ACTOR))
+    reason = (f"its IAM policy {name} was removed from {request.principal_arn} outside jitbot "
+              f"(found missing at {checked}); jitbot does not put it back")
+    if end_access(ctx, request.id, State.REVOKED, actor=OUTSIDE, reason=reason):
+        report.revoked.append(request.id)
+        log.warning("reconcile: %s was removed from %s outside jitbot; grant %s revoked", name,
+                    request.principal_arn, request.id)
 
 
 def reconcile(ctx: Context) -> ReconcileReport:
@@ -198,7 +209,7 @@ def reconcile(ctx: Context) -> ReconcileReport:
     report.active = len(active)
     for request in active:
         try:
-            restore(ctx, request, report)
+            check_grant(ctx, request, report)
         except Exception as err:
             log.exception("reconcile failed for request %s", request.id)
             report.errors.append(f"{request.id}: {type(err).__name__}: {err}")

@@ -13,6 +13,7 @@ from core.continuous import check_extension
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, TransientAwsError, Unavailable
 from core.identity import principal_of
+from core.lockout import refuse_if_locked_out
 from core.model import AccessRequest, Event, Kind, LevelSnapshot, Node, Notice, State, new_request_id
 from core.policy.cedar_rules import is_cedar
 from core.policy.evaluate import Verdict, evaluate
@@ -172,6 +173,7 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
     user = ctx.directory.user(data.requester)
     if user.deleted or user.is_bot:
         raise NotAllowed("Your Slack account cannot request access.")
+    refuse_if_locked_out(ctx, user.id, "extension" if data.extends else "request")
     policies = ctx.policies()
     principal = principal_of(policies, user)
     try:

@@ -57,7 +57,7 @@ def register(app: App, ctx: Context, later: Later) -> None:
                 decisions = uow.repo.decisions(request_id) if request else []
             if request is None:
                 raise NotFound(f"There is no request {request_id}.")
-            check_approver(ctx, request, body["user"]["id"], decisions)
+            check_approver(ctx, request, body["user"]["id"], decisions, approve=False)
         except JitError as err:
             _tell(body, later.client, _warn(err))
             return

@@ -50,6 +50,8 @@ def _status_line(request: AccessRequest, level: int, remaining: int) -> str:
         spec = request.levels[level]
         return (f":hourglass: Waiting for {remaining} more approval(s) from "
                 + ", ".join(principal(a) for a in spec.approvers))
+    if request.state is State.REVOKED and request.granted_at is None and request.current_level <= level:
+        return f":no_entry_sign: Revoked by {user(request.ended_by)} before any access"
     if request.state is State.PENDING or request.current_level > level or request.state in (
             State.APPROVED, State.ACTIVE, State.EXPIRED, State.REVOKED):
         return ":white_check_mark: This level is approved."

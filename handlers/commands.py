@@ -10,9 +10,9 @@ from slack_bolt import Ack, App, Respond
 from core import access, queries
 from core.context import Context
 from core.durations import DurationError, parse_duration
-from core.errors import InvalidInput, JitError, NotFound
+from core.errors import InvalidInput, JitError
 from core.submit import RequestInput, submit
-from handlers import parsing, policy_commands, replies
+from handlers import parsing, policy_commands, replies, revoker_commands
 from handlers.later import Later
 from handlers.modals import request_modal
 from handlers.request_view import Meta
@@ -76,11 +76,7 @@ def _extend(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
 
 
 def _status(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
-    request_id = _one_id(parsed)
-    with ctx.uow() as uow:
-        request = uow.repo.get(request_id)
-    if request is None:
-        raise NotFound(f"There is no request {request_id}.")
+    request = queries.visible_request(ctx, user, _one_id(parsed))
     return replies.summary(request, ctx.policies().settings.zone)
 
 
@@ -94,22 +90,15 @@ def _release(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
     return replies.released(done)
 
 
-def _revoke(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
-    request_id = parsing.request_id(parsed, "revoke")
-    reason = parsed.rest.partition(" ")[2].strip()
-    if not reason:
-        raise InvalidInput(f"Say why. {parsing.usage('revoke')}")
-    done = access.revoke(ctx, request_id, user, reason)
-    return f"Access *{done.id}* of <@{done.requester}> is revoked."
-
-
 SUBCOMMANDS: dict[str, Callable[[Context, str, parsing.Parsed], Reply]] = {
     "request": _request,
     "list": _list,
     "status": _status,
     "cancel": _cancel,
     "release": _release,
-    "revoke": _revoke,
+    "revoke": revoker_commands.revoke_command,
+    "lockout": revoker_commands.lockout_command,
+    "unlock": revoker_commands.unlock_command,
     "pending": _pending,
     "extend": _extend,
     "nodes": _nodes,

@@ -18,6 +18,7 @@ from core.digest import Digest, Timed
 from core.durations import format_duration
 from core.model import AccessRequest, AuditEvent, State
 from core.policy.schema import PolicyFile
+from core.reconcile import OUTSIDE
 from handlers.text import escape, when
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def _counts(counts: Mapping[str, int], order: tuple[State, ...]) -> str:
 
 
 def _ended_line(r: AccessRequest, style: Style) -> str:
-    by = f" by {style.user(r.ended_by)}" if r.ended_by and r.ended_by != "jitbot" else ""
+    by = f" by {style.user(r.ended_by)}" if r.ended_by and r.ended_by not in ("jitbot", OUTSIDE) else ""
     why = f": {style.text(r.end_reason)}" if r.end_reason else ""
     return f"• {r.id} {style.user(r.requester)} on {style.node(r)}{by}{why}"
 
@@ -89,6 +90,19 @@ def _drift_line(e: AuditEvent, style: Style, zone: ZoneInfo) -> str:
     policy, principal = str(e.detail.get("policy", "?")), str(e.detail.get("principal", "?"))
     why = f": {style.text(str(e.detail['why']))}" if e.detail.get("why") else ""
     return f"• drift removed at {when(e.at, zone)}: {style.code(policy)} from {style.code(principal)}{why}"
+
+
+def _lockout_lines(digest: Digest, style: Style, zone: ZoneInfo) -> list[str]:
+    """The day's lockouts and unlocks, then who is locked out now (until unlocked, in every digest)."""
+    lines = []
+    for e in digest.lockout_events:
+        verb = "locked out" if e.action == "lockout" else "unlocked"
+        why = f": {style.text(str(e.detail['reason']))}" if e.detail.get("reason") else ""
+        lines.append(f"• {style.user(str(e.detail.get('user') or '?'))} {verb} by {style.user(e.actor)} at "
+                     f"{when(e.at, zone)}{why}")
+    lines += [f"• still locked out: {style.user(held.user_id)} since {when(held.at, zone)} (by {style.user(held.by)}"
+              f"): {style.text(held.reason)}" for held in digest.locked_out]
+    return lines
 
 
 def _more(lines: list[str], total: int) -> list[str]:
@@ -126,6 +140,7 @@ def sections(digest: Digest, style: Style) -> list[tuple[str, list[str]]]:
          _more([_active_line(t, style, zone) for t in d.active], d.active_total) or ["none"]),
         (f"Waiting for approval ({d.pending_total})",
          _more([_pending_line(t, style) for t in d.pending], d.pending_total) or ["none"]),
+        ("Lockouts", _lockout_lines(d, style, zone)),
         ("Top requesters this week", top_people),
         ("Top nodes this week", top_nodes),
         ("Needs a human", human or ["nothing"]),

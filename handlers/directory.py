@@ -41,6 +41,7 @@ class SlackDirectory:
         self._users = _TtlCache(ttl)
         self._groups = _TtlCache(ttl)
         self._team_id = team_id
+        self._everyone = _TtlCache(ttl)
 
     def user(self, user_id: str) -> UserInfo:
         return self._users.get(user_id, lambda: self._load_user(user_id))  # type: ignore[no-any-return]
@@ -63,6 +64,33 @@ class SlackDirectory:
                         deleted=bool(data.get("deleted")), is_bot=bool(data.get("is_bot")),
                         email_confirmed=data.get("is_email_confirmed") is True,
                         guest=bool(data.get("is_restricted") or data.get("is_ultra_restricted")), external=external)
+
+    def find_by_name(self, handle: str) -> list[UserInfo]:
+        """Members whose handle (``name``) or display name is ``handle``, case-insensitive; bots and deactivated
+        accounts left out.
+        Reads ``users.list`` (every page), cached like the profiles."""
+        wanted = handle.strip().lower()
+        everyone: list[dict[str, Any]] = self._everyone.get("all", self._load_everyone)
+        found = []
+        for data in everyone:
+            profile = data.get("profile") or {}
+            names = {str(data.get("name") or "").lower(), str(profile.get("display_name") or "").lower(),
+                     str(profile.get("display_name_normalized") or "").lower()}
+            if wanted and wanted in names and not data.get("is_bot") and not data.get("deleted"):
+                # who they are is asked again by id (``user``): only the id and a name for messages here
+                found.append(UserInfo(id=str(data["id"]), name=data.get("real_name") or data.get("name")))
+        return found
+
+    def _load_everyone(self) -> list[dict[str, Any]]:
+        members: list[dict[str, Any]] = []
+        cursor = ""
+        for _ in range(1000):  # 200 a page: far beyond any workspace; stops a cursor that never ends
+            page = self.client.users_list(limit=200, cursor=cursor or None)
+            members += page.get("members") or []
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                break
+        return members
 
     def group_members(self, group_id: str) -> frozenset[str]:
         return self._groups.get(group_id, lambda: self._load_group(group_id))  # type: ignore[no-any-return]

@@ -8,7 +8,11 @@ from zoneinfo import ZoneInfo
 
 from core.durations import format_duration
 from core.model import Event, Notice
+from core.reconcile import OUTSIDE
 from handlers.text import escape, left, principal, user, when
+
+#: actors that are not Slack users
+ACTORS = {"jitbot": "jitbot", OUTSIDE: "someone outside jitbot"}
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,7 @@ def _connect(event: Event) -> str:
 def render(event: Event, zone: ZoneInfo, now: datetime | None = None) -> Rendered:
     r = event.request
     node = f"`{escape(r.node.id)}`" + (f" ({escape(r.node.name)})" if r.node.name else "")
-    by = "jitbot" if event.actor == "jitbot" else user(event.actor)
+    by = ACTORS.get(event.actor or "") or user(event.actor)
     why = f": {escape(event.reason)}" if event.reason else ""
     until = when(r.expires_at, zone)
     sessions = f" {event.sessions} session(s) terminated." if event.sessions else ""
@@ -69,6 +73,17 @@ def render(event: Event, zone: ZoneInfo, now: datetime | None = None) -> Rendere
         return Rendered(f":hourglass_flowing_sand: Your access *{r.id}* to {node} ends at *{until}*{remaining}. "
                         f"Need more time? *Extend…* below, or `/jit extend {r.id} &lt;duration&gt; &lt;reason&gt;`",
                         f"Access ends at {until}{remaining}.", None)
+    if n is Notice.REVOKED and r.granted_at is None:  # a revoker ended it before any access was granted
+        return Rendered(f":no_entry_sign: Your request *{r.id}* for {node} was revoked by {by}{why}",
+                        f":no_entry_sign: Revoked by {by}{why}", f"{head} · revoked by {by} before any access{why}")
+    if n is Notice.LOCKED_OUT:  # r stands for the person locked out (no request behind it)
+        return Rendered(f":no_entry: {by} locked you out of jitbot{why}. Your access and requests have ended, and "
+                        "new requests are refused until a revoker unlocks you.", None,
+                        f":no_entry: {user(r.requester)} locked out by {by}{why}. Their live requests and grants "
+                        "are ended; new ones are refused until `/jit unlock`.")
+    if n is Notice.UNLOCKED:
+        return Rendered(f":unlock: {by} unlocked you: you may request access again{why}.", None,
+                        f":unlock: {user(r.requester)} unlocked by {by}{why}")
     if n in (Notice.EXPIRED, Notice.REVOKED, Notice.RELEASED):
         verb = {Notice.EXPIRED: "expired", Notice.REVOKED: f"was revoked by {by}{why}",
                 Notice.RELEASED: "was released by the requester"}[n]

@@ -3,10 +3,12 @@ anything but ``InvalidInput``, whose message says how to write it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from core.durations import looks_like_duration
 from core.errors import InvalidInput
+from core.lockout import Person
 
 MAX_TEXT = 4000
 
@@ -17,6 +19,8 @@ USAGE = {
     "cancel": "/jit cancel <request id>",
     "release": "/jit release <request id>",
     "revoke": "/jit revoke <request id> <reason>",
+    "lockout": "/jit lockout <@user> <reason>",
+    "unlock": "/jit unlock <@user> [reason]",
     "pending": "/jit pending",
     "extend": "/jit extend <request id> <duration> <reason>",
     "nodes": "/jit nodes [filter]",
@@ -81,3 +85,33 @@ def request_id(parsed: Parsed, name: str) -> str:
     if not (value.startswith("R") and 2 <= len(value) <= 20 and value.isalnum()):
         raise InvalidInput(f"'{parsed.args[0][:40]}' is not a request id (like R7K3Q9XAB). {usage(name)}")
     return value
+
+
+#: ``<@U123>`` or ``<@U123|name>``: a mention as Slack escapes it
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^<>]*)?>$")
+_MEMBER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+#: a Slack handle or display name without spaces (what can follow ``@`` in one word)
+_HANDLE = re.compile(r"^@([^\s<>@|]{1,80})$")
+
+
+def person(parsed: Parsed, name: str) -> Person:
+    """The person named by the first argument: a mention (``<@U…>``, ``<@U…|name>``), ``@name`` or a member id."""
+    if not parsed.args:
+        raise InvalidInput(f"Who? {usage(name)}")
+    word = parsed.args[0]
+    mention = _MENTION.match(word)
+    if mention:
+        return Person(user_id=mention.group(1))
+    if _MEMBER_ID.match(word):
+        return Person(user_id=word)
+    handle = _HANDLE.match(word)
+    if handle:
+        return Person(handle=handle.group(1))
+    raise InvalidInput(f"'{word[:40]}' is not a person: give their mention (@name) or their member id (U…). "
+                       f"{usage(name)}")
+
+
+def after_first(parsed: Parsed) -> str:
+    """The text after the first argument (a reason), as typed."""
+    parts = parsed.rest.split(None, 1)
+    return parts[1].strip() if len(parts) > 1 else ""

@@ -205,3 +205,15 @@ class HomeViewRow(Base):
 
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LockoutRow(Base):
+    """A person locked out by a revoker (``/jit lockout``, core.model.Lockout): one row while it lasts; ``/jit
+    unlock`` deletes it (the audit trail keeps both). Migration 0006."""
+
+    __tablename__ = "lockouts"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    locked_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

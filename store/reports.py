@@ -14,13 +14,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
-from sqlalchemy import ColumnElement, Select, String, exists, func, select
+from sqlalchemy import ColumnElement, Select, String, exists, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from core.model import AccessRequest, AuditEvent, Kind, State
+from core.model import FINAL_STATES, AccessRequest, AuditEvent, Kind, Lockout, State
+from store import lockouts as lockout_table
 from store import queries
 from store.convert import row_to_event, row_to_request
 from store.engine import json_dumps
@@ -62,6 +63,17 @@ def _compile_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str
 def _ended_between(since: datetime, until: datetime) -> ColumnElement[bool]:
     # a day of endings is a sliver of a year: keep SQLite on the ended_at index, not (state, …)
     return narrow((RequestRow.ended_at >= since) & (RequestRow.ended_at < until))
+
+
+def _unconfirmed() -> list[ColumnElement[bool]]:
+    """Ended requests whose policy deletion is not confirmed (by the index on (needs_cleanup, lease_until))."""
+    return [narrow(RequestRow.needs_cleanup.is_(True)),
+            unindexed(RequestRow.state).in_([s.value for s in FINAL_STATES])]
+
+
+def _past_end(moment: datetime) -> list[ColumnElement[bool]]:
+    """Active grants whose window closed by ``moment`` that the expiry has not ended yet."""
+    return [narrow(RequestRow.state == State.ACTIVE.value), narrow(RequestRow.expires_at <= moment)]
 
 
 def _events_between(since: datetime, until: datetime) -> ColumnElement[bool]:
@@ -150,6 +162,20 @@ class SqlReports:
         )
         return self._requests(stmt)
 
+    def unconfirmed_revocations(self, now: datetime) -> tuple[int, int]:
+        ended = select(func.count()).select_from(RequestRow).where(*_unconfirmed())
+        overdue = select(func.count()).select_from(RequestRow).where(*_past_end(now))
+        with self._sessions() as session:
+            return int(session.execute(ended).scalar_one()), int(session.execute(overdue).scalar_one())
+
+    def pending_revocations(self, ended_before: datetime, *, limit: int) -> list[AccessRequest]:
+        ended = (select(RequestRow)
+                 .where(*_unconfirmed(), or_(RequestRow.ended_at <= ended_before, RequestRow.ended_at.is_(None)))
+                 .order_by(RequestRow.ended_at, RequestRow.id).limit(limit))
+        overdue = select(RequestRow).where(*_past_end(ended_before)).order_by(RequestRow.expires_at).limit(limit)
+        found = self._requests(ended) + self._requests(overdue)
+        return sorted(found, key=lambda r: (r.ended_at or r.expires_at or r.created_at, r.id))[:limit]
+
     def unreviewed(self, kind: Kind, review_action: str, *, limit: int) -> list[AccessRequest]:
         reviewed = exists().where(AuditEventRow.request_id == RequestRow.id, AuditEventRow.action == review_action)
         stmt = (
@@ -159,6 +185,10 @@ class SqlReports:
             .limit(limit)
         )
         return self._requests(stmt)
+
+    def lockouts(self, *, limit: int) -> list[Lockout]:
+        with self._sessions() as session:
+            return lockout_table.every(session, limit)
 
     def purge_before(self, cutoff: datetime, *, limit: int) -> tuple[int, int]:
         with self._sessions() as session:

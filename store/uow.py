@@ -12,7 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.model import AccessRequest, AuditEvent, Decision, MessageRef, State
+from core.model import AccessRequest, AuditEvent, Decision, Lockout, MessageRef, State
+from store import lockouts as lockout_table
 from store.convert import (
     AUDIT_EVENTS,
     DECISIONS,
@@ -216,6 +217,20 @@ class SqlRepository:
 
     def messages(self, request_id: str) -> list[MessageRef]:
         return [row_to_message(row) for row in self._session.execute(_MESSAGES, {"request_id": request_id})]
+
+    # --- lockouts (store.lockouts) ------------------------------------------------------------
+
+    def lockout(self, user_id: str) -> Lockout | None:
+        return lockout_table.get(self._session, user_id)
+
+    def add_lockout(self, lockout: Lockout) -> bool:
+        return lockout_table.add(self._session, lockout, is_unique_violation)
+
+    def remove_lockout(self, user_id: str) -> bool:
+        return lockout_table.remove(self._session, user_id)
+
+    def lockouts(self, *, limit: int = 100) -> list[Lockout]:
+        return lockout_table.every(self._session, limit)
 
     # --- helpers -----------------------------------------------------------------------------
 

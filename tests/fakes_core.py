@@ -24,6 +24,7 @@ from core.model import (
     Event,
     Kind,
     LevelSnapshot,
+    Lockout,
     MessageRef,
     Node,
     State,
@@ -62,9 +63,11 @@ class Tables:
     decisions: list[Decision] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
     messages: dict[tuple[str, str], MessageRef] = field(default_factory=dict)
+    lockouts: dict[str, Lockout] = field(default_factory=dict)
 
     def copy(self) -> Tables:
-        return Tables(dict(self.requests), list(self.decisions), list(self.events), dict(self.messages))
+        return Tables(dict(self.requests), list(self.decisions), list(self.events), dict(self.messages),
+                      dict(self.lockouts))
 
 
 def _matches(request: AccessRequest, expected: Mapping[str, Any]) -> bool:
@@ -140,6 +143,21 @@ class InMemoryRepository:
                  if (r.state is State.APPROVED or r.needs_cleanup or r.notice_due)
                  and (r.lease_until is None or r.lease_until < now)]
         return sorted(found, key=lambda r: (r.created_at, r.id))[:limit]
+
+    def lockout(self, user_id: str) -> Lockout | None:
+        return self.t.lockouts.get(user_id)
+
+    def add_lockout(self, lockout: Lockout) -> bool:
+        if lockout.user_id in self.t.lockouts:
+            return False
+        self.t.lockouts[lockout.user_id] = lockout
+        return True
+
+    def remove_lockout(self, user_id: str) -> bool:
+        return self.t.lockouts.pop(user_id, None) is not None
+
+    def lockouts(self, *, limit: int = 100) -> list[Lockout]:
+        return sorted(self.t.lockouts.values(), key=lambda x: (x.at, x.user_id))[:limit]
 
 
 class InMemoryDatabase:
@@ -225,6 +243,9 @@ class FakeDirectory:
 
     def group_members(self, group_id: str) -> frozenset[str]:
         return self.groups.get(group_id, frozenset())
+
+    def find_by_name(self, handle: str) -> list[UserInfo]:
+        return [u for u in self.users.values() if (u.name or "").lower() == handle.lower()]
 
 
 class FakeNodes:
@@ -340,6 +361,11 @@ class InMemoryReports:
         found = [e for e in self._events() if e.action in actions and _window(e.at, since, until)]
         return sorted(found, key=lambda e: (e.at, e.id or 0), reverse=True)[:limit]
 
+    def lockouts(self, *, limit: int) -> list[Lockout]:
+        with self.db.lock:
+            found = list(self.db.tables.lockouts.values())
+        return sorted(found, key=lambda x: (x.at, x.user_id))[:limit]
+
     def _ranked(self, key: Any, since: datetime, until: datetime) -> list[tuple[Any, int]]:
         counts: dict[Any, int] = {}
         for r in self._requests():
@@ -357,6 +383,18 @@ class InMemoryReports:
     def failing_cleanups(self, *, limit: int) -> list[AccessRequest]:
         found = [r for r in self._requests() if r.needs_cleanup and r.cleanup_attempts > 0]
         return sorted(found, key=lambda r: (r.ended_at or r.created_at, r.id))[:limit]
+
+    def unconfirmed_revocations(self, now: datetime) -> tuple[int, int]:
+        requests = self._requests()
+        return (sum(1 for r in requests if r.needs_cleanup and r.state in FINAL_STATES),
+                sum(1 for r in requests if r.state is State.ACTIVE and r.expires_at is not None
+                    and r.expires_at <= now))
+
+    def pending_revocations(self, ended_before: datetime, *, limit: int) -> list[AccessRequest]:
+        found = [r for r in self._requests()
+                 if (r.needs_cleanup and r.state in FINAL_STATES and (r.ended_at is None or r.ended_at <= ended_before))
+                 or (r.state is State.ACTIVE and r.expires_at is not None and r.expires_at <= ended_before)]
+        return sorted(found, key=lambda r: (r.ended_at or r.expires_at or r.created_at, r.id))[:limit]
 
     def unreviewed(self, kind: Kind, review_action: str, *, limit: int) -> list[AccessRequest]:
         reviewed = {e.request_id for e in self._events() if e.action == review_action}

@@ -132,6 +132,7 @@ class Workspace:
             "conversations.info": self._conversations_info,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
+            "users.list": self._users_list,
             "usergroups.users.list": self._usergroups_users_list,
             "views.open": self._views_open,
             "views.push": self._views_push,
@@ -343,6 +344,14 @@ class Workspace:
             if user.email is not None and user.email.lower() == email and not user.deleted:
                 return {"user": user.to_api()}
         raise SlackApiFailure("users_not_found")
+
+    def _users_list(self, params: JSONDict) -> JSONDict:
+        """Every user, ``limit`` a page (cursor: the index of the next one), as Slack pages them."""
+        limit = max(1, min(int(params.get("limit") or 200), 1000))
+        start = int(params.get("cursor") or 0)
+        users = [u.to_api() for u in self._users.values()]
+        page, rest = users[start:start + limit], start + limit < len(users)
+        return {"members": page, "response_metadata": {"next_cursor": str(start + limit) if rest else ""}}
 
     def _usergroups_users_list(self, params: JSONDict) -> JSONDict:
         members = self._groups.get(_required(params, "usergroup", "no_such_subteam"))

@@ -21,6 +21,7 @@ from bot.fakes.slack_client import SlackSimulator
 from bot.policies import PolicyHolder
 from bot.server import HttpServer
 from bot.settings import Settings
+from core.ports import Clock
 
 REPO_POLICIES = Path(__file__).resolve().parents[2] / "policies.toml"
 
@@ -30,7 +31,8 @@ class Stack:
 
     def __init__(self, workdir: Path, *, policies: str | None = None, database_url: str | None = None,
                  sweep_seconds: float = 0.5, slack: FakeSlack | None = None, aws: FakeAws | None = None,
-                 settings: dict[str, Any] | None = None, nodes: dict[str, str] | None = None) -> None:
+                 settings: dict[str, Any] | None = None, nodes: dict[str, str] | None = None,
+                 clock: Clock | None = None) -> None:
         self.workdir = workdir
         self.policies_path = workdir / "policies.toml"
         self.policies_path.write_text(policies if policies is not None else _default_policies(), "utf-8")
@@ -42,6 +44,8 @@ class Stack:
         self._own_fakes = (slack is None, aws is None)
         self.extra_settings = settings or {}
         self.nodes: dict[str, str] = dict(nodes or {})
+        #: the bot's clock (the system's unless a test drives time)
+        self.clock = clock
         self.runtime: Runtime | None = None
         self.http: HttpServer | None = None
         self.sim: SlackSimulator | None = None
@@ -74,7 +78,7 @@ class Stack:
 
     def boot(self) -> None:
         settings = self.settings()
-        self.runtime = build(settings, aws=self.aws_gateway)
+        self.runtime = build(settings, aws=self.aws_gateway, clock=self.clock)
         self.runtime.start()
         self.http = HttpServer(self.runtime, "127.0.0.1", 0, threads=settings.http_threads).start()
         self.sim = SlackSimulator(f"http://127.0.0.1:{self.http.port}", self.signing_secret, self.slack)

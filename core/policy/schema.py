@@ -84,6 +84,13 @@ class PolicySettings(_Frozen):
     cedar_policies: str | None = None
     #: how many requests one person may have pending, approved or active at once (all policies together)
     max_active_grants: int | None = Field(default=None, ge=1, le=1000)
+    #: who may revoke any live request (``/jit revoke``) and lock people out (``/jit lockout``, ``/jit unlock``)
+    revokers: tuple[str, ...] = ()
+
+    @field_validator("revokers")
+    @classmethod
+    def _revokers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_principals(value)
 
     @field_validator("timezone")
     @classmethod

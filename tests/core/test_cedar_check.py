@@ -199,3 +199,16 @@ def test_explain_online_resolves_the_node_in_aws_and_the_user_in_slack(
     assert "  1. SRE lead: 1 approval(s) from Sam, Tina (group S0SRELEAD), asked in channel C0SREAPPR." in out
     code, _, err = run(capsys, "policies", "explain", "--policies", path, "--user", "U0ALICE01", "--node", "nope-9")
     assert code == 1 and "nope-9" in err
+
+
+def test_revokers_are_checked_against_slack(online: FakeSlack, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(online_folder(), '[settings]\nrevokers = ["U0CAROL01", "S0NOSUCH1", "U0GHOST01", "U0NOBODY1"]\n')
+    code, out, _ = run(capsys, "policies", "check", path)
+    assert code == 0
+    assert "revokers (any request, /jit lockout): U0CAROL01, S0NOSUCH1, U0GHOST01, U0NOBODY1" in out
+    listed, groups = out.split("\nwarnings:\n", 1)[1].split("\n\nwarnings: user groups with authority", 1)
+    warnings = [w.strip() for w in listed.splitlines()]
+    assert "S0NOSUCH1 (settings.revokers)" in groups
+    assert warnings == ["settings.revokers: S0NOSUCH1 is not a Slack user group",
+                        "settings.revokers: U0GHOST01 is a deactivated Slack user",
+                        "settings.revokers: U0NOBODY1 is not a Slack user"]

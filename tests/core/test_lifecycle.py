@@ -22,8 +22,11 @@ from core.model import (
 
 # The lifecycle, written out independently of core.model:
 #   pending → approved → active → expired | revoked; pending → rejected | cancelled | timed_out;
-#   approved → failed (the grant could not be applied).
+#   approved → failed (the grant could not be applied);
+#   pending | approved → revoked (a revoker ended it before access: issue 14, ``core.revokers``).
 DESIGN_EDGES = {
+    ("pending", "revoked"),
+    ("approved", "revoked"),
     ("pending", "approved"),
     ("approved", "active"),
     ("active", "expired"),

@@ -1012,3 +1012,22 @@ def test_accepted_files_have_one_most_specific_manual_policy_per_node(policies: 
             best = max(m.targets.specificity for m in candidates)
             tied = [m.name for m in candidates if m.targets.specificity == best]
             assert len(tied) == 1, (node, tied)
+
+
+@pytest.mark.parametrize(
+    ("revokers", "message"),
+    [
+        ('["carol"]', "'carol' is not a Slack user id (U…/W…) or user-group id (S…)"),
+        ('["U0CAROL01", "<@U0DAVE001>"]', "'<@U0DAVE001>' is not a Slack user id (U…/W…) or user-group id (S…)"),
+        ('["S0REVOKE", "S0REVOKE"]', "lists the same id twice"),
+        ('"U0CAROL01"', "Input should be a valid tuple"),
+    ],
+)
+def test_bad_revokers_are_located(revokers: str, message: str) -> None:
+    assert only_error(f"[settings]\nrevokers = {revokers}\n") == f"settings.revokers: {message}"
+
+
+def test_revokers_users_and_groups() -> None:
+    policies = parse_policies('[settings]\nrevokers = ["U0CAROL01", "S0REVOKE", "W0DAVE001"]\n')
+    assert policies.settings.revokers == ("U0CAROL01", "S0REVOKE", "W0DAVE001")
+    assert parse_policies("").settings.revokers == ()

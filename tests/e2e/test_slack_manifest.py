@@ -28,6 +28,7 @@ SCOPES: dict[str, set[str]] = {
     "usergroups.users.list": {"usergroups:read"},
     "users.info": {"users:read", "users:read.email"},  # jitbot reads the profile's email ([identities])
     "users.lookupByEmail": {"users:read.email"},
+    "users.list": {"users:read"},  # `/jit lockout @name`: the member with that handle
     "views.open": set(),
     "views.push": set(),
     "views.update": set(),

@@ -120,3 +120,28 @@ def test_export_formats(uow_factory: UowFactory, factory: sessionmaker[Session])
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [r["action"] for r in rows] == ["submitted", "retention_purged"]
     assert json.loads(rows[0]["detail"]) == detail and rows[1]["request_id"] == ""
+
+
+def test_pending_revocations_agree_with_the_reference_and_use_indexes(
+        uow_factory: UowFactory, factory: sessionmaker[Session], engine: Engine,
+        statements: list[tuple[str, Any]]) -> None:
+    """Revocations AWS has not confirmed (the gauge and the re-alert of core.pending): RX1 ended a minute ago and
+    RO3 30 hours ago, both still ``needs_cleanup``; RA2, active, reaches its end 30 minutes after NOW."""
+    seed_history(uow_factory)
+    world = FakeWorld(start=NOW)
+    seed_history(world.ctx.uow)
+    statements.clear()
+    for reports in (SqlReports(factory), world.reports):
+        assert reports.unconfirmed_revocations(NOW) == (2, 0)
+        assert reports.unconfirmed_revocations(NOW + timedelta(hours=1)) == (2, 1)
+        assert [r.id for r in reports.pending_revocations(NOW - timedelta(minutes=15), limit=10)] == ["RO3"]
+        assert [r.id for r in reports.pending_revocations(NOW + timedelta(hours=1), limit=10)] == ["RO3", "RX1",
+                                                                                                   "RA2"]
+        assert [r.id for r in reports.pending_revocations(NOW + timedelta(hours=1), limit=1)] == ["RO3"]
+    if engine.dialect.name != "sqlite":
+        return
+    assert len(statements) == 10  # two per call
+    with engine.connect() as conn:
+        for statement, parameters in statements:
+            plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, tuple(parameters))]
+            assert not [step for step in plan if re.match(r"SCAN requests\b", step)], (statement, plan)

@@ -31,7 +31,7 @@ def test_migrated_schema_matches_models(engine: Engine) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
         names = set(inspect(connection).get_table_names())
-    assert {"requests", "decisions", "audit_events", "messages", "home_views", "alembic_version"} <= names
+    assert {"requests", "decisions", "audit_events", "messages", "home_views", "lockouts", "alembic_version"} <= names
 
 
 def test_migrated_indexes(engine: Engine) -> None:
@@ -50,7 +50,7 @@ def test_revisions(tmp_path: Path) -> None:
     assert not is_up_to_date(url)
     upgrade(url)
     upgrade(url)  # idempotent
-    assert current_revision(url) == head_revision() == "0005"
+    assert current_revision(url) == head_revision() == "0006"
     assert is_up_to_date(url)
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from core.model import AccessRequest, AuditEvent, Decision, Kind, LevelSnapshot, MessageRef, Node, State
+from core.model import AccessRequest, AuditEvent, Decision, Kind, LevelSnapshot, Lockout, MessageRef, Node, State
 from store.convert import FIELD_COLUMNS
 from store.uow import SqlUnitOfWork
 
@@ -383,3 +383,23 @@ def test_uow_is_reusable_but_not_reentrant(uow_factory: UowFactory) -> None:
     with uow:
         assert uow.session.is_active
 
+
+
+# --- lockouts (migration 0006) ---------------------------------------------------------------
+
+
+def test_lockouts(uow_factory: UowFactory) -> None:
+    first = Lockout("U0ALICE01", "U0CAROL01", "credentials leaked", T0)
+    second = Lockout("U0BOB0001", "U0DAVE001", "left the company", T0 + timedelta(minutes=1))
+    with uow_factory() as uow:
+        assert uow.repo.lockout(first.user_id) is None
+        assert uow.repo.add_lockout(second) and uow.repo.add_lockout(first)
+        assert not uow.repo.add_lockout(dataclasses.replace(first, by="U0DAVE001"))  # the transaction survives
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.repo.lockout(first.user_id) == first
+        assert uow.repo.lockouts() == [first, second] and uow.repo.lockouts(limit=1) == [first]
+        assert uow.repo.remove_lockout(first.user_id) and not uow.repo.remove_lockout(first.user_id)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.repo.lockouts() == [second]
