@@ -78,6 +78,9 @@ class CrashingAccess:
     def delete_policy(self, principal_arn: str, policy_name: str) -> None:
         self.inner.delete_policy(principal_arn, policy_name)
 
+    def jit_principals(self) -> list[str]:
+        return self.inner.jit_principals()
+
 
 def wrap(backend: AccessBackend, environ: Mapping[str, str] | None = None) -> AccessBackend:
     """``backend`` itself unless ``JITBOT_FAILPOINTS`` names points; then a ``CrashingAccess`` around it."""
