@@ -32,7 +32,7 @@ from aws.policy import iso_utc, node_policy_document, policy_json
 from aws.sessions import terminate_sessions
 from core.errors import GrantRefused, JitError, TransientAwsError
 from core.idc import idc_user_id, idc_user_principal
-from core.model import AccessRequest, Node
+from core.model import AccessRequest
 
 log = logging.getLogger(__name__)
 

@@ -44,6 +44,7 @@ from handlers.breakglass import SlackBreakglassNotices
 from handlers.digest_blocks import DigestPoster
 from handlers.directory import SlackDirectory
 from handlers.later import Acks, Later
+from handlers.notices import SsoPortal
 from handlers.notifier import SlackNotifier
 from store.engine import create_session_factory, make_engine
 from store.homes import SqlHomeViews
@@ -175,7 +176,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     gateway = aws(settings, policies) if aws else default_aws(settings, policies, metrics)
     home_views = SqlHomeViews(engine)
     reports = SqlReports(sessions)
-    notifier = SlackNotifier(client, policies, lambda: ctx, home_views)
+    notifier = SlackNotifier(client, policies, lambda: ctx, home_views, sso=lambda: sso_portal(gateway))
     ctx = Context(
         uow=lambda: SqlUnitOfWork(sessions),
         clock=clock or SystemClock(),
@@ -210,6 +211,12 @@ def build(settings: Settings, *, clock: Clock | None = None,
     runtime.policy_watch = PolicyWatch(policies, ctx, client, settings.policy_poll_seconds, leading=runtime.leads)
     runtime.wsgi = make_wsgi(app, runtime.health, registry, acks)
     return runtime
+
+
+def sso_portal(gateway: Any) -> SsoPortal | None:
+    """The Identity Center access portal of the gateway's ``[identity_center]`` settings, if any."""
+    config = getattr(gateway, "identity_center", None)
+    return SsoPortal(config.portal_url, config.region) if config is not None else None
 
 
 def account_roles(policies: PolicyFile) -> dict[str, str]:

@@ -10,7 +10,7 @@ import re
 
 _PREFIX = "arn:aws:identitystore:::user/"
 #: Identity Store user ids: a UUID, optionally after a 10-hex-digit store prefix (``1234567890-…``)
-_USER_ID = re.compile(r"^(?:[0-9a-f]{10}-)?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
+_USER_ID = re.compile(r"^(?:[0-9a-f]{10}-)?[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
 
 
 def idc_user_principal(user_id: str) -> str:

@@ -101,7 +101,7 @@ def test_provisioning_timeout_is_retried_with_the_existing_assignment(
         moto_aws: FakeAws, gateway: AwsGateway, make_request: MakeRequest, node: Node, person: str) -> None:
     request = make_request(node, person)
     moto_aws.idc_statuses("CreateAccountAssignment", "IN_PROGRESS")  # never done within the timeout
-    with pytest.raises(TransientAwsError, match="still IN_PROGRESS after 0.3 s"):
+    with pytest.raises(TransientAwsError, match=r"still IN_PROGRESS after 0\.3 s"):
         gateway.grant(request, expiry(), DOCS)
     gateway.grant(request, expiry(), DOCS)  # the sweep's retry: provisions the assignment that exists
     found = moto_aws.permission_sets()[f"jitbot-{request.id}"]
@@ -126,7 +126,7 @@ def test_quota_of_permission_sets_is_a_clear_refusal(moto_aws: FakeAws, gateway:
     request = make_request(node, person)
     moto_aws.fail_next("sso:CreatePermissionSet", "ServiceQuotaExceededException",
                        message="Number of permission sets exceeds the quota")
-    with pytest.raises(GrantRefused, match="Identity Center's quota is reached .*ask AWS to raise the quota"):
+    with pytest.raises(GrantRefused, match=r"Identity Center's quota is reached .*ask AWS to raise the quota\."):
         gateway.grant(request, expiry(), DOCS)
     assert f"jitbot-{request.id}" not in moto_aws.permission_sets()
 
