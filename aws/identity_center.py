@@ -306,11 +306,13 @@ class IdentityCenterGrants:
                     owner = _FOR.search(description)
                     if owner is not None:
                         self._owners[name] = owner.group(1)
-        with self._lock:  # deleted outside jitbot since the last scan
-            gone = {n for n, arn in self._arns.items() if arn not in set(arns)}
-            for name in gone:
+        listed = set(arns)
+        with self._lock:  # not listed: deleted since, or created by another thread after the listing; either
+            gone = {n: arn for n, arn in self._arns.items() if arn not in listed}  # way the next scan knows
+            for name, arn in gone.items():
                 self._arns.pop(name, None)
                 self._owners.pop(name, None)
+                self._seen.discard(arn)
 
     def _forget(self, name: str) -> None:
         with self._lock:

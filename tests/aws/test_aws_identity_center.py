@@ -160,6 +160,26 @@ def test_failed_revocation_is_transient_then_confirmed(moto_aws: FakeAws, gatewa
     assert name not in moto_aws.permission_sets()
 
 
+@pytest.mark.parametrize("removed", ["assignment", "inline policy", "permission set"])
+def test_a_grant_removed_by_hand_is_seen_missing(moto_aws: FakeAws, gateway: AwsGateway, removed: str,
+                                                 make_request: MakeRequest, node: Node, person: str) -> None:
+    """What reconciliation asks (``has_grant``) when someone took the access away in Identity Center."""
+    request = make_request(node, person)
+    gateway.grant(request, expiry(), DOCS)
+    sso, (instance, _) = moto_aws.client("sso-admin"), moto_aws.identity_center()
+    arn = moto_aws.permission_sets()[f"jitbot-{request.id}"]["arn"]
+    if removed == "assignment":
+        sso.delete_account_assignment(InstanceArn=instance, TargetId=node.account, TargetType="AWS_ACCOUNT",
+                                      PermissionSetArn=arn, PrincipalType="USER", PrincipalId=person.rsplit("/")[-1])
+    elif removed == "inline policy":
+        sso.delete_inline_policy_from_permission_set(InstanceArn=instance, PermissionSetArn=arn)
+    else:
+        sso.delete_permission_set(InstanceArn=instance, PermissionSetArn=arn)
+    assert not gateway.has_grant(request)
+    gateway.revoke(request)  # the cleanup that follows removes whatever is left
+    assert f"jitbot-{request.id}" not in moto_aws.permission_sets()
+
+
 def test_two_grants_for_one_person_at_once_keep_both(moto_aws: FakeAws, gateway: AwsGateway,
                                                      make_request: MakeRequest, node: Node, person: str) -> None:
     requests = [make_request(node, person) for _ in range(4)]
