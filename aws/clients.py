@@ -115,6 +115,10 @@ class Clients:
     def ssm(self, account: str, region: str) -> SSMClient:
         return self._client("ssm", account, region)  # type: ignore[no-any-return]
 
+    def sso_admin(self, region: str) -> Any:
+        """IAM Identity Center's admin API, with jitbot's own (home) credentials, in the instance's region."""
+        return self._client("sso-admin", None, region)
+
     def _client(self, service: str, account: str | None, region: str) -> Any:
         session, role = self._session_for(account)
         key = (service, account or "", role, region)

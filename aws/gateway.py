@@ -14,16 +14,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aws import errors
 from aws.arns import Principal, parse_principal
 from aws.clients import Accounts, Clients, SessionFactory
+from aws.identity_center import IdentityCenterConfig, IdentityCenterGrants
 from aws.nodes import NodeFinder
 from aws.policy import POLICY_PREFIX, grant_policy_document, policy_json, policy_name
+from aws.sessions import terminate_sessions
 from core.errors import GrantRefused, JitError, TransientAwsError
+from core.idc import idc_user_id
 from core.model import AccessRequest, Node
 
 log = logging.getLogger(__name__)
 
+IdentityCenter = IdentityCenterConfig | Callable[[], IdentityCenterConfig | None] | None
+
 _GONE = frozenset({"NoSuchEntity"})
-_SESSION_GONE = frozenset({"DoesNotExistException", "InvalidSessionId"})
-_ENDED = frozenset({"Terminated", "Terminating", "Failed"})
 
 
 class AwsGateway:
@@ -36,17 +39,50 @@ class AwsGateway:
     other account ids to the role jitbot assumes there (the ``[accounts]`` table), or is a callable returning
     that mapping, called on each use so a reloaded policy file takes effect. ``account_id`` spares the STS
     call that finds the home account. No client is created before the first call.
+
+    ``identity_center`` (the ``[identity_center]`` settings, or a callable returning them, re-read on each use)
+    enables grants to Identity Center users (``arn:aws:identitystore:::user/<UserId>``): those go to
+    ``aws.identity_center``; IAM roles and users are unchanged. ``idc_timeout`` / ``idc_poll`` bound the wait
+    for Identity Center's asynchronous assignments and provisioning.
     """
 
     def __init__(self, session_factory: SessionFactory = boto3.session.Session, region: str | None = None, *,
                  accounts: Accounts | None = None, endpoint_url: str | None = None,
                  account_id: str | None = None, retry_mode: Literal["standard", "adaptive"] = "standard",
                  max_attempts: int = 5, cache_seconds: float = 30.0,
-                 document_access_check: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+                 document_access_check: bool = True, clock: Callable[[], float] = time.monotonic,
+                 identity_center: IdentityCenter = None, idc_timeout: float = 45.0,
+                 idc_poll: float = 1.0) -> None:
         self.clients = Clients(session_factory, region=region, endpoint_url=endpoint_url, accounts=accounts,
                                account_id=account_id, retry_mode=retry_mode, max_attempts=max_attempts)
         self.nodes = NodeFinder(self.clients, ttl=cache_seconds, clock=clock)
         self._document_access_check = document_access_check
+        self._identity_center = identity_center
+        self._idc_wait = (idc_timeout, idc_poll)
+        self._idc: IdentityCenterGrants | None = None
+
+    @property
+    def identity_center(self) -> IdentityCenterConfig | None:
+        source = self._identity_center
+        return source() if callable(source) else source
+
+    def _idc_for(self, principal_arn: str, *, cleanup: bool) -> IdentityCenterGrants | None:
+        """The Identity Center grants for an Identity Center principal; None for an IAM one."""
+        if idc_user_id(principal_arn) is None:
+            return None
+        config = self.identity_center
+        if config is None:
+            message = (f"{principal_arn} is an Identity Center user, but [identity_center] is not configured: "
+                       "jitbot cannot grant to (or revoke from) Identity Center without it")
+            raise TransientAwsError(message) if cleanup else GrantRefused(message)
+        return self._idc_grants(config)
+
+    def _idc_grants(self, config: IdentityCenterConfig) -> IdentityCenterGrants:
+        if self._idc is None or self._idc.config != config:
+            timeout, poll = self._idc_wait
+            self._idc = IdentityCenterGrants(self.clients, config, timeout=timeout, poll=poll,
+                                             document_access_check=self._document_access_check)
+        return self._idc
 
     # -- NodeDirectory -----------------------------------------------------------------------------------
     def resolve(self, reference: str) -> Node:
@@ -57,6 +93,10 @@ class AwsGateway:
 
     # -- AccessBackend -----------------------------------------------------------------------------------
     def grant(self, request: AccessRequest, expires_at: datetime, documents: Sequence[str]) -> None:
+        idc = self._idc_for(request.principal_arn, cleanup=False)
+        if idc is not None:
+            idc.grant(request, expires_at, documents)
+            return
         try:
             principal = parse_principal(request.principal_arn)
             document = grant_policy_document(request, expires_at, documents,
@@ -85,11 +125,17 @@ class AwsGateway:
                  expires_at.isoformat())
 
     def revoke(self, request: AccessRequest) -> int:
+        idc = self._idc_for(request.principal_arn, cleanup=True)
+        if idc is not None:
+            return idc.revoke(request)
         principal = self._principal_for_cleanup(request.principal_arn)
         self._delete(principal, policy_name(request.id))
-        return self._terminate_sessions(principal, request.node)
+        return terminate_sessions(self.clients, request.node, principal.owns, principal.arn)
 
     def has_grant(self, request: AccessRequest) -> bool:
+        idc = self._idc_for(request.principal_arn, cleanup=True)
+        if idc is not None:
+            return idc.has_grant(request)
         principal = self._principal_for_cleanup(request.principal_arn)
         name = policy_name(request.id)
         try:
@@ -107,6 +153,9 @@ class AwsGateway:
         return True
 
     def jit_policies(self, principal_arn: str) -> list[str]:
+        idc = self._idc_for(principal_arn, cleanup=True)
+        if idc is not None:
+            return idc.jit_policies(principal_arn)
         principal = self._principal_for_cleanup(principal_arn)
         names: list[str] = []
         try:
@@ -126,7 +175,17 @@ class AwsGateway:
         return sorted(n for n in names if n.startswith(POLICY_PREFIX))
 
     def delete_policy(self, principal_arn: str, policy_name: str) -> None:
+        idc = self._idc_for(principal_arn, cleanup=True)
+        if idc is not None:
+            idc.remove(policy_name)
+            return
         self._delete(self._principal_for_cleanup(principal_arn), policy_name)
+
+    def jit_principals(self) -> list[str]:
+        """Principals holding something named for jitbot that AWS itself lists: the Identity Center users of
+        ``jitbot-*`` permission sets (IAM principals come from ``[identities]``)."""
+        config = self.identity_center
+        return self._idc_grants(config).jit_principals() if config is not None else []
 
     # -- helpers -----------------------------------------------------------------------------------------
     @staticmethod
@@ -152,33 +211,3 @@ class AwsGateway:
         except (BotoCoreError, JitError) as err:
             raise errors.transient(err, what) from err
         log.info("deleted %s from %s", name, principal.arn)
-
-    def _terminate_sessions(self, principal: Principal, node: Node) -> int:
-        """End the principal's active sessions on the node: its own (a user) or any of its role sessions.
-
-        ``DescribeSessions`` filters on one exact ``Owner``, and a role's sessions are owned by assumed-role
-        ARNs (``arn:aws:sts::ACCOUNT:assumed-role/ROLE/<session>``), so the owner is matched here instead.
-        """
-        what = f"ending the sessions of {principal.arn} on {node.id}"
-        ended = 0
-        try:
-            ssm = self.clients.ssm(node.account, node.region)
-            paginator = ssm.get_paginator("describe_sessions")
-            mine: list[str] = []
-            for page in paginator.paginate(State="Active", Filters=[{"key": "Target", "value": node.id}]):
-                for session in page.get("Sessions", []):
-                    owner, status = session.get("Owner", ""), session.get("Status", "")
-                    if principal.owns(owner) and status not in _ENDED and "SessionId" in session:
-                        mine.append(session["SessionId"])
-            for session_id in mine:
-                try:
-                    ssm.terminate_session(SessionId=session_id)
-                except ClientError as err:
-                    if errors.error_code(err) in _SESSION_GONE:
-                        continue
-                    raise
-                ended += 1
-                log.info("terminated session %s of %s on %s", session_id, principal.arn, node.id)
-        except (ClientError, BotoCoreError, JitError) as err:
-            raise errors.transient(err, what) from err
-        return ended

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws.arns import document_arn, node_arn, parse_principal
-from core.model import AccessRequest
+from core.model import AccessRequest, Node
 
 POLICY_PREFIX = "jitbot-"
 #: IAM's aggregate limits on inline policies (characters, whitespace excluded): roles 10,240, users 2,048.
@@ -42,11 +42,19 @@ def grant_policy_document(request: AccessRequest, expires_at: datetime, document
     Raises ``ValueError`` for an unusable principal ARN or document name.
     """
     principal = parse_principal(request.principal_arn)
-    node = request.node
+    return node_policy_document(request.node, expires_at, documents, partition=principal.partition,
+                                document_access_check=document_access_check)
+
+
+def node_policy_document(node: Node, expires_at: datetime, documents: Sequence[str], *, partition: str = "aws",
+                         document_access_check: bool = True) -> dict[str, Any]:
+    """The statements of ``grant_policy_document`` for whoever carries them: an IAM role or user's inline policy,
+    or an Identity Center permission set's (``aws/identity_center.py``). Raises ``ValueError`` for a bad
+    document name."""
     if not documents:
         raise ValueError("no session documents to allow")
     until = {"DateLessThan": {"aws:CurrentTime": iso_utc(expires_at)}}
-    part = principal.partition
+    part = partition
     resources = [node_arn(node.id, partition=part, region=node.region, account=node.account)]
     for name in dict.fromkeys(documents):  # keep order, drop duplicates
         resources.append(document_arn(name, partition=part, region=node.region, account=node.account))

@@ -45,6 +45,7 @@ from handlers.breakglass import SlackBreakglassNotices
 from handlers.digest_blocks import DigestPoster
 from handlers.directory import SlackDirectory
 from handlers.later import Acks, Later
+from handlers.notices import SsoPortal
 from handlers.notifier import SlackNotifier
 from handlers.tell import guard_callbacks
 from store.engine import create_session_factory, make_engine
@@ -182,7 +183,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     gateway = aws(settings, policies) if aws else default_aws(settings, policies, metrics)
     home_views = SqlHomeViews(engine)
     reports = SqlReports(sessions)
-    notifier = SlackNotifier(client, policies, lambda: ctx, home_views)
+    notifier = SlackNotifier(client, policies, lambda: ctx, home_views, sso=lambda: sso_portal(gateway))
     ctx = Context(
         uow=lambda: SqlUnitOfWork(sessions),
         clock=clock or SystemClock(),
@@ -220,6 +221,12 @@ def build(settings: Settings, *, clock: Clock | None = None,
     runtime.wsgi = make_wsgi(app, runtime.health, registry, acks,
                              signing_secret=settings.secret("slack_signing_secret") or "")
     return runtime
+
+
+def sso_portal(gateway: Any) -> SsoPortal | None:
+    """The Identity Center access portal of the gateway's ``[identity_center]`` settings, if any."""
+    config = getattr(gateway, "identity_center", None)
+    return SsoPortal(config.portal_url, config.region) if config is not None else None
 
 
 def account_roles(policies: PolicyFile) -> dict[str, str]:

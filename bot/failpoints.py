@@ -95,6 +95,9 @@ class CrashingAccess:
     def delete_policy(self, principal_arn: str, policy_name: str) -> None:
         self.inner.delete_policy(principal_arn, policy_name)
 
+    def jit_principals(self) -> list[str]:
+        return self.inner.jit_principals()
+
 
 class CrashingNotifier:
     """A ``Notifier`` that delegates to ``inner`` and calls ``crash(point)`` at the armed points."""

@@ -68,6 +68,11 @@ class AccessBackend(Protocol):
     def delete_policy(self, principal_arn: str, policy_name: str) -> None:
         ...
 
+    def jit_principals(self) -> list[str]:
+        """Principals that AWS itself lists as holding something named for jitbot, beyond ``[identities]``:
+        the Identity Center users of ``jitbot-*`` permission sets (empty without Identity Center)."""
+        ...
+
 
 class Directory(Protocol):
     """Slack's view of people: profiles and user-group membership (cached briefly by the adapter)."""

@@ -3,7 +3,9 @@
 * Every ``jitbot-*`` inline policy on a principal of ``[identities]`` must be explained by a request that is
   ``active``, ``approved`` (being granted) or still being cleaned up (``needs_cleanup``), for that principal.
   Anything else is removed, audited and said in the audit channel. Principals outside ``[identities]`` are
-  never touched: jitbot only manages what its policy file hands it.
+  never touched: jitbot only manages what its policy file hands it. Identity Center grants are permission sets
+  ``jitbot-<request id>`` (``aws/identity_center.py``): the backend lists their users (``jit_principals``), and
+  each such user's ``jitbot-*`` permission sets are judged the same way.
 * Every ``active`` grant whose policy is missing was revoked by someone outside jitbot (an operator during an
   incident, another tool): AWS had confirmed jitbot's write before the grant became active, so this is a
   revocation, not drift to undo. The grant ends ``revoked`` (actor ``outside-jitbot``, with the evidence on
@@ -197,9 +199,13 @@ def check_grant(ctx: Context, request: AccessRequest, report: ReconcileReport) -
 def reconcile(ctx: Context) -> ReconcileReport:
     """One pass: orphans first (principal by principal), then the active grants. Never raises for AWS."""
     report = ReconcileReport()
-    principals = sorted(set(ctx.policies().identities.values()))
+    principals = set(ctx.policies().identities.values())
+    try:  # Identity Center users holding jitbot's permission sets, whether or not [identities] names them
+        principals.update(ctx.access.jit_principals())
+    except TransientAwsError as err:
+        report.errors.append(f"listing the principals of jitbot's permission sets: {err}")
     report.principals = len(principals)
-    for principal in principals:
+    for principal in sorted(principals):
         try:
             remove_orphans(ctx, principal, report)
         except Exception as err:  # one principal must not stop the others

@@ -7,7 +7,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from core.durations import format_duration
-from core.model import Event, Notice
+from core.idc import idc_user_id
+from core.model import AccessRequest, Event, Notice
 from core.reconcile import OUTSIDE
 from handlers.text import escape, left, principal, user, when
 
@@ -22,12 +23,34 @@ class Rendered:
     audit: str | None
 
 
-def _connect(event: Event) -> str:
-    request = event.request
-    return f"aws ssm start-session --target {request.node.id} --region {request.node.region}"
+@dataclass(frozen=True)
+class SsoPortal:
+    """Where Identity Center people sign in: the access portal's URL (``portal_url``, optional) and the
+    Identity Center region (``[identity_center]``)."""
+
+    url: str | None
+    region: str
 
 
-def render(event: Event, zone: ZoneInfo, now: datetime | None = None) -> Rendered:
+def _connect(r: AccessRequest, sso: SsoPortal | None) -> str:
+    """How to open a session: the command, and for an Identity Center person the access-portal link to the
+    grant's role (permission set ``jitbot-<id>``) and the CLI profile that signs in as it."""
+    start = f"aws ssm start-session --target {r.node.id} --region {r.node.region}"
+    if idc_user_id(r.principal_arn) is None:
+        return f"Connect with:\n```{start}```"
+    role, profile, account = f"jitbot-{r.id}", f"jit-{r.id}", r.node.account
+    url = sso.url.rstrip("/") if sso is not None and sso.url else None
+    portal = (f"<{escape(f'{url}/#/console?account_id={account}&role_name={role}')}|open the console as it>"
+              if url else "sign in to your AWS access portal")
+    config = "\n".join([f"[profile {profile}]", f"sso_start_url = {url or '<your access portal URL>'}",
+                        f"sso_region = {sso.region if sso is not None else '<Identity Center region>'}",
+                        f"sso_account_id = {account}", f"sso_role_name = {role}", f"region = {r.node.region}"])
+    return (f"Your role is `{role}` in account `{account}`: {portal}.\n"
+            f"From a terminal, add to `~/.aws/config`:\n```{config}```\nthen:\n"
+            f"```aws sso login --profile {profile}\n{start} --profile {profile}```")
+
+
+def render(event: Event, zone: ZoneInfo, now: datetime | None = None, sso: SsoPortal | None = None) -> Rendered:
     r = event.request
     node = f"`{escape(r.node.id)}`" + (f" ({escape(r.node.name)})" if r.node.name else "")
     by = ACTORS.get(event.actor or "") or user(event.actor)
@@ -49,8 +72,7 @@ def render(event: Event, zone: ZoneInfo, now: datetime | None = None) -> Rendere
                         f"Level {done + 1} approved; passed on to level {done + 2} in <#{nxt.channel}>.",
                         f"{head} · level {done + 1} approved by {by}")
     if n is Notice.GRANTED:
-        return Rendered(f":unlock: Access granted: *{r.id}* on {node} until *{until}*.\n"
-                        f"Connect with:\n```{_connect(event)}```",
+        return Rendered(f":unlock: Access granted: *{r.id}* on {node} until *{until}*.\n{_connect(r, sso)}",
                         f":unlock: Access granted until {until}.",
                         f"{head} · granted ({r.kind.value}) until {until}")
     if n is Notice.REJECTED:

@@ -23,7 +23,7 @@ from core.model import AccessRequest, Decision, Event, MessageRef, Notice
 from core.policy.schema import PolicyFile
 from handlers import home, ids
 from handlers.blocks import approval_blocks, approval_text, message_blocks, request_buttons
-from handlers.notices import render
+from handlers.notices import SsoPortal, render
 from handlers.refresher import HomeRefresher, HomeViews
 
 log = logging.getLogger(__name__)
@@ -43,13 +43,15 @@ TRANSIENT_ERRORS = frozenset({"ratelimited", "rate_limited", "internal_error", "
 
 class SlackNotifier:
     def __init__(self, client: WebClient, policies: Callable[[], PolicyFile],
-                 context: Callable[[], Context] | None = None, views: HomeViews | None = None) -> None:
+                 context: Callable[[], Context] | None = None, views: HomeViews | None = None,
+                 sso: Callable[[], SsoPortal | None] | None = None) -> None:
         """``context`` (the Context this notifier serves, built after it) enables App Home refreshes and
         re-posting an approval message that could not be posted before. ``views`` (who opened their App
         Home when) limits the refreshes to the homes being looked at; without it every concerned home is."""
         self.client = client
         self.policies = policies
         self.context = context
+        self.sso = sso  # the Identity Center access portal, for the "granted" DM of Identity Center people
         self.homes = HomeRefresher(self._expand, self._publish, views=views, now=self._now) if context else None
 
     def close(self) -> None:
@@ -132,7 +134,8 @@ class SlackNotifier:
 
     def announce(self, event: Event, refs: Sequence[MessageRef], done: frozenset[str] = frozenset()) -> None:
         settings = self.policies().settings
-        text = render(event, settings.zone, self.context().clock.now() if self.context else None)
+        text = render(event, settings.zone, self.context().clock.now() if self.context else None,
+                      self.sso() if self.sso is not None else None)
         request = event.request
         if event.notice is Notice.REMINDER and event.level is not None:
             self._repost_missing(request, event.level, refs)

@@ -331,6 +331,9 @@ class FakeAccess:
         with self._lock:
             self.policies.get(principal_arn, {}).pop(policy_name, None)
 
+    def jit_principals(self) -> list[str]:
+        return []
+
 
 class RecordingAlarms:
     def __init__(self) -> None:

@@ -24,6 +24,7 @@ from bot.fakes.aws_server import (
     Store,
     fault_middleware,
     ssm_extension,
+    sso_admin_extension,
 )
 
 DEFAULT_ACCOUNT = "123456789012"  # moto's account for any access key it did not issue
@@ -53,16 +54,18 @@ class FakeAws:
             create_backend_app,
         )
         from moto.ssm.responses import SimpleSystemManagerResponse
+        from moto.ssoadmin.responses import SSOAdminResponse
         from werkzeug.serving import make_server
 
-        store, extended, fake = self._store, ssm_extension(self._store), self
+        store, fake = self._store, self
+        extended = {SimpleSystemManagerResponse: ssm_extension(store), SSOAdminResponse: sso_admin_extension(store)}
 
         def create_app(service: Any) -> Any:
             app = create_backend_app(service)
-            for view in app.view_functions.values():  # route SSM to the extended responses
-                if (isinstance(view, convert_to_flask_response)
-                        and getattr(view.callback, "__self__", None) is SimpleSystemManagerResponse):
-                    view.callback = extended.dispatch
+            for view in app.view_functions.values():  # route SSM and sso-admin to the extended responses
+                owner = getattr(getattr(view, "callback", None), "__self__", None)
+                if isinstance(view, convert_to_flask_response) and owner in extended:
+                    view.callback = extended[owner].dispatch
             return app
 
         class QuietHandler(MotoRequestHandler):
@@ -147,7 +150,8 @@ class FakeAws:
         """Forget everything: moto's backends (all of them, process-wide), sessions, nodes and faults."""
         urlopen(Request(f"{self.endpoint_url}/moto-api/reset", method="POST"), timeout=10).close()  # noqa: S310
         with self._store.lock:
-            for kept in (self._store.nodes, self._store.sessions, self._store.faults, self._clients):
+            for kept in (self._store.nodes, self._store.sessions, self._store.faults, self._clients,
+                         self._store.idc_scripts, self._store.idc_requests, self._store.idc_roles):
                 kept.clear()
 
     # -- test hooks --------------------------------------------------------------------------------------
@@ -271,3 +275,51 @@ class FakeAws:
                 continue  # deleted between the listing and the read (a revocation running meanwhile)
         return found
 
+
+    # -- IAM Identity Center -------------------------------------------------------------------------------
+    def identity_center(self) -> tuple[str, str]:
+        """(instance ARN, identity store id) of moto's Identity Center instance in the home account."""
+        found = self.client("sso-admin").list_instances()["Instances"][0]
+        return str(found["InstanceArn"]), str(found["IdentityStoreId"])
+
+    def idc_statuses(self, operation: str, *statuses: str, reason: str = "") -> None:
+        """Script the next ``operation`` (``CreateAccountAssignment``, ``DeleteAccountAssignment``,
+        ``ProvisionPermissionSet``): its answer and each later ``Describe…Status`` read report these statuses in
+        turn, the last one for good (``IN_PROGRESS`` forever: a timeout). A last ``FAILED`` (with ``reason``)
+        changes nothing."""
+        script = [(s, reason if s == "FAILED" else "") for s in statuses]
+        with self._store.lock:
+            self._store.idc_scripts.setdefault(operation, []).append(script)
+
+    def permission_sets(self) -> dict[str, dict[str, Any]]:
+        """Every permission set by name: its ARN, description, inline policy (decoded) and assignments."""
+        sso = self.client("sso-admin")
+        instance, _ = self.identity_center()
+        found: dict[str, dict[str, Any]] = {}
+        for arn in sso.list_permission_sets(InstanceArn=instance, MaxResults=100)["PermissionSets"]:
+            described = sso.describe_permission_set(InstanceArn=instance, PermissionSetArn=arn)["PermissionSet"]
+            inline = sso.get_inline_policy_for_permission_set(InstanceArn=instance, PermissionSetArn=arn)
+            with self._store.lock:
+                accounts = sorted({a for (p, a) in self._store.idc_roles if p == arn})
+            assigned = [(a["AccountId"], a["PrincipalId"]) for account in accounts for a in
+                        sso.list_account_assignments(InstanceArn=instance, AccountId=account,
+                                                     PermissionSetArn=arn)["AccountAssignments"]]
+            found[described["Name"]] = {"arn": arn, "description": described.get("Description", ""),
+                                        "policy": json.loads(inline["InlinePolicy"] or "{}"),
+                                        "assignments": assigned}
+        return found
+
+    def idc_role_policy(self, permission_set_name: str, account: str | None = None) -> dict[str, Any] | None:
+        """The inline policy that the role of ``permission_set_name`` has in ``account`` as last provisioned
+        there, or None when the permission set is not provisioned there (no assignment: no role)."""
+        found = self.permission_sets().get(permission_set_name)
+        if found is None:
+            return None
+        with self._store.lock:
+            policy = self._store.idc_roles.get((found["arn"], account or self.account))
+        return None if policy is None else json.loads(policy or "{}")
+
+    def idc_session_owner(self, permission_set_name: str, user_name: str, account: str | None = None) -> str:
+        """The ``Owner`` of a session started through the role Identity Center made for a permission set."""
+        return (f"arn:aws:sts::{account or self.account}:assumed-role/"
+                f"AWSReservedSSO_{permission_set_name}_0123456789abcdef/{user_name}")

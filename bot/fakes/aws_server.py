@@ -1,14 +1,15 @@
 """The server side of ``FakeAws``: what moto lacks for Session Manager (``DescribeInstanceInformation``,
-``DescribeSessions``, ``TerminateSession``, tags of managed nodes), kept in a ``Store``, and the fault-injection
-WSGI middleware. moto is imported inside the functions, when the fake starts."""
+``DescribeSessions``, ``TerminateSession``, tags of managed nodes) and for IAM Identity Center (asynchronous
+statuses, ``DescribePermissionSetProvisioningStatus``, provisioning per account), kept in a ``Store``, and the
+fault-injection WSGI middleware. moto is imported inside the functions, when the fake starts."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
-import secrets
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -65,6 +66,11 @@ class Store:
         self.nodes: dict[str, NodeRecord] = {}
         self.sessions: dict[str, SessionRecord] = {}
         self.faults: list[Fault] = []
+        #: Identity Center: scripted statuses per asynchronous operation (``FakeAws.idc_statuses``), the statuses
+        #: still to report per request id, and what each account's role got at its last provisioning
+        self.idc_scripts: dict[str, list[list[tuple[str, str]]]] = {}
+        self.idc_requests: dict[str, list[tuple[str, str]]] = {}
+        self.idc_roles: dict[tuple[str, str], str] = {}  # (permission set ARN, account) → inline policy
 
     def take_fault(self, service: str, operation: str) -> Fault | None:
         with self.lock:
@@ -97,7 +103,7 @@ def fault_middleware(app: Callable[..., Any], store: Store) -> Callable[..., Any
         fault = store.take_fault(service, operation)
         if fault is None:
             return app(environ, start_response)
-        rid, message = secrets.token_hex(16), escape(fault.message)
+        rid, message = str(uuid.uuid4()), escape(fault.message)
         if target:
             content = json.dumps({"__type": fault.code, "message": fault.message})
             kind = "application/x-amz-json-1.1"
@@ -214,3 +220,114 @@ def ssm_extension(store: Store) -> Any:
             return ActionResult({"TagList": [{"Key": k, "Value": v} for k, v in node.tags.items()]})
 
     return ExtendedSSMResponse
+
+
+def sso_admin_extension(store: Store) -> Any:
+    """moto's sso-admin responses, asynchronous like AWS's: each assignment, deletion or provisioning answers
+    with a request status that ``Describe…Status`` reads again. By default it has ``SUCCEEDED``; a script
+    (``FakeAws.idc_statuses``) makes it ``IN_PROGRESS`` for a few reads, or ``FAILED`` (then nothing changed).
+    Provisioning is kept per account, with the inline policy each account's role received."""
+    from moto.ssoadmin.exceptions import ResourceNotFoundException
+    from moto.ssoadmin.models import ssoadmin_backends
+    from moto.ssoadmin.responses import SSOAdminResponse
+
+    def statuses(operation: str) -> list[tuple[str, str]]:
+        with store.lock:
+            scripts = store.idc_scripts.get(operation)
+            return scripts.pop(0) if scripts else [("SUCCEEDED", "")]
+
+    def answer(key: str, request_id: str, script: list[tuple[str, str]], fields: dict[str, Any]) -> str:
+        first, rest = script[0], script[1:]
+        with store.lock:
+            store.idc_requests[request_id] = [*rest, (rest[-1] if rest else first)]
+        status = {**fields, "RequestId": request_id, "Status": first[0]}
+        if first[1]:
+            status["FailureReason"] = first[1]
+        return json.dumps({key: status})
+
+    def reread(key: str, request_id: str) -> str:
+        with store.lock:
+            left = store.idc_requests.get(request_id)
+            if left is None:
+                raise ResourceNotFoundException(f"no request {request_id}")
+            state, reason = left.pop(0) if len(left) > 1 else left[0]
+        status: dict[str, Any] = {"RequestId": request_id, "Status": state}
+        if reason:
+            status["FailureReason"] = reason
+        return json.dumps({key: status})
+
+    class ExtendedSSOAdminResponse(SSOAdminResponse):
+        def _backend(self) -> Any:
+            return ssoadmin_backends[self.current_account][self.region]
+
+        def _provision(self, arn: str, account: str) -> None:
+            permission_set = self._backend()._find_permission_set(self._get_param("InstanceArn"), arn)
+            with store.lock:
+                store.idc_roles[(arn, account)] = permission_set.inline_policy
+
+        def create_account_assignment(self) -> str:
+            script = statuses("CreateAccountAssignment")
+            arn, account = self._get_param("PermissionSetArn"), self._get_param("TargetId")
+            fields = {k: self._get_param(k) for k in ("TargetId", "TargetType", "PermissionSetArn",
+                                                        "PrincipalType", "PrincipalId")}
+            if script[-1][0] != "FAILED":
+                created = json.loads(super().create_account_assignment())["AccountAssignmentCreationStatus"]
+                self._provision(arn, account)
+                request_id = created["RequestId"]
+            else:
+                request_id = str(uuid.uuid4())
+            return answer("AccountAssignmentCreationStatus", request_id, script, fields)
+
+        def delete_account_assignment(self) -> str:
+            script = statuses("DeleteAccountAssignment")
+            arn, account = self._get_param("PermissionSetArn"), self._get_param("TargetId")
+            fields = {k: self._get_param(k) for k in ("TargetId", "TargetType", "PermissionSetArn",
+                                                        "PrincipalType", "PrincipalId")}
+            request_id = str(uuid.uuid4())
+            if script[-1][0] != "FAILED":
+                super().delete_account_assignment()
+                left = [a for a in self._backend().account_assignments
+                        if a.permission_set_arn == arn and a.target_id == account]
+                if not left:  # the last assignment in the account: Identity Center deletes the role there
+                    with store.lock:
+                        store.idc_roles.pop((arn, account), None)
+            return answer("AccountAssignmentDeletionStatus", request_id, script, fields)
+
+        def describe_account_assignment_creation_status(self) -> str:
+            return reread("AccountAssignmentCreationStatus",
+                          self._get_param("AccountAssignmentCreationRequestId"))
+
+        def describe_account_assignment_deletion_status(self) -> str:
+            return reread("AccountAssignmentDeletionStatus",
+                          self._get_param("AccountAssignmentDeletionRequestId"))
+
+        def provision_permission_set(self) -> str:
+            script = statuses("ProvisionPermissionSet")
+            arn, account = self._get_param("PermissionSetArn"), self._get_param("TargetId")
+            targets = ([account] if self._get_param("TargetType") == "AWS_ACCOUNT" else
+                       sorted({a for (p, a) in store.idc_roles if p == arn}))
+            if script[-1][0] != "FAILED":
+                for target in targets:
+                    self._provision(arn, target)
+            return answer("PermissionSetProvisioningStatus", str(uuid.uuid4()), script,
+                          {"PermissionSetArn": arn, **({"AccountId": account} if account else {})})
+
+        def describe_permission_set_provisioning_status(self) -> str:
+            return reread("PermissionSetProvisioningStatus", self._get_param("ProvisionPermissionSetRequestId"))
+
+        def list_accounts_for_provisioned_permission_set(self) -> str:
+            arn = self._get_param("PermissionSetArn")
+            self._backend()._find_permission_set(self._get_param("InstanceArn"), arn)
+            with store.lock:
+                accounts = sorted({a for (p, a) in store.idc_roles if p == arn})
+            return json.dumps({"AccountIds": accounts})
+
+        def delete_permission_set(self) -> str:
+            arn = self._get_param("PermissionSetArn")
+            done = super().delete_permission_set()
+            with store.lock:
+                for key in [k for k in store.idc_roles if k[0] == arn]:
+                    store.idc_roles.pop(key)
+            return done
+
+    return ExtendedSSOAdminResponse

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from core.durations import DurationError, parse_duration
-from core.policy.values import PrincipalArn, RoleArn, SessionDocument
+from core.policy.values import IdentityArn, RoleArn, SessionDocument
 
 if TYPE_CHECKING:
     from core.policy.cedar_rules import CedarRules
@@ -286,7 +286,7 @@ class Breakglass(_Frozen):
 
 class PolicyFile(_Frozen):
     settings: PolicySettings = PolicySettings()
-    identities: dict[str, PrincipalArn] = Field(default_factory=dict)
+    identities: dict[str, IdentityArn] = Field(default_factory=dict)
     accounts: dict[str, Account] = Field(default_factory=dict)
     deny: tuple[DenyPolicy, ...] = ()
     auto_approval: tuple[AutoApprovalPolicy, ...] = ()
@@ -306,7 +306,7 @@ class PolicyFile(_Frozen):
     @field_validator("identities")
     @classmethod
     def _identities(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:  # the values are checked one by one (PrincipalArn), located at their key
+        for key in value:  # the values are checked one by one (IdentityArn), located at their key
             if not (USER_ID.match(key) or EMAIL.match(key)):
                 raise ValueError(f"key '{key}' is neither a Slack user id (U…/W…) nor an email address")
         return value

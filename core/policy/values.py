@@ -14,6 +14,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from core.idc import idc_user_id
+
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc")
 WILDCARDS = "*?"
 _ACCOUNT = re.compile(r"\d{12}")
@@ -94,6 +96,18 @@ def session_document(value: str) -> str:
     return value
 
 
+def identity(value: str) -> str:
+    """An ``[identities]`` value: an IAM role or user ARN, or an IAM Identity Center user
+    ``arn:aws:identitystore:::user/<UserId>`` (whose grants are permission sets: docs/iam/README.md)."""
+    if value.startswith("arn:") and value.split(":")[2:3] == ["identitystore"]:
+        if idc_user_id(value) is None:
+            raise ValueError(f"'{value}' is not an Identity Center user (arn:aws:identitystore:::user/USER-ID, the "
+                             "UserId the Identity Store shows, such as 9067a4c2-b0a1-70e5-1b9c-3f5e2d1c0a11)")
+        return value
+    return principal_arn(value)
+
+
 PrincipalArn = Annotated[str, AfterValidator(principal_arn)]
+IdentityArn = Annotated[str, AfterValidator(identity)]
 RoleArn = Annotated[str, AfterValidator(role_arn)]
 SessionDocument = Annotated[str, AfterValidator(session_document)]

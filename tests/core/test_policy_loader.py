@@ -490,6 +490,15 @@ def test_bad_identity_arn(arn: str, why: str) -> None:
     assert error == f"identities.U0ALICE01: '{arn}'{sep}{why}"
 
 
+def test_identity_center_user_as_identity() -> None:
+    user = "arn:aws:identitystore:::user/9067a4c2-b0a1-70e5-1b9c-3f5e2d1c0a11"
+    assert parse_policies(f'[identities]\nU0ALICE01 = "{user}"\n').identities == {"U0ALICE01": user}
+    error = only_error('[identities]\nU0ALICE01 = "arn:aws:identitystore:::user/alice"\n')
+    assert error == ("identities.U0ALICE01: 'arn:aws:identitystore:::user/alice' is not an Identity Center user "
+                     "(arn:aws:identitystore:::user/USER-ID, the UserId the Identity Store shows, such as "
+                     "9067a4c2-b0a1-70e5-1b9c-3f5e2d1c0a11)")
+
+
 @pytest.mark.parametrize("document", [
     "SSM-SessionManagerRunShell", "AWS-StartPortForwardingSession", "my_team.shell-1",
     "arn:aws:ssm:us-east-1::document/AWS-StartSSHSession", "arn:aws:ssm:eu-west-3:111122223333:document/Team-Shell",

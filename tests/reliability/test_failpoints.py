@@ -34,6 +34,9 @@ class Backend:
     def delete_policy(self, principal_arn: str, policy_name: str) -> None:
         self.done.append("delete")
 
+    def jit_principals(self) -> list[str]:
+        return []
+
 
 REQUEST = AccessRequest(id="R1", requester="U1", principal_arn="arn:aws:iam::123456789012:role/x",
                         node=Node("i-0123456789abcdef0", "123456789012", "us-east-1"), reason="r",
