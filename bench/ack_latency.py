@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import benchlib
 from benchlib import REQUEST_ID, Deployment, Spread, Users, in_parallel, ms, show, verdict
 
-from bot.fakes import cast
+from fakes import cast
 from handlers import ids
 
 TARGET = 0.050  # p99 of the ack, seconds

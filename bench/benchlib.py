@@ -201,9 +201,9 @@ class Fakes:
 
 def fakes_setup(options: dict[str, Any]) -> tuple[Fakes, dict[str, Any], Callable[[], None]]:
     """(Child) the fake Slack Web API and moto, seeded with the demo's cast, people and nodes."""
-    from bot.fakes.aws import FakeAws
-    from bot.fakes.slack_api import FakeSlack
-    from bot.fakes.stack import seed_aws, seed_slack
+    from fakes.aws import FakeAws
+    from fakes.slack_api import FakeSlack
+    from fakes.stack import seed_aws, seed_slack
 
     slack = FakeSlack().start()
     seed_slack(slack)
@@ -257,12 +257,12 @@ class AwsAt:
 
 
 def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[], None]]:
-    """(Child) the whole bot (``bot.fakes.stack.Stack``: composition root, waitress, scheduler, SQLite) talking
+    """(Child) the whole bot (``fakes.stack.Stack``: composition root, waitress, scheduler, SQLite) talking
     to the fakes of another process. ``backend``: "module:function" building an in-process AccessBackend and
     NodeDirectory instead of the real AwsGateway; ``database_url``: an existing database to use;
     ``listener_workers``: the size of Bolt's listener pool (the figures before it was sized to the HTTP server)."""
-    from bot.fakes.stack import Stack
     from bot.server import settle_memory
+    from fakes.stack import Stack
 
     workdir = Path(options.get("workdir") or scratch("bot"))
     backend = options.get("backend")
@@ -359,8 +359,8 @@ class Users:
     """
 
     def __init__(self, app_url: str, secret: str, delay: float = 0.0) -> None:
-        from bot.fakes.slack_api import FakeSlack
-        from bot.fakes.slack_client import SlackSimulator
+        from fakes.slack_api import FakeSlack
+        from fakes.slack_client import SlackSimulator
 
         self.receiver = FakeSlack(delay=delay).start()
         local = threading.local()

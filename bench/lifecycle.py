@@ -17,7 +17,7 @@ import time
 import benchlib
 from benchlib import REQUEST_ID, Deployment, Spread, Users, in_parallel, show
 
-from bot.fakes import cast
+from fakes import cast
 from handlers import ids
 
 WINDOW = 1.0  # seconds of access per cycle (the shortest duration a policy allows)

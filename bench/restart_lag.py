@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.fakes import cast  # noqa: E402
-from bot.fakes.stack import Stack  # noqa: E402
+from fakes import cast  # noqa: E402
+from fakes.stack import Stack  # noqa: E402
 
 POLICIES = """
 [settings]

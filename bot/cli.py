@@ -48,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from bot.demo import run
+    from fakes.demo import run
 
     return run(window_seconds=args.window)
 

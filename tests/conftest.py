@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
-from bot.fakes.stack import Stack, seed_aws, seed_slack
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
+from fakes.stack import Stack, seed_aws, seed_slack
 
 PG_URL = os.environ.get("JITBOT_TEST_DATABASE_URL")
 

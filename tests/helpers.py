@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.fakes.stack import REPO_POLICIES, Stack
 from core.model import AccessRequest, AuditEvent
+from fakes.stack import REPO_POLICIES, Stack
 
 T = TypeVar("T")
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aws.gateway import AwsGateway
-from bot.fakes.aws import DEFAULT_ACCOUNT, SECOND_ACCOUNT, FakeAws
 from core.model import AccessRequest, Kind, Node, State
+from fakes.aws import DEFAULT_ACCOUNT, SECOND_ACCOUNT, FakeAws
 
 REGION = "us-east-1"
 

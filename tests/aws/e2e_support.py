@@ -9,13 +9,13 @@ from typing import Any
 
 from aws.gateway import AwsGateway
 from bot.app import PolicyHolder, account_roles
-from bot.fakes import cast
-from bot.fakes.aws import SECOND_ACCOUNT
-from bot.fakes.slack_calls import RecordedCall
-from bot.fakes.stack import Stack
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from core.model import AccessRequest, State
+from fakes import cast
+from fakes.aws import SECOND_ACCOUNT
+from fakes.slack_calls import RecordedCall
+from fakes.stack import Stack
 from handlers import ids
 from tests.helpers import button_value, eventually, request, valid_blocks
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aws.gateway import AwsGateway
-from bot.fakes.aws import SECOND_ACCOUNT, FakeAws
 from core.errors import GrantRefused, TransientAwsError
 from core.model import AccessRequest, Node
+from fakes.aws import SECOND_ACCOUNT, FakeAws
 
 MakeRequest = Callable[..., AccessRequest]
 DOCS = ["SSM-SessionManagerRunShell"]

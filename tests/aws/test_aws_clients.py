@@ -6,7 +6,7 @@ import pytest
 from moto.sts.models import sts_backends
 
 from aws.clients import AccountNotConfigured, Clients
-from bot.fakes.aws import DEFAULT_ACCOUNT, SECOND_ACCOUNT, FakeAws
+from fakes.aws import DEFAULT_ACCOUNT, SECOND_ACCOUNT, FakeAws
 
 ROLE = f"arn:aws:iam::{SECOND_ACCOUNT}:role/jitbot"
 

@@ -9,7 +9,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from bot.fakes.aws import DEFAULT_ACCOUNT, SECOND_ACCOUNT, FakeAws
+from fakes.aws import DEFAULT_ACCOUNT, SECOND_ACCOUNT, FakeAws
 
 
 def test_env_is_returned_not_set(moto_aws: FakeAws) -> None:

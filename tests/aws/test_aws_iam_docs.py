@@ -18,9 +18,9 @@ from parliament import analyze_policy_string, enhance_finding
 
 from aws.gateway import AwsGateway
 from aws.identity_center import IdentityCenterConfig
-from bot.fakes.aws import SECOND_ACCOUNT, FakeAws
 from core.idc import idc_user_principal
 from core.model import AccessRequest
+from fakes.aws import SECOND_ACCOUNT, FakeAws
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "iam"
 REGION = "us-east-1"

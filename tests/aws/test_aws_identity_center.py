@@ -1,4 +1,4 @@
-"""Grants to IAM Identity Center users on moto (sso-admin, extended by bot/fakes/aws_server.py with Identity
+"""Grants to IAM Identity Center users on moto (sso-admin, extended by fakes/aws_server.py with Identity
 Center's asynchronous statuses): one permission set per request, assigned in the node's account, waited for,
 retried, refused on quotas without leaving anything behind, and removed with the person's sessions."""
 
@@ -13,10 +13,10 @@ import pytest
 
 from aws.gateway import AwsGateway
 from aws.identity_center import IdentityCenterConfig
-from bot.fakes.aws import FakeAws
 from core.errors import GrantRefused, TransientAwsError
 from core.idc import idc_user_principal
 from core.model import AccessRequest, Node
+from fakes.aws import FakeAws
 
 MakeRequest = Callable[..., AccessRequest]
 DOCS = ["SSM-SessionManagerRunShell"]

@@ -9,8 +9,8 @@ import pytest
 from aws.errors import NodeLookupError
 from aws.gateway import AwsGateway
 from aws.nodes import parse_reference
-from bot.fakes.aws import DEFAULT_ACCOUNT, SECOND_ACCOUNT, FakeAws
 from core.errors import AmbiguousNode, NodeNotFound, TransientAwsError
+from fakes.aws import DEFAULT_ACCOUNT, SECOND_ACCOUNT, FakeAws
 
 
 def test_by_instance_id(moto_aws: FakeAws, gateway: AwsGateway, uid: str) -> None:

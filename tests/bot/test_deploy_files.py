@@ -23,9 +23,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bot.cli import main, parser
-from bot.fakes.stack import Stack
 from bot.settings import Settings
 from core.policy import load_policies
+from fakes.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
 KUBE = REPO / "deploy" / "kubernetes"

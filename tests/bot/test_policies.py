@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from slack_sdk import WebClient
 
-from bot.fakes.slack_api import FakeSlack
 from bot.policies import PolicyHolder, PolicyWatch, Rejected, Reloaded
 from core.model import AuditEvent
+from fakes.slack_api import FakeSlack
 from tests.fakes_core import POLICIES, FakeWorld
 from tests.helpers import eventually
 

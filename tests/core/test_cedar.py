@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakes import cast
 from core.model import Node
 from core.policy import PolicyError, PolicyFile, Requester, evaluate, load_policies, parse_policies
 from core.policy.cedar_rules import CedarForbid, CedarPermit
+from fakes import cast
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = cast.ACCOUNT
@@ -41,7 +41,7 @@ def person(user_id: str) -> Requester:
 
 
 def seeded(name: str, **extra: str) -> Node:
-    """A node of the demo (bot/fakes/cast.py), with extra tags when the example needs one."""
+    """A node of the demo (fakes/cast.py), with extra tags when the example needs one."""
     spec = next(n for n in cast.NODES if n.name == name)
     index = [n.name for n in cast.NODES].index(name)
     return Node(f"i-0{index:016x}", ACCOUNT, "us-east-1", name=name, tags={**spec.tags, **extra})

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
 
 REPO_POLICIES = (Path(__file__).resolve().parents[2] / "policies.toml").read_text("utf-8")
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.fakes import cast
 from core.errors import NotFound
 from core.explain import explain, who
 from core.model import Node, UserInfo
 from core.policy import Requester, parse_policies
+from fakes import cast
 
 REPO_POLICIES = (Path(__file__).resolve().parents[2] / "policies.toml").read_text("utf-8")
 ACCOUNT = cast.ACCOUNT
 
 
 class CastDirectory:
-    """The Directory port over the demo's people (bot/fakes/cast.py)."""
+    """The Directory port over the demo's people (fakes/cast.py)."""
 
     def user(self, user_id: str) -> UserInfo:
         info = cast.USERS.get(user_id)

@@ -12,9 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.stack import Stack
 from core.context import Context
 from core.model import AccessRequest, Kind, Node, State
 from core.reconcile import (
@@ -28,6 +25,9 @@ from core.reconcile import (
     _why_orphan,
     reconcile,
 )
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.stack import Stack
 from tests.aws.e2e_support import (
     AUDIT,
     FAST_ELECTION,

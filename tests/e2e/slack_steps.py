@@ -7,9 +7,9 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.fakes.slack_api import RecordedCall
-from bot.fakes.slack_client import SlackResponse
-from bot.fakes.stack import Stack
+from fakes.slack_api import RecordedCall
+from fakes.slack_client import SlackResponse
+from fakes.stack import Stack
 from handlers import ids
 from tests.helpers import eventually, valid_blocks, valid_view
 

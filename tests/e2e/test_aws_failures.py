@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
-from bot.fakes.stack import Stack
 from core.access import ALERT_AFTER_ATTEMPTS
 from core.model import State
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
+from fakes.stack import Stack
 from handlers import ids
 from tests.aws.e2e_support import (
     ALICE_ROLE,

@@ -1,5 +1,5 @@
 """Grants to an IAM Identity Center user, end to end: signed HTTP into /slack/events, the fake Slack Web API
-over HTTP, moto's sso-admin (with Identity Center's asynchronous statuses from bot/fakes/aws_server.py) and
+over HTTP, moto's sso-admin (with Identity Center's asynchronous statuses from fakes/aws_server.py) and
 a real database. Alice is the Identity Store user ``arn:aws:identitystore:::user/<id>`` in ``[identities]``."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import pytest
 from aws.gateway import AwsGateway
 from aws.identity_center import IdentityCenterConfig
 from bot.app import PolicyHolder, account_roles
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
-from bot.fakes.stack import Stack
 from bot.settings import Settings
 from core.idc import idc_user_principal
 from core.model import State
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
+from fakes.stack import Stack
 from tests.aws.e2e_support import (
     AUDIT,
     ERIN_USER,

@@ -9,9 +9,9 @@ import time
 import uuid
 from collections.abc import Callable
 
-from bot.fakes import cast
-from bot.fakes.stack import Stack
 from core.model import State
+from fakes import cast
+from fakes.stack import Stack
 from handlers import ids
 from tests.aws.e2e_support import (
     ALICE_ROLE,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.stack import Stack
 from core.model import State
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.stack import Stack
 from tests.aws.e2e_support import AUDIT, FAST_ELECTION, ended, granted, policy_file, said, scheduler_of
 from tests.helpers import request
 

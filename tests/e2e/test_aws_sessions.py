@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from bot.fakes import cast
-from bot.fakes.stack import Stack
 from core.model import State
+from fakes import cast
+from fakes.stack import Stack
 from tests.aws.e2e_support import (
     ALICE_ROLE,
     AUDIT,

@@ -8,10 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.fakes import cast
-from bot.fakes.stack import REPO_POLICIES, Stack
 from core.breakglass import unreviewed_breakglass
 from core.model import Kind, State
+from fakes import cast
+from fakes.stack import REPO_POLICIES, Stack
 from handlers.breakglass import NOTE_BLOCK, NOTE_INPUT, REVIEW, REVIEW_VIEW, VERDICT_BLOCK, VERDICT_INPUT
 from tests.helpers import button_value, events, eventually, request, valid_blocks, valid_view
 

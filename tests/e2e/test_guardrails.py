@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bot.fakes import cast
-from bot.fakes.stack import REPO_POLICIES, Stack
 from core.model import State
+from fakes import cast
+from fakes.stack import REPO_POLICIES, Stack
 from tests.helpers import request
 
 BASE = REPO_POLICIES.read_text("utf-8")

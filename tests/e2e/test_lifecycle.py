@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from bot.fakes import cast
-from bot.fakes.stack import Stack
 from core.model import State
+from fakes import cast
+from fakes.stack import Stack
 from handlers import ids
 from tests.helpers import approval_post, button_value, events, eventually, request
 

@@ -9,9 +9,9 @@ import urllib.request
 
 import pytest
 
-from bot.fakes import cast
-from bot.fakes.stack import Stack
 from bot.logs import JsonFormatter, TextFormatter, redact
+from fakes import cast
+from fakes.stack import Stack
 from tests.helpers import eventually
 
 

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
-from bot.fakes.stack import REPO_POLICIES, Stack
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
+from fakes.stack import REPO_POLICIES, Stack
 from tests.e2e.test_replicas import Replica, free_port
 from tests.helpers import eventually, serve_env
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
-from bot.fakes.slack_client import SlackSimulator
-from bot.fakes.stack import REPO_POLICIES
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
+from fakes.slack_client import SlackSimulator
+from fakes.stack import REPO_POLICIES
 from handlers import ids
 from tests.conftest import PG_URL, fresh_database
 from tests.helpers import eventually

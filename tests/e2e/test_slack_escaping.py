@@ -9,9 +9,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from bot.fakes import cast
-from bot.fakes.stack import Stack
 from core.model import State
+from fakes import cast
+from fakes.stack import Stack
 from handlers import ids
 from tests.e2e import slack_steps as slack
 from tests.helpers import approval_post, button_value, eventually, request

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from zoneinfo import ZoneInfo
 
-from bot.fakes import cast
-from bot.fakes.stack import Stack
 from core.model import State
+from fakes import cast
+from fakes.stack import Stack
 from handlers import ids
 from handlers.text import when
 from tests.e2e import slack_steps as slack

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from bot.fakes import cast
-from bot.fakes.stack import Stack
 from core.model import State
+from fakes import cast
+from fakes.stack import Stack
 from handlers import ids
 from tests.e2e import slack_steps as slack
 from tests.helpers import approval_post, button_value, eventually, request

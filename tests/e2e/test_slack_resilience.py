@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from bot.fakes import cast
-from bot.fakes.stack import REPO_POLICIES, Stack
 from core.model import State
+from fakes import cast
+from fakes.stack import REPO_POLICIES, Stack
 from handlers import ids
 from tests.aws.e2e_support import FAST_ELECTION, scheduler_of
 from tests.e2e import slack_steps as slack

@@ -23,11 +23,11 @@ import pytest
 from pydantic import SecretStr
 
 from bot.app import build
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
-from bot.fakes.stack import Stack
 from bot.server import serve
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
+from fakes.stack import Stack
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.fakes import cast
-from bot.fakes.stack import Stack
 from bot.scheduler import Scheduler
 from core import sweep
 from core.model import State
+from fakes import cast
+from fakes.stack import Stack
 from handlers import ids
 from tests.helpers import approval_post, button_value, events, eventually, request, valid_blocks
 

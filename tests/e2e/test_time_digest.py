@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.fakes import cast
-from bot.fakes.stack import Stack
 from bot.scheduler import digest_trigger
 from core.model import State
 from core.policy.schema import PolicySettings
+from fakes import cast
+from fakes.stack import Stack
 from tests.e2e.test_time import auto_grant, policies, scheduler_of
 from tests.helpers import eventually, request, valid_blocks
 

@@ -19,8 +19,8 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetr
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.signature import SignatureVerifier
 
-from bot.fakes.slack_api import FakeSlack, RecordedCall
-from bot.fakes.slack_client import SlackSimulator
+from fakes.slack_api import FakeSlack, RecordedCall
+from fakes.slack_client import SlackSimulator
 
 TOKEN = "xoxb-test-token"
 SECRET = "test-signing-secret"
@@ -268,7 +268,7 @@ def test_connection_reset_retried(fake: FakeSlack) -> None:
 
 def test_delay_applies_to_answers(fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr("bot.fakes.slack_api.time.sleep", slept.append)
+    monkeypatch.setattr("fakes.slack_api.time.sleep", slept.append)
     fake.delay = 0.25
     client_for(fake).auth_test()
     assert slept == [0.25]

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from slack_sdk import WebClient
 
-from bot.fakes.slack_api import FakeSlack
+from fakes.slack_api import FakeSlack
 from handlers.later import Acks, Later
 
 

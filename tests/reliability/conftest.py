@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
 from tests.conftest import database_urls, fresh_database
 from tests.reliability.support import ROLE, RelStack
 

@@ -11,11 +11,11 @@ from typing import Any
 
 from aws.gateway import AwsGateway
 from bot.app import PolicyHolder, account_roles
-from bot.fakes import cast
-from bot.fakes.slack_calls import RecordedCall
-from bot.fakes.stack import Stack
 from bot.settings import Settings
 from core.model import AccessRequest, AuditEvent, Decision, State
+from fakes import cast
+from fakes.slack_calls import RecordedCall
+from fakes.stack import Stack
 from tests.helpers import eventually, valid_blocks
 
 AUDIT = "C0AUDIT01"

@@ -14,8 +14,8 @@ from collections import Counter
 
 import pytest
 
-from bot.fakes import cast
 from core.model import State
+from fakes import cast
 from handlers import ids
 from tests.helpers import eventually
 from tests.reliability.conftest import StackMaker

@@ -22,13 +22,13 @@ import pytest
 from pydantic import SecretStr
 
 from bot.app import build
-from bot.fakes import cast
-from bot.fakes.slack_client import SlackSimulator, sign
 from bot.logs import JsonFormatter, TextFormatter
 from bot.server import HttpServer
 from bot.settings import Settings
 from core.approvals import decide
 from core.submit import RequestInput, submit
+from fakes import cast
+from fakes.slack_client import SlackSimulator, sign
 from handlers import ids
 from tests.reliability.conftest import StackMaker
 from tests.reliability.support import (

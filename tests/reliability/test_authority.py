@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from bot.fakes import cast
-from bot.fakes.slack_api import FakeSlack
 from core.model import AuditEvent, State
+from fakes import cast
+from fakes.slack_api import FakeSlack
 from handlers import ids
 from tests.reliability.conftest import StackMaker
 from tests.reliability.support import (

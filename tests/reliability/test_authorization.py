@@ -25,12 +25,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
 from core.access import cancel, release
 from core.approvals import decide
 from core.model import State
 from core.submit import RequestInput, submit
+from fakes import cast
+from fakes.aws import FakeAws
 from handlers import commands, ids
 from tests.helpers import valid_view
 from tests.reliability.conftest import StackMaker

@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
 from core import sweep
 from core.access import ALERT_AFTER_ATTEMPTS
 from core.model import AccessRequest, State
+from fakes import cast
+from fakes.aws import FakeAws
 from handlers import ids
 from tests.helpers import eventually
 from tests.reliability.conftest import StackMaker

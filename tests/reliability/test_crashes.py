@@ -36,13 +36,13 @@ from pydantic import SecretStr
 from aws.gateway import AwsGateway
 from bot.app import build
 from bot.failpoints import ENV, EXIT_STATUS
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
-from bot.fakes.slack_client import SlackSimulator
 from bot.settings import Settings
 from core.model import AccessRequest, AuditEvent, State
 from core.reconcile import reconcile
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
+from fakes.slack_client import SlackSimulator
 from handlers import ids
 from store.engine import create_session_factory, make_engine
 from store.uow import SqlUnitOfWork

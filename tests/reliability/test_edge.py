@@ -24,13 +24,13 @@ from pydantic import SecretStr
 
 from bot.app import build
 from bot.edge import MAX_SLACK_BODY
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
-from bot.fakes.slack_calls import RecordedCall
-from bot.fakes.slack_client import SlackSimulator, sign
 from bot.server import HttpServer
 from bot.settings import Settings
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
+from fakes.slack_calls import RecordedCall
+from fakes.slack_client import SlackSimulator, sign
 from tests.e2e.test_replicas import Replica, free_port
 from tests.helpers import eventually, serve_env
 

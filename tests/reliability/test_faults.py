@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.fakes import cast
-from bot.fakes.aws import SECOND_ACCOUNT, FakeAws
-from bot.fakes.slack_api import FakeSlack
 from core.model import AccessRequest, State
 from core.reconcile import reconcile
 from core.submit import RequestInput, submit
+from fakes import cast
+from fakes.aws import SECOND_ACCOUNT, FakeAws
+from fakes.slack_api import FakeSlack
 from handlers import ids
 from tests.helpers import eventually
 from tests.reliability.conftest import StackMaker

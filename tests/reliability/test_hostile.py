@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.fakes import cast
-from bot.fakes.slack_calls import RecordedCall
 from core.approvals import decide
 from core.model import State
 from core.submit import RequestInput, submit
+from fakes import cast
+from fakes.slack_calls import RecordedCall
 from handlers import ids
 from handlers.parsing import USAGE
 from tests.helpers import valid_blocks

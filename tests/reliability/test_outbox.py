@@ -25,12 +25,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
-from bot.fakes.slack_calls import RecordedCall
-from bot.fakes.slack_client import SlackSimulator
 from core.model import State
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
+from fakes.slack_calls import RecordedCall
+from fakes.slack_client import SlackSimulator
 from handlers import ids
 from handlers.breakglass import NOTE_BLOCK, NOTE_INPUT, REVIEW_VIEW, VERDICT_BLOCK, VERDICT_INPUT
 from store.uow import SqlUnitOfWork

@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.fakes import cast
-from bot.fakes.slack_api import FakeSlack
-from bot.fakes.slack_client import SlackResponse
 from core import sweep
 from core.model import State
 from core.submit import RequestInput, submit
+from fakes import cast
+from fakes.slack_api import FakeSlack
+from fakes.slack_client import SlackResponse
 from handlers import ids
 from tests.helpers import eventually
 from tests.reliability.conftest import StackMaker

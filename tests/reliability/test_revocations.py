@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
 from core import pending
 from core.model import AccessRequest, AuditEvent, State
 from core.reconcile import OUTSIDE, SETTLE, reconcile
 from core.submit import RequestInput, submit
+from fakes import cast
+from fakes.aws import FakeAws
 from handlers import ids
 from tests.fakes_core import FakeClock
 from tests.helpers import eventually

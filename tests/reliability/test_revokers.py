@@ -15,11 +15,11 @@ from collections import Counter
 
 import pytest
 
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
 from core.digest import daily_digest
 from core.model import AuditEvent, State
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
 from handlers.digest_blocks import digest_blocks, plain_text
 from tests.helpers import eventually, valid_blocks
 from tests.reliability.conftest import StackMaker

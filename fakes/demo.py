@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.fakes import cast
-from bot.fakes.slack_calls import RecordedCall
-from bot.fakes.stack import REPO_POLICIES, Stack
 from core.model import State
+from fakes import cast
+from fakes.slack_calls import RecordedCall
+from fakes.stack import REPO_POLICIES, Stack
 from handlers import ids
 
 NAMES = {uid: str(info["name"]) for uid, info in cast.USERS.items()}

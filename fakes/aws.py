@@ -15,7 +15,7 @@ from urllib.request import Request, urlopen
 
 import boto3
 
-from bot.fakes.aws_server import (
+from fakes.aws_server import (
     ACTIVE,
     STATUS,
     Fault,

@@ -14,16 +14,16 @@ from typing import Any
 from pydantic import SecretStr
 
 from bot.app import Runtime, account_roles, build
-from bot.fakes import cast
-from bot.fakes.aws import FakeAws
-from bot.fakes.slack_api import FakeSlack
-from bot.fakes.slack_client import SlackSimulator
 from bot.policies import PolicyHolder
 from bot.server import HttpServer
 from bot.settings import Settings
 from core.ports import Clock
+from fakes import cast
+from fakes.aws import FakeAws
+from fakes.slack_api import FakeSlack
+from fakes.slack_client import SlackSimulator
 
-REPO_POLICIES = Path(__file__).resolve().parents[2] / "policies.toml"
+REPO_POLICIES = Path(__file__).resolve().parents[1] / "policies.toml"
 
 
 class Stack:

@@ -21,8 +21,8 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import parse_qsl, urlsplit
 
-from bot.fakes.slack_calls import CallLog, CallPredicate, RecordedCall
-from bot.fakes.slack_http import (
+from fakes.slack_calls import CallLog, CallPredicate, RecordedCall
+from fakes.slack_http import (
     JSON_FIELDS,
     Fault,
     LoopbackServer,
@@ -32,7 +32,7 @@ from bot.fakes.slack_http import (
     maybe_json,
     parse_body,
 )
-from bot.fakes.slack_workspace import JSONDict, MethodHandler, Workspace
+from fakes.slack_workspace import JSONDict, MethodHandler, Workspace
 
 __all__ = ["RESPONSE_URL_METHOD", "FakeSlack", "RecordedCall"]
 

@@ -2,7 +2,7 @@
 
 This module knows nothing about HTTP: `Workspace.call(method, params)` takes decoded parameters
 and returns the JSON object Slack would answer (`{"ok": true, ...}` or `{"ok": false, "error": ...}`).
-`bot.fakes.slack_api.FakeSlack` serves it over HTTP.
+`fakes.slack_api.FakeSlack` serves it over HTTP.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.fakes.slack_api import FakeSlack
+from fakes.slack_api import FakeSlack
 
 __all__ = ["SlackResponse", "SlackSimulator", "sign"]
 
