@@ -34,7 +34,7 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
         if done.approver == actor:
             raise NotAllowed(f"You already decided at level {done.level + 1} of request {request.id}; "
                              "one person counts at one level at most.")
-    if actor not in ctx.expand(level.approvers):
+    if not ctx.includes(actor, level.approvers):
         raise NotAllowed(f"Only the approvers of level {request.current_level + 1} ('{level.name}') "
                          f"can decide on request {request.id} now.")
 

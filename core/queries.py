@@ -13,8 +13,7 @@ from datetime import timedelta
 from core.context import Context
 from core.continuous import ContinuousCapExceeded, check_extension
 from core.durations import DurationError, parse_duration
-from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, TransientAwsError
-from core.identity import principal_of
+from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, TransientAwsError, Unavailable
 from core.model import FINAL_STATES, AccessRequest, Node, State
 from core.policy.evaluate import Requester, Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
@@ -79,7 +78,7 @@ def awaiting_decision(ctx: Context, user_id: str, limit: int = 50) -> list[Acces
     with ctx.uow() as uow:
         pending = uow.repo.in_states([State.PENDING])
     candidates = [r for r in pending if r.level is not None and r.requester != user_id
-                  and user_id in ctx.expand(r.level.approvers)]
+                  and ctx.includes(user_id, r.level.approvers)]
     if not candidates:
         return []
     mine: list[AccessRequest] = []
@@ -172,8 +171,8 @@ def preflight(ctx: Context, data: RequestInput) -> Preflight:
         raise FieldError("node", "Your Slack account cannot request access.")
     policies = ctx.policies()
     try:
-        principal_of(policies, user)
-    except NotAllowed as err:
+        ctx.principal_of(user)
+    except (NotAllowed, Unavailable) as err:
         raise FieldError("node", str(err)) from None
     if not data.node.strip():
         raise FieldError("node", "Pick a node.")
