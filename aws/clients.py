@@ -115,6 +115,10 @@ class Clients:
     def ssm(self, account: str, region: str) -> SSMClient:
         return self._client("ssm", account, region)  # type: ignore[no-any-return]
 
+    def identitystore(self, region: str) -> Any:
+        """IAM Identity Center's identity store, with jitbot's own credentials, in Identity Center's home region."""
+        return self._client("identitystore", None, region)
+
     def _client(self, service: str, account: str | None, region: str) -> Any:
         session, role = self._session_for(account)
         key = (service, account or "", role, region)

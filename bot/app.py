@@ -187,6 +187,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
         reports=SqlReports(sessions),
     )
+    _wire_identity_center(ctx, gateway, policies)
     # Listeners run in the HTTP thread and ack there (no waiting on Bolt's 10 ms poll for an ack made on another
     # thread); their use cases, Slack and AWS calls included, run after the ack on this pool (handlers.later).
     # Threads are started on demand, so an idle bot pays nothing for them.
@@ -209,6 +210,20 @@ def build(settings: Settings, *, clock: Clock | None = None,
     runtime.policy_watch = PolicyWatch(policies, ctx, client, settings.policy_poll_seconds, leading=runtime.leads)
     runtime.wsgi = make_wsgi(app, runtime.health, registry, acks)
     return runtime
+
+
+# -- IAM Identity Center: who someone is and which groups they are in; the tags of IAM principals for Cedar ---------
+def _wire_identity_center(ctx: Context, gateway: Any, policies: PolicyHolder) -> None:
+    """The Identity Store and IAM tag readers share the gateway's clients (credentials, endpoint, retries); a
+    gateway without them (a test's stand-in) leaves both unset."""
+    clients = getattr(gateway, "clients", None)
+    if clients is None:
+        return
+    from aws.identitystore import AwsIdentityStore
+    from aws.tags import IamPrincipalTags
+
+    ctx.identities = AwsIdentityStore(clients, lambda: policies().identity_center)
+    ctx.principal_tags = IamPrincipalTags(clients)
 
 
 def account_roles(policies: PolicyFile) -> dict[str, str]:

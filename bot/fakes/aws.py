@@ -46,6 +46,7 @@ class FakeAws:
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> FakeAws:
         from moto.core.utils import convert_to_flask_response
+        from moto.identitystore.responses import IdentityStoreResponse
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
@@ -55,14 +56,19 @@ class FakeAws:
         from moto.ssm.responses import SimpleSystemManagerResponse
         from werkzeug.serving import make_server
 
-        store, extended, fake = self._store, ssm_extension(self._store), self
+        from bot.fakes.aws_identity import identitystore_extension
+
+        store, fake = self._store, self
+        extended: dict[Any, Any] = {SimpleSystemManagerResponse: ssm_extension(self._store),
+                                    IdentityStoreResponse: identitystore_extension()}
 
         def create_app(service: Any) -> Any:
             app = create_backend_app(service)
-            for view in app.view_functions.values():  # route SSM to the extended responses
-                if (isinstance(view, convert_to_flask_response)
-                        and getattr(view.callback, "__self__", None) is SimpleSystemManagerResponse):
-                    view.callback = extended.dispatch
+            for view in app.view_functions.values():  # route SSM and the identity store to the extended responses
+                if isinstance(view, convert_to_flask_response):
+                    replacement = extended.get(getattr(view.callback, "__self__", None))
+                    if replacement is not None:
+                        view.callback = replacement.dispatch
             return app
 
         class QuietHandler(MotoRequestHandler):
