@@ -45,13 +45,16 @@ def add_idc_user(aws: Any, store_id: str, user_name: str, email: str | None = No
                  emails: list[dict[str, Any]] | None = None, attributes: dict[str, str] | None = None,
                  region: str | None = None) -> str:
     """An Identity Store user (really created in moto) whose primary email is ``email``; ``attributes`` are its
-    enterprise-extension attributes (``employeeNumber`` …). Returns its UserId."""
+    enterprise-extension attributes (``employeeNumber`` …). Returns its UserId. (Give every user an email: moto 5
+    fails ``GetUserId`` by email with a 500 once a user without one exists.)"""
     listed = emails if emails is not None else ([{"Value": email, "Type": "work", "Primary": True}] if email else [])
     extra: dict[str, Any] = {"Extensions": {"aws:identitystore:enterprise": attributes}} if attributes else {}
+    if listed:
+        extra["Emails"] = listed
     client = aws.client("identitystore", region=region)
     given, family = (user_name.split("@")[0].capitalize(), "Example")
     return str(client.create_user(IdentityStoreId=store_id, UserName=user_name, DisplayName=user_name,
-                                  Name={"GivenName": given, "FamilyName": family}, Emails=listed, **extra)["UserId"])
+                                  Name={"GivenName": given, "FamilyName": family}, **extra)["UserId"])
 
 
 def add_idc_group(aws: Any, store_id: str, name: str, members: list[str] = [],  # noqa: B006 (never mutated)
