@@ -75,9 +75,11 @@ def normalise(text: str) -> tuple[str, Callable[[int], int]]:
         spans.append((new_start, new_start + len(ACTION), match.start(), match.end()))
         shift += len(ACTION) - (match.end() - match.start())
         last = match.end()
-    if not spans:
-        return text, lambda offset: offset
     out.append(text[last:])
+    if _unterminated(text):  # AWS's "reserved characters" example ends without its semicolon
+        out.append("\n;")
+    if not spans:
+        return "".join(out), lambda offset: min(offset, len(text))
 
     def back(offset: int) -> int:
         moved = 0
@@ -90,6 +92,12 @@ def normalise(text: str) -> tuple[str, Callable[[int], int]]:
         return offset - moved
 
     return "".join(out), back
+
+
+def _unterminated(text: str) -> bool:
+    """Whether the file's last statement lacks its closing ``;`` (only comments and space after its ``}``)."""
+    code = _SHORT_ACTION.sub(lambda m: "" if m.group().startswith("//") else m.group(), text).rstrip()
+    return code.endswith("}")
 
 
 def entities(request: CedarRequest) -> tuple[list[dict[str, Any]], dict[str, Any]]:
