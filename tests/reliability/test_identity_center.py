@@ -55,7 +55,8 @@ def people(fake_slack: FakeSlack, fake_aws: tuple[FakeAws, dict[str, str]]) -> d
     found[FARAWAY] = add_idc_user(aws, STORE, "faraway", _email(FARAWAY))
     add_idc_user(aws, STORE, "twin-a", _email(TWIN))  # primary email …
     add_idc_user(aws, STORE, _email(TWIN), "twin-b@idc.example")  # … and another user's user name
-    found["sre"] = add_idc_group(aws, STORE, "t9-sre", [found[AARON], add_idc_user(aws, STORE, "other-sre", "other-sre@idc.example")])
+    other = add_idc_user(aws, STORE, "other-sre", "other-sre@idc.example")
+    found["sre"] = add_idc_group(aws, STORE, "t9-sre", [found[AARON], other])
     found["engineers"] = add_idc_group(aws, STORE, "t9-engineers", [found[u] for u in (IVY, NINA, CONNIE, FARAWAY)])
     found["blocked"] = add_idc_group(aws, STORE, "t9-blocked", [found[NINA]])
     iam = aws.client("iam")
