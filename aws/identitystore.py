@@ -4,6 +4,7 @@ policy file in force (re-read on each use, so a reloaded file takes effect)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,10 +21,11 @@ _MISSING = frozenset({"ResourceNotFoundException"})
 
 
 class AwsIdentityStore:
-    def __init__(self, clients: Clients, config: Callable[[], IdentityCenter | None], ttl: float = 60.0) -> None:
+    def __init__(self, clients: Clients, config: Callable[[], IdentityCenter | None], ttl: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._clients = clients
         self._config = config
-        self._cache = TtlCache(ttl)
+        self._cache = TtlCache(min(ttl, 60.0), clock)
 
     # -- the port --------------------------------------------------------------------------------------
     def users_by_email(self, email: str) -> tuple[str, ...]:

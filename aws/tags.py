@@ -3,7 +3,8 @@ account), each answer cached for at most 60 s; Cedar reads them as ``context.iam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -15,9 +16,9 @@ from core.errors import JitError, Unavailable
 
 
 class IamPrincipalTags:
-    def __init__(self, clients: Clients, ttl: float = 60.0) -> None:
+    def __init__(self, clients: Clients, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._clients = clients
-        self._cache = TtlCache(ttl)
+        self._cache = TtlCache(min(ttl, 60.0), clock)
 
     def principal_tags(self, principal_arn: str) -> Mapping[str, str]:
         return self._cache.get(principal_arn, lambda: self._load(principal_arn))  # type: ignore[no-any-return]

@@ -285,3 +285,15 @@ def test_every_example_names_only_what_policies_check_resolves(tmp_path: Path, t
     assert rules is not None
     for group_id, where in rules.idc_groups.items():
         assert group_id in (GROUP_E8, GROUP_D4) and where.startswith("aws.cedar:")
+
+
+def test_errors_after_the_short_action_name_are_located_in_the_file_as_written(tmp_path: Path) -> None:
+    from core.policy import PolicyError
+
+    text = 'permit(principal, action == AWS::SSM::getTokenForInstanceAccess, resource) when { principal has badge };'
+    with pytest.raises(PolicyError) as info:
+        load(tmp_path, text)
+    column = text.index("badge") + 1
+    assert info.value.errors == [f"aws.cedar:1:{column}: jitbot gives principal no attribute `badge` (it has: email, "
+                                 "employeeNumber, costCenter, organization, division), so this statement could never "
+                                 "use it"]
