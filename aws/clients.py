@@ -119,6 +119,10 @@ class Clients:
         """IAM Identity Center's admin API, with jitbot's own (home) credentials, in the instance's region."""
         return self._client("sso-admin", None, region)
 
+    def identitystore(self, region: str) -> Any:
+        """IAM Identity Center's identity store, with jitbot's own credentials, in Identity Center's home region."""
+        return self._client("identitystore", None, region)
+
     def _client(self, service: str, account: str | None, region: str) -> Any:
         session, role = self._session_for(account)
         key = (service, account or "", role, region)

@@ -196,6 +196,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
         reports=reports,
     )
+    _wire_identity_center(ctx, gateway, policies)
     # Listeners run in the HTTP thread and ack there (no waiting on Bolt's 10 ms poll for an ack made on another
     # thread); their use cases, Slack and AWS calls included, run after the ack on this pool (handlers.later).
     # Threads are started on demand, so an idle bot pays nothing for them.
@@ -229,6 +230,20 @@ def sso_portal(gateway: Any) -> SsoPortal | None:
     return SsoPortal(config.portal_url, config.region) if config is not None else None
 
 
+# -- IAM Identity Center: who someone is and which groups they are in; the tags of IAM principals for Cedar ---------
+def _wire_identity_center(ctx: Context, gateway: Any, policies: PolicyHolder) -> None:
+    """The Identity Store and IAM tag readers share the gateway's clients (credentials, endpoint, retries); a
+    gateway without them (a test's stand-in) leaves both unset."""
+    clients = getattr(gateway, "clients", None)
+    if clients is None:
+        return
+    from aws.identitystore import AwsIdentityStore
+    from aws.tags import IamPrincipalTags
+
+    ctx.identities = AwsIdentityStore(clients, lambda: policies().identity_center)
+    ctx.principal_tags = IamPrincipalTags(clients)
+
+
 def account_roles(policies: PolicyFile) -> dict[str, str]:
     return {account: spec.role_arn for account, spec in policies.accounts.items()}
 
@@ -243,4 +258,16 @@ def default_aws(settings: Settings, policies: PolicyHolder, metrics: Metrics | N
         return metrics.observe_aws(made) if metrics else made
 
     return AwsGateway(session, region=settings.aws_region, endpoint_url=settings.aws_endpoint_url,
-                      accounts=lambda: account_roles(policies()))
+                      accounts=lambda: account_roles(policies()),
+                      identity_center=lambda: identity_center_config(policies()))
+
+
+def identity_center_config(policies: PolicyFile) -> Any:
+    """The policy file's ``[identity_center]`` as the grants' adapter takes it (None when not configured)."""
+    from aws.identity_center import IdentityCenterConfig
+
+    idc = policies.identity_center
+    if idc is None:
+        return None
+    return IdentityCenterConfig(instance_arn=idc.instance_arn, identity_store_id=idc.identity_store_id,
+                                region=idc.region, portal_url=idc.portal_url)

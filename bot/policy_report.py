@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.durations import DurationError, format_duration, parse_duration
-from core.errors import JitError
+from core.errors import JitError, Unavailable
+from core.idc import idc_group_ref, is_idc_group
 from core.model import Node, UserInfo
 from core.policy import PolicyError, PolicyFile, load_policies
 from core.policy.cedar_rules import CedarForbid, CedarPermit
 from core.policy.evaluate import Requester
-from core.policy.schema import GROUP_ID, USER_ID, AutoApprovalPolicy, ManualApprovalPolicy
+from core.policy.schema import GROUP_ID, USER_ID, AutoApprovalPolicy, Level, ManualApprovalPolicy
+from core.ports import IdentityStore
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -167,6 +169,8 @@ def _slack_warnings(policies: PolicyFile, slack: SlackProbe) -> list[str]:
                     out.append(f"{where}: {principal} is a deactivated Slack user")
     for index, manual in enumerate(policies.manual_approval):
         for number, level in enumerate(manual.levels):
+            if any(is_idc_group(p) for p in level.approvers):
+                continue  # Identity Center members are Identity Store users: idc_problems counts them
             people: set[str] = set()
             for principal in level.approvers:
                 people |= (slack.group_members(principal) or frozenset()) if GROUP_ID.match(principal) else {principal}
@@ -206,6 +210,62 @@ def warnings(policies: PolicyFile, slack: SlackProbe | None) -> list[str]:
                       "are not checked"]
 
 
+# --- what only IAM Identity Center can confirm -------------------------------------------------------------
+
+def idc_problems(policies: PolicyFile, store: IdentityStore) -> tuple[list[str], list[str]]:
+    """(errors, warnings): every ``idc-group:`` entry and Cedar Identity Store group resolved in the identity store;
+    an unknown group is an error located where the file names it, an empty one a warning. ``Unavailable`` when
+    Identity Center cannot be asked."""
+    errors: list[str] = []
+    found: list[str] = []
+    where_store = f"identity store {policies.identity_center.identity_store_id}" if policies.identity_center else ""
+    for where, entries in policies.principal_lists():
+        for index, entry in enumerate(entries):
+            if not is_idc_group(entry):
+                continue
+            group = store.group(idc_group_ref(entry))
+            if group is None:
+                errors.append(f"{where}[{index}]: '{entry}': {where_store} has no group with this GroupId or "
+                              "DisplayName")
+            elif not store.group_member_ids(group.group_id):
+                found.append(f"{where}[{index}]: Identity Center group '{group.display_name}' ({group.group_id}) "
+                             "has no members")
+    for index, manual in enumerate(policies.manual_approval):
+        for number, level in enumerate(manual.levels):
+            found += _idc_level(f"manual_approval[{index}].levels[{number}]", level, store)
+    if policies.cedar is not None:
+        for group_id, at in sorted(policies.cedar.idc_groups.items()):
+            group = store.group(group_id)
+            if group is None or group.group_id != group_id:
+                errors.append(f'{at}: AWS::IdentityStore::Group::"{group_id}" is not a group of {where_store}')
+    return errors, found
+
+
+def _idc_level(where: str, level: Level, store: IdentityStore) -> list[str]:
+    """A level of Slack users and Identity Center groups only, with fewer people than it requires."""
+    if not any(is_idc_group(e) for e in level.approvers) or any(GROUP_ID.match(e) for e in level.approvers):
+        return []
+    people: set[str] = {e for e in level.approvers if not is_idc_group(e)}
+    for entry in level.approvers:
+        group = store.group(idc_group_ref(entry)) if is_idc_group(entry) else None
+        people |= store.group_member_ids(group.group_id) if group is not None else set()
+    if len(people) >= level.required:
+        return []
+    return [f"{where}.required: needs {level.required} approval(s) but only {len(people)} person(s) are listed once "
+            "Identity Center groups are expanded; this level can never be satisfied"]
+
+
+def _identity_store(settings: Settings, policies: PolicyFile) -> IdentityStore | None:
+    if policies.identity_center is None:
+        return None
+    from aws.clients import Clients
+    from aws.identitystore import AwsIdentityStore
+
+    config = policies.identity_center
+    clients = Clients(region=config.region, endpoint_url=settings.aws_endpoint_url, max_attempts=2)
+    return AwsIdentityStore(clients, lambda: config)
+
+
 def _slack_client(settings: Settings) -> Any:
     from slack_sdk import WebClient
 
@@ -233,6 +293,23 @@ def _check(args: argparse.Namespace) -> int:
     if found:
         print("\nwarnings:")
         print("\n".join(f"  {w}" for w in found))
+    code = 2 if args.strict and found else 0
+    store = None if args.offline else _identity_store(settings, policies)
+    if store is not None:
+        try:
+            idc_errors, idc_warnings = idc_problems(policies, store)
+        except Unavailable as err:
+            print(f"\nnote: IAM Identity Center could not be asked ({err}): idc-group entries and Identity Store "
+                  "groups are not checked")
+        else:
+            if idc_warnings:
+                print("\nwarnings: IAM Identity Center")
+                print("\n".join(f"  {w}" for w in idc_warnings))
+                code = 2 if args.strict else code
+            if idc_errors:
+                print("\nerrors: IAM Identity Center", file=sys.stderr)
+                print("\n".join(f"  {e}" for e in idc_errors), file=sys.stderr)
+                code = 1
     groups = group_warnings(policies)
     if groups:  # not counted by --strict: true of every file that names a group, however well it is managed
         print("\nwarnings: user groups with authority (not counted by --strict)")
@@ -241,7 +318,7 @@ def _check(args: argparse.Namespace) -> int:
         why = "--offline" if args.offline else "no SLACK_BOT_TOKEN"
         print(f"\nnote: Slack not asked ({why}): user and group ids, group sizes and channel membership are not "
               "checked")
-    return 2 if args.strict and found else 0
+    return code
 
 
 def configure_check(parser: argparse.ArgumentParser) -> None:

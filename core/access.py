@@ -345,8 +345,8 @@ def release(ctx: Context, request_id: str, actor: str) -> AccessRequest:
 
 def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequest:
     request = ctx.load(request_id)
-    approvers = ctx.expand(a for level in request.levels for a in level.approvers)
-    if actor not in approvers or actor == request.requester:
+    approvers = [a for level in request.levels for a in level.approvers]
+    if actor == request.requester or not ctx.includes(actor, approvers):
         raise NotAllowed(f"Only an approver of policy '{request.policy}' (other than the requester) can "
                          "revoke this access.")
     user = ctx.directory.user(actor)

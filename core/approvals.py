@@ -28,13 +28,13 @@ def level_in_force(ctx: Context, request: AccessRequest, index: int) -> Level | 
     return None
 
 
-def eligible_now(ctx: Context, request: AccessRequest, index: int) -> frozenset[str]:
-    """Who may approve level ``index`` now: named by the level as the request recorded it (``LevelSnapshot``:
-    a later edit adds nobody) and still by the policy in force (an edit removes people at once)."""
+def eligible_now(ctx: Context, request: AccessRequest, index: int, user_id: str) -> bool:
+    """Whether ``user_id`` may approve level ``index`` now: named by the level as the request recorded it
+    (``LevelSnapshot``: a later edit adds nobody) and still by the policy in force (an edit removes people at
+    once); user groups and Identity Center groups are read live (``Context.includes``)."""
     current = level_in_force(ctx, request, index)
-    if current is None:
-        return frozenset()
-    return ctx.expand(request.levels[index].approvers) & ctx.expand(current.approvers)
+    return (current is not None and ctx.includes(user_id, request.levels[index].approvers)
+            and ctx.includes(user_id, current.approvers))
 
 
 def check_approver(ctx: Context, request: AccessRequest, actor: str,
@@ -59,7 +59,7 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
             raise NotAllowed(f"You already decided at level {done.level + 1} of request {request.id}; "
                              "one person counts at one level at most.")
     number = request.current_level + 1
-    if actor not in ctx.expand(level.approvers):
+    if not ctx.includes(actor, level.approvers):
         raise NotAllowed(f"Only the approvers of level {number} ('{level.name}') "
                          f"can decide on request {request.id} now.")
     if level_in_force(ctx, request, request.current_level) is None:
@@ -67,7 +67,7 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
             raise NotAllowed(f"Request {request.id} can no longer be approved: policy '{request.policy}' no longer "
                              f"has level {number} (the policy file changed: the policy was removed, renamed or "
                              "lost that level). You can still reject it; the requester may ask again.")
-    elif actor not in eligible_now(ctx, request, request.current_level):
+    elif not eligible_now(ctx, request, request.current_level, actor):
         raise NotAllowed(f"You are no longer an approver of level {number} ('{level.name}') of policy "
                          f"'{request.policy}' (the policy file changed), so you cannot decide on request "
                          f"{request.id}.")

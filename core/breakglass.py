@@ -22,7 +22,6 @@ from core.access import activate
 from core.context import Context, record, transition
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from core.identity import principal_of
 from core.lockout import refuse_if_locked_out
 from core.model import AccessRequest, Intent, Kind, LevelSnapshot, MessageRef, Node, Send, State, new_request_id
 from core.policy.evaluate import evaluate, manual_for
@@ -110,7 +109,7 @@ def _reviewing_policy(ctx: Context, user_id: str, node: Node, reason: str) -> Ma
     if manual is None:
         raise _refuse(ctx, user_id, node, reason, f"No manual-approval policy covers {node.label}, so nobody could "
                       "review break-glass access to it; ask an admin to add one.")
-    if not ctx.expand(manual.levels[0].approvers) - {user_id}:
+    if not ctx.eligible_count(manual.levels[0].approvers, user_id):
         raise _refuse(ctx, user_id, node, reason, f"Level 1 of policy '{manual.name}' has nobody but you to review "
                       "break-glass access; ask an admin to fix the policy.")
     return manual
@@ -134,7 +133,7 @@ def breakglass(ctx: Context, data: BreakglassInput) -> AccessRequest:
     if not ctx.requester(user.id).is_in(glass.requesters):
         raise _refuse(ctx, user.id, None, reason, "You are not among the [breakglass] requesters; use "
                       "`/jit request` and ask the approvers to hurry.")
-    principal = principal_of(policies, user)
+    principal = ctx.principal_of(user)
     duration = _duration(data.duration, glass.max_duration)
     node = ctx.nodes.resolve(data.node.strip())
     manual = _reviewing_policy(ctx, user.id, node, reason)
@@ -184,7 +183,7 @@ def check_reviewer(ctx: Context, request_id: str, actor: str) -> AccessRequest:
         raise NotAllowed("Your Slack account cannot review break-glass use.")
     if done:
         raise Conflict(f"Break-glass use {request_id} was already reviewed (by {done[0].reviewer}).")
-    if not request.levels or actor not in ctx.expand(request.levels[0].approvers):
+    if not request.levels or not ctx.includes(actor, request.levels[0].approvers):
         raise NotAllowed(f"Only the level-1 approvers of policy '{request.policy}' can review break-glass use "
                          f"{request_id}.")
     return request

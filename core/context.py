@@ -10,11 +10,23 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.errors import NotFound
-from core.identity import trusted_email
-from core.model import AccessRequest, AuditEvent, Event, Intent, Kind, Notice, Send, State, can_transition
+from core.idc import idc_group_ref, idc_user_principal, is_idc_group
+from core.identity import idc_identity, principal_of, trusted_email
+from core.model import AccessRequest, AuditEvent, Event, Intent, Kind, Notice, Send, State, UserInfo, can_transition
 from core.policy.evaluate import Requester
 from core.policy.schema import GROUP_ID, PolicyFile
-from core.ports import AccessBackend, Alarms, Clock, Directory, NodeDirectory, Notifier, Reports, UnitOfWork
+from core.ports import (
+    AccessBackend,
+    Alarms,
+    Clock,
+    Directory,
+    IdentityStore,
+    NodeDirectory,
+    Notifier,
+    PrincipalTags,
+    Reports,
+    UnitOfWork,
+)
 
 if TYPE_CHECKING:
     from core.breakglass import BreakglassNotices
@@ -40,14 +52,66 @@ class Context:
     revoke_workers: int = 8
     #: the history in aggregate (daily digest, retention); None where nothing reads it
     reports: Reports | None = None
+    #: IAM Identity Center's identity store (used when the policy file has ``[identity_center]``)
+    identities: IdentityStore | None = None
+    #: the tags of IAM roles and users, for Cedar's ``context.iam.principalTags``
+    principal_tags: PrincipalTags | None = None
+
+    # -- who someone is, and which lists name them (Slack ids, Slack user groups, Identity Center groups) -------
+    def identity_store(self) -> IdentityStore | None:
+        """The identity store, when the policy file in force configures ``[identity_center]``."""
+        return self.identities if self.policies().identity_center is not None else None
+
+    def principal_of(self, user: UserInfo) -> str:
+        """The principal receiving ``user``'s grants (``core.identity.principal_of``), or why there is none."""
+        return principal_of(self.policies(), user, self.identity_store())
+
+    def idc_members(self, entry: str) -> tuple[str | None, frozenset[str]]:
+        """(GroupId, member user ids) of an ``idc-group:`` entry; (None, empty) for a group that does not exist."""
+        store = self.identity_store()
+        group = store.group(idc_group_ref(entry)) if store is not None else None
+        if store is None or group is None:
+            return None, frozenset()
+        return group.group_id, store.group_member_ids(group.group_id)
+
+    def idc_user_id(self, user_id: str) -> str | None:
+        store = self.identity_store()
+        return None if store is None else idc_identity(store, self.directory.user(user_id))
+
+    def includes(self, user_id: str, principals: Iterable[str]) -> bool:
+        """Whether ``principals`` name ``user_id``: their id, a Slack user group they are in, or an Identity Center
+        group whose members include the Identity Store user their trusted email matches (``Unavailable`` when
+        Identity Center cannot be asked)."""
+        entries = list(principals)
+        if user_id in entries or any(GROUP_ID.match(p) and user_id in self.directory.group_members(p)
+                                     for p in entries):
+            return True
+        idc_entries = [p for p in entries if is_idc_group(p)]
+        person = self.idc_user_id(user_id) if idc_entries else None
+        return person is not None and any(person in self.idc_members(p)[1] for p in idc_entries)
+
+    def eligible_count(self, principals: Iterable[str], excluding: str) -> int:
+        """How many people ``principals`` name other than ``excluding``: Slack users, and Identity Center group
+        members (a person named both ways counts twice: the check it serves, "could this ever be approved", then
+        errs towards yes)."""
+        entries = list(principals)
+        count = len(self.expand(entries) - {excluding})
+        idc_entries = [p for p in entries if is_idc_group(p)]
+        if idc_entries:
+            members: set[str] = set()
+            for entry in idc_entries:
+                members |= self.idc_members(entry)[1]
+            count += len(members - {self.idc_user_id(excluding)})
+        return count
 
     def expand(self, principals: Iterable[str]) -> frozenset[str]:
-        """User ids named directly or through user groups (live membership, cached by the adapter)."""
+        """Slack user ids named directly or through Slack user groups (live membership, cached by the adapter).
+        Identity Center groups name Identity Store users, not Slack users: ``includes`` checks them."""
         users: set[str] = set()
         for principal in principals:
             if GROUP_ID.match(principal):
                 users |= self.directory.group_members(principal)
-            else:
+            elif not is_idc_group(principal):
                 users.add(principal)
         return frozenset(users)
 
@@ -60,21 +124,47 @@ class Context:
             return {"via": ["everyone"], "groups": {}}
         via: list[str] = []
         groups: dict[str, Any] = {}
+        person: str | None = None
         for principal in principals:
             if GROUP_ID.match(principal):
                 members = self.directory.group_members(principal)
                 if user_id in members:
                     via.append(principal)
                     groups[principal] = membership(members)
+            elif is_idc_group(principal):
+                person = person or self.idc_user_id(user_id)
+                group_id, members = self.idc_members(principal)
+                if person is not None and person in members:
+                    via.append(principal)
+                    groups[principal] = {**membership(members), "group_id": group_id, "identity_store_user": person}
             elif principal == user_id:
                 via.append(principal)
         return {"via": via, "groups": groups}
 
     def requester(self, user_id: str) -> Requester:
-        groups = frozenset(
-            g for g in self.policies().referenced_groups() if user_id in self.directory.group_members(g)
-        )
-        return Requester(user_id, groups, email=trusted_email(self.directory.user(user_id)))
+        """The person as policies see them: Slack groups, Identity Center groups and attributes, principal tags.
+        ``Unavailable`` when Identity Center (or IAM, for tags a Cedar statement reads) cannot be asked: a deny
+        list or a forbid could name them, so nothing is decided without it."""
+        policies = self.policies()
+        info = self.directory.user(user_id)
+        email = trusted_email(info)
+        groups = {g for g in policies.referenced_groups() if user_id in self.directory.group_members(g)}
+        store, cedar = self.identity_store(), policies.cedar
+        idc_entries = policies.referenced_idc_groups()
+        person = idc_identity(store, info) if store is not None and (idc_entries or cedar is not None) else None
+        idc_user, idc_groups = None, frozenset[str]()
+        if store is not None and person is not None:
+            idc_groups = store.groups_of(person)
+            groups |= {e for e in idc_entries if (found := store.group(idc_group_ref(e))) is not None
+                       and found.group_id in idc_groups}
+            idc_user = store.user(person) if cedar is not None else None
+        principal = policies.principal_for(user_id, email) or (idc_user_principal(person) if person else None)
+        tags: dict[str, str] = {}
+        if cedar is not None and cedar.reads_principal_tags and principal and ":iam::" in principal \
+                and self.principal_tags is not None:
+            tags = dict(self.principal_tags.principal_tags(principal))
+        return Requester(user_id, frozenset(groups), email=email, idc_user=idc_user, idc_groups=idc_groups,
+                         principal_arn=principal, principal_tags=tags)
 
     def find(self, request_id: str) -> AccessRequest | None:
         with self.uow() as uow:

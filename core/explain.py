@@ -15,6 +15,7 @@ from datetime import timedelta
 from core.context import Context
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import InvalidInput, NotAllowed
+from core.idc import idc_group_ref, is_idc_group
 from core.identity import principal_of
 from core.model import Node, State
 from core.policy.cedar_rules import CedarForbid, CedarPermit
@@ -62,6 +63,8 @@ def who(principals: Iterable[str], directory: Directory | None) -> str:
             else:
                 names = ", ".join(sorted(_name(directory, m) for m in members))
                 parts.append(f"{names} (group {principal})")
+        elif is_idc_group(principal):
+            parts.append(f"the members of IAM Identity Center group '{idc_group_ref(principal)}'")
         else:
             parts.append(_name(directory, principal))
     return ", ".join(parts)
@@ -100,12 +103,12 @@ def _level_lines(policy: ManualApprovalPolicy, requester: Requester, directory: 
             for principal in level.approvers:
                 if GROUP_ID.match(principal):
                     everyone |= directory.group_members(principal)
-                else:
+                elif not is_idc_group(principal):
                     everyone.add(principal)
             eligible = everyone - {requester.user_id}
             if requester.user_id in everyone:
                 line += " You are one of them, but nobody approves their own request."
-            if len(eligible) < level.required:
+            if len(eligible) < level.required and not any(is_idc_group(p) for p in level.approvers):
                 line += (f" This level can never be satisfied for you: it needs {level.required} approval(s) and "
                          f"only {len(eligible)} other person(s) can give one; ask an admin to fix the policy.")
             elif len(eligible) == level.required and level.required > 1:
@@ -167,7 +170,7 @@ def _breakglass(policies: PolicyFile, requester: Requester, node: Node, verdict:
 
 def _identity(policies: PolicyFile, requester: Requester, directory: Directory | None) -> str:
     """The principal that would receive the grant, or why there is none (with Slack: why an email key is refused)."""
-    principal = policies.principal_for(requester.user_id, requester.email)
+    principal = requester.principal_arn or policies.principal_for(requester.user_id, requester.email)
     if principal is None and directory is not None:
         try:
             user = directory.user(requester.user_id)

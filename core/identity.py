@@ -5,13 +5,19 @@ principals. An email proves who someone is only when Slack confirmed that the pe
 the person is a full member of the app's own workspace: a guest, a Slack Connect user from another
 organisation, a stranger, a bot or a deactivated account may show any address, or one its own organisation
 vouches for, not ours. Email-keyed identities are refused for them, saying why; id-keyed ones need none of this.
+
+With ``[identity_center]``, someone without an ``[identities]`` entry is the IAM Identity Center user whose primary
+email (or ``UserName``) is their trusted Slack email: exactly one such user, else refused, saying which email was
+looked up and what an admin must do. Their principal is ``core.idc.idc_user_principal`` of that user.
 """
 
 from __future__ import annotations
 
-from core.errors import NotAllowed
+from core.errors import NotAllowed, Unavailable
+from core.idc import idc_user_principal
 from core.model import UserInfo
 from core.policy.schema import PolicyFile
+from core.ports import IdentityStore
 
 NO_IDENTITY = ("You have no AWS identity in jitbot's policy file ([identities]); ask an admin to map your Slack "
                "account to your IAM role or user.")
@@ -39,15 +45,19 @@ def trusted_email(user: UserInfo) -> str | None:
     return user.email if email_doubt(user) is None else None
 
 
-def principal_of(policies: PolicyFile, user: UserInfo) -> str:
-    """The IAM principal receiving this user's grants: by Slack user id, else by a trusted email.
+def principal_of(policies: PolicyFile, user: UserInfo, store: IdentityStore | None = None) -> str:
+    """The principal receiving this user's grants: by Slack user id, else by a trusted email in ``[identities]``,
+    else (with ``[identity_center]`` and a ``store``) the Identity Center user with that email.
 
-    Raises ``NotAllowed`` saying why not: no entry at all, or an entry for an email Slack does not vouch for.
+    Raises ``NotAllowed`` saying why not: no entry at all, or an entry for an email Slack does not vouch for, or no
+    (or more than one) Identity Center user with that email; ``Unavailable`` when Identity Center cannot be asked.
     """
     if user.id in policies.identities:
         return policies.identities[user.id]
     by_email = policies.principal_for(user.id, user.email)
     if by_email is None:
+        if policies.identity_center is not None and store is not None:
+            return idc_user_principal(idc_match(store, user))
         raise NotAllowed(NO_IDENTITY)
     doubt = email_doubt(user)
     if doubt is not None:
@@ -55,3 +65,39 @@ def principal_of(policies: PolicyFile, user: UserInfo) -> str:
                          f"email as identity only from a confirmed full member of this workspace: {doubt}. Ask an "
                          f"admin to map your Slack user id ({user.id}) in [identities] instead.")
     return by_email
+
+
+def idc_identity(store: IdentityStore, user: UserInfo) -> str | None:
+    """The Identity Store user id of this Slack user (one match of their trusted email), or None when there is none
+    (no trusted email, no match, several). ``Unavailable`` when Identity Center cannot be asked: authority then
+    cannot be decided either way."""
+    email = trusted_email(user)
+    if email is None:
+        return None
+    found = store.users_by_email(email)
+    return found[0] if len(found) == 1 else None
+
+
+def idc_match(store: IdentityStore, user: UserInfo) -> str:
+    """The Identity Store user id of this Slack user, or ``NotAllowed``/``Unavailable`` saying why not."""
+    doubt = email_doubt(user)
+    if doubt is not None:
+        raise NotAllowed(f"jitbot finds your AWS identity in IAM Identity Center by your Slack email, and accepts an "
+                         f"email as identity only from a confirmed full member of this workspace: {doubt}. Ask an "
+                         f"admin to map your Slack user id ({user.id}) in [identities] instead.")
+    email = str(user.email)
+    try:
+        found = store.users_by_email(email)
+    except Unavailable as err:
+        raise Unavailable(f"jitbot could not ask IAM Identity Center who {email} is ({err}). Nothing was recorded; "
+                          "try again in a minute.") from None
+    if not found:
+        raise NotAllowed(f"No IAM Identity Center user has {email} (your Slack email) as primary email or user "
+                         "name, so jitbot cannot tell which AWS identity is yours. Ask an admin to set it as your "
+                         f"Identity Center user's primary email, or to map your Slack user id ({user.id}) in "
+                         "[identities].")
+    if len(found) > 1:
+        raise NotAllowed(f"{len(found)} IAM Identity Center users have {email} (your Slack email) as primary email "
+                         "or user name, and jitbot will not guess which one is you. Ask an admin to leave it to one "
+                         f"user, or to map your Slack user id ({user.id}) in [identities].")
+    return found[0]

@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 
+from core.idc import IdcGroup, IdcUser
 from core.model import (
     AccessRequest,
     AuditEvent,
@@ -85,6 +86,40 @@ class Directory(Protocol):
 
     def find_by_name(self, handle: str) -> list[UserInfo]:
         """The people whose Slack handle or display name is ``handle`` (no ``@``; case-insensitive)."""
+        ...
+
+
+class IdentityStore(Protocol):
+    """IAM Identity Center's identity store, read only, answers cached for at most 60 s by the adapter.
+
+    Every method raises ``Unavailable`` (saying why) when the identity store cannot be asked: not configured,
+    unreachable, or refusing jitbot.
+    """
+
+    def users_by_email(self, email: str) -> tuple[str, ...]:
+        """The ids of the users whose primary email, or whose ``UserName``, is ``email`` (none, one, or more)."""
+        ...
+
+    def user(self, user_id: str) -> IdcUser:
+        """``NotFound`` when there is no such user."""
+        ...
+
+    def group(self, ref: str) -> IdcGroup | None:
+        """The group with this GroupId, else the one with this DisplayName; None when there is none."""
+        ...
+
+    def group_member_ids(self, group_id: str) -> frozenset[str]:
+        """The user ids of the group's direct members."""
+        ...
+
+    def groups_of(self, user_id: str) -> frozenset[str]:
+        """The GroupIds of the groups the user is a direct member of."""
+        ...
+
+
+class PrincipalTags(Protocol):
+    def principal_tags(self, principal_arn: str) -> Mapping[str, str]:
+        """The tags of an IAM role or user (``Unavailable`` when they cannot be read)."""
         ...
 
 

@@ -14,8 +14,7 @@ from core.approvals import eligible_now
 from core.context import Context
 from core.continuous import ContinuousCapExceeded, check_extension
 from core.durations import DurationError, parse_duration
-from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, TransientAwsError
-from core.identity import principal_of
+from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, TransientAwsError, Unavailable
 from core.lockout import locked_out, refusal
 from core.model import FINAL_STATES, AccessRequest, Node, State
 from core.policy.evaluate import Requester, Verdict, evaluate
@@ -87,7 +86,7 @@ def awaiting_decision(ctx: Context, user_id: str, limit: int = 50) -> list[Acces
     with ctx.uow() as uow:
         pending = uow.repo.in_states([State.PENDING])
     candidates = [r for r in pending if r.level is not None and r.requester != user_id
-                  and user_id in eligible_now(ctx, r, r.current_level)]
+                  and eligible_now(ctx, r, r.current_level, user_id)]
     if not candidates:
         return []
     mine: list[AccessRequest] = []
@@ -197,8 +196,8 @@ def preflight(ctx: Context, data: RequestInput) -> Preflight:
         raise FieldError("node", refusal(held, "extension" if data.extends else "request"))
     policies = ctx.policies()
     try:
-        principal_of(policies, user)
-    except NotAllowed as err:
+        ctx.principal_of(user)
+    except (NotAllowed, Unavailable) as err:
         raise FieldError("node", str(err)) from None
     if not data.node.strip():
         raise FieldError("node", "Pick a node.")

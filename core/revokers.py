@@ -23,6 +23,7 @@ from core import access
 from core.access import cleanup, end_access
 from core.context import Context, Say, transition
 from core.errors import Conflict, InvalidInput, NotAllowed
+from core.idc import is_idc_group
 from core.model import AccessRequest, Notice, State
 from core.policy.schema import GROUP_ID
 
@@ -55,6 +56,8 @@ def revoker_authority(ctx: Context, actor: str) -> Authority | None:
             members = ctx.directory.group_members(entry)
             if actor in members:
                 return Authority(actor, entry, tuple(sorted(members)))
+        elif is_idc_group(entry) and ctx.includes(actor, [entry]):  # Identity Store user ids, read live
+            return Authority(actor, entry, tuple(sorted(ctx.idc_members(entry)[1])))
     return None
 
 

@@ -12,7 +12,6 @@ from core.context import Context, owe, owe_level, record
 from core.continuous import check_extension
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, TransientAwsError, Unavailable
-from core.identity import principal_of
 from core.lockout import refuse_if_locked_out
 from core.model import AccessRequest, Event, Kind, LevelSnapshot, Node, Notice, State, new_request_id
 from core.policy.cedar_rules import is_cedar
@@ -66,12 +65,12 @@ def check_levels(ctx: Context, policy: ManualApprovalPolicy, requester: str) -> 
     levels = []
     for index, level in enumerate(policy.levels):
         name = level.name or f"Level {index + 1}"
-        eligible = ctx.expand(level.approvers) - {requester}
-        if len(eligible) < level.required:
+        eligible = ctx.eligible_count(level.approvers, requester)
+        if eligible < level.required:
             raise NotAllowed(
                 f"This request could never be approved: level {index + 1} ('{name}') of policy "
                 f"'{policy.name}' needs {level.required} approver(s) other than you, "
-                f"and only {len(eligible)} can approve. Ask an admin to fix the policy."
+                f"and only {eligible} can approve. Ask an admin to fix the policy."
             )
         levels.append(LevelSnapshot(name, level.channel, level.approvers, level.required))
     return tuple(levels)
@@ -176,7 +175,7 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
         raise NotAllowed("Your Slack account cannot request access.")
     refuse_if_locked_out(ctx, user.id, "extension" if data.extends else "request")
     policies = ctx.policies()
-    principal = principal_of(policies, user)
+    principal = ctx.principal_of(user)
     try:
         node = ctx.nodes.resolve(data.node.strip())
     except TransientAwsError as err:  # the person is waiting for an answer: say so, rather than "went wrong"

@@ -47,6 +47,7 @@ class FakeAws:
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> FakeAws:
         from moto.core.utils import convert_to_flask_response
+        from moto.identitystore.responses import IdentityStoreResponse
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
@@ -57,15 +58,20 @@ class FakeAws:
         from moto.ssoadmin.responses import SSOAdminResponse
         from werkzeug.serving import make_server
 
+        from fakes.aws_identity import identitystore_extension
+
         store, fake = self._store, self
-        extended = {SimpleSystemManagerResponse: ssm_extension(store), SSOAdminResponse: sso_admin_extension(store)}
+        extended: dict[Any, Any] = {SimpleSystemManagerResponse: ssm_extension(store),
+                                    SSOAdminResponse: sso_admin_extension(store),
+                                    IdentityStoreResponse: identitystore_extension()}
 
         def create_app(service: Any) -> Any:
             app = create_backend_app(service)
-            for view in app.view_functions.values():  # route SSM and sso-admin to the extended responses
-                owner = getattr(getattr(view, "callback", None), "__self__", None)
-                if isinstance(view, convert_to_flask_response) and owner in extended:
-                    view.callback = extended[owner].dispatch
+            for view in app.view_functions.values():  # route SSM, sso-admin and the identity store to the extensions
+                if isinstance(view, convert_to_flask_response):
+                    replacement = extended.get(getattr(view.callback, "__self__", None))
+                    if replacement is not None:
+                        view.callback = replacement.dispatch
             return app
 
         class QuietHandler(MotoRequestHandler):

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.app import Runtime, account_roles, build
+from bot.app import Runtime, account_roles, build, identity_center_config
 from bot.policies import PolicyHolder
 from bot.server import HttpServer
 from bot.settings import Settings
@@ -87,7 +87,8 @@ class Stack:
         from aws.gateway import AwsGateway
 
         return AwsGateway(self.aws.session, "us-east-1", endpoint_url=self.aws.endpoint_url,
-                          account_id=cast.ACCOUNT, accounts=lambda: account_roles(policies()))
+                          account_id=cast.ACCOUNT, accounts=lambda: account_roles(policies()),
+                          identity_center=lambda: identity_center_config(policies()), idc_poll=0.05)
 
     def shutdown_bot(self) -> None:
         if self.http is not None:

@@ -16,8 +16,7 @@ from slack_sdk.models.views import View
 
 from core.context import Context
 from core.continuous import continuity
-from core.errors import JitError, NotAllowed, TransientAwsError
-from core.identity import principal_of
+from core.errors import JitError, NotAllowed, TransientAwsError, Unavailable
 from core.model import AccessRequest
 from core.queries import (
     FieldError,
@@ -62,8 +61,8 @@ def request_modal(ctx: Context, user: str, meta: Meta, extending: AccessRequest 
     if info.deleted or info.is_bot:
         return request_view.blocked("Your Slack account cannot request access.")
     try:
-        principal_of(policies, info)
-    except NotAllowed as err:
+        ctx.principal_of(info)
+    except (NotAllowed, Unavailable) as err:
         return request_view.blocked(str(err))
     if extending is not None:
         policy = _find_policy(ctx, extending.policy)

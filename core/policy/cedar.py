@@ -1,10 +1,10 @@
 """Cedar policies with cedarpy: parsed, validated and located once at load, evaluated per request.
 
-The entity model follows AWS JITNA (docs/policies.md): the principal is
-``AWS::IdentityStore::User::"<Slack user id>"`` in ``AWS::IdentityStore::Group::"<Slack user-group id>"``,
-the action ``AWS::SSM::Action::"getTokenForInstanceAccess"``, the resource ``AWS::EC2::Instance::"i-…"``
-or ``AWS::SSM::ManagedInstance::"mi-…"`` carrying the node's tags. Imported only when a policy file
-sets ``cedar_policies``.
+The entity model follows AWS JITNA (``core.policy.cedar_jitna``, docs/policies.md): the principal is an
+``AWS::IdentityStore::User`` in its ``AWS::IdentityStore::Group``s, the action
+``AWS::SSM::Action::"getTokenForInstanceAccess"``, the resource ``AWS::EC2::Instance::"i-…"`` or
+``AWS::SSM::ManagedInstance::"mi-…"`` carrying the node's tags. Imported only when a policy file sets
+``cedar_policies``.
 """
 
 from __future__ import annotations
@@ -21,37 +21,17 @@ from cedarpy import pst
 from pydantic import ValidationError
 
 from core.durations import DurationError, parse_duration
+from core.idc import LOOSE_STORE_ID
+from core.policy.cedar_jitna import EC2, GROUP, HYBRID, KNOWN_ATTRIBUTES, SCHEMA, USER, entities, normalise
 from core.policy.cedar_rules import CedarForbid, CedarOutcome, CedarPermit, CedarRequest
 from core.policy.cedar_trust import SELF_EDITED, untrusted_reads
 from core.policy.schema import GROUP_ID, NODE_ID, USER_ID
 
-USER = "AWS::IdentityStore::User"
-GROUP = "AWS::IdentityStore::Group"
-EC2 = "AWS::EC2::Instance"
-HYBRID = "AWS::SSM::ManagedInstance"
-
-SCHEMA = """
-namespace AWS::IdentityStore {
-  entity Group;
-  entity User in [Group] { email?: String };
-}
-namespace AWS::EC2 {
-  entity Instance tags String;
-}
-namespace AWS::SSM {
-  entity ManagedInstance tags String;
-  action "getTokenForInstanceAccess" appliesTo {
-    principal: [AWS::IdentityStore::User],
-    resource: [AWS::EC2::Instance, AWS::SSM::ManagedInstance],
-    context: { durationSeconds: Long, hasTicket: Bool, principalArn?: String }
-  };
-}
-"""
-
-KNOWN_ATTRIBUTES = {"principal": ("email",), "context": ("durationSeconds", "hasTicket", "principalArn")}
-
 ANNOTATIONS = {"id", "description", "max_duration", "ticket_pattern", "block"}
-_ID_PATTERNS = {GROUP: (GROUP_ID, "a Slack user-group id (S…)"), USER: (USER_ID, "a Slack user id (U… or W…)"),
+_SLACK_OR_STORE_GROUP = re.compile(f"{GROUP_ID.pattern}|{LOOSE_STORE_ID.pattern}")
+_SLACK_OR_STORE_USER = re.compile(f"{USER_ID.pattern}|{LOOSE_STORE_ID.pattern}")
+_ID_PATTERNS = {GROUP: (_SLACK_OR_STORE_GROUP, "a Slack user-group id (S…) nor an Identity Store GroupId"),
+                USER: (_SLACK_OR_STORE_USER, "a Slack user id (U… or W…) nor an Identity Store UserId"),
                 EC2: (NODE_ID, "an EC2 instance id (i-…)"), HYBRID: (NODE_ID, "a managed node id (mi-…)")}
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
@@ -113,6 +93,17 @@ def _where(text: str, offset: int) -> str:
     return f"{line}:{column}"
 
 
+class _Source:
+    """The file as Cedar reads it (``cedar_jitna.normalise``), locating offsets in the file as written."""
+
+    def __init__(self, original: str) -> None:
+        self.original = original
+        self.text, self._back = normalise(original)
+
+    def where(self, offset: int) -> str:
+        return _where(self.original, self._back(offset))
+
+
 def _named(message: str) -> list[str]:
     """Words an error message names, most telling first: `quoted` ones, then the text after a colon."""
     words = re.findall(r"`([^`]+)`", message)
@@ -152,25 +143,27 @@ def _syntax_error(text: str, statement: _Statement) -> tuple[int, str] | None:
     return statement.start, message
 
 
-def _syntax_errors(text: str, source: str, statements: list[_Statement]) -> list[str]:
+def _syntax_errors(src: _Source, source: str, statements: list[_Statement]) -> list[str]:
     errors = []
     for statement in statements:
-        found = _syntax_error(text, statement)
+        found = _syntax_error(src.text, statement)
         if found is not None:
-            errors.append(f"{source}:{_where(text, found[0])}: {found[1]}")
+            errors.append(f"{source}:{src.where(found[0])}: {found[1]}")
     return errors or [f"{source}: Cedar cannot parse the file"]
 
 
-def _schema_errors(text: str, source: str, statements: list[_Statement], schema: cedarpy.Schema) -> list[str]:
-    result = cedarpy.validate_policies(text, schema)
+def _schema_errors(src: _Source, source: str, statements: list[_Statement], schema: cedarpy.Schema) -> list[str]:
+    result = cedarpy.validate_policies(src.text, schema)
     errors = []
     for error in result.errors:
         message = re.sub(r"^for policy `policy\d+`, ", "", error.error)
         if any(f"attribute `{attr}` on entity type `{USER}`" in message for attr in SELF_EDITED):
             continue  # a self-edited profile field: compile_cedar says why it is not offered
+        if message.startswith("unable to guarantee safety of access to"):
+            continue  # an unguarded read: AWS's examples have them; a missing one is an evaluation error (decide)
         index = int(error.policy_id[6:]) if error.policy_id.startswith("policy") else -1
         if 0 <= index < len(statements):
-            errors.append(f"{source}:{_where(text, _find(statements[index], _named(message)))}: {message}")
+            errors.append(f"{source}:{src.where(_find(statements[index], _named(message)))}: {message}")
         else:
             errors.append(f"{source}: {message}")
     return errors
@@ -182,13 +175,14 @@ def _entity_errors(where: str, template: pst.Template) -> list[str]:
         kind = "::".join((*uid.type.namespace, uid.type.basename))
         rule = _ID_PATTERNS.get(kind)
         if rule and not rule[0].match(uid.id):
-            hint = " (JITNA's Identity Center ids become Slack ids in jitbot)" if kind in (USER, GROUP) else ""
-            errors.append(f'{where}: {kind}::"{uid.id}" is not {rule[1]}{hint}')
+            errors.append(f'{where}: {kind}::"{uid.id}" is neither {rule[1]}' if kind in (USER, GROUP) else
+                          f'{where}: {kind}::"{uid.id}" is not {rule[1]}')
     return errors
 
 
-def _unknown_attributes(template: pst.Template) -> list[tuple[str, str]]:
-    """(variable, attribute) pairs a statement reads or tests that jitbot never provides.
+def _unknown_attributes(template: pst.Template,
+                        known: Mapping[str, tuple[str, ...]] = KNOWN_ATTRIBUTES) -> list[tuple[str, str]]:
+    """(variable, attribute) pairs a statement reads or tests that are not in ``known`` (``{}``: every read).
 
     The validator accepts ``principal has costCenter && …`` (it is simply always false), so a JITNA
     statement using Identity Center attributes would silently never match: say so instead.
@@ -199,7 +193,7 @@ def _unknown_attributes(template: pst.Template) -> list[tuple[str, str]]:
         node = stack.pop()
         if isinstance(node, pst.HasAttr | pst.GetAttr) and isinstance(node.base, pst.Var):
             attr = node.attrs[0] if isinstance(node, pst.HasAttr) else node.attr
-            if attr not in KNOWN_ATTRIBUTES.get(node.base.name, ()) and (node.base.name, attr) not in found:
+            if attr not in known.get(node.base.name, ()) and (node.base.name, attr) not in found:
                 found.append((node.base.name, attr))
         if isinstance(node, tuple):
             stack.extend(reversed(node))
@@ -253,8 +247,11 @@ class CedarPolicies:
     """A compiled Cedar file: its statements as jitbot policies, and two policy sets to evaluate."""
 
     def __init__(self, source: str, statements: list[CedarPermit | CedarForbid], trees: Mapping[str, pst.Template],
-                 groups: frozenset[str]) -> None:
+                 groups: frozenset[str], idc_groups: Mapping[str, str] | None = None,
+                 reads_principal_tags: bool = False) -> None:
         self._source = source
+        self._idc_groups = dict(idc_groups or {})
+        self._reads_tags = reads_principal_tags
         self._permits = tuple(s for s in statements if isinstance(s, CedarPermit))
         self._forbids = tuple(s for s in statements if isinstance(s, CedarForbid))
         self._by_id = {s.policy_id: s for s in statements}
@@ -278,6 +275,14 @@ class CedarPolicies:
     def groups(self) -> frozenset[str]:
         return self._groups
 
+    @property
+    def idc_groups(self) -> Mapping[str, str]:
+        return self._idc_groups
+
+    @property
+    def reads_principal_tags(self) -> bool:
+        return self._reads_tags
+
     def decide(self, request: CedarRequest) -> CedarOutcome:
         """The satisfied permits and forbids, usually in one evaluation of the whole set.
 
@@ -289,13 +294,13 @@ class CedarPolicies:
         """
         if not self._by_id:
             return CedarOutcome()
-        entities, query = _query(request)
+        found, query = entities(request)
         errors: list[str] = []
-        satisfied = self._run(self._all_set, query, entities, errors)
+        satisfied = self._run(self._all_set, query, found, errors)
         forbid_ids = {i for i in satisfied if isinstance(self._by_id[i], CedarForbid)}
         permit_ids = satisfied - forbid_ids
         if forbid_ids and self._permits:
-            permit_ids = self._run(self._permit_set, query, entities, [])
+            permit_ids = self._run(self._permit_set, query, found, [])
         permits = tuple(p for p in self._permits if p.policy_id in permit_ids)
         forbids = tuple(f for f in self._forbids if f.policy_id in forbid_ids)
         return CedarOutcome(permits, forbids, tuple(errors))
@@ -321,55 +326,47 @@ class CedarPolicies:
         return ids
 
 
-def _query(request: CedarRequest) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    attrs = {"email": request.email} if request.email else {}
-    principal = {"type": USER, "id": request.user_id}
-    resource = {"type": HYBRID if request.node_id.startswith("mi-") else EC2, "id": request.node_id}
-    entities: list[dict[str, Any]] = [
-        {"uid": principal, "attrs": attrs, "parents": [{"type": GROUP, "id": g} for g in sorted(request.groups)]},
-        *({"uid": {"type": GROUP, "id": g}, "attrs": {}, "parents": []} for g in sorted(request.groups)),
-        {"uid": resource, "attrs": {}, "parents": [], "tags": dict(request.tags)},
-    ]
-    context: dict[str, Any] = {"durationSeconds": request.duration_seconds, "hasTicket": request.has_ticket}
-    if request.principal_arn:
-        context["principalArn"] = request.principal_arn
-    query = {"principal": principal, "action": {"type": "AWS::SSM::Action", "id": "getTokenForInstanceAccess"},
-             "resource": resource, "context": context}
-    return entities, query
-
-
 def compile_cedar(text: str, source: str) -> CedarPolicies:
     """Parse, validate against jitbot's schema and check a Cedar file; ``CedarError`` lists located errors."""
-    statements = _statements(text)
+    src = _Source(text)
+    statements = _statements(src.text)
     try:
-        parsed = cedarpy.PolicySet.from_str(text)
+        parsed = cedarpy.PolicySet.from_str(src.text)
     except ValueError:
-        raise CedarError(_syntax_errors(text, source, statements)) from None
+        raise CedarError(_syntax_errors(src, source, statements)) from None
     tree = parsed.to_pst()
     schema = cedarpy.Schema.from_str(SCHEMA)
-    errors = [f"{source}:{_where(text, statements[int(k[6:])].start)}: templates (?principal, ?resource) are "
+    errors = [f"{source}:{src.where(statements[int(k[6:])].start)}: templates (?principal, ?resource) are "
               "not supported; name the principal or resource" for k in tree.templates if k.startswith("policy")
               and int(k[6:]) < len(statements)]
-    errors += _schema_errors(text, source, statements, schema)
+    errors += _schema_errors(src, source, statements, schema)
     built: list[CedarPermit | CedarForbid] = []
     groups: set[str] = set()
+    idc_groups: dict[str, str] = {}
+    reads_tags = False
     names: dict[str, str] = {}
     for policy_id, template in sorted(tree.static_policies.items(), key=lambda kv: int(kv[0][6:])):
         index = int(policy_id[6:])
-        where = f"{source}:{_where(text, statements[index].start)}" if index < len(statements) else source
+        where = f"{source}:{src.where(statements[index].start)}" if index < len(statements) else source
         problems = _entity_errors(where, template) + _annotation_errors(where, template.effect, template.annotations)
         for attr, why in untrusted_reads(template):
-            at = _where(text, _find(statements[index], [attr])) if index < len(statements) else "?"
+            at = src.where(_find(statements[index], [attr])) if index < len(statements) else "?"
             problems.append(f"{source}:{at}: {why}")
-        for variable, attr in _unknown_attributes(template):
-            if variable == "principal" and attr in SELF_EDITED:
-                continue  # said above, with the reason
+        reads = _unknown_attributes(template, known={})
+        reads_tags = reads_tags or ("context", "iam") in reads
+        for variable, attr in reads:
+            if attr in KNOWN_ATTRIBUTES.get(variable, ()) or (variable == "principal" and attr in SELF_EDITED):
+                continue  # offered; or a profile field, said above with the reason
             known = ", ".join(KNOWN_ATTRIBUTES.get(variable, ())) or "none (use hasTag/getTag for tags)"
-            at = _where(text, _find(statements[index], [attr])) if index < len(statements) else "?"
+            at = src.where(_find(statements[index], [attr])) if index < len(statements) else "?"
             problems.append(f"{source}:{at}: jitbot gives {variable} no attribute `{attr}` (it has: {known}), so "
                             "this statement could never use it")
         errors += problems
-        groups.update(u.id for u in pst.entity_uids(template) if u.type.basename == "Group" and GROUP_ID.match(u.id))
+        for uid in pst.entity_uids(template):
+            if uid.type.basename == "Group" and GROUP_ID.match(uid.id):
+                groups.add(uid.id)
+            elif uid.type.basename == "Group" and index < len(statements):
+                idc_groups.setdefault(uid.id, f"{source}:{src.where(_find(statements[index], [uid.id]))}")
         if problems:
             continue
         line = where.rsplit(":", 2)[-2] if index < len(statements) else "?"
@@ -384,7 +381,7 @@ def compile_cedar(text: str, source: str) -> CedarPolicies:
         built.append(statement)
     if errors:
         raise CedarError(errors)
-    return CedarPolicies(source, built, tree.static_policies, frozenset(groups))
+    return CedarPolicies(source, built, tree.static_policies, frozenset(groups), idc_groups, reads_tags)
 
 
 def load_cedar(path: Path, shown_as: str) -> CedarPolicies:

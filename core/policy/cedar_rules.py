@@ -59,6 +59,13 @@ class CedarRequest:
     has_ticket: bool
     email: str | None = None
     principal_arn: str | None = None
+    #: an Identity Center person: their Identity Store user id (the principal's id then), the GroupIds of
+    #: their groups and their JITNA attributes (``core.idc.JITNA_ATTRIBUTES``)
+    idc_user_id: str | None = None
+    idc_groups: frozenset[str] = frozenset()
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    #: the IAM role's or user's tags (``context.iam.principalTags``); empty for an Identity Center person
+    principal_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,16 @@ class CedarRules(Protocol):
     @property
     def groups(self) -> frozenset[str]:
         """The Slack user-group ids the statements name (``AWS::IdentityStore::Group::"S…"``)."""
+        ...
+
+    @property
+    def idc_groups(self) -> Mapping[str, str]:
+        """The Identity Store GroupIds the statements name, each with where it is first named (``file:line:col``)."""
+        ...
+
+    @property
+    def reads_principal_tags(self) -> bool:
+        """Whether a statement reads ``context.iam`` (so the IAM principal's tags must be read for a decision)."""
         ...
 
     def decide(self, request: CedarRequest) -> CedarOutcome: ...

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
 from core.durations import format_duration
+from core.idc import IdcUser
 from core.model import Node
 from core.policy.cedar_rules import CedarForbid, CedarOutcome, CedarPermit, CedarRequest
 from core.policy.schema import (
+    GROUP_ID,
     AutoApprovalPolicy,
     DenyPolicy,
     ManualApprovalPolicy,
@@ -26,13 +29,19 @@ CEDAR_DEFAULT_DURATION = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class Requester:
-    """A Slack user as policies see them: their id, the referenced user groups they belong to, and their email
-    when Slack vouches for it (``core.identity.trusted_email``; Cedar's ``principal.email``). Nothing a member
-    types into their own profile (title …) is here: nothing may authorize on it."""
+    """A Slack user as policies see them: their id, the referenced groups they belong to (Slack user-group ids and
+    ``idc-group:`` entries), and their email when Slack vouches for it (``core.identity.trusted_email``; Cedar's
+    ``principal.email``). Nothing a member types into their own profile (title …) is here: nothing may authorize
+    on it. An Identity Center person also carries their Identity Store user (``idc_user``) and the GroupIds of
+    their Identity Store groups; ``principal_tags`` are the tags of the IAM role or user receiving the grant."""
 
     user_id: str
     groups: frozenset[str] = frozenset()
     email: str | None = None
+    idc_user: IdcUser | None = None
+    idc_groups: frozenset[str] = frozenset()
+    principal_arn: str | None = None
+    principal_tags: Mapping[str, str] = field(default_factory=dict)
 
     def is_in(self, principals: tuple[str, ...] | None) -> bool:
         if principals is None:
@@ -102,11 +111,15 @@ def _cedar(policies: PolicyFile, requester: Requester, node: Node, duration: tim
     rules = policies.cedar
     if rules is None:
         return CedarOutcome()
+    idc = requester.idc_user
     return rules.decide(CedarRequest(
-        user_id=requester.user_id, groups=requester.groups, node_id=node.id, tags=node.tags,
+        user_id=requester.user_id, groups=frozenset(g for g in requester.groups if GROUP_ID.match(g)),
+        node_id=node.id, tags=node.tags,
         duration_seconds=int((duration or CEDAR_DEFAULT_DURATION).total_seconds()), has_ticket=has_ticket,
         email=requester.email,
-        principal_arn=policies.principal_for(requester.user_id, requester.email)))
+        principal_arn=requester.principal_arn or policies.principal_for(requester.user_id, requester.email),
+        idc_user_id=idc.user_id if idc else None, idc_groups=requester.idc_groups,
+        attributes=idc.attributes if idc else {}, principal_tags=requester.principal_tags))
 
 
 def evaluate(

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core.idc import is_idc_group
 from core.policy.cedar_rules import CedarForbid, CedarPermit
 from core.policy.schema import ManualApprovalPolicy, PolicyFile, Targets
 
@@ -101,6 +102,11 @@ def _cross_checks(policies: PolicyFile) -> list[str]:
                 errors.append(f"{where}.name: '{policy.name}' is already the name of {seen[policy.name]}")
             seen.setdefault(policy.name, where)
     errors.extend(_overlaps(policies.manual_approval))
+    if policies.identity_center is None:
+        for where, entries in policies.principal_lists():
+            errors += [f"{where}[{i}]: '{entry}' names an IAM Identity Center group, but the file has no "
+                       "[identity_center] table saying which identity store to read it from"
+                       for i, entry in enumerate(entries) if is_idc_group(entry)]
     return errors
 
 
@@ -126,6 +132,10 @@ def _with_cedar(policies: PolicyFile, source: str, base: Path | None) -> PolicyF
                for p in statements if p.name in toml_names]
     if clashes:
         raise PolicyError(source, clashes)
+    if policies.identity_center is None and rules.idc_groups:
+        raise PolicyError(source, [f"{where}: AWS::IdentityStore::Group::\"{group}\" is an IAM Identity Center group "
+                                   "id, but the policy file has no [identity_center] table saying which identity store "
+                                   "to read it from" for group, where in sorted(rules.idc_groups.items())])
     return policies.with_cedar(rules)
 
 

@@ -19,7 +19,16 @@ from pydantic import (
 )
 
 from core.durations import DurationError, parse_duration
-from core.policy.values import IdentityArn, RoleArn, SessionDocument
+from core.idc import check_idc_group, is_idc_group
+from core.policy.values import (
+    AwsRegion,
+    IdentityArn,
+    IdentityStoreId,
+    PortalUrl,
+    RoleArn,
+    SessionDocument,
+    SsoInstanceArn,
+)
 
 if TYPE_CHECKING:
     from core.policy.cedar_rules import CedarRules
@@ -56,8 +65,11 @@ DurationOrZero = Annotated[timedelta, BeforeValidator(_duration_or_zero)]
 
 def _check_principals(values: tuple[str, ...]) -> tuple[str, ...]:
     for value in values:
-        if not (USER_ID.match(value) or GROUP_ID.match(value)):
-            raise ValueError(f"'{value}' is not a Slack user id (U…/W…) or user-group id (S…)")
+        if is_idc_group(value):
+            check_idc_group(value)
+        elif not (USER_ID.match(value) or GROUP_ID.match(value)):
+            raise ValueError(f"'{value}' is not a Slack user id (U…/W…), user-group id (S…) or IAM Identity Center "
+                             "group (idc-group:<DisplayName> or idc-group:<GroupId>)")
     if len(set(values)) != len(values):
         raise ValueError("lists the same id twice")
     return values
@@ -284,8 +296,20 @@ class Breakglass(_Frozen):
         return _check_principals(value)
 
 
+class IdentityCenter(_Frozen):
+    """``[identity_center]``: people and groups from IAM Identity Center (docs/policies.md)."""
+
+    instance_arn: SsoInstanceArn
+    identity_store_id: IdentityStoreId
+    #: Identity Center's home region (where the instance and its identity store live)
+    region: AwsRegion
+    #: the AWS access portal, for the links in the "granted" messages
+    portal_url: PortalUrl | None = None
+
+
 class PolicyFile(_Frozen):
     settings: PolicySettings = PolicySettings()
+    identity_center: IdentityCenter | None = None
     identities: dict[str, IdentityArn] = Field(default_factory=dict)
     accounts: dict[str, Account] = Field(default_factory=dict)
     deny: tuple[DenyPolicy, ...] = ()
@@ -349,3 +373,26 @@ class PolicyFile(_Frozen):
         if self._cedar is not None:
             ids.update(self._cedar.groups)
         return frozenset(i for i in ids if GROUP_ID.match(i))
+
+    def referenced_idc_groups(self) -> frozenset[str]:
+        """The ``idc-group:`` entries of every requesters and approvers list (Cedar names groups by id instead:
+        ``CedarRules.idc_groups``)."""
+        return frozenset(entry for _, entries in self.principal_lists() for entry in entries if is_idc_group(entry))
+
+    def principal_lists(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(location, entries) of every list naming people or groups, located as errors are (``deny[0].requesters``)."""
+        out: list[tuple[str, tuple[str, ...]]] = []
+        for kind in ("deny", "auto_approval", "manual_approval"):
+            for index, policy in enumerate(getattr(self, kind)):
+                if policy.requesters:
+                    out.append((f"{kind}[{index}].requesters", policy.requesters))
+        for index, manual in enumerate(self.manual_approval):
+            for number, level in enumerate(manual.levels):
+                out.append((f"manual_approval[{index}].levels[{number}].approvers", level.approvers))
+        if self.breakglass.requesters:
+            out.append(("breakglass.requesters", self.breakglass.requesters))
+        for name in ("revokers",):  # [settings] lists of people, where this version has them
+            entries = getattr(self.settings, name, None)
+            if entries:
+                out.append((f"settings.{name}", tuple(entries)))
+        return out

@@ -1,4 +1,5 @@
-"""Strict checks of the AWS values of the policy file: IAM principal ARNs and SSM session documents.
+"""Strict checks of the AWS values of the policy file: IAM principal ARNs, SSM session documents and the
+``[identity_center]`` values.
 
 A value here ends up in an IAM policy jitbot writes (the documents a session may use) or names the principal
 that receives grants and the role jitbot assumes, so "close enough" is not enough: no wildcard, a known
@@ -107,7 +108,54 @@ def identity(value: str) -> str:
     return principal_arn(value)
 
 
+#: an IAM Identity Center instance: ``ssoins-`` (or ``ins-``) and 16 of ``a-z A-Z 0-9 - .`` (AWS's API model)
+_SSO_INSTANCE = re.compile(r"(sso)?ins-[a-zA-Z0-9.-]{16}")
+#: an identity store id: ``d-`` and 10 lower-case hex digits, or a UUID (AWS's API model)
+_IDENTITY_STORE = re.compile(r"d-[0-9a-f]{10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_HOST = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+")
+
+
+def sso_instance_arn(value: str) -> str:
+    """An IAM Identity Center instance ARN, ``arn:aws:sso:::instance/ssoins-0123456789abcdef``."""
+    _no_wildcards(value, "IAM Identity Center instance")
+    _, service, region, account, resource = _arn_parts(value, "IAM Identity Center instance")
+    kind, _, name = resource.partition("/")
+    if service != "sso" or region or account or kind != "instance":
+        raise ValueError(f"'{value}' is not an IAM Identity Center instance ARN (arn:aws:sso:::instance/ssoins-…; "
+                         "the console shows it under Settings)")
+    if not _SSO_INSTANCE.fullmatch(name):
+        raise ValueError(f"'{value}': '{name}' is not an instance id (ssoins- and 16 characters)")
+    return value
+
+
+def identity_store_id(value: str) -> str:
+    """An identity store id, ``d-0123456789`` (or the UUID form AWS also allows)."""
+    if not _IDENTITY_STORE.fullmatch(value):
+        raise ValueError(f"'{value}' is not an identity store id (d- and 10 lower-case hex digits, as the IAM "
+                         "Identity Center console shows it under Settings)")
+    return value
+
+
+def aws_region(value: str) -> str:
+    if not _REGION.fullmatch(value):
+        raise ValueError(f"'{value}' is not an AWS region such as \"eu-west-1\"")
+    return value
+
+
+def portal_url(value: str) -> str:
+    """The AWS access portal's address: ``https://`` and a host name, no credentials, query or fragment."""
+    scheme, sep, rest = value.partition("://")
+    host = rest.split("/", 1)[0]
+    if scheme != "https" or not sep or not _HOST.fullmatch(host) or any(c in value for c in " \t\n?#@\"'<>"):
+        raise ValueError(f"'{value}' is not an access portal URL such as \"https://d-0123456789.awsapps.com/start\"")
+    return value.rstrip("/")
+
+
 PrincipalArn = Annotated[str, AfterValidator(principal_arn)]
 IdentityArn = Annotated[str, AfterValidator(identity)]
 RoleArn = Annotated[str, AfterValidator(role_arn)]
 SessionDocument = Annotated[str, AfterValidator(session_document)]
+SsoInstanceArn = Annotated[str, AfterValidator(sso_instance_arn)]
+IdentityStoreId = Annotated[str, AfterValidator(identity_store_id)]
+AwsRegion = Annotated[str, AfterValidator(aws_region)]
+PortalUrl = Annotated[str, AfterValidator(portal_url)]

@@ -74,6 +74,9 @@ LEVEL = """
   approvers = ["U0APPR001"]
 """
 
+NOT_A_PRINCIPAL = ("is not a Slack user id (U…/W…), user-group id (S…) or IAM Identity Center group "
+                   "(idc-group:<DisplayName> or idc-group:<GroupId>)")
+
 
 def manual(name: str, targets: str = '"all"', extra: str = "", levels: str = LEVEL) -> str:
     """One [[manual_approval]] table with the given TOML fragments."""
@@ -411,10 +414,10 @@ def test_required_equal_to_listed_approvers_is_fine() -> None:
 @pytest.mark.parametrize(
     ("approvers", "message"),
     [
-        ('["bob"]', "'bob' is not a Slack user id (U…/W…) or user-group id (S…)"),
-        ('["@carol"]', "'@carol' is not a Slack user id (U…/W…) or user-group id (S…)"),
-        ('["u0carol01"]', "'u0carol01' is not a Slack user id (U…/W…) or user-group id (S…)"),
-        ('["C0CHANNEL"]', "'C0CHANNEL' is not a Slack user id (U…/W…) or user-group id (S…)"),
+        ('["bob"]', f"'bob' {NOT_A_PRINCIPAL}"),
+        ('["@carol"]', f"'@carol' {NOT_A_PRINCIPAL}"),
+        ('["u0carol01"]', f"'u0carol01' {NOT_A_PRINCIPAL}"),
+        ('["C0CHANNEL"]', f"'C0CHANNEL' {NOT_A_PRINCIPAL}"),
         ('["U0CAROL01", "U0CAROL01"]', "lists the same id twice"),
         ("[]", "Tuple should have at least 1 item after validation, not 0"),
     ],
@@ -427,8 +430,8 @@ def test_bad_approvers(approvers: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("requesters", "message"),
     [
-        ('["bob"]', "'bob' is not a Slack user id (U…/W…) or user-group id (S…)"),
-        ('["U0ALICE01", "x"]', "'x' is not a Slack user id (U…/W…) or user-group id (S…)"),
+        ('["bob"]', f"'bob' {NOT_A_PRINCIPAL}"),
+        ('["U0ALICE01", "x"]', f"'x' {NOT_A_PRINCIPAL}"),
         ('["S0DEVS", "S0DEVS"]', "lists the same id twice"),
         ("[]", "is empty: omit it to mean everyone"),
     ],
@@ -444,7 +447,7 @@ def test_bad_requesters(kind: str, requesters: str, message: str) -> None:
 
 def test_bad_breakglass_requesters() -> None:
     error = only_error('[breakglass]\nrequesters = ["bob"]\n')
-    assert error == "breakglass.requesters: 'bob' is not a Slack user id (U…/W…) or user-group id (S…)"
+    assert error == f"breakglass.requesters: 'bob' {NOT_A_PRINCIPAL}"
 
 
 @pytest.mark.parametrize("channel", ["#sre", "general", "U0ALICE01", "c0lower01", "C"])
