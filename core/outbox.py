@@ -68,7 +68,7 @@ def deliver(ctx: Context, request_ids: Sequence[str] | None = None, *, limit: in
         if item.next_attempt_at > now:  # backing off, or being sent by someone else: the later ones wait
             held.add(key)
             continue
-        if request_ids is None and now - item.created_at < FRESH:  # its owner is about to send it
+        if request_ids is None and item.attempts == 0 and now - item.created_at < FRESH:  # its owner sends it
             held.add(key)
             continue
         with ctx.uow() as uow:

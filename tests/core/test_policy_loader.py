@@ -1026,11 +1026,15 @@ def test_accepted_files_have_one_most_specific_manual_policy_per_node(policies: 
             assert len(tied) == 1, (node, tied)
 
 
+NOT_AN_ENTRY = (" is not a Slack user id (U…/W…), user-group id (S…) or IAM Identity Center group "
+                "(idc-group:<DisplayName> or idc-group:<GroupId>)")
+
+
 @pytest.mark.parametrize(
     ("revokers", "message"),
     [
-        ('["carol"]', "'carol' is not a Slack user id (U…/W…) or user-group id (S…)"),
-        ('["U0CAROL01", "<@U0DAVE001>"]', "'<@U0DAVE001>' is not a Slack user id (U…/W…) or user-group id (S…)"),
+        ('["carol"]', "'carol'" + NOT_AN_ENTRY),
+        ('["U0CAROL01", "<@U0DAVE001>"]', "'<@U0DAVE001>'" + NOT_AN_ENTRY),
         ('["S0REVOKE", "S0REVOKE"]', "lists the same id twice"),
         ('"U0CAROL01"', "Input should be a valid tuple"),
     ],

@@ -58,9 +58,11 @@ def test_misuse_gets_usage_and_changes_nothing(stack: Stack) -> None:
 
 
 def test_nodes_lists_what_i_may_request_with_its_policy(stack: Stack) -> None:
-    alice = slack.slash(stack, cast.ALICE, "nodes")["text"]
+    # the session's moto holds the nodes of other tests too, so the unfiltered list may be cut: filter by name
+    assert slack.slash(stack, cast.ALICE, "nodes")["text"].startswith("*Nodes you may request*")
+    alice = slack.slash(stack, cast.ALICE, "nodes web-1")["text"]
     assert f"`{stack.nodes['web-1']}` web-1" in alice and "production: approval by SRE lead → Manager" in alice
-    assert "pci-db" in alice
+    assert "pci-db" in slack.slash(stack, cast.ALICE, "nodes pci-db")["text"]
     bob = slack.slash(stack, cast.BOB, "nodes DEV")["text"]
     assert "matching 'DEV'" in bob and "dev-1" in bob and "dev-self-service: approved at once, at most 8h" in bob
     assert "web-1" not in bob
