@@ -26,6 +26,7 @@ from pathlib import Path
 import benchlib
 import seeding
 from benchlib import Child, scratch, show, verdict
+from workload import Validity
 
 from store.migrate import upgrade
 
@@ -106,8 +107,13 @@ def _settle(serve: Serve, seconds: float = 3.0) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--grants", type=int, default=GRANTS)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the workload, not the figures")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.runs, args.grants = 1, 100
     started = benchlib.banner("Footprint of `jitbot serve` (SQLite)")
+    validity = Validity("footprint")
     workdir = scratch("footprint")
     rows: list[list[object]] = []
     memory: list[list[object]] = []
@@ -115,10 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         with Child(benchlib.fakes_setup) as fakes:
             grants = workdir / "grants.db"
             now = datetime.now(UTC)
-            seeding.seed_grants(f"sqlite:///{grants}", [now + timedelta(hours=2, seconds=i) for i in range(GRANTS)],
-                                 fakes.info["nodes"]["web-1"])
+            seeding.seed_grants(f"sqlite:///{grants}",
+                                [now + timedelta(hours=2, seconds=i) for i in range(args.grants)],
+                                fakes.info["nodes"]["web-1"])
             cases = [("new database (migrations run)", None), ("migrated, empty", "empty"),
-                     (f"{GRANTS:,} active grants", "grants")]
+                     (f"{args.grants:,} active grants", "grants")]
+            if args.smoke:  # the CLI starts on a new database and on grants: enough to catch a broken path
+                del cases[1]
             empty = workdir / "empty.db"
             for label, kind in cases:
                 ready, listening, rss = [], [], []
@@ -134,10 +143,12 @@ def main(argv: list[str] | None = None) -> int:
                         shutil.copy(grants, database)
                     serve = Serve(fakes, database, workdir)
                     try:
+                        if serve.ready != serve.ready:
+                            validity.bad(label, "jitbot serve did not become ready within 60 s")
                         ready.append(serve.ready)
                         listening.append(serve.listening)
                         if run == 0 and kind is not None:
-                            rss.append(_settle(serve))
+                            rss.append(_settle(serve, 0.5 if args.smoke else 3.0))
                     finally:
                         serve.stop()
                 judged = verdict(statistics.median(ready), START_TARGET) if kind != "grants" else "(no target)"
@@ -153,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     show("Resident memory once started, MiB (VmRSS; target < 150 MiB with 10,000 active grants)",
          ["database", "VmRSS MiB", "target"], memory)
     benchlib.footer(started)
-    return 0
+    return validity.verdict()
 
 
 if __name__ == "__main__":
