@@ -24,7 +24,7 @@ def floor_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[
 
     from bot.server import settle_memory
 
-    secret = secrets.token_hex(16)
+    secret = options.get("secret") or secrets.token_hex(16)
     client = WebClient(token="xoxb-floor", base_url=options["slack_url"])
     app = App(client=client, signing_secret=secret, token_verification_enabled=False, process_before_response=True)
 
