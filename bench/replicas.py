@@ -77,7 +77,7 @@ def acks_and_cycles(fakes: Child, workdir: Path, levels: list[int], ops: dict[in
                 ack_latency.measure_floor(floor_users, clients, per_client, level, validity)
                 rows += ack_latency.rows(0.0, level, level)
                 print(f"  {clients} people: done; load {benchlib.load()}", flush=True)
-            cycles = lifecycle.run(replicas, users, reader, people, seconds, validity)
+            cycles = lifecycle.run(replicas, users, reader, people, seconds, validity, judged=False)
         finally:
             users.close()
             floor_users.close()
