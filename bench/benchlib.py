@@ -200,7 +200,10 @@ class Fakes:
 
 
 def fakes_setup(options: dict[str, Any]) -> tuple[Fakes, dict[str, Any], Callable[[], None]]:
-    """(Child) the fake Slack Web API and moto, seeded with the demo's cast, people and nodes."""
+    """(Child) the fake Slack Web API and moto, seeded with the demo's cast, people and nodes, and with
+    ``people`` bench people (``workload.seed_people``: a requester, an IAM role and a node each)."""
+    import workload
+
     from fakes.aws import FakeAws
     from fakes.slack_api import FakeSlack
     from fakes.stack import seed_aws, seed_slack
@@ -211,12 +214,14 @@ def fakes_setup(options: dict[str, Any]) -> tuple[Fakes, dict[str, Any], Callabl
     nodes = seed_aws(aws)
     for name in options.get("roles", ()):
         aws.create_role(name)
+    fakes = Fakes(slack, aws)
+    nodes.update(workload.seed_people(fakes, int(options.get("people", 0))))
 
     def stop() -> None:
         slack.stop()
         aws.stop()
 
-    return Fakes(slack, aws), {"slack_url": slack.url, "aws_url": aws.endpoint_url, "nodes": nodes}, stop
+    return fakes, {"slack_url": slack.url, "aws_url": aws.endpoint_url, "nodes": nodes}, stop
 
 
 def set_delay(fakes: Fakes, seconds: float) -> None:
@@ -291,14 +296,18 @@ def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[]
         if not options.get("workdir"):
             shutil.rmtree(workdir, ignore_errors=True)
 
-    return stack, {"url": stack.app_url, "secret": stack.signing_secret}, stop
+    return stack, {"url": stack.app_url, "secret": stack.signing_secret, "database_url": stack.database_url}, stop
 
 
 class Deployment:
     """The fakes in one process, the bot in another: ``fakes.call(...)``, ``bot.call(...)``, ``url``, ``secret``."""
 
-    def __init__(self, fake_options: dict[str, Any] | None = None, **bot_options: Any) -> None:
-        self.fakes = Child(fakes_setup, **(fake_options or {}))
+    def __init__(self, fake_options: dict[str, Any] | None = None, people: int = 0, **bot_options: Any) -> None:
+        import workload
+
+        if people:
+            bot_options.setdefault("policies", workload.policies_text(people))
+        self.fakes = Child(fakes_setup, people=people, **(fake_options or {}))
         try:
             self.nodes: dict[str, str] = self.fakes.info["nodes"]
             self.bot = Child(bot_setup, slack_url=self.fakes.info["slack_url"], aws_url=self.fakes.info["aws_url"],
@@ -308,6 +317,8 @@ class Deployment:
             raise
         self.url: str = self.bot.info["url"]
         self.secret: str = self.bot.info["secret"]
+        self.database_url: str = self.bot.info["database_url"]
+        self.pids: list[int] = [self.bot.pid]
 
     def close(self) -> None:
         self.bot.close()
@@ -318,6 +329,36 @@ class Deployment:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class StateReader:
+    """Reads requests' state straight from the bot's database, from the load generator's process: plain
+    SELECTs on a plain engine (on SQLite a WAL reader, which never waits for the bot's writers)."""
+
+    def __init__(self, database_url: str) -> None:
+        from sqlalchemy import create_engine
+
+        from store.engine import normalize_url
+
+        self._engine = create_engine(normalize_url(database_url))
+
+    def states(self, request_ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
+        """State and needs_cleanup of each request found."""
+        from sqlalchemy import select
+
+        from store.models import RequestRow
+
+        query = select(RequestRow.id, RequestRow.state, RequestRow.needs_cleanup).where(
+            RequestRow.id.in_(list(request_ids)))
+        with self._engine.connect() as conn:
+            return {rid: (str(state), bool(cleanup)) for rid, state, cleanup in conn.execute(query)}
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def total_cpu(pids: Sequence[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def request_states(stack: Any, request_ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
@@ -394,10 +435,14 @@ class Users:
         response = self.sim.block_action(user, action_id, value, channel_id=channel)
         return response.status, time.perf_counter() - self._local.sent
 
-    def answer(self, timeout: float = 60.0) -> str:
-        """The text the bot sent to the response_url of this thread's last delivery (waits for it)."""
+    def answer(self, timeout: float = 30.0) -> str | None:
+        """The text the bot sent to the response_url of this thread's last delivery (waits for it); None when
+        nothing came within ``timeout`` seconds."""
         path = urlsplit(self._local.url).path
-        call = self.receiver.wait_for(lambda c: c.method == "response_url" and c.path == path, timeout=timeout)
+        try:
+            call = self.receiver.wait_for(lambda c: c.method == "response_url" and c.path == path, timeout=timeout)
+        except AssertionError:
+            return None
         return str(call.params.get("text", ""))
 
     def reset(self) -> None:

@@ -11,84 +11,23 @@ scheduler has armed its jobs.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import benchlib
 import seeding
 from benchlib import Child, scratch, show, verdict
+from serving import Serve
+from workload import Validity
 
 from store.migrate import upgrade
 
 START_TARGET = 2.0  # seconds
 MEMORY_TARGET = 150  # MiB
 GRANTS = 10_000
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _command() -> list[str]:
-    found = Path(sys.executable).with_name("jitbot")
-    return [str(found), "serve"] if found.exists() else [sys.executable, "-m", "bot.cli", "serve"]
-
-
-def _get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback
-            return int(answer.status)
-    except urllib.error.HTTPError as err:
-        return int(err.code)
-    except OSError:
-        return 0
-
-
-class Serve:
-    """One ``jitbot serve`` process; ``ready`` is the seconds from exec to /healthz?ready=1 answering 200."""
-
-    def __init__(self, fakes: Child, database: Path, workdir: Path) -> None:
-        port = _free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "bench-secret",
-               "SLACK_API_URL": fakes.info["slack_url"], "DATABASE_URL": f"sqlite:///{database}",
-               "JIT_POLICIES": str(benchlib.REPO / "policies.toml"), "HOST": "127.0.0.1", "PORT": str(port),
-               "LOG_LEVEL": "WARNING", "AWS_ENDPOINT_URL": fakes.info["aws_url"], "AWS_REGION": "us-east-1",
-               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-        self.log = (workdir / f"serve-{port}.log").open("wb")
-        started = time.perf_counter()
-        self.process = subprocess.Popen(_command(), env=env, cwd=workdir, stdout=self.log, stderr=self.log)
-        self.listening = self.ready = float("nan")
-        while time.perf_counter() - started < 60 and self.process.poll() is None:
-            status = _get(f"{self.base}/healthz?ready=1")
-            if status and self.listening != self.listening:
-                self.listening = time.perf_counter() - started
-            if status == 200:
-                self.ready = time.perf_counter() - started
-                break
-            time.sleep(0.01)
-
-    def rss_mib(self) -> float:
-        return benchlib.vm_rss_kib(self.process.pid) / 1024
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
 
 
 def _settle(serve: Serve, seconds: float = 3.0) -> float:
@@ -106,8 +45,13 @@ def _settle(serve: Serve, seconds: float = 3.0) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--grants", type=int, default=GRANTS)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the workload, not the figures")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.runs, args.grants = 1, 100
     started = benchlib.banner("Footprint of `jitbot serve` (SQLite)")
+    validity = Validity("footprint")
     workdir = scratch("footprint")
     rows: list[list[object]] = []
     memory: list[list[object]] = []
@@ -115,10 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         with Child(benchlib.fakes_setup) as fakes:
             grants = workdir / "grants.db"
             now = datetime.now(UTC)
-            seeding.seed_grants(f"sqlite:///{grants}", [now + timedelta(hours=2, seconds=i) for i in range(GRANTS)],
-                                 fakes.info["nodes"]["web-1"])
+            seeding.seed_grants(f"sqlite:///{grants}",
+                                [now + timedelta(hours=2, seconds=i) for i in range(args.grants)],
+                                fakes.info["nodes"]["web-1"])
             cases = [("new database (migrations run)", None), ("migrated, empty", "empty"),
-                     (f"{GRANTS:,} active grants", "grants")]
+                     (f"{args.grants:,} active grants", "grants")]
+            if args.smoke:  # the CLI starts on a new database and on grants: enough to catch a broken path
+                del cases[1]
             empty = workdir / "empty.db"
             for label, kind in cases:
                 ready, listening, rss = [], [], []
@@ -132,12 +79,14 @@ def main(argv: list[str] | None = None) -> int:
                         shutil.copy(empty, database)
                     else:
                         shutil.copy(grants, database)
-                    serve = Serve(fakes, database, workdir)
+                    serve = Serve(fakes, f"sqlite:///{database}", workdir)
                     try:
+                        if serve.ready != serve.ready:
+                            validity.bad(label, "jitbot serve did not become ready within 60 s")
                         ready.append(serve.ready)
                         listening.append(serve.listening)
                         if run == 0 and kind is not None:
-                            rss.append(_settle(serve))
+                            rss.append(_settle(serve, 0.5 if args.smoke else 3.0))
                     finally:
                         serve.stop()
                 judged = verdict(statistics.median(ready), START_TARGET) if kind != "grants" else "(no target)"
@@ -153,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     show("Resident memory once started, MiB (VmRSS; target < 150 MiB with 10,000 active grants)",
          ["database", "VmRSS MiB", "target"], memory)
     benchlib.footer(started)
-    return 0
+    return validity.verdict()
 
 
 if __name__ == "__main__":

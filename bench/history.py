@@ -265,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--regenerate", action="store_true", help="rebuild the cached database")
     parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (2,000 requests): checks that it runs")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.requests = 2_000
     started = benchlib.banner(f"History: {args.requests:,} requests over a year (SQLite)")
     url, anchor = database(args.requests, args.regenerate)
     requests, events = _counts(url)

@@ -20,11 +20,12 @@ PRINCIPALS = {  # the demo's people and the IAM principals policies.toml maps th
 
 
 def seed_grants(database_url: str, expiries: Sequence[Any], node_id: str, *, warned_before: Any = None,
-                batch: int = 1000) -> list[str]:
+                batch: int = 1000, people: Sequence[tuple[str, str]] | None = None) -> list[str]:
     """Create the schema, then one active grant per ``expiries`` entry (the store's rows, ``store.convert``,
     inserted ``batch`` at a time in a ``SqlUnitOfWork``), on the node ``node_id`` under the demo's policy
     "production"; returns their ids in order. Grants expiring before ``warned_before`` are marked as already
-    warned (their warning time has passed)."""
+    warned (their warning time has passed). ``people``: (Slack user, principal ARN) taking the grants in turn
+    (default: the demo's people)."""
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import insert
@@ -43,7 +44,7 @@ def seed_grants(database_url: str, expiries: Sequence[Any], node_id: str, *, war
                 "Online", "Linux")
     levels = (LevelSnapshot("SRE lead", "C0SREAPPR", ("S0SRELEAD",), 1),
               LevelSnapshot("Manager", "C0MGRAPPR", ("U0CAROL01", "U0DAVE001"), 2))
-    people = list(PRINCIPALS.items())
+    people = list(people or PRINCIPALS.items())
     now = datetime.now(UTC)
     ids: list[str] = []
     for start in range(0, len(expiries), batch):

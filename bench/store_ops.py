@@ -40,7 +40,10 @@ def request(n: int) -> AccessRequest:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (20 calls): checks that it runs")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.calls = 20
     started = benchlib.banner("Store adapter, CPU per call (SQLite)")
     workdir = scratch("store")
     url = f"sqlite:///{workdir / 'jitbot.db'}"

@@ -47,7 +47,7 @@ from handlers.directory import SlackDirectory
 from handlers.later import Acks, Later
 from handlers.notices import SsoPortal
 from handlers.notifier import SlackNotifier
-from handlers.tell import guard_callbacks
+from handlers.tell import SlackWebClient, guard_callbacks
 from store.engine import create_session_factory, make_engine
 from store.homes import SqlHomeViews
 from store.migrate import is_up_to_date, upgrade
@@ -71,7 +71,8 @@ class ServerErrorsRetryHandler(ServerErrorRetryHandler):
 
 def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClient:
     counting = [SlackErrorCounter(metrics)] if metrics else []
-    return WebClient(
+    return SlackWebClient(
+        hooks_url=settings.slack_hooks_url,
         token=settings.secret("slack_bot_token"),
         base_url=settings.slack_api_url,
         timeout=10,

@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    #: where Slack's response_url hooks live when not at ``https://hooks.slack.com`` nor ``hooks.<SLACK_API_URL's
+    #: host>``: only for a Slack stand-in (the benchmarks' answer receiver); answers go to no other address
+    slack_hooks_url: str | None = None
     database_url: str = "sqlite:///jitbot.db"
     jit_policies: str = "policies.toml"
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface

@@ -41,21 +41,34 @@ def _origin(url: str) -> Origin | None:
     return scheme, host, port or _PORTS[scheme]
 
 
-def allowed_origins(api_url: str) -> frozenset[Origin]:
+class SlackWebClient(WebClient):
+    """slack_sdk's client, knowing also where Slack's response_url hooks are when configured
+    (``SLACK_HOOKS_URL``: a Slack stand-in only; production leaves it unset)."""
+
+    def __init__(self, *args: Any, hooks_url: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hooks_url = hooks_url
+
+
+def allowed_origins(api_url: str, hooks_url: str | None = None) -> frozenset[Origin]:
     """Slack's hooks; with ``SLACK_API_URL`` pointing elsewhere than slack.com, that origin and its hooks
-    host too (``https://slack-gov.com/api/`` answers on ``hooks.slack-gov.com``)."""
+    host too (``https://slack-gov.com/api/`` answers on ``hooks.slack-gov.com``); and ``SLACK_HOOKS_URL``'s
+    origin when it is set."""
     origins = {SLACK_HOOKS}
+    hooks = _origin(hooks_url) if hooks_url else None
+    if hooks is not None:
+        origins.add(hooks)
     api = _origin(api_url)
     if api is not None and api[1] != "slack.com":
         origins |= {api, ("https", f"hooks.{api[1]}", 443)}
     return frozenset(origins)
 
 
-def callback_url(url: object, api_url: str) -> str | None:
+def callback_url(url: object, api_url: str, hooks_url: str | None = None) -> str | None:
     """``url`` when jitbot may send an answer there; None (and a log line) otherwise."""
     if not url:
         return None
-    if isinstance(url, str) and _origin(url) in allowed_origins(api_url):
+    if isinstance(url, str) and _origin(url) in allowed_origins(api_url, hooks_url):
         return url
     host = (urlsplit(url).netloc if isinstance(url, str) and url.isascii() else type(url).__name__)[:80]
     log.warning("refused a callback URL that does not point at Slack", extra={"host": host})
@@ -66,7 +79,7 @@ def tell(client: WebClient, response_url: str | None, user: str, text: str,
          blocks: list[dict[str, Any]] | None = None) -> None:
     """An ephemeral answer through ``response_url`` when Slack gave one (slash commands, message buttons,
     modals opened from them) and it points at Slack; otherwise a DM (App Home buttons, shortcuts)."""
-    url = callback_url(response_url, client.base_url)
+    url = callback_url(response_url, client.base_url, getattr(client, "hooks_url", None))
     if url:
         WebhookClient(url, timeout=client.timeout, retry_handlers=client.retry_handlers).send(
             text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
@@ -96,7 +109,7 @@ def guard_callbacks(app: App, client: WebClient) -> None:
     @app.middleware
     def callbacks(context: BoltContext, body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
         given = context.response_url
-        if given is not None and callback_url(given, client.base_url) is None:
+        if given is not None and callback_url(given, client.base_url, getattr(client, "hooks_url", None)) is None:
             user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else body.get("user_id")
             context["response_url"] = None
             context["respond"] = _Direct(client, str(user) if user else None)

@@ -30,3 +30,15 @@ from handlers.tell import callback_url
 ])
 def test_callback_urls_must_point_at_slack(url: object, api: str, allowed: bool) -> None:
     assert (callback_url(url, api) == url) is allowed
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("http://127.0.0.1:9000/response/T1/1/fake", True),  # SLACK_HOOKS_URL's origin
+    ("http://127.0.0.1:9001/response/T1/1/fake", False),  # another port of the same host
+    ("https://127.0.0.1:9000/response/T1/1/fake", False),  # another scheme
+    ("http://127.0.0.1:8123/response/T1/1/fake", True),  # SLACK_API_URL's origin still
+    ("https://hooks.slack.com/commands/T1/2/abc", True),
+])
+def test_a_configured_hooks_origin_is_the_one_more_address_allowed(url: str, allowed: bool) -> None:
+    assert (callback_url(url, "http://127.0.0.1:8123/api/", "http://127.0.0.1:9000") == url) is allowed
+    assert callback_url("http://127.0.0.1:9000/x", "https://slack.com/api/") is None  # unset: not allowed
