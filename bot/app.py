@@ -50,7 +50,7 @@ from handlers.notifier import SlackNotifier
 from handlers.tell import SlackWebClient, guard_callbacks
 from store.engine import create_session_factory, make_engine
 from store.homes import SqlHomeViews
-from store.migrate import is_up_to_date, upgrade
+from store.migrate import migration_state, upgrade
 from store.reports import SqlReports
 from store.uow import SqlUnitOfWork
 
@@ -110,13 +110,15 @@ class Runtime:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             detail["database"] = "ok"
-            detail["migrations"] = "head" if is_up_to_date(self.engine) else "behind"
+            # "ahead": a newer release migrated the database first (upgrade order: migrations, then replicas); the
+            # old replicas keep serving until they are replaced, which is what makes the roll-out rolling
+            detail["migrations"] = migration_state(self.engine)
         except Exception as err:  # health must answer, whatever the database says
             detail["database"] = f"error: {type(err).__name__}"
         role = self.leadership.role if self.leadership else "stopped"
         detail["scheduler"] = {"role": role, "running": bool(self.scheduler and self.scheduler.running)}
         detail["slack"] = self.slack_auth
-        ok = (detail["database"] == "ok" and detail.get("migrations") == "head"
+        ok = (detail["database"] == "ok" and detail.get("migrations") in ("head", "ahead")
               and role in ("leader", "follower", "single") and self.slack_auth == "ok")
         detail["status"] = "ok" if ok else "not ready"
         return ok, detail

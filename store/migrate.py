@@ -75,3 +75,15 @@ def head_revision() -> str:
 
 def is_up_to_date(url: str | Engine) -> bool:
     return current_revision(url) == head_revision()
+
+
+def migration_state(url: str | Engine) -> str:
+    """"head" (the database is at this code's newest revision), "ahead" (at a revision this code does not ship:
+    a newer jitbot migrated it during a rolling upgrade) or "behind" (never migrated, or older)."""
+    current = current_revision(url)
+    if current == head_revision():
+        return "head"
+    if current is None:
+        return "behind"
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    return "behind" if current in known else "ahead"

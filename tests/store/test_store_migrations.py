@@ -20,6 +20,7 @@ from store.migrate import (
     current_revision,
     head_revision,
     is_up_to_date,
+    migration_state,
     upgrade,
 )
 from store.models import Base
@@ -54,6 +55,23 @@ def test_revisions(tmp_path: Path) -> None:
     upgrade(url)  # idempotent
     assert current_revision(url) == head_revision() == "0007"
     assert is_up_to_date(url)
+
+
+def test_a_database_a_newer_release_migrated_is_ahead_not_behind(tmp_path: Path) -> None:
+    """A rolling upgrade migrates first; the old replicas then see a revision they do not ship and stay ready."""
+    url = f"sqlite:///{tmp_path / 'ahead.db'}"
+    assert migration_state(url) == "behind"
+    command.upgrade(alembic_config(url), "0005")
+    assert migration_state(url) == "behind"
+    upgrade(url)
+    assert migration_state(url) == "head"
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        engine.dispose()
+    assert migration_state(url) == "ahead" and not is_up_to_date(url)
 
 
 def test_downgrade_to_base_and_back(tmp_path: Path) -> None:
