@@ -30,7 +30,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.model import AccessRequest, Decision, Event, MessageRef, Notice
 from core.ports import AccessBackend, Notifier
@@ -62,11 +62,10 @@ def die(point: str) -> None:
     os._exit(EXIT_STATUS)
 
 
-class CrashingAccess:
-    """An ``AccessBackend`` that delegates to ``inner`` and calls ``crash(point)`` at the armed points."""
+class _Armed:
+    """Delegates to ``inner`` and calls ``crash(point)`` when an armed point is reached."""
 
-    def __init__(self, inner: AccessBackend, points: frozenset[str],
-                 crash: Callable[[str], None] = die) -> None:
+    def __init__(self, inner: Any, points: frozenset[str], crash: Callable[[str], None] = die) -> None:
         self.inner = inner
         self.points = points
         self.crash = crash
@@ -74,6 +73,12 @@ class CrashingAccess:
     def _at(self, point: str) -> None:
         if point in self.points:
             self.crash(point)
+
+
+class CrashingAccess(_Armed):
+    """An ``AccessBackend`` that delegates to ``inner`` and calls ``crash(point)`` at the armed points."""
+
+    inner: AccessBackend
 
     def grant(self, request: AccessRequest, expires_at: datetime, documents: Sequence[str]) -> None:
         self._at("grant.before")
@@ -99,17 +104,10 @@ class CrashingAccess:
         return self.inner.jit_principals()
 
 
-class CrashingNotifier:
+class CrashingNotifier(_Armed):
     """A ``Notifier`` that delegates to ``inner`` and calls ``crash(point)`` at the armed points."""
 
-    def __init__(self, inner: Notifier, points: frozenset[str], crash: Callable[[str], None] = die) -> None:
-        self.inner = inner
-        self.points = points
-        self.crash = crash
-
-    def _at(self, point: str) -> None:
-        if point in self.points:
-            self.crash(point)
+    inner: Notifier
 
     def post_approval(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
         self._at("approval.post")
@@ -128,18 +126,10 @@ class CrashingNotifier:
         self._at("message.sent")
 
 
-class CrashingBreakglass:
+class CrashingBreakglass(_Armed):
     """``BreakglassNotices`` that delegate to ``inner`` and call ``crash(point)`` at the armed points."""
 
-    def __init__(self, inner: BreakglassNotices, points: frozenset[str],
-                 crash: Callable[[str], None] = die) -> None:
-        self.inner = inner
-        self.points = points
-        self.crash = crash
-
-    def _at(self, point: str) -> None:
-        if point in self.points:
-            self.crash(point)
+    inner: BreakglassNotices
 
     def alert(self, request: AccessRequest, reviewers: tuple[str, ...],
               done: frozenset[str] = frozenset()) -> list[MessageRef]:
