@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from core import sweep
 from core.access import cleanup_many
-from core.model import AccessRequest, Event, MessageRef, Notice, State
+from core.model import AccessRequest, Changes, Event, MessageRef, Notice, State
 from core.outbox import deliver, retry_owed
 from tests.fakes_core import FakeAccess, FakeWorld, RecordingNotifier
 
