@@ -211,6 +211,7 @@ class AuditEvent:
     request_id: str | None
     at: datetime
     actor: str
+    #: a ``core.audit.Action`` when recorded; read back from the database as the plain string, equal to it
     action: str
     detail: Mapping[str, Any] = field(default_factory=dict)
     id: int | None = None

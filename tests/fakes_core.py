@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from core.audit import Action
 from core.context import Context
 from core.digest import WINDOW, Digest, Ranked
 from core.errors import NodeNotFound, TransientAwsError
@@ -429,14 +430,14 @@ class InMemoryReports:
     def count_live(self, state: State) -> int:
         return sum(1 for r in self._requests() if r.state is state)
 
-    def action_counts(self, actions: Sequence[str], since: datetime, until: datetime) -> Mapping[str, int]:
+    def action_counts(self, actions: Sequence[Action], since: datetime, until: datetime) -> Mapping[str, int]:
         counts = dict.fromkeys(actions, 0)
         for e in self._events():
             if e.action in counts and _window(e.at, since, until):
                 counts[e.action] += 1
         return counts
 
-    def events(self, actions: Sequence[str], since: datetime, until: datetime, *, limit: int) -> list[AuditEvent]:
+    def events(self, actions: Sequence[Action], since: datetime, until: datetime, *, limit: int) -> list[AuditEvent]:
         found = [e for e in self._events() if e.action in actions and _window(e.at, since, until)]
         return sorted(found, key=lambda e: (e.at, e.id or 0), reverse=True)[:limit]
 
@@ -475,7 +476,7 @@ class InMemoryReports:
                  or (r.state is State.ACTIVE and r.expires_at is not None and r.expires_at <= ended_before)]
         return sorted(found, key=lambda r: (r.ended_at or r.expires_at or r.created_at, r.id))[:limit]
 
-    def unreviewed(self, kind: Kind, review_action: str, *, limit: int) -> list[AccessRequest]:
+    def unreviewed(self, kind: Kind, review_action: Action, *, limit: int) -> list[AccessRequest]:
         reviewed = {e.request_id for e in self._events() if e.action == review_action}
         found = [r for r in self._requests() if r.kind is kind and r.id not in reviewed]
         return sorted(found, key=lambda r: (r.created_at, r.id))[:limit]
