@@ -128,9 +128,9 @@ def _refuse_grant(ctx: Context, request: AccessRequest, now: datetime, reason: s
                   applied: bool = False) -> None:
     """``approved`` → ``failed``; the requester is told why. Nothing was applied on AWS by this attempt; with
     ``applied``, an earlier one may have been, and the policy is deleted like any revocation."""
-    ended = Changes(ended_at=now, end_reason=reason, lease_until=None)
-    changes = replace(ended, needs_cleanup=True, cleanup_attempts=0, lease_until=now + GRANT_LEASE) if applied \
-        else ended
+    changes = Changes(ended_at=now, end_reason=reason, lease_until=None)
+    if applied:  # deleted like any revocation, claimed here
+        changes = replace(changes, needs_cleanup=True, cleanup_attempts=0, lease_until=now + GRANT_LEASE)
     with ctx.uow() as uow:
         ok = transition(uow, request, State.FAILED, actor="jitbot", action=Action.GRANT_FAILED, at=now,
                         detail={"error": reason}, say=Say(Notice.FAILED, reason=reason), changes=changes)
