@@ -377,14 +377,15 @@ def close_pending(stack: Any, request_ids: Sequence[str]) -> int:
     so that the backlog of pending requests does not grow from one measurement to the next."""
     from datetime import UTC, datetime
 
-    from core.model import State
+    from core.model import Changes, State
 
     closed = 0
     now = datetime.now(UTC)
     with stack.runtime.ctx.uow() as uow:
         for rid in request_ids:
-            closed += uow.repo.update_where(rid, {"state": State.PENDING},
-                                            {"state": State.CANCELLED, "ended_at": now, "end_reason": "bench"})
+            request = uow.repo.get(rid)
+            if request is not None:  # still pending, or the move changes nothing
+                closed += uow.repo.move(request, State.CANCELLED, Changes(ended_at=now, end_reason="bench"))
         uow.commit()
     return closed
 

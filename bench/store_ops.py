@@ -19,7 +19,18 @@ from datetime import UTC, datetime, timedelta
 import benchlib
 from benchlib import scratch, show
 
-from core.model import AccessRequest, AuditEvent, Decision, Kind, LevelSnapshot, MessageRef, Node, State
+from core.model import (
+    AccessRequest,
+    AuditEvent,
+    Changes,
+    Decision,
+    Expect,
+    Kind,
+    LevelSnapshot,
+    MessageRef,
+    Node,
+    State,
+)
 from store.engine import create_session_factory, make_engine
 from store.migrate import upgrade
 from store.uow import SqlUnitOfWork
@@ -61,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def transition(i: int) -> None:  # core.context.transition: a conditional update and its audit event
         with uow() as u:
-            u.repo.update_where(f"RS{i:07d}", {"state": State.ACTIVE, "lease_until__lt": NOW},
-                                {"state": State.EXPIRED, "ended_at": NOW, "needs_cleanup": True, "lease_until": None})
+            u.repo.move(request(i), State.EXPIRED, Changes(ended_at=NOW, needs_cleanup=True, lease_until=None),
+                        expect=Expect(lease_free_at=NOW))
             u.repo.add_event(AuditEvent(f"RS{i:07d}", NOW, "jitbot", "expired", {"from": "active", "to": "expired"}))
             u.commit()
 

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from slack_sdk import WebClient
 
+from core.audit import Action
 from core.context import Context, record
 from core.policy import PolicyError, PolicyFile
 from core.policy.loader import parse_policy_bytes, read_policy_file
@@ -208,7 +209,7 @@ class PolicyWatch:
         version = self.holder.version
         try:
             with self.ctx.uow() as uow:
-                record(uow, None, "jitbot", "policies_loaded", self.ctx.clock.now(), sha256=version.sha256,
+                record(uow, None, "jitbot", Action.POLICIES_LOADED, self.ctx.clock.now(), sha256=version.sha256,
                        path=str(self.holder.path), **version.counts())
                 uow.commit()
         except Exception:  # the bot still serves; the log says which version it runs
@@ -249,10 +250,10 @@ class PolicyWatch:
         path = str(self.holder.path)
         with self.ctx.uow() as uow:
             if isinstance(outcome, Reloaded):
-                record(uow, None, "jitbot", "policies_reloaded", self.ctx.clock.now(), path=path,
+                record(uow, None, "jitbot", Action.POLICIES_RELOADED, self.ctx.clock.now(), path=path,
                        old_sha256=outcome.old.sha256, sha256=outcome.new.sha256, **outcome.new.counts())
             else:
-                record(uow, None, "jitbot", "policies_reload_failed", self.ctx.clock.now(), path=path,
+                record(uow, None, "jitbot", Action.POLICIES_RELOAD_FAILED, self.ctx.clock.now(), path=path,
                        sha256=outcome.sha256, errors=list(outcome.errors), in_force=outcome.current.sha256)
             uow.commit()
 

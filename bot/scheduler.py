@@ -25,8 +25,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from core import outbox, pending, reconcile, sweep
+from core.audit import Action
 from core.context import Context, record
-from core.digest import DIGEST_POSTED, Digest, daily_digest, unposted_slot
+from core.digest import Digest, daily_digest, unposted_slot
 from core.model import AccessRequest
 from core.policy.schema import PolicySettings
 
@@ -203,7 +204,7 @@ class Scheduler:
                 return digest
             late = self.ctx.clock.now() - slot > DIGEST_LATE
             with self.ctx.uow() as uow:
-                record(uow, None, "jitbot", DIGEST_POSTED, self.ctx.clock.now(), scheduled=slot.isoformat(),
+                record(uow, None, "jitbot", Action.DIGEST_POSTED, self.ctx.clock.now(), scheduled=slot.isoformat(),
                        late=late, ts=str(ts))
                 uow.commit()
             if late:

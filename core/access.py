@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from core.audit import Action
 from core.chains import (
     cancel_extensions,
     carried_on,
@@ -27,7 +28,7 @@ from core.chains import (
 from core.context import Context, Say, owe, record, transition
 from core.continuous import refusal_at_grant, superseded_reason
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
-from core.model import AccessRequest, Event, Notice, State
+from core.model import AccessRequest, Changes, Event, Notice, State
 from core.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,7 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
     now = ctx.clock.now()
     if not claimed:
         with ctx.uow() as uow:
-            claimed = uow.repo.update_where(request_id, {"state": State.APPROVED, "lease_until__lt": now},
-                                            {"lease_until": now + GRANT_LEASE})
+            claimed = uow.repo.claim_grant(request_id, now, now + GRANT_LEASE)
             uow.commit()
         if not claimed:
             return None
@@ -96,14 +96,15 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         # revoke of a parent that is about to be superseded waits for this transaction (then follows the chain)
         ended = ended_parent(uow.repo, request, for_update=True) if request.extends else None
         if ended is not None:
-            ok = transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
-                            detail={"error": ended}, say=Say(Notice.FAILED, reason=ended), ended_at=now,
-                            end_reason=ended, needs_cleanup=True, cleanup_attempts=0, lease_until=now + GRANT_LEASE)
+            ok = transition(uow, request, State.FAILED, actor="jitbot", action=Action.GRANT_FAILED, at=now,
+                            detail={"error": ended}, say=Say(Notice.FAILED, reason=ended),
+                            changes=Changes(ended_at=now, end_reason=ended, needs_cleanup=True, cleanup_attempts=0,
+                                            lease_until=now + GRANT_LEASE))
         else:
-            ok = transition(uow, request, State.ACTIVE, actor="jitbot", action="granted", at=now,
+            ok = transition(uow, request, State.ACTIVE, actor="jitbot", action=Action.GRANTED, at=now,
                             detail={"expires_at": expires_at.isoformat(), "principal": request.principal_arn},
-                            say=Say(Notice.GRANTED), granted_at=now, expires_at=expires_at, lease_until=None,
-                            cleanup_attempts=0)
+                            say=Say(Notice.GRANTED), changes=Changes(granted_at=now, expires_at=expires_at,
+                                                                     lease_until=None, cleanup_attempts=0))
         superseded = _supersede(uow, request, now) if ok and ended is None and request.extends else None
         uow.commit()
     if not ok:
@@ -127,12 +128,12 @@ def _refuse_grant(ctx: Context, request: AccessRequest, now: datetime, reason: s
                   applied: bool = False) -> None:
     """``approved`` → ``failed``; the requester is told why. Nothing was applied on AWS by this attempt; with
     ``applied``, an earlier one may have been, and the policy is deleted like any revocation."""
-    cleaning: dict[str, Any] = {"needs_cleanup": True, "cleanup_attempts": 0,
-                                   "lease_until": now + GRANT_LEASE} if applied else {"lease_until": None}
+    changes = Changes(ended_at=now, end_reason=reason, lease_until=None)
+    if applied:  # deleted like any revocation, claimed here
+        changes = replace(changes, needs_cleanup=True, cleanup_attempts=0, lease_until=now + GRANT_LEASE)
     with ctx.uow() as uow:
-        ok = transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
-                        detail={"error": reason}, say=Say(Notice.FAILED, reason=reason), ended_at=now,
-                        end_reason=reason, **cleaning)
+        ok = transition(uow, request, State.FAILED, actor="jitbot", action=Action.GRANT_FAILED, at=now,
+                        detail={"error": reason}, say=Say(Notice.FAILED, reason=reason), changes=changes)
         uow.commit()
     if ok and applied:
         cleanup(ctx, request.id, claimed=True)
@@ -145,18 +146,16 @@ def _grant_not_confirmed(ctx: Context, request: AccessRequest, now: datetime, er
     attempts = request.cleanup_attempts + 1
     if attempts < GRANT_GIVE_UP_AFTER:
         with ctx.uow() as uow:
-            uow.repo.update_where(request.id, {"state": State.APPROVED},
-                                  {"lease_until": now + backoff(attempts, ctx.retry_backoff),
-                                   "cleanup_attempts": attempts})
-            record(uow, request.id, "jitbot", "grant_retry", now, attempt=attempts, error=str(err))
+            uow.repo.retry_grant_later(request.id, attempts, now + backoff(attempts, ctx.retry_backoff))
+            record(uow, request.id, "jitbot", Action.GRANT_RETRY, now, attempt=attempts, error=str(err))
             uow.commit()
         return
     reason = f"AWS did not confirm the grant after {attempts} attempts ({err})"
     with ctx.uow() as uow:
-        ok = transition(uow, request, State.FAILED, actor="jitbot", action="grant_failed", at=now,
-                        detail={"error": reason}, say=Say(Notice.FAILED, reason=reason), ended_at=now,
-                        end_reason=reason, needs_cleanup=True, cleanup_attempts=0,
-                        lease_until=now + backoff(1, ctx.retry_backoff))
+        ok = transition(uow, request, State.FAILED, actor="jitbot", action=Action.GRANT_FAILED, at=now,
+                        detail={"error": reason}, say=Say(Notice.FAILED, reason=reason),
+                        changes=Changes(ended_at=now, end_reason=reason, needs_cleanup=True, cleanup_attempts=0,
+                                        lease_until=now + backoff(1, ctx.retry_backoff)))
         uow.commit()
     if ok:
         ctx.flush(request.id)
@@ -179,9 +178,10 @@ def _supersede(uow: UnitOfWork, extension: AccessRequest, now: datetime) -> str 
     old = uow.repo.get(extension.extends)
     if old is None or old.state is not State.ACTIVE:  # it ended before the extension was granted
         return None
-    ok = transition(uow, old, State.EXPIRED, actor="jitbot", action="superseded", at=now,
-                    detail={"by": extension.id}, ended_at=now, end_reason=superseded_reason(extension.id),
-                    ended_by="jitbot", needs_cleanup=True, cleanup_attempts=0, lease_until=now + GRANT_LEASE)
+    ok = transition(uow, old, State.EXPIRED, actor="jitbot", action=Action.SUPERSEDED, at=now,
+                    detail={"by": extension.id},
+                    changes=Changes(ended_at=now, end_reason=superseded_reason(extension.id), ended_by="jitbot",
+                                    needs_cleanup=True, cleanup_attempts=0, lease_until=now + GRANT_LEASE))
     return old.id if ok else None
 
 
@@ -194,9 +194,10 @@ def end_access(ctx: Context, request_id: str, target: State, *, actor: str, reas
         return False
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        ok = transition(uow, request, target, actor=actor, action=target.value, at=now,
-                        detail={"reason": reason, **(detail or {})}, ended_at=now, end_reason=reason, ended_by=actor,
-                        needs_cleanup=True, lease_until=now + GRANT_LEASE, cleanup_attempts=0)
+        ok = transition(uow, request, target, actor=actor, action=Action(target.value), at=now,
+                        detail={"reason": reason, **(detail or {})},
+                        changes=Changes(ended_at=now, end_reason=reason, ended_by=actor, needs_cleanup=True,
+                                        lease_until=now + GRANT_LEASE, cleanup_attempts=0))
         uow.commit()
     if ok:
         if ctx.alarms is not None:
@@ -216,8 +217,7 @@ def cleanup(ctx: Context, request_id: str, *, claimed: bool = False) -> bool:
     now = ctx.clock.now()
     if not claimed:
         with ctx.uow() as uow:
-            claimed = uow.repo.update_where(request_id, {"needs_cleanup": True, "lease_until__lt": now},
-                                            {"lease_until": now + GRANT_LEASE})
+            claimed = uow.repo.claim_cleanup(request_id, now, now + GRANT_LEASE)
             uow.commit()
         if not claimed:
             return False
@@ -234,8 +234,7 @@ def cleanup_many(ctx: Context, requests: Sequence[AccessRequest]) -> list[str]:
     with ctx.uow() as uow:
         for request in requests:
             lease = now + GRANT_LEASE
-            if uow.repo.update_where(request.id, {"needs_cleanup": True, "lease_until__lt": now},
-                                     {"lease_until": lease}):
+            if uow.repo.claim_cleanup(request.id, now, lease):
                 claimed.append(replace(request, lease_until=lease))
         uow.commit()
     confirmed, events = revoke_claimed(ctx, claimed)
@@ -265,10 +264,8 @@ def revoke_claimed(ctx: Context, requests: Sequence[AccessRequest]) -> tuple[lis
         for request, outcome in zip(requests, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 attempts = request.cleanup_attempts + 1
-                uow.repo.update_where(request.id, {"needs_cleanup": True},
-                                      {"cleanup_attempts": attempts,
-                                       "lease_until": now + backoff(attempts, ctx.retry_backoff)})
-                record(uow, request.id, "jitbot", "revoke_retry", now, attempt=attempts, error=str(outcome))
+                uow.repo.retry_cleanup_later(request.id, attempts, now + backoff(attempts, ctx.retry_backoff))
+                record(uow, request.id, "jitbot", Action.REVOKE_RETRY, now, attempt=attempts, error=str(outcome))
                 if attempts == ALERT_AFTER_ATTEMPTS:
                     events.append(Event(Notice.REVOKE_FAILING, request, reason=str(outcome)))
                     owe(uow, events[-1], now)
@@ -276,10 +273,9 @@ def revoke_claimed(ctx: Context, requests: Sequence[AccessRequest]) -> tuple[lis
             # a grant given up on: the requester was already told; a link taken over: their access goes on
             notify = request.state is not State.FAILED and superseded_by(request) is None
             done = replace(request, needs_cleanup=False, sessions_ended=outcome, lease_until=None)
-            if not uow.repo.update_where(request.id, {"needs_cleanup": True},
-                                         {"needs_cleanup": False, "lease_until": None, "sessions_ended": outcome}):
+            if not uow.repo.confirm_cleanup(request.id, outcome):
                 continue
-            record(uow, request.id, "jitbot", "revocation_confirmed", now, sessions_ended=outcome)
+            record(uow, request.id, "jitbot", Action.REVOCATION_CONFIRMED, now, sessions_ended=outcome)
             confirmed.append(request.id)
             if notify:
                 events.append(ended_notice(done))
@@ -323,9 +319,9 @@ def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:
         raise Conflict(f"Request {request_id} is {request.state.value}; only pending requests can be cancelled.")
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        ok = transition(uow, request, State.CANCELLED, actor=actor, action="cancelled", at=now,
-                        say=Say(Notice.CANCELLED, actor=actor), ended_at=now, ended_by=actor,
-                        end_reason="cancelled by the requester")
+        ok = transition(uow, request, State.CANCELLED, actor=actor, action=Action.CANCELLED, at=now,
+                        say=Say(Notice.CANCELLED, actor=actor),
+                        changes=Changes(ended_at=now, ended_by=actor, end_reason="cancelled by the requester"))
         uow.commit()
     if not ok:
         raise Conflict(f"Request {request_id} changed meanwhile; it is no longer pending.")
@@ -382,12 +378,12 @@ def reclaim(ctx: Context, *, grants: bool) -> list[str]:
             if request.lease_until is None or request.lease_until <= now:
                 continue
             if request.needs_cleanup:
-                expected: dict[str, object] = {"needs_cleanup": True}
+                free = uow.repo.free_cleanup
             elif grants and request.state is State.APPROVED:
-                expected = {"state": State.APPROVED}
+                free = uow.repo.free_grant
             else:
                 continue
-            if uow.repo.update_where(request.id, expected, {"lease_until": None}):
+            if free(request.id):
                 freed.append(request.id)
         uow.commit()
     return freed

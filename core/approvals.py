@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.access import GRANT_LEASE, activate
+from core.audit import Action
 from core.context import Context, Say, owe, owe_level, owe_update, record, transition
 from core.errors import Conflict, InvalidInput, NotAllowed
-from core.model import AccessRequest, Decision, Event, Notice, State
+from core.model import AccessRequest, Changes, Decision, Event, Expect, Notice, State
 from core.policy.schema import Level
 
 
@@ -98,25 +99,24 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
         decision = Decision(request_id, level_index, actor, approve, now, comment)
         if not uow.repo.add_decision(decision):
             raise NotAllowed(f"You already decided on request {request_id}.")
-        record(uow, request_id, actor, "approve" if approve else "reject", now, level=level_index,
+        record(uow, request_id, actor, Action.APPROVE if approve else Action.REJECT, now, level=level_index,
                level_name=level.name, comment=comment, eligible_by=eligible_by)
         count = sum(1 for d in uow.repo.decisions(request_id) if d.level == level_index and d.approve)
         done = not approve or count >= level.required
         final = not approve or level_index + 1 == len(request.levels)
         if not approve:  # every level's message shows the rejection
-            transition(uow, fresh, State.REJECTED, actor=actor, action="rejected", at=now,
-                       expected={"current_level": level_index}, ended_at=now, end_reason=comment,
-                       ended_by=actor, say=Say(Notice.REJECTED, actor=actor, reason=comment, level=level_index))
+            transition(uow, fresh, State.REJECTED, actor=actor, action=Action.REJECTED, at=now,
+                       expect=Expect(current_level=level_index),
+                       changes=Changes(ended_at=now, end_reason=comment, ended_by=actor),
+                       say=Say(Notice.REJECTED, actor=actor, reason=comment, level=level_index))
         else:
             owe_update(uow, fresh, level_index, now)
         if approve and done and final:
-            transition(uow, fresh, State.APPROVED, actor=actor, action="approved", at=now,
-                       expected={"current_level": level_index}, lease_until=now + GRANT_LEASE)
+            transition(uow, fresh, State.APPROVED, actor=actor, action=Action.APPROVED, at=now,
+                       expect=Expect(current_level=level_index), changes=Changes(lease_until=now + GRANT_LEASE))
         elif approve and done:
-            uow.repo.update_where(request_id, {"state": State.PENDING, "current_level": level_index},
-                                  {"current_level": level_index + 1, "reminders_sent": 0,
-                                   "last_reminder_at": None})
-            record(uow, request_id, actor, "level_approved", now, level=level_index, level_name=level.name)
+            uow.repo.next_level(request_id, level_index)
+            record(uow, request_id, actor, Action.LEVEL_APPROVED, now, level=level_index, level_name=level.name)
             owe_level(uow, fresh, level_index + 1, now)
             passed = fresh.with_changes(current_level=level_index + 1, reminders_sent=0, last_reminder_at=None)
             owe(uow, Event(Notice.LEVEL_APPROVED, passed, actor=actor, level=level_index), now,

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from core.access import activate
+from core.audit import Action
 from core.context import Context, record, transition
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
@@ -30,10 +31,6 @@ from core.ports import UnitOfWork
 
 MAX_REASON = 1000
 MAX_NOTE = 1000
-#: audit actions
-USED = "breakglass"
-REFUSED = "breakglass_refused"
-REVIEWED = "breakglass_reviewed"
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,7 @@ def _clean(text: str | None, limit: int, what: str) -> str:
 
 def _refuse(ctx: Context, user_id: str, node: Node | None, reason: str, message: str) -> NotAllowed:
     with ctx.uow() as uow:
-        record(uow, None, user_id, REFUSED, ctx.clock.now(), node=node.id if node else None,
+        record(uow, None, user_id, Action.BREAKGLASS_REFUSED, ctx.clock.now(), node=node.id if node else None,
                node_name=node.name if node else None, reason=reason, message=message)
         uow.commit()
     return NotAllowed(message)
@@ -148,9 +145,9 @@ def breakglass(ctx: Context, data: BreakglassInput) -> AccessRequest:
     eligible_by = ctx.basis(user.id, glass.requesters)  # the [breakglass] entry that let them, as read now
     with ctx.uow() as uow:
         uow.repo.add(request)
-        record(uow, request.id, user.id, "submitted", now, node=node.id, node_name=node.name, kind="breakglass",
+        record(uow, request.id, user.id, Action.SUBMITTED, now, node=node.id, node_name=node.name, kind="breakglass",
                duration=int(duration.total_seconds()), reason=reason, policy=manual.name, principal=principal)
-        transition(uow, request, State.APPROVED, actor=user.id, action=USED, at=now,
+        transition(uow, request, State.APPROVED, actor=user.id, action=Action.BREAKGLASS, at=now,
                    detail={"policy": manual.name, "reviewers": list(reviewers), "eligible_by": eligible_by})
         uow.repo.owe(Intent(Send.BREAKGLASS, request.id), now)  # shows the request as it is when sent
         uow.commit()
@@ -166,7 +163,7 @@ def _review_of(event_detail: dict[str, object], request_id: str, actor: str, at:
 
 def reviews(uow: UnitOfWork, request_id: str) -> list[Review]:
     return [_review_of(dict(e.detail), request_id, e.actor, e.at) for e in uow.repo.events(request_id)
-            if e.action == REVIEWED]
+            if e.action == Action.BREAKGLASS_REVIEWED]
 
 
 def check_reviewer(ctx: Context, request_id: str, actor: str) -> AccessRequest:
@@ -201,7 +198,7 @@ def review(ctx: Context, request_id: str, actor: str, justified: bool, note: str
         uow.repo.get(request_id, for_update=True)  # serialises two reviewers clicking at once
         if reviews(uow, request_id):
             raise Conflict(f"Break-glass use {request_id} was reviewed meanwhile.")
-        record(uow, request_id, actor, REVIEWED, now, justified=justified, note=note,
+        record(uow, request_id, actor, Action.BREAKGLASS_REVIEWED, now, justified=justified, note=note,
                state=request.state.value, eligible_by=eligible_by)
         uow.repo.owe(Intent(Send.REVIEWED, request_id), now)
         uow.commit()
@@ -220,9 +217,9 @@ def unreviewed_breakglass(uow: UnitOfWork, since: datetime | None = None) -> lis
     for event in uow.repo.events(since=since):
         if event.request_id is None:
             continue
-        if event.action == USED:
+        if event.action == Action.BREAKGLASS:
             used[event.request_id] = None
-        elif event.action == REVIEWED:
+        elif event.action == Action.BREAKGLASS_REVIEWED:
             reviewed.add(event.request_id)
     found = [uow.repo.get(rid) for rid in used if rid not in reviewed]
     return sorted((r for r in found if r is not None), key=lambda r: r.created_at)

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
+from core.audit import Action
 from core.context import Context, Say, transition
 from core.continuous import MAX_LINKS, superseded_reason
 from core.errors import Conflict
-from core.model import AccessRequest, Notice, State
+from core.model import AccessRequest, Changes, Expect, Notice, State
 from core.ports import Repository
 
 _SUPERSEDED = superseded_reason("")
@@ -105,16 +105,16 @@ def cancel_extensions(ctx: Context, parent: AccessRequest) -> list[AccessRequest
         live = [r for r in uow.repo.by_requester(parent.requester, [State.PENDING, State.APPROVED], limit=1000)
                 if r.extends == parent.id]
         for extension in live:
-            common: dict[str, Any] = {"ended_at": now, "ended_by": actor, "end_reason": reason}
+            common = Changes(ended_at=now, ended_by=actor, end_reason=reason)
             if extension.state is State.PENDING:
-                ok = transition(uow, extension, State.CANCELLED, actor=actor, action="cancelled", at=now,
+                ok = transition(uow, extension, State.CANCELLED, actor=actor, action=Action.CANCELLED, at=now,
                                 detail={"reason": reason, "parent": parent.id},
-                                say=Say(Notice.CANCELLED, actor=actor, reason=reason), **common)
+                                say=Say(Notice.CANCELLED, actor=actor, reason=reason), changes=common)
             else:
-                ok = transition(uow, extension, State.FAILED, actor=actor, action="grant_failed", at=now,
-                                expected={"lease_until__lt": now}, detail={"error": reason, "parent": parent.id},
+                ok = transition(uow, extension, State.FAILED, actor=actor, action=Action.GRANT_FAILED, at=now,
+                                expect=Expect(lease_free_at=now), detail={"error": reason, "parent": parent.id},
                                 say=Say(Notice.FAILED, actor=actor, reason=reason),
-                                needs_cleanup=True, cleanup_attempts=0, lease_until=None, **common)
+                                changes=replace(common, needs_cleanup=True, cleanup_attempts=0, lease_until=None))
             if ok:
                 ended.append(uow.repo.get(extension.id) or extension)
         uow.commit()
@@ -135,10 +135,10 @@ def orphaned(ctx: Context, extension: AccessRequest) -> bool:
         reason = ended_parent(uow.repo, extension)
         if reason is None:
             return False
-        ok = transition(uow, extension, State.CANCELLED, actor="jitbot", action="cancelled", at=now,
+        ok = transition(uow, extension, State.CANCELLED, actor="jitbot", action=Action.CANCELLED, at=now,
                         detail={"reason": reason, "parent": extension.extends},
-                        say=Say(Notice.CANCELLED, actor="jitbot", reason=reason), ended_at=now, ended_by="jitbot",
-                        end_reason=reason)
+                        say=Say(Notice.CANCELLED, actor="jitbot", reason=reason),
+                        changes=Changes(ended_at=now, ended_by="jitbot", end_reason=reason))
         uow.commit()
     if ok:
         tell_cancelled(ctx, [ctx.load(extension.id)])
@@ -151,7 +151,7 @@ def free_links(ctx: Context, ended: AccessRequest) -> list[AccessRequest]:
     with ctx.uow() as uow:
         links = superseded_links(uow.repo, ended)
         for link in links:
-            uow.repo.update_where(link.id, {"needs_cleanup": True}, {"lease_until": None})
+            uow.repo.free_cleanup(link.id)
         uow.commit()
     return [replace(link, lease_until=None) for link in links]
 

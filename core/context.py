@@ -9,10 +9,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from core.audit import Action
 from core.errors import NotFound
 from core.idc import idc_group_ref, idc_user_principal, is_idc_group
 from core.identity import idc_identity, principal_of, trusted_email
-from core.model import AccessRequest, AuditEvent, Event, Intent, Kind, Notice, Send, State, UserInfo, can_transition
+from core.model import (
+    AccessRequest,
+    AuditEvent,
+    Changes,
+    Event,
+    Expect,
+    Intent,
+    Kind,
+    Notice,
+    Send,
+    State,
+    UserInfo,
+    can_transition,
+)
 from core.policy.evaluate import Requester
 from core.policy.schema import GROUP_ID, PolicyFile
 from core.ports import (
@@ -243,26 +257,25 @@ def owe_close_out(uow: UnitOfWork, event: Event, at: datetime) -> None:
     owe(uow, event, at)
 
 
-def record(uow: UnitOfWork, request_id: str | None, actor: str, action: str, at: Any,
+def record(uow: UnitOfWork, request_id: str | None, actor: str, action: Action, at: Any,
            **detail: Any) -> None:
     uow.repo.add_event(AuditEvent(request_id=request_id, at=at, actor=actor, action=action, detail=detail))
 
 
-def transition(uow: UnitOfWork, request: AccessRequest, target: State, *, actor: str, action: str, at: Any,
-               expected: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None,
-               say: Say | None = None, **changes: Any) -> bool:
-    """Move ``request`` from its current state to ``target`` if nobody else did first; audit it on success, and
-    owe ``say``'s notice in the same transaction (a pending request that ends also owes the updates of its
-    approval messages, whose buttons go)."""
+def transition(uow: UnitOfWork, request: AccessRequest, target: State, *, actor: str, action: Action, at: Any,
+               changes: Changes = Changes(), expect: Expect = Expect(), detail: Mapping[str, Any] | None = None,
+               say: Say | None = None) -> bool:
+    """Move ``request`` from its current state to ``target`` if nobody else did first (``Repository.move``); audit
+    it on success, and owe ``say``'s notice in the same transaction (a pending request that ends also owes the
+    updates of its approval messages, whose buttons go)."""
     if not can_transition(request.state, target):
         raise ValueError(f"{request.state} → {target} is not a lifecycle transition")
-    ok = uow.repo.update_where(request.id, {"state": request.state, **(expected or {})},
-                               {"state": target, **changes})
+    ok = uow.repo.move(request, target, changes, expect=expect)
     if ok:
         record(uow, request.id, actor, action, at, **{"from": request.state.value, "to": target.value,
                                                      **(detail or {})})
         if say is not None:
-            event = Event(say.notice, request.with_changes(state=target, **changes), actor=say.actor,
+            event = Event(say.notice, changes.apply(request, target), actor=say.actor,
                           reason=say.reason, level=say.level, sessions=say.sessions)
             if request.state is State.PENDING and target.is_final:
                 owe_close_out(uow, event, at)

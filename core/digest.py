@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from core.audit import Action
 from core.context import Context
 from core.model import AccessRequest, AuditEvent, Kind, Lockout, State
 from core.policy.schema import PolicySettings
@@ -23,15 +24,11 @@ LIST_LIMIT = 10
 LIVE_LIMIT = 25
 TOP_N = 5
 
-AUTO_APPROVED = "auto_approved"
-RETRY_ACTIONS = ("grant_retry", "revoke_retry")
+RETRY_ACTIONS = (Action.GRANT_RETRY, Action.REVOKE_RETRY)
 #: what core.reconcile records when it deletes a ``jitbot-*`` policy that no live request explains
-DRIFT_ACTIONS = ("drift_removed",)
+DRIFT_ACTIONS = (Action.DRIFT_REMOVED,)
 #: a revoker locked someone out, or let them back in (core.lockout)
-LOCKOUT_ACTIONS = ("lockout", "unlock")
-#: A break-glass request (``Kind.BREAKGLASS``) stays in every digest until
-#: an audit event with this action is recorded for it.
-BREAKGLASS_REVIEWED = "breakglass_reviewed"
+LOCKOUT_ACTIONS = (Action.LOCKOUT, Action.UNLOCK)
 
 
 @dataclass(frozen=True)
@@ -91,7 +88,7 @@ class Digest:
 def build_digest(reports: Reports, now: datetime, timezone: str = "UTC") -> Digest:
     """The digest of the 24 hours before ``now`` (and of the 7 days before it for the tops)."""
     since, week = now - WINDOW, now - WEEK
-    counts = reports.action_counts([AUTO_APPROVED, *RETRY_ACTIONS, *DRIFT_ACTIONS], since, now)
+    counts = reports.action_counts([Action.AUTO_APPROVED, *RETRY_ACTIONS, *DRIFT_ACTIONS], since, now)
     active = reports.live(State.ACTIVE, limit=LIVE_LIMIT)
     pending = reports.live(State.PENDING, limit=LIVE_LIMIT)
     return Digest(
@@ -100,7 +97,7 @@ def build_digest(reports: Reports, now: datetime, timezone: str = "UTC") -> Dige
         since=since,
         week_since=week,
         created=dict(reports.created_by_state(since, now)),
-        auto_approved=counts[AUTO_APPROVED],
+        auto_approved=counts[Action.AUTO_APPROVED],
         ended=dict(reports.ended_by_state(since, now)),
         rejections=tuple(reports.ended(since, now, [State.REJECTED], limit=LIST_LIMIT)),
         revocations=tuple(reports.ended(since, now, [State.REVOKED], limit=LIST_LIMIT)),
@@ -117,7 +114,9 @@ def build_digest(reports: Reports, now: datetime, timezone: str = "UTC") -> Dige
         failing_revocations=tuple(reports.failing_cleanups(limit=LIST_LIMIT)),
         drift=tuple(reports.events(DRIFT_ACTIONS, since, now, limit=LIST_LIMIT)),
         drift_total=sum(counts[action] for action in DRIFT_ACTIONS),
-        unreviewed_breakglass=tuple(reports.unreviewed(Kind.BREAKGLASS, BREAKGLASS_REVIEWED, limit=LIST_LIMIT)),
+        # a break-glass use stays in every digest until it is reviewed
+        unreviewed_breakglass=tuple(reports.unreviewed(Kind.BREAKGLASS, Action.BREAKGLASS_REVIEWED,
+                                                       limit=LIST_LIMIT)),
         lockout_events=tuple(reports.events(LOCKOUT_ACTIONS, since, now, limit=LIST_LIMIT)),
         locked_out=tuple(reports.lockouts(limit=LIST_LIMIT)),
     )
@@ -130,8 +129,6 @@ def daily_digest(ctx: Context) -> Digest:
     return build_digest(ctx.reports, ctx.clock.now(), ctx.policies().settings.timezone)
 
 
-#: recorded when the digest was posted, with the moment it was due (``scheduled``)
-DIGEST_POSTED = "digest_posted"
 #: a digest missed while jitbot was down is posted late only if one was posted within this long before
 #: (a first start after ``digest_time`` posts nothing: nobody missed a digest that never existed)
 CATCH_UP_AFTER = timedelta(days=7)
@@ -156,8 +153,8 @@ def unposted_slot(ctx: Context, *, catching_up: bool) -> datetime | None:
         return None
     now = ctx.clock.now()
     slot = last_slot(ctx.policies().settings, now)
-    if slot is None or ctx.reports.events((DIGEST_POSTED,), slot, now + timedelta(microseconds=1), limit=1):
+    if slot is None or ctx.reports.events((Action.DIGEST_POSTED,), slot, now + timedelta(microseconds=1), limit=1):
         return None
-    if catching_up and not ctx.reports.events((DIGEST_POSTED,), slot - CATCH_UP_AFTER, slot, limit=1):
+    if catching_up and not ctx.reports.events((Action.DIGEST_POSTED,), slot - CATCH_UP_AFTER, slot, limit=1):
         return None
     return slot

@@ -17,13 +17,11 @@ from core.durations import DurationError, format_duration, parse_duration
 from core.errors import InvalidInput, NotAllowed
 from core.idc import idc_group_ref, is_idc_group
 from core.identity import principal_of
-from core.model import Node, State
+from core.model import LIVE_STATES, Node
 from core.policy.cedar_rules import CedarForbid, CedarPermit
 from core.policy.evaluate import AnyPolicy, Requester, Verdict, evaluate, manual_for, matches
 from core.policy.schema import GROUP_ID, AutoApprovalPolicy, DenyPolicy, ManualApprovalPolicy, PolicyFile
 from core.ports import Directory
-
-LIVE = (State.PENDING, State.APPROVED, State.ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -223,5 +221,5 @@ def explain_for(ctx: Context, user_id: str, node_ref: str, duration: str | None 
             raise InvalidInput(str(err)) from None
     node = ctx.nodes.resolve(node_ref.strip())
     with ctx.uow() as uow:
-        live = len(uow.repo.by_requester(user_id, LIVE, limit=1000))
+        live = len(uow.repo.by_requester(user_id, LIVE_STATES, limit=1000))
     return explain(ctx.policies(), ctx.requester(user_id), node, requested, directory=ctx.directory, live=live)

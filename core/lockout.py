@@ -14,16 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from core.audit import Action
 from core.context import Context, owe, record
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from core.model import AccessRequest, Event, Kind, Lockout, Node, Notice, State
+from core.model import LIVE_STATES, AccessRequest, Event, Kind, Lockout, Node, Notice, State
 from core.revokers import check_revoker, clean_reason, end_request
-
-LIVE = (State.PENDING, State.APPROVED, State.ACTIVE)
-#: audit actions
-LOCKED_OUT = "lockout"
-UNLOCKED = "unlock"
-REFUSED = "locked_out_refused"
 
 
 @dataclass(frozen=True)
@@ -81,8 +76,8 @@ def lockout(ctx: Context, actor: str, person: Person, reason: str) -> LockedOut:
             held = uow.repo.lockout(target)
             since = f" since {held.at:%Y-%m-%d %H:%M} UTC, by {held.by}" if held else ""
             raise Conflict(f"{target} is already locked out{since}. `/jit unlock` first to lock them out anew.")
-        live = uow.repo.by_requester(target, LIVE, limit=10_000)
-        record(uow, None, actor, LOCKED_OUT, now, user=target, reason=text, requests=[r.id for r in live],
+        live = uow.repo.by_requester(target, LIVE_STATES, limit=10_000)
+        record(uow, None, actor, Action.LOCKOUT, now, user=target, reason=text, requests=[r.id for r in live],
                **authority.detail())
         owe(uow, Event(Notice.LOCKED_OUT, _shadow(target, ctx), actor=actor, reason=text), now, threads="none")
         uow.commit()
@@ -91,7 +86,7 @@ def lockout(ctx: Context, actor: str, person: Person, reason: str) -> LockedOut:
     ended: list[str] = []
     missed: list[str] = []
     # pending first: an extension waiting for approval never outlives the grant it extends
-    for request in sorted(live, key=lambda r: LIVE.index(r.state)):
+    for request in sorted(live, key=lambda r: LIVE_STATES.index(r.state)):
         (ended if end_request(ctx, request, actor, why, detail) else missed).append(request.id)
     ctx.flush(_shadow(target, ctx).id)
     return LockedOut(done, tuple(ended), tuple(missed))
@@ -107,7 +102,7 @@ def unlock(ctx: Context, actor: str, person: Person, reason: str | None = None) 
         held = uow.repo.lockout(target)
         if held is None or not uow.repo.remove_lockout(target):
             raise Conflict(f"{target} is not locked out.")
-        record(uow, None, actor, UNLOCKED, now, user=target, reason=text, locked_by=held.by,
+        record(uow, None, actor, Action.UNLOCK, now, user=target, reason=text, locked_by=held.by,
                locked_at=held.at.isoformat(), **authority.detail())
         owe(uow, Event(Notice.UNLOCKED, _shadow(target, ctx), actor=actor, reason=text), now, threads="none")
         uow.commit()
@@ -131,7 +126,7 @@ def refuse_if_locked_out(ctx: Context, user_id: str, what: str) -> None:
     if held is None:
         return
     with ctx.uow() as uow:
-        record(uow, None, user_id, REFUSED, ctx.clock.now(), what=what, locked_by=held.by,
+        record(uow, None, user_id, Action.LOCKED_OUT_REFUSED, ctx.clock.now(), what=what, locked_by=held.by,
                locked_at=held.at.isoformat())
         uow.commit()
     raise NotAllowed(refusal(held, what))

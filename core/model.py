@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 
@@ -29,6 +29,10 @@ class State(StrEnum):
 FINAL_STATES = frozenset(
     {State.EXPIRED, State.REVOKED, State.REJECTED, State.CANCELLED, State.TIMED_OUT, State.FAILED}
 )
+
+#: The states a request is live in (not final), in the order of the lifecycle: so ``LIVE_STATES.index`` ranks
+#: them (active access says most, then approved, then pending).
+LIVE_STATES: tuple[State, ...] = (State.PENDING, State.APPROVED, State.ACTIVE)
 
 #: Every transition the lifecycle allows (docs/architecture.md). Anything else is a programming error.
 TRANSITIONS: Mapping[State, frozenset[State]] = {
@@ -207,6 +211,7 @@ class AuditEvent:
     request_id: str | None
     at: datetime
     actor: str
+    #: a ``core.audit.Action`` when recorded; read back from the database as the plain string, equal to it
     action: str
     detail: Mapping[str, Any] = field(default_factory=dict)
     id: int | None = None
@@ -273,3 +278,46 @@ class Owed:
     next_attempt_at: datetime
     #: the parts of the item Slack already took ("dm", "audit", "thread:level-0", …): never sent again
     done: frozenset[str] = frozenset()
+
+
+class Keep(Enum):
+    """The value of a ``Changes`` field that is not written (None is a value: it clears the field)."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a state transition writes besides the state (``Repository.move``): each field is the ``AccessRequest``
+    field of that name; one left ``KEEP`` stays as it is, None clears it (``lease_until=None`` frees the lease)."""
+
+    ended_at: datetime | Keep | None = KEEP
+    end_reason: str | Keep | None = KEEP
+    ended_by: str | Keep | None = KEEP
+    granted_at: datetime | Keep | None = KEEP
+    expires_at: datetime | Keep | None = KEEP
+    needs_cleanup: bool | Keep = KEEP
+    cleanup_attempts: int | Keep = KEEP
+    lease_until: datetime | Keep | None = KEEP
+
+    def written(self) -> dict[str, Any]:
+        """The fields written, by name (they are ``AccessRequest`` fields and ``requests`` columns alike)."""
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not KEEP}
+
+    def apply(self, request: AccessRequest, state: State) -> AccessRequest:
+        """``request`` as the transition to ``state`` with these changes leaves it."""
+        return replace(request, state=state, **self.written())
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a transition requires of the request besides the state it was read in (``Repository.move``); a field
+    left None requires nothing."""
+
+    #: the request is still waiting at this approval level (a decision was made at it)
+    current_level: int | None = None
+    #: nobody holds the request's lease at this moment: ``lease_until`` is NULL or earlier
+    lease_free_at: datetime | None = None

@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from core.access import backoff, ended_notice
+from core.audit import Action
 from core.breakglass import reviews
 from core.context import record
 from core.errors import Undelivered
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 OWED_LEASE = timedelta(minutes=2)
 #: attempts before an item is given up on (about 15 minutes of backoff: 2 s, 4 s, … 5 min)
 MAX_ATTEMPTS = 10
-#: the audit action of a message given up on
-DEAD = "message_undelivered"
 #: the periodic run leaves items this young to the thread that owed them, which sends them right after its
 #: commit (``Context.flush``) once the rest of its work (a grant, say) is done; the periodic run is the safety net
 FRESH = timedelta(seconds=2)
@@ -109,8 +108,8 @@ def _failed(ctx: Context, item: Owed, report: Delivery, error: str, sent: frozen
         uow.repo.owed_failed(item.id, attempts=attempts, retry_at=now + backoff(attempts, ctx.retry_backoff),
                              done=item.done | sent, error=error[:1000], dead=dead)
         if dead:
-            record(uow, intent.request_id, "jitbot", DEAD, now, send=intent.send.value, attempts=attempts,
-                   error=error[:1000], notice=intent.event.notice.value if intent.event else None,
+            record(uow, intent.request_id, "jitbot", Action.MESSAGE_UNDELIVERED, now, send=intent.send.value,
+                   attempts=attempts, error=error[:1000], notice=intent.event.notice.value if intent.event else None,
                    level=intent.level)
         uow.commit()
     extra = {"request_id": intent.request_id, "send": intent.send.value, "attempts": attempts, "error": error}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from core.audit import Action
 from core.context import Context, owe, record
 from core.durations import format_duration
 from core.model import AccessRequest, Event, Notice
@@ -25,7 +26,8 @@ from core.model import AccessRequest, Event, Notice
 log = logging.getLogger(__name__)
 
 REALERT_EVERY = timedelta(minutes=15)
-ALERTED = "revocations_pending_alerted"
+#: the audit action of a re-alert
+ALERTED = Action.REVOCATIONS_PENDING_ALERTED
 #: requests named in the alert (and in its audit event); the count covers all of them
 NAMED = 10
 #: how many are read to count them (more are said as "1000 or more")

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 
+from core.audit import Action
 from core.idc import IdcGroup, IdcUser
 from core.model import (
     AccessRequest,
     AuditEvent,
+    Changes,
     Decision,
     Event,
+    Expect,
     Intent,
     Kind,
     Lockout,
@@ -149,8 +152,54 @@ class Repository(Protocol):
 
     def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None: ...
 
-    def update_where(self, request_id: str, expected: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
-        """``UPDATE … SET changes WHERE id = :id AND <expected>``; True when exactly one row changed."""
+    # -- conditional updates: each changes the request only if it still is as the step requires, and says
+    # whether it did (True: this caller won; False: someone else moved first, or there is no such request)
+    def move(self, request: AccessRequest, target: State, changes: Changes = Changes(), *,
+             expect: Expect = Expect()) -> bool:
+        """Move ``request`` to ``target``, writing ``changes``, if it is still in ``request.state`` (and as
+        ``expect`` says). ``core.context.transition`` checks the lifecycle and audits the move."""
+        ...
+
+    def claim_grant(self, request_id: str, now: datetime, until: datetime) -> bool:
+        """Take the grant step of an approved request until ``until``, if nobody holds its lease at ``now``."""
+        ...
+
+    def retry_grant_later(self, request_id: str, attempts: int, retry_at: datetime) -> bool:
+        """AWS did not confirm the grant of this approved request: count ``attempts``, hold the step until
+        ``retry_at``."""
+        ...
+
+    def free_grant(self, request_id: str) -> bool:
+        """Drop the lease on the grant step of an approved request (its holder died)."""
+        ...
+
+    def claim_cleanup(self, request_id: str, now: datetime, until: datetime) -> bool:
+        """Take the revocation of a request waiting for cleanup until ``until``, if nobody holds it at ``now``."""
+        ...
+
+    def retry_cleanup_later(self, request_id: str, attempts: int, retry_at: datetime) -> bool:
+        """AWS did not confirm the revocation: count ``attempts``, hold the cleanup until ``retry_at``."""
+        ...
+
+    def confirm_cleanup(self, request_id: str, sessions_ended: int) -> bool:
+        """AWS confirmed the revocation: the cleanup is done (lease freed, the sessions ended recorded). False
+        when it was not waiting for cleanup (another worker confirmed it)."""
+        ...
+
+    def free_cleanup(self, request_id: str) -> bool:
+        """Drop the lease (or backoff) on the cleanup of a request waiting for it, so the next try is now."""
+        ...
+
+    def next_level(self, request_id: str, level: int) -> bool:
+        """A pending request still at ``level`` moves to the next level, its reminders counted afresh."""
+        ...
+
+    def mark_warned(self, request_id: str) -> bool:
+        """An active request not warned yet is marked warned of its expiry."""
+        ...
+
+    def record_reminder(self, request_id: str, level: int, sent: int, at: datetime) -> bool:
+        """A pending request still at ``level`` with ``sent`` reminders so far has one more, sent ``at``."""
         ...
 
     def add_decision(self, decision: Decision) -> bool:
@@ -278,11 +327,11 @@ class Reports(Protocol):
     def count_live(self, state: State) -> int:
         ...
 
-    def action_counts(self, actions: Sequence[str], since: datetime, until: datetime) -> Mapping[str, int]:
+    def action_counts(self, actions: Sequence[Action], since: datetime, until: datetime) -> Mapping[str, int]:
         """Audit events of each of ``actions`` in the window (every action present)."""
         ...
 
-    def events(self, actions: Sequence[str], since: datetime, until: datetime, *,
+    def events(self, actions: Sequence[Action], since: datetime, until: datetime, *,
                limit: int) -> list[AuditEvent]:
         """Audit events of ``actions`` in the window, the latest first, at most ``limit``."""
         ...
@@ -309,7 +358,7 @@ class Reports(Protocol):
         deletion AWS has not confirmed, the longest waiting first, at most ``limit``."""
         ...
 
-    def unreviewed(self, kind: Kind, review_action: str, *, limit: int) -> list[AccessRequest]:
+    def unreviewed(self, kind: Kind, review_action: Action, *, limit: int) -> list[AccessRequest]:
         """Requests of ``kind`` with no audit event ``review_action`` yet (break-glass reviews)."""
         ...
 

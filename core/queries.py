@@ -16,7 +16,7 @@ from core.continuous import ContinuousCapExceeded, check_extension
 from core.durations import DurationError, parse_duration
 from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, TransientAwsError, Unavailable
 from core.lockout import locked_out, refusal
-from core.model import FINAL_STATES, AccessRequest, Node, State
+from core.model import FINAL_STATES, LIVE_STATES, AccessRequest, Node, State
 from core.policy.evaluate import Requester, Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
 from core.revokers import revoker_authority
@@ -26,7 +26,6 @@ GrantingPolicy = AutoApprovalPolicy | ManualApprovalPolicy
 
 #: how many nodes a search looks at before keeping those the requester may ask for
 SEARCH_WINDOW = 2000
-LIVE_STATES = (State.PENDING, State.APPROVED, State.ACTIVE)
 
 
 def node_ref(node: Node) -> str:

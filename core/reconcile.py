@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from core.access import end_access
+from core.audit import Action
 from core.context import Context, owe, record
 from core.durations import format_duration
 from core.errors import TransientAwsError
@@ -148,7 +149,7 @@ def remove_orphans(ctx: Context, principal: str, report: ReconcileReport) -> Non
         shown = (request.with_changes(principal_arn=principal) if request is not None
                  else _shadow(name.removeprefix(POLICY_PREFIX), principal))
         with ctx.uow() as uow:
-            record(uow, request_id, ACTOR, "drift_removed", now, principal=principal, policy=name, why=why)
+            record(uow, request_id, ACTOR, Action.DRIFT_REMOVED, now, principal=principal, policy=name, why=why)
             owe(uow, Event(Notice.DRIFT_REMOVED, shown, actor=ACTOR, reason=why), now, threads="none")
             uow.commit()
         report.removed.append(Removal(principal, name, why))
@@ -184,7 +185,7 @@ def check_grant(ctx: Context, request: AccessRequest, report: ReconcileReport) -
     name = f"{POLICY_PREFIX}{request.id}"
     checked = now.isoformat(timespec="seconds")
     with ctx.uow() as uow:
-        record(uow, request.id, ACTOR, "grant_removed_outside", now, principal=request.principal_arn,
+        record(uow, request.id, ACTOR, Action.GRANT_REMOVED_OUTSIDE, now, principal=request.principal_arn,
                policy=name, granted_at=request.granted_at.isoformat(), expires_at=request.expires_at.isoformat(),
                checked_at=now.isoformat())
         uow.commit()

@@ -16,15 +16,16 @@ What a revoke does depends on where the request stands, and always ends it ``rev
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from core import access
 from core.access import cleanup, end_access
+from core.audit import Action
 from core.context import Context, Say, transition
 from core.errors import Conflict, InvalidInput, NotAllowed
 from core.idc import is_idc_group
-from core.model import AccessRequest, Notice, State
+from core.model import AccessRequest, Changes, Notice, State
 from core.policy.schema import GROUP_ID
 
 MAX_REASON = 1000
@@ -112,16 +113,16 @@ def end_request(ctx: Context, request: AccessRequest, actor: str, reason: str, d
     if request.state is State.ACTIVE:
         return end_access(ctx, request.id, State.REVOKED, actor=actor, reason=reason, detail=detail)
     now = ctx.clock.now()
-    changes: dict[str, Any] = {"ended_at": now, "end_reason": reason, "ended_by": actor}
+    changes = Changes(ended_at=now, end_reason=reason, ended_by=actor)
     if request.state is State.APPROVED:  # AWS may hold (or be about to hold) its policy: cleaned like a revocation
-        changes.update(needs_cleanup=True, cleanup_attempts=0)
+        changes = replace(changes, needs_cleanup=True, cleanup_attempts=0)
     elif request.state is not State.PENDING:
         return False
     with ctx.uow() as uow:
         # pending: its approval messages lose their buttons and everyone is told, owed with the change
         say = Say(Notice.REVOKED, actor=actor, reason=reason) if request.state is State.PENDING else None
-        ok = transition(uow, request, State.REVOKED, actor=actor, action=State.REVOKED.value, at=now,
-                        detail={"reason": reason, **detail}, say=say, **changes)
+        ok = transition(uow, request, State.REVOKED, actor=actor, action=Action.REVOKED, at=now,
+                        detail={"reason": reason, **detail}, say=say, changes=changes)
         uow.commit()
     if not ok:
         return False

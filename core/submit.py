@@ -8,18 +8,29 @@ from datetime import timedelta
 from typing import Any
 
 from core.access import GRANT_LEASE, activate
+from core.audit import Action
 from core.context import Context, owe, owe_level, record
 from core.continuous import check_extension
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, TransientAwsError, Unavailable
 from core.lockout import refuse_if_locked_out
-from core.model import AccessRequest, Event, Kind, LevelSnapshot, Node, Notice, State, new_request_id
+from core.model import (
+    LIVE_STATES,
+    AccessRequest,
+    Changes,
+    Event,
+    Kind,
+    LevelSnapshot,
+    Node,
+    Notice,
+    State,
+    new_request_id,
+)
 from core.policy.cedar_rules import is_cedar
 from core.policy.evaluate import Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, DenyPolicy, ManualApprovalPolicy
 
 MAX_REASON = 1000
-LIVE = (State.PENDING, State.APPROVED, State.ACTIVE)
 MAX_TICKET = 100
 
 
@@ -96,7 +107,7 @@ def check_active_limit(ctx: Context, user_id: str, policy: AutoApprovalPolicy | 
     if overall is None and policy.max_active_grants is None:
         return
     with ctx.uow() as uow:
-        live = [r for r in uow.repo.by_requester(user_id, LIVE, limit=1000) if r.id != extends]
+        live = [r for r in uow.repo.by_requester(user_id, LIVE_STATES, limit=1000) if r.id != extends]
     if overall is not None and len(live) >= overall:
         raise NotAllowed(f"You already have {len(live)} request(s) pending or active, and at most {overall} "
                          f"are allowed at a time ([settings] max_active_grants). Release or cancel one first: "
@@ -114,12 +125,12 @@ def check_same_node(ctx: Context, user_id: str, node: Node, extends: str | None 
     with auto-approval, a way around ``max_continuous``). The request an extension replaces does not count.
     Raises ``Conflict`` naming the live request and what to do instead."""
     with ctx.uow() as uow:
-        live = [r for r in uow.repo.by_requester(user_id, LIVE, limit=1000)
+        live = [r for r in uow.repo.by_requester(user_id, LIVE_STATES, limit=1000)
                 if r.id != extends and (r.node.id, r.node.account, r.node.region)
                 == (node.id, node.account, node.region)]
     if not live:
         return
-    other = max(live, key=lambda r: LIVE.index(r.state))  # active access says most, then approved
+    other = max(live, key=lambda r: LIVE_STATES.index(r.state))  # active access says most, then approved
     name = node.name or node.id
     if other.state is State.ACTIVE:
         left = ""
@@ -155,7 +166,7 @@ def _refuse(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> N
                            duration=timedelta(0), policy=verdict.policy.name if verdict.policy else "-",
                            kind=Kind.MANUAL, levels=(), state=State.REJECTED, created_at=now)
     with ctx.uow() as uow:
-        record(uow, None, data.requester, "request_refused", now, node=node.id, node_name=node.name,
+        record(uow, None, data.requester, Action.REQUEST_REFUSED, now, node=node.id, node_name=node.name,
                outcome=verdict.outcome, policy=verdict.policy.name if verdict.policy else None,
                reason=data.reason, message=verdict.message, membership=relied_on(ctx, data.requester, verdict))
         owe(uow, Event(Notice.DENIED, shadow, reason=verdict.message), now, threads="none")
@@ -212,13 +223,12 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
     )
     with ctx.uow() as uow:
         uow.repo.add(request)
-        record(uow, request.id, user.id, "submitted", now, node=node.id, node_name=node.name,
+        record(uow, request.id, user.id, Action.SUBMITTED, now, node=node.id, node_name=node.name,
                duration=int(duration.total_seconds()), reason=reason, ticket=ticket, policy=policy.name,
                principal=principal, trace=list(verdict.trace), membership=membership)
         if not levels:
-            uow.repo.update_where(request.id, {"state": State.PENDING},
-                                  {"state": State.APPROVED, "lease_until": now + GRANT_LEASE})
-            record(uow, request.id, "jitbot", "auto_approved", now, policy=policy.name,
+            uow.repo.move(request, State.APPROVED, Changes(lease_until=now + GRANT_LEASE))
+            record(uow, request.id, "jitbot", Action.AUTO_APPROVED, now, policy=policy.name,
                    **{"from": "pending", "to": "approved"})
         else:
             owe_level(uow, request, 0, now)

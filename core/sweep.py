@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from core.access import GRANT_LEASE, activate, cleanup_many, revoke_claimed, tell
+from core.audit import Action
 from core.chains import orphaned
 from core.context import Context, Say, owe, record, transition
 from core.durations import format_duration
-from core.model import AccessRequest, Decision, Event, Notice, State
+from core.model import AccessRequest, Changes, Decision, Event, Notice, State
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,12 @@ def expire_due(ctx: Context, *, limit: int = 100_000) -> list[str]:
         claimed: list[AccessRequest] = []
         with ctx.uow() as uow:
             due = uow.repo.due_expiries(now, limit=EXPIRE_BATCH)
-            changes: dict[str, Any] = {"ended_at": now, "end_reason": EXPIRED_REASON, "ended_by": "jitbot",
-                                       "needs_cleanup": True, "lease_until": now + GRANT_LEASE,
-                                       "cleanup_attempts": 0}
+            changes = Changes(ended_at=now, end_reason=EXPIRED_REASON, ended_by="jitbot", needs_cleanup=True,
+                              lease_until=now + GRANT_LEASE, cleanup_attempts=0)
             for request in due:
-                if transition(uow, request, State.EXPIRED, actor="jitbot", action=State.EXPIRED.value, at=now,
-                              detail={"reason": EXPIRED_REASON}, **changes):
-                    claimed.append(replace(request, state=State.EXPIRED, **changes))
+                if transition(uow, request, State.EXPIRED, actor="jitbot", action=Action.EXPIRED, at=now,
+                              detail={"reason": EXPIRED_REASON}, changes=changes):
+                    claimed.append(changes.apply(request, State.EXPIRED))
             uow.commit()
         if ctx.alarms is not None:
             for request in claimed:
@@ -91,10 +90,10 @@ def warning_due(request: AccessRequest, now: datetime, warning: timedelta) -> bo
 def warn(ctx: Context, request: AccessRequest, now: datetime) -> bool:
     """Tell the requester their access ends soon (DM and thread), once."""
     with ctx.uow() as uow:
-        ok = uow.repo.update_where(request.id, {"state": State.ACTIVE, "warned": False}, {"warned": True})
+        ok = uow.repo.mark_warned(request.id)
         if ok:
             left = format_duration((request.expires_at or now) - now)
-            record(uow, request.id, "jitbot", "expiry_warned", now, left=left)
+            record(uow, request.id, "jitbot", Action.EXPIRY_WARNED, now, left=left)
             owe(uow, Event(Notice.WARNING, request.with_changes(warned=True)), now)
         uow.commit()
     if ok:
@@ -124,13 +123,9 @@ def remind(ctx: Context, request: AccessRequest, now: datetime) -> bool:
     """Re-announce the waiting level in its own thread, mentioning its approvers; once per due reminder."""
     level = request.current_level
     with ctx.uow() as uow:
-        ok = uow.repo.update_where(
-            request.id,
-            {"state": State.PENDING, "current_level": level, "reminders_sent": request.reminders_sent},
-            {"reminders_sent": request.reminders_sent + 1, "last_reminder_at": now},
-        )
+        ok = uow.repo.record_reminder(request.id, level, request.reminders_sent, now)
         if ok:
-            record(uow, request.id, "jitbot", "reminded", now, level=level, reminder=request.reminders_sent + 1)
+            record(uow, request.id, "jitbot", Action.REMINDED, now, level=level, reminder=request.reminders_sent + 1)
             owe(uow, Event(Notice.REMINDER, request, level=level), now, threads=f"level-{level}")
         uow.commit()
     if ok:
@@ -141,8 +136,9 @@ def remind(ctx: Context, request: AccessRequest, now: datetime) -> bool:
 def time_out(ctx: Context, request: AccessRequest, now: datetime) -> bool:
     """``pending`` → ``timed_out``: the approval messages lose their buttons and the requester is told."""
     with ctx.uow() as uow:
-        ok = transition(uow, request, State.TIMED_OUT, actor="jitbot", action="timed_out", at=now,
-                        say=Say(Notice.TIMED_OUT), ended_at=now, end_reason="no decision before the approval timeout")
+        ok = transition(uow, request, State.TIMED_OUT, actor="jitbot", action=Action.TIMED_OUT, at=now,
+                        say=Say(Notice.TIMED_OUT),
+                        changes=Changes(ended_at=now, end_reason="no decision before the approval timeout"))
         uow.commit()
     if ok:
         ctx.flush(request.id)
@@ -235,7 +231,7 @@ def purge_history(ctx: Context, *, batch: int = PURGE_BATCH, pause: Callable[[],
         if pause is not None:
             pause()
     with ctx.uow() as uow:
-        record(uow, None, "jitbot", "retention_purged", ctx.clock.now(), cutoff=cutoff.isoformat(),
+        record(uow, None, "jitbot", Action.RETENTION_PURGED, ctx.clock.now(), cutoff=cutoff.isoformat(),
                retention=format_duration(retention), requests=requests, events=events, batches=batches)
         uow.commit()
     return Purged(cutoff, requests, events, batches)

@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
+from core.audit import Action
 from core.digest import Digest, Timed
 from core.durations import format_duration
-from core.model import AccessRequest, AuditEvent, State
+from core.model import LIVE_STATES, AccessRequest, AuditEvent, State
 from core.policy.schema import PolicyFile
 from core.reconcile import OUTSIDE
 from handlers.text import escape, when
@@ -27,7 +28,7 @@ TEXT_LIMIT = 3000  # a section's text
 FIELD_LIMIT = 2000  # a section's field
 ELLIPSIS = "…"
 ENDED_ORDER = (State.EXPIRED, State.REVOKED, State.REJECTED, State.CANCELLED, State.TIMED_OUT, State.FAILED)
-CREATED_ORDER = (State.PENDING, State.APPROVED, State.ACTIVE, *ENDED_ORDER)
+CREATED_ORDER = (*LIVE_STATES, *ENDED_ORDER)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def _lockout_lines(digest: Digest, style: Style, zone: ZoneInfo) -> list[str]:
     """The day's lockouts and unlocks, then who is locked out now (until unlocked, in every digest)."""
     lines = []
     for e in digest.lockout_events:
-        verb = "locked out" if e.action == "lockout" else "unlocked"
+        verb = "locked out" if e.action == Action.LOCKOUT else "unlocked"
         why = f": {style.text(str(e.detail['reason']))}" if e.detail.get("reason") else ""
         lines.append(f"• {style.user(str(e.detail.get('user') or '?'))} {verb} by {style.user(e.actor)} at "
                      f"{when(e.at, zone)}{why}")
@@ -113,7 +114,7 @@ def sections(digest: Digest, style: Style) -> list[tuple[str, list[str]]]:
     """(title, lines) in the order they are shown; empty lists are left out by the renderers."""
     zone = ZoneInfo(digest.timezone)
     d = digest
-    retries = f"{d.retries.get('grant_retry', 0)} grant, {d.retries.get('revoke_retry', 0)} revocation"
+    retries = f"{d.retries.get(Action.GRANT_RETRY, 0)} grant, {d.retries.get(Action.REVOKE_RETRY, 0)} revocation"
     last_day = [
         f"New requests: {d.created_total} ({_counts(d.created, CREATED_ORDER)})",
         f"Auto-approved: {d.auto_approved}",

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, Update, bindparam, or_, update
+from sqlalchemy import Row, Table
 
 from core.model import (
     AccessRequest,
@@ -21,9 +20,6 @@ from core.model import (
     State,
 )
 from store.models import AuditEventRow, DecisionRow, MessageRow, RequestRow
-
-#: The special ``expected`` key of ``update_where``: ``lease_until IS NULL OR lease_until < value``.
-LEASE_FREE_KEY = "lease_until__lt"
 
 #: The tables, for Core statements (the repository reads and writes rows without the ORM's unit of work).
 REQUESTS = cast(Table, RequestRow.__table__)
@@ -112,78 +108,12 @@ FIELD_COLUMNS: Mapping[str, Callable[[Any], dict[str, Any]]] = {
     "notice_due": _single("notice_due"),
 }
 
-#: Fields that cannot appear in ``expected`` (JSON columns have no portable equality; ``id`` is the key).
-_NOT_COMPARABLE = frozenset({"id", "node", "levels"})
-
-
 def request_columns(request: AccessRequest) -> dict[str, Any]:
     """Every column of ``requests`` for ``request``."""
     values: dict[str, Any] = {}
     for f in fields(request):
         values.update(FIELD_COLUMNS[f.name](getattr(request, f.name)))
     return values
-
-
-def change_columns(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Column values for a mapping of AccessRequest field names to new values."""
-    if not changes:
-        raise ValueError("no changes given")
-    values: dict[str, Any] = {}
-    for name, value in changes.items():
-        if name == "id":
-            raise ValueError("a request's id cannot change")
-        to_columns = FIELD_COLUMNS.get(name)
-        if to_columns is None:
-            raise ValueError(f"unknown AccessRequest field {name!r}")
-        values.update(to_columns(value))
-    return values
-
-
-#: The shape of an ``expected`` mapping: (column or ``LEASE_FREE_KEY``, compared with NULL?) pairs, in order.
-ExpectedShape = tuple[tuple[str, bool], ...]
-
-
-def expected_params(expected: Mapping[str, Any]) -> tuple[ExpectedShape, dict[str, Any]]:
-    """The shape of ``expected`` (what ``update_statement`` builds the WHERE clause from) and the values it
-    binds (``expect_<column>``): ``col = value``, ``col IS NULL`` for None, and ``lease_until__lt`` meaning
-    ``lease_until IS NULL OR lease_until < value``."""
-    shape: list[tuple[str, bool]] = []
-    params: dict[str, Any] = {}
-    for name, value in expected.items():
-        if name == LEASE_FREE_KEY:
-            if value is None:
-                raise ValueError(f"{LEASE_FREE_KEY} needs a datetime")
-            shape.append((LEASE_FREE_KEY, False))
-            params[f"expect_{LEASE_FREE_KEY}"] = value
-            continue
-        if name in _NOT_COMPARABLE:
-            raise ValueError(f"field {name!r} cannot be used as an expected value")
-        to_columns = FIELD_COLUMNS.get(name)
-        if to_columns is None:
-            raise ValueError(f"unknown AccessRequest field {name!r}")
-        for column, column_value in to_columns(value).items():
-            shape.append((column, column_value is None))
-            if column_value is not None:
-                params[f"expect_{column}"] = column_value
-    return tuple(shape), params
-
-
-@lru_cache(maxsize=512)
-def update_statement(changed: tuple[str, ...], expected: ExpectedShape) -> Update:
-    """``UPDATE requests SET <changed> = :set_<column> WHERE id = :request_id AND <expected>``, built once per
-    shape and bound at each call: building a statement around literal values cost more CPU than running it."""
-    table = REQUESTS
-    conditions: list[ColumnElement[bool]] = [table.c.id == bindparam("request_id")]
-    for column, is_null in expected:
-        if column == LEASE_FREE_KEY:
-            lease = table.c.lease_until
-            conditions.append(or_(lease.is_(None), lease < bindparam(f"expect_{column}", type_=lease.type)))
-        elif is_null:
-            conditions.append(table.c[column].is_(None))
-        else:
-            conditions.append(table.c[column] == bindparam(f"expect_{column}", type_=table.c[column].type))
-    return update(table).where(*conditions).values(
-        {column: bindparam(f"set_{column}", type_=table.c[column].type) for column in changed})
 
 
 def row_to_request(row: RequestRow | Row[Any]) -> AccessRequest:

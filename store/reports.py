@@ -20,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from core.audit import Action
 from core.model import FINAL_STATES, AccessRequest, AuditEvent, Kind, Lockout, State
 from store import lockouts as lockout_table
 from store import queries
@@ -122,8 +123,8 @@ class SqlReports:
         with self._sessions() as session:
             return int(session.execute(stmt).scalar_one())
 
-    def action_counts(self, actions: Sequence[str], since: datetime, until: datetime) -> Mapping[str, int]:
-        counts = dict.fromkeys(actions, 0)
+    def action_counts(self, actions: Sequence[Action], since: datetime, until: datetime) -> Mapping[str, int]:
+        counts = {str(action): 0 for action in actions}
         stmt = (
             select(AuditEventRow.action, func.count())
             .where(_events_between(since, until), AuditEventRow.action.in_(list(actions)))
@@ -134,7 +135,7 @@ class SqlReports:
                 counts[action] = int(count)
         return counts
 
-    def events(self, actions: Sequence[str], since: datetime, until: datetime, *,
+    def events(self, actions: Sequence[Action], since: datetime, until: datetime, *,
                limit: int) -> list[AuditEvent]:
         stmt = (
             select(AuditEventRow)
@@ -176,7 +177,7 @@ class SqlReports:
         found = self._requests(ended) + self._requests(overdue)
         return sorted(found, key=lambda r: (r.ended_at or r.expires_at or r.created_at, r.id))[:limit]
 
-    def unreviewed(self, kind: Kind, review_action: str, *, limit: int) -> list[AccessRequest]:
+    def unreviewed(self, kind: Kind, review_action: Action, *, limit: int) -> list[AccessRequest]:
         reviewed = exists().where(AuditEventRow.request_id == RequestRow.id, AuditEventRow.action == review_action)
         stmt = (
             select(RequestRow)

@@ -5,32 +5,41 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CursorResult, Select, and_, bindparam, insert, or_, select
+from sqlalchemy import Select, and_, bindparam, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.model import AccessRequest, AuditEvent, Decision, Intent, Lockout, MessageRef, Owed, State
+from core.model import (
+    LIVE_STATES,
+    AccessRequest,
+    AuditEvent,
+    Changes,
+    Decision,
+    Expect,
+    Intent,
+    Lockout,
+    MessageRef,
+    Owed,
+    State,
+)
 from store import lockouts as lockout_table
-from store import outbox
+from store import outbox, updates
 from store.convert import (
     AUDIT_EVENTS,
     DECISIONS,
     MESSAGES,
     REQUESTS,
-    change_columns,
     decision_columns,
     event_columns,
-    expected_params,
     message_columns,
     request_columns,
     row_to_decision,
     row_to_event,
     row_to_message,
     row_to_request,
-    update_statement,
 )
 from store.hints import narrow
 
@@ -39,9 +48,9 @@ if TYPE_CHECKING:
 
 _UNIQUE_SQLITE_ERRORS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 
-_LIVE = frozenset({State.PENDING.value, State.APPROVED.value, State.ACTIVE.value})
+_LIVE = frozenset(state.value for state in LIVE_STATES)
 
-#: Statements built once and bound at each call (see store.convert.update_statement for why).
+#: Statements built once and bound at each call (see store.updates for why).
 _GET = select(REQUESTS).where(REQUESTS.c.id == bindparam("request_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
 _DECISIONS = select(DECISIONS).where(DECISIONS.c.request_id == bindparam("request_id")).order_by(DECISIONS.c.id)
@@ -73,9 +82,10 @@ def is_unique_violation(exc: IntegrityError) -> bool:
 class SqlRepository:
     """core.ports.Repository on one SQLAlchemy session; every call runs in the session's transaction.
 
-    Reads and writes are Core statements on the session's connection (no ORM identity map), so a read
-    after ``update_where`` in the same transaction sees the new values. Statements take bound parameters
-    rather than literal values: SQLAlchemy then compiles each shape once (BENCHMARKS.md, store adapter).
+    Reads and writes are Core statements on the session's connection (no ORM identity map), so a read after a
+    conditional update (``move`` …, store.updates) in the same transaction sees the new values. Statements take
+    bound parameters rather than literal values: SQLAlchemy then compiles each shape once (BENCHMARKS.md, store
+    adapter).
     """
 
     def __init__(self, session: Session) -> None:
@@ -97,19 +107,40 @@ class SqlRepository:
         row = self._session.execute(stmt, {"request_id": request_id}).one_or_none()
         return None if row is None else row_to_request(row)
 
-    def update_where(self, request_id: str, expected: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
-        """One ``UPDATE requests SET <changes> WHERE id = :id AND <expected>``; True iff one row changed.
+    # the conditional updates (store.updates): True when this call changed the request
+    def move(self, request: AccessRequest, target: State, changes: Changes = Changes(), *,
+             expect: Expect = Expect()) -> bool:
+        return updates.move(self._session, request, target, changes, expect)
 
-        Keys are AccessRequest field names. ``expected`` values compare with ``=``, or ``IS NULL``
-        for None; the key ``lease_until__lt`` means ``lease_until IS NULL OR lease_until < value``.
-        Unknown names raise ValueError, as do ``id`` (in either) and ``node``/``levels`` (in
-        ``expected``).
-        """
-        values = change_columns(changes)
-        shape, params = expected_params(expected)
-        params.update({f"set_{column}": value for column, value in values.items()}, request_id=request_id)
-        result = cast(CursorResult[Any], self._session.execute(update_statement(tuple(values), shape), params))
-        return result.rowcount == 1
+    def claim_grant(self, request_id: str, now: datetime, until: datetime) -> bool:
+        return updates.claim_grant(self._session, request_id, now, until)
+
+    def retry_grant_later(self, request_id: str, attempts: int, retry_at: datetime) -> bool:
+        return updates.retry_grant_later(self._session, request_id, attempts, retry_at)
+
+    def free_grant(self, request_id: str) -> bool:
+        return updates.free_grant(self._session, request_id)
+
+    def claim_cleanup(self, request_id: str, now: datetime, until: datetime) -> bool:
+        return updates.claim_cleanup(self._session, request_id, now, until)
+
+    def retry_cleanup_later(self, request_id: str, attempts: int, retry_at: datetime) -> bool:
+        return updates.retry_cleanup_later(self._session, request_id, attempts, retry_at)
+
+    def confirm_cleanup(self, request_id: str, sessions_ended: int) -> bool:
+        return updates.confirm_cleanup(self._session, request_id, sessions_ended)
+
+    def free_cleanup(self, request_id: str) -> bool:
+        return updates.free_cleanup(self._session, request_id)
+
+    def next_level(self, request_id: str, level: int) -> bool:
+        return updates.next_level(self._session, request_id, level)
+
+    def mark_warned(self, request_id: str) -> bool:
+        return updates.mark_warned(self._session, request_id)
+
+    def record_reminder(self, request_id: str, level: int, sent: int, at: datetime) -> bool:
+        return updates.record_reminder(self._session, request_id, level, sent, at)
 
     def in_states(self, states: Sequence[State], *, limit: int = 1000) -> list[AccessRequest]:
         """Requests in any of ``states``, oldest first. Meant for the live states (pending, approved,

@@ -7,12 +7,13 @@ that ``commit`` publishes (like SQLite's BEGIN IMMEDIATE), so concurrency tests 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from core.audit import Action
 from core.context import Context
 from core.digest import WINDOW, Digest, Ranked
 from core.errors import NodeNotFound, TransientAwsError
@@ -20,8 +21,10 @@ from core.model import (
     FINAL_STATES,
     AccessRequest,
     AuditEvent,
+    Changes,
     Decision,
     Event,
+    Expect,
     Intent,
     Kind,
     LevelSnapshot,
@@ -74,14 +77,8 @@ class Tables:
                       dict(self.lockouts), dict(self.outbox))
 
 
-def _matches(request: AccessRequest, expected: Mapping[str, Any]) -> bool:
-    for name, value in expected.items():
-        if name == "lease_until__lt":
-            if request.lease_until is not None and request.lease_until >= value:
-                return False
-        elif getattr(request, name) != value:
-            return False
-    return True
+def _lease_free(request: AccessRequest, now: datetime) -> bool:
+    return request.lease_until is None or request.lease_until < now
 
 
 class InMemoryRepository:
@@ -95,12 +92,55 @@ class InMemoryRepository:
     def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None:
         return self.t.requests.get(request_id)
 
-    def update_where(self, request_id: str, expected: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
+    def _update(self, request_id: str, when: Callable[[AccessRequest], bool], **changes: Any) -> bool:
+        """The conditional updates of store.updates: change the request if ``when`` holds of it."""
         request = self.t.requests.get(request_id)
-        if request is None or not _matches(request, expected):
+        if request is None or not when(request):
             return False
         self.t.requests[request_id] = replace(request, **changes)
         return True
+
+    def move(self, request: AccessRequest, target: State, changes: Changes = Changes(), *,
+             expect: Expect = Expect()) -> bool:
+        def when(r: AccessRequest) -> bool:
+            return (r.state is request.state
+                    and (expect.current_level is None or r.current_level == expect.current_level)
+                    and (expect.lease_free_at is None or _lease_free(r, expect.lease_free_at)))
+        return self._update(request.id, when, state=target, **changes.written())
+
+    def claim_grant(self, request_id: str, now: datetime, until: datetime) -> bool:
+        return self._update(request_id, lambda r: r.state is State.APPROVED and _lease_free(r, now), lease_until=until)
+
+    def retry_grant_later(self, request_id: str, attempts: int, retry_at: datetime) -> bool:
+        return self._update(request_id, lambda r: r.state is State.APPROVED, lease_until=retry_at,
+                            cleanup_attempts=attempts)
+
+    def free_grant(self, request_id: str) -> bool:
+        return self._update(request_id, lambda r: r.state is State.APPROVED, lease_until=None)
+
+    def claim_cleanup(self, request_id: str, now: datetime, until: datetime) -> bool:
+        return self._update(request_id, lambda r: r.needs_cleanup and _lease_free(r, now), lease_until=until)
+
+    def retry_cleanup_later(self, request_id: str, attempts: int, retry_at: datetime) -> bool:
+        return self._update(request_id, lambda r: r.needs_cleanup, cleanup_attempts=attempts, lease_until=retry_at)
+
+    def confirm_cleanup(self, request_id: str, sessions_ended: int) -> bool:
+        return self._update(request_id, lambda r: r.needs_cleanup, needs_cleanup=False, lease_until=None,
+                            sessions_ended=sessions_ended)
+
+    def free_cleanup(self, request_id: str) -> bool:
+        return self._update(request_id, lambda r: r.needs_cleanup, lease_until=None)
+
+    def next_level(self, request_id: str, level: int) -> bool:
+        return self._update(request_id, lambda r: r.state is State.PENDING and r.current_level == level,
+                            current_level=level + 1, reminders_sent=0, last_reminder_at=None)
+
+    def mark_warned(self, request_id: str) -> bool:
+        return self._update(request_id, lambda r: r.state is State.ACTIVE and not r.warned, warned=True)
+
+    def record_reminder(self, request_id: str, level: int, sent: int, at: datetime) -> bool:
+        return self._update(request_id, lambda r: r.state is State.PENDING and r.current_level == level
+                            and r.reminders_sent == sent, reminders_sent=sent + 1, last_reminder_at=at)
 
     def add_decision(self, decision: Decision) -> bool:
         if any(d.request_id == decision.request_id and d.approver == decision.approver for d in self.t.decisions):
@@ -390,14 +430,14 @@ class InMemoryReports:
     def count_live(self, state: State) -> int:
         return sum(1 for r in self._requests() if r.state is state)
 
-    def action_counts(self, actions: Sequence[str], since: datetime, until: datetime) -> Mapping[str, int]:
+    def action_counts(self, actions: Sequence[Action], since: datetime, until: datetime) -> Mapping[str, int]:
         counts = dict.fromkeys(actions, 0)
         for e in self._events():
             if e.action in counts and _window(e.at, since, until):
                 counts[e.action] += 1
         return counts
 
-    def events(self, actions: Sequence[str], since: datetime, until: datetime, *, limit: int) -> list[AuditEvent]:
+    def events(self, actions: Sequence[Action], since: datetime, until: datetime, *, limit: int) -> list[AuditEvent]:
         found = [e for e in self._events() if e.action in actions and _window(e.at, since, until)]
         return sorted(found, key=lambda e: (e.at, e.id or 0), reverse=True)[:limit]
 
@@ -436,7 +476,7 @@ class InMemoryReports:
                  or (r.state is State.ACTIVE and r.expires_at is not None and r.expires_at <= ended_before)]
         return sorted(found, key=lambda r: (r.ended_at or r.expires_at or r.created_at, r.id))[:limit]
 
-    def unreviewed(self, kind: Kind, review_action: str, *, limit: int) -> list[AccessRequest]:
+    def unreviewed(self, kind: Kind, review_action: Action, *, limit: int) -> list[AccessRequest]:
         reviewed = {e.request_id for e in self._events() if e.action == review_action}
         found = [r for r in self._requests() if r.kind is kind and r.id not in reviewed]
         return sorted(found, key=lambda r: (r.created_at, r.id))[:limit]

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.scheduler import ARM_AHEAD, ARM_EVERY, Coalesced, Scheduler
-from core.digest import DIGEST_POSTED, last_slot
+from core.audit import Action
+from core.digest import last_slot
 from core.model import State
 from tests.fakes_core import POLICIES, T0, FakeWorld
 
@@ -112,7 +113,8 @@ def test_a_digest_missed_while_down_is_posted_late_once() -> None:
     world.clock.advance(days=1, hours=1)  # down over the next 18:00, back an hour later
     assert scheduler.catch_up_digest() is not None
     assert scheduler.catch_up_digest() is None and scheduler.run_digest() is None
-    events = world.reports.events((DIGEST_POSTED,), T0 - timedelta(days=1), world.clock.now() + timedelta(1), limit=5)
+    events = world.reports.events((Action.DIGEST_POSTED,), T0 - timedelta(days=1), world.clock.now() + timedelta(1),
+                                  limit=5)
     assert [(e.detail["late"], e.detail["ts"]) for e in events] == [(True, "ts-1"), (False, "ts-0")]
     assert events[0].detail["scheduled"] == "2025-03-04T09:00:00+00:00"
 

@@ -8,9 +8,10 @@ import pytest
 
 from core.access import release
 from core.approvals import decide
+from core.audit import Action
 from core.context import transition
 from core.errors import Conflict
-from core.model import Notice, State
+from core.model import Changes, Notice, State
 from core.submit import RequestInput, submit
 from core.sweep import sweep
 from tests.core.test_continuous import ALICE, CAROL, MANUAL, ask, extend
@@ -24,8 +25,8 @@ def test_the_sweep_cancels_a_pending_extension_of_access_revoked_elsewhere() -> 
     pending = extend(world, first.id, "1h")
     now = world.clock.now()
     with world.ctx.uow() as uow:  # revoked by a path that does not end the chain itself
-        assert transition(uow, world.get(first.id), State.REVOKED, actor="jitbot", action="revoked", at=now,
-                          ended_at=now, ended_by="jitbot", end_reason="its policy was removed by hand")
+        assert transition(uow, world.get(first.id), State.REVOKED, actor="jitbot", action=Action.REVOKED, at=now,
+                          changes=Changes(ended_at=now, ended_by="jitbot", end_reason="its policy was removed by hand"))
         uow.commit()
     report = sweep(world.ctx)
     assert report.cancelled == [pending.id]

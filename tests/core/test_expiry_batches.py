@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from core import sweep
 from core.access import cleanup_many
-from core.model import AccessRequest, Event, MessageRef, Notice, State
+from core.model import AccessRequest, Changes, Event, MessageRef, Notice, State
 from core.outbox import deliver, retry_owed
 from tests.fakes_core import FakeAccess, FakeWorld, RecordingNotifier
 
@@ -96,9 +96,8 @@ def test_cleanup_many_leaves_the_grants_another_worker_holds() -> None:
     now = world.clock.now()
     with world.ctx.uow() as uow:  # another worker ended all three and holds the lease of the first
         for n, grant in enumerate(grants):
-            uow.repo.update_where(grant.id, {"state": State.ACTIVE},
-                                  {"state": State.EXPIRED, "needs_cleanup": True, "ended_at": now,
-                                   "lease_until": now + timedelta(minutes=1) if n == 0 else None})
+            uow.repo.move(grant, State.EXPIRED, Changes(needs_cleanup=True, ended_at=now,
+                                                        lease_until=now + timedelta(minutes=1) if n == 0 else None))
         uow.commit()
 
     assert sorted(cleanup_many(world.ctx, [world.get(g.id) for g in grants])) == sorted(g.id for g in grants[1:])

@@ -47,7 +47,7 @@ def test_said_again_every_15_minutes_while_pending_and_then_no_more() -> None:
 
     with world.ctx.uow() as uow:  # AWS confirmed every one
         for rid in ids:
-            uow.repo.update_where(rid, {"needs_cleanup": True}, {"needs_cleanup": False})
+            uow.repo.confirm_cleanup(rid, 0)
         uow.commit()
     world.clock.advance(REALERT_EVERY)
     assert realert(world.ctx) is None and len(_alerts(world)) == 2

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from core.model import AccessRequest, State
+from core.model import AccessRequest, Changes, State
 from store.uow import SqlUnitOfWork
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -27,8 +27,7 @@ def test_racing_conditional_updates_one_winner(uow_factory: Callable[[], SqlUnit
         with uow_factory() as uow:
             current = uow.repo.get(request.id, for_update=True)
             assert current is not None
-            won = uow.repo.update_where(request.id, {"state": State.PENDING},
-                                        {"state": State.APPROVED, "end_reason": f"winner {i}"})
+            won = uow.repo.move(request, State.APPROVED, Changes(end_reason=f"winner {i}"))
             uow.commit()
             return won
 
@@ -50,8 +49,7 @@ def test_racing_lease_claims_one_winner(uow_factory: Callable[[], SqlUnitOfWork]
     def claim(_: int) -> bool:
         barrier.wait(timeout=30)
         with uow_factory() as uow:
-            won = uow.repo.update_where(request.id, {"state": State.APPROVED, "lease_until__lt": T0},
-                                        {"lease_until": T0 + timedelta(seconds=30)})
+            won = uow.repo.claim_grant(request.id, T0, T0 + timedelta(seconds=30))
             uow.commit()
             return won
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from core.model import AccessRequest, AuditEvent, Decision, Kind, LevelSnapshot, Lockout, MessageRef, Node, State
+from core.model import AccessRequest, AuditEvent, Decision, Kind, Lockout, MessageRef, Node, State
 from store.convert import FIELD_COLUMNS
 from store.uow import SqlUnitOfWork
 
@@ -93,95 +93,7 @@ def test_add_duplicate_id_fails(uow_factory: UowFactory, stored: Stored, make_re
         uow.repo.add(make_request(id=request.id))
 
 
-# --- update_where ----------------------------------------------------------------------------
-
-
-def test_conditional_update_succeeds_once(uow_factory: UowFactory, stored: Stored) -> None:
-    request = stored()
-    for expected_result in (True, False):
-        with uow_factory() as uow:
-            changed = uow.repo.update_where(
-                request.id, {"state": State.PENDING}, {"state": State.APPROVED, "current_level": 2}
-            )
-            uow.commit()
-        assert changed is expected_result
-    loaded = fetch(uow_factory, request.id)
-    assert loaded.state is State.APPROVED
-    assert loaded.current_level == 2
-
-
-def test_update_where_missing_request_is_false(uow_factory: UowFactory) -> None:
-    with uow_factory() as uow:
-        assert uow.repo.update_where("RNOTTHERE", {}, {"warned": True}) is False
-
-
-def test_update_where_none_means_is_null(uow_factory: UowFactory, stored: Stored) -> None:
-    request = stored(state=State.APPROVED)
-    with uow_factory() as uow:
-        assert uow.repo.update_where(
-            request.id, {"state": "approved", "granted_at": None},
-            {"state": "active", "granted_at": T0, "expires_at": T0 + request.duration},
-        )
-        assert not uow.repo.update_where(request.id, {"granted_at": None}, {"warned": True})
-        uow.commit()
-    loaded = fetch(uow_factory, request.id)
-    assert (loaded.state, loaded.granted_at, loaded.expires_at) == (State.ACTIVE, T0, T0 + request.duration)
-
-
-def test_update_where_lease(uow_factory: UowFactory, stored: Stored) -> None:
-    request = stored(state=State.APPROVED)
-    with uow_factory() as uow:
-        # free (NULL) → claimed until T0+30s
-        assert uow.repo.update_where(request.id, {"lease_until__lt": T0},
-                                     {"lease_until": T0 + timedelta(seconds=30)})
-        # still held at T0+10s
-        assert not uow.repo.update_where(request.id, {"lease_until__lt": T0 + timedelta(seconds=10)},
-                                         {"lease_until": T0 + timedelta(seconds=40)})
-        # equal is not past
-        assert not uow.repo.update_where(request.id, {"lease_until__lt": T0 + timedelta(seconds=30)},
-                                         {"lease_until": T0 + timedelta(seconds=60)})
-        # lapsed at T0+31s
-        assert uow.repo.update_where(request.id, {"lease_until__lt": T0 + timedelta(seconds=31)},
-                                     {"lease_until": None})
-        uow.commit()
-    assert fetch(uow_factory, request.id).lease_until is None
-
-
-def test_update_where_converts_every_kind_of_field(uow_factory: UowFactory, stored: Stored) -> None:
-    request = stored()
-    node = Node(id="i-0fedcba9876543210", account="444455556666", region="us-east-1", tags={"a": "b"})
-    levels = (LevelSnapshot(name="Only", channel="C1", approvers=("U1", "U2"), required=2),)
-    changes = {"node": node, "levels": levels, "duration": timedelta(minutes=15), "kind": "auto",
-               "reason": "changed", "sessions_ended": 0, "needs_cleanup": True, "cleanup_attempts": 1}
-    with uow_factory() as uow:
-        assert uow.repo.update_where(request.id, {"kind": Kind.MANUAL, "duration": request.duration,
-                                                  "warned": False}, changes)
-        # a read in the same transaction sees the update
-        assert uow.repo.get(request.id) == request.with_changes(**{**changes, "kind": Kind.AUTO})
-        uow.commit()
-    assert fetch(uow_factory, request.id) == request.with_changes(**{**changes, "kind": Kind.AUTO})
-
-
-@pytest.mark.parametrize(
-    ("expected", "changes"),
-    [
-        ({"nope": 1}, {"warned": True}),
-        ({}, {"nope": 1}),
-        ({}, {}),
-        ({}, {"id": "RX"}),
-        ({"id": "RX"}, {"warned": True}),
-        ({"node": None}, {"warned": True}),
-        ({"levels": ()}, {"warned": True}),
-        ({"lease_until__lt": None}, {"warned": True}),
-        ({"state": "bogus"}, {"warned": True}),
-        ({}, {"kind": "bogus"}),
-    ],
-)
-def test_update_where_refuses_bad_names(uow_factory: UowFactory, stored: Stored,
-                                        expected: dict[str, object], changes: dict[str, object]) -> None:
-    request = stored()
-    with uow_factory() as uow, pytest.raises(ValueError):
-        uow.repo.update_where(request.id, expected, changes)
+# --- the conditional updates: tests/store/test_store_updates.py --------------------------------
 
 
 # --- decisions -------------------------------------------------------------------------------
@@ -198,7 +110,7 @@ def test_duplicate_decision_is_false_and_transaction_usable(uow_factory: UowFact
         assert uow.repo.add_decision(again) is False
         # the outer transaction survived the failed savepoint
         assert uow.repo.add_decision(other) is True
-        assert uow.repo.update_where(request.id, {"state": "pending"}, {"current_level": 1})
+        assert uow.repo.next_level(request.id, 0)
         uow.repo.add_event(AuditEvent(request_id=request.id, at=T0, actor="U0BOB0001", action="approve"))
         uow.commit()
     with uow_factory() as uow:
@@ -353,7 +265,7 @@ def test_uow_rolls_back_on_exception(uow_factory: UowFactory, stored: Stored) ->
     request = stored()
     def fail_midway() -> None:
         with uow_factory() as uow:
-            uow.repo.update_where(request.id, {}, {"state": State.CANCELLED})
+            uow.repo.move(request, State.CANCELLED)
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
@@ -364,11 +276,11 @@ def test_uow_rolls_back_on_exception(uow_factory: UowFactory, stored: Stored) ->
 def test_uow_commit_then_more_work_is_rolled_back(uow_factory: UowFactory, stored: Stored) -> None:
     request = stored()
     with uow_factory() as uow:
-        uow.repo.update_where(request.id, {}, {"warned": True})
+        uow.repo.next_level(request.id, 0)
         uow.commit()
-        uow.repo.update_where(request.id, {}, {"reminders_sent": 5})
+        uow.repo.record_reminder(request.id, 1, 0, T0)
     loaded = fetch(uow_factory, request.id)
-    assert loaded.warned is True
+    assert loaded.current_level == 1
     assert loaded.reminders_sent == 0
 
 
