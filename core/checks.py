@@ -156,7 +156,7 @@ def extended(ctx: Context, user_id: str, request_id: str) -> AccessRequest:
     if old.requester != user_id:
         raise NotAllowed(f"Only the requester of {request_id} can extend it.").at("node")
     if old.state is not State.ACTIVE:
-        raise Conflict(f"Request {request_id} is {old.state.value.replace('_', ' ')}; only your active access can "
+        raise Conflict(f"Request {request_id} is {old.state.value.replace('_', ' ')}; only active access can "
                        "be extended. Ask for new access instead.").at("node")
     for other in waiting:
         if other.extends == request_id:
