@@ -86,8 +86,10 @@ def test_an_approval_and_a_release_load_the_request_once(stack: RelStack, figure
         counting, count = counted(stack)
         run(counting)
         measured[name] = count
-        print(f"{name}: {count.opens} units of work, {count.loads} reads of a request")
+        figures[f"units of work: {name}"] += count.opens
     assert get(stack, rid).state is State.REVOKED
-    bounds = {"approve level 1": (99, 99), "approve last level (and grant)": (99, 99), "release": (99, 99)}
+    # before: 15/6, 17/7 and 14/6 (the request reloaded by each step); the messages sent right away account for
+    # most of what is left (per message owed: a claim, a read of the request, a confirmation)
+    bounds = {"approve level 1": (12, 5), "approve last level (and grant)": (12, 5), "release": (9, 2)}
     for name, (opens, loads) in bounds.items():
-        assert (measured[name].opens, measured[name].loads) <= (opens, loads), (name, measured[name])
+        assert measured[name].opens <= opens and measured[name].loads <= loads, (name, measured[name])
