@@ -146,8 +146,9 @@ def parse(text: str | None) -> timedelta | None:
         raise InvalidInput(str(err)).at("duration") from None
 
 
-def extended(ctx: Context, user_id: str, request_id: str) -> AccessRequest:
-    """The active request of ``user_id``'s that an extension may extend (no other extension of it waiting)."""
+def extended(ctx: Context, user_id: str, request_id: str) -> tuple[AccessRequest, list[AccessRequest]]:
+    """The request an extension would extend, if it is ``user_id``'s, and their requests waiting for approval or
+    for their grant (among which its other extensions)."""
     with ctx.uow() as uow:
         old = uow.repo.get(request_id)
         waiting = uow.repo.by_requester(user_id, [State.PENDING, State.APPROVED]) if old else []
@@ -155,13 +156,17 @@ def extended(ctx: Context, user_id: str, request_id: str) -> AccessRequest:
         raise NotFound(f"There is no request {request_id}.").at("node")
     if old.requester != user_id:
         raise NotAllowed(f"Only the requester of {request_id} can extend it.").at("node")
+    return old, waiting
+
+
+def still_active(old: AccessRequest, waiting: list[AccessRequest]) -> None:
+    """Only active access is extended, by one extension at a time."""
     if old.state is not State.ACTIVE:
-        raise Conflict(f"Request {request_id} is {old.state.value.replace('_', ' ')}; only active access can "
+        raise Conflict(f"Request {old.id} is {old.state.value.replace('_', ' ')}; only active access can "
                        "be extended. Ask for new access instead.").at("node")
     for other in waiting:
-        if other.extends == request_id:
-            raise Conflict(f"Extension {other.id} of {request_id} is already {other.state.value}.").at("node")
-    return old
+        if other.extends == old.id:
+            raise Conflict(f"Extension {other.id} of {old.id} is already {other.state.value}.").at("node")
 
 
 def node_ref(node: Node) -> str:
@@ -285,22 +290,26 @@ def extendable(ctx: Context, user_id: str, request_id: str, duration: timedelta 
     """The active request ``user_id`` may extend (the Extend button, before the form): the rules of ``check``
     that need no form. Without ``duration``, the cap on continuous access refuses only when nothing is left
     (``ContinuousCapExceeded``)."""
+    old, waiting = extended(ctx, user_id, request_id)
     person(ctx, user_id, "extension")
-    old = extended(ctx, user_id, request_id)
+    still_active(old, waiting)
     _, policy = policy_for(ctx, user_id, old.node, duration, old.ticket, old)
     check_extension(ctx, policy, old, duration)
     return old
 
 
 def check(ctx: Context, data: RequestInput) -> Checked:
-    """Every rule a request must satisfy, in the order of the form; records nothing."""
+    """Every rule a request must satisfy, in one order (an extension of someone else's request is refused as
+    such before anything is said about the person); records nothing."""
     reason = clean(data.reason, "reason", MAX_REASON)
     if not reason:
         raise InvalidInput("Please say why you need access.").at("reason")
     ticket = clean(data.ticket, "ticket", MAX_TICKET)
-    who = person(ctx, data.requester, "extension" if data.extends else "request")
     requested = parse(data.duration)
-    old = extended(ctx, who.user.id, data.extends) if data.extends else None
+    old, waiting = extended(ctx, data.requester, data.extends) if data.extends else (None, [])
+    who = person(ctx, data.requester, "extension" if data.extends else "request")
+    if old is not None:
+        still_active(old, waiting)
     if old is not None and ticket is None:
         ticket = old.ticket
     node = resolve(ctx, node_ref(old.node) if old is not None else data.node)
