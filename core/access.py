@@ -35,15 +35,12 @@ log = logging.getLogger(__name__)
 GRANT_LEASE = timedelta(seconds=60)
 ALERT_AFTER_ATTEMPTS = 3
 GRANT_GIVE_UP_AFTER = 5
-
-
 MAX_BACKOFF = timedelta(minutes=5)
 
 
 def backoff(attempts: int, base: timedelta = timedelta(seconds=2)) -> timedelta:
     """Wait before the next attempt: ``base`` × 1, 2, 4 … (2, 4, 8 … seconds by default), at most 5 minutes."""
     return min(base * (1 << min(max(attempts, 1) - 1, 20)), MAX_BACKOFF)
-
 
 
 def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessRequest | None:
@@ -199,9 +196,8 @@ def end_access(ctx: Context, request_id: str, target: State, *, actor: str, reas
 
 def _end(ctx: Context, request: AccessRequest, target: State, *, actor: str, reason: str,
          detail: Mapping[str, Any] | None = None) -> AccessRequest | None:
-    """End the active ``request`` as read by the caller (the move is conditional on its state: None when it
-    changed meanwhile); its extensions end with a revoke, and AWS is asked at once. Returns the request as this
-    leaves it (``needs_cleanup`` still set when AWS has not confirmed)."""
+    """``end_access`` for the active ``request`` the caller read (None when its state changed meanwhile); returns
+    the request as this leaves it (``needs_cleanup`` still set when AWS has not confirmed)."""
     now = ctx.clock.now()
     changes: dict[str, Any] = {"ended_at": now, "end_reason": reason, "ended_by": actor, "needs_cleanup": True,
                                "lease_until": now + GRANT_LEASE, "cleanup_attempts": 0}
@@ -221,10 +217,8 @@ def _end(ctx: Context, request: AccessRequest, target: State, *, actor: str, rea
     if links:
         cleanup_many(ctx, links)
     tell_cancelled(ctx, extensions)
-    if ended.id not in confirmed:
-        return ended
-    done = next((e.request for e in events if e.request.id == ended.id), None)
-    return done or ended.with_changes(needs_cleanup=False, lease_until=None)
+    done = next((e.request for e in events if e.request.id == ended.id and ended.id in confirmed), None)
+    return done or ended.with_changes(needs_cleanup=ended.id not in confirmed)
 
 
 def cleanup(ctx: Context, request_id: str, *, claimed: bool = False) -> bool:
