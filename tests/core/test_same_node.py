@@ -1,4 +1,4 @@
-"""One live request per person and node (``core.submit.check_same_node``): a second request for a node where the
+"""One live request per person and node (``core.checks.same_node``): a second request for a node where the
 requester already has a pending, approved or active one is refused, recording nothing; an extension does not
 count the access it extends; the request form shows the refusal on its node field."""
 
