@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 GRANT_LEASE = timedelta(seconds=60)
 ALERT_AFTER_ATTEMPTS = 3
 GRANT_GIVE_UP_AFTER = 5
-
-
 MAX_BACKOFF = timedelta(minutes=5)
 
 
@@ -46,12 +44,13 @@ def backoff(attempts: int, base: timedelta = timedelta(seconds=2)) -> timedelta:
     return min(base * (1 << min(max(attempts, 1) - 1, 20)), MAX_BACKOFF)
 
 
-
 def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessRequest | None:
     """Apply the grant of an approved request: ``approved`` → ``active``, or ``failed`` if AWS refuses.
 
     ``claimed``: the caller moved the request to ``approved`` with a lease in the same transaction (so the
-    sweep leaves it alone while the caller grants); otherwise the lease is taken here.
+    sweep leaves it alone while the caller grants); otherwise the lease is taken here. The request is read
+    once, right before the grant (a revoke may have ended it since it was approved), with what may still stop
+    the grant; the request then granted is the one returned.
     """
     now = ctx.clock.now()
     if not claimed:
@@ -60,17 +59,17 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
             uow.commit()
         if not claimed:
             return None
-    request = ctx.load(request_id)
-    if request.state is not State.APPROVED:
-        return None
-    if request.extends:  # the access it extends was revoked or released: never granted (core.chains)
-        with ctx.uow() as uow:
-            ended = ended_parent(uow.repo, request)
-        if ended is not None:  # an earlier attempt AWS did not confirm may have applied it: delete it then
-            _refuse_grant(ctx, request, now, ended, applied=request.cleanup_attempts > 0)
+    with ctx.uow() as uow:
+        request = uow.repo.get(request_id)
+        if request is None or request.state is not State.APPROVED:
             return None
-    with ctx.uow() as uow:  # the last gate of a lockout (core.lockout): whatever was approved, nothing is granted
+        # the access it extends was revoked or released: never granted (core.chains)
+        ended = ended_parent(uow.repo, request) if request.extends else None
+        # the last gate of a lockout (core.lockout): whatever was approved, nothing is granted
         locked = uow.repo.lockout(request.requester) is not None
+    if ended is not None:  # an earlier attempt AWS did not confirm may have applied it: delete it then
+        _refuse_grant(ctx, request, now, ended, applied=request.cleanup_attempts > 0)
+        return None
     if locked:
         _refuse_grant(ctx, request, now, "the requester is locked out of jitbot (/jit lockout)",
                       applied=request.cleanup_attempts > 0)
@@ -113,7 +112,8 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         cleanup(ctx, request_id, claimed=True)
         ctx.flush(request_id)
         return None
-    active = ctx.load(request_id)
+    active = request.with_changes(state=State.ACTIVE, granted_at=now, expires_at=expires_at, lease_until=None,
+                                  cleanup_attempts=0)
     if superseded is not None:
         if ctx.alarms is not None:
             ctx.alarms.disarm(superseded)
@@ -190,26 +190,35 @@ def end_access(ctx: Context, request_id: str, target: State, *, actor: str, reas
     """``active`` → ``expired``/``revoked`` in the database first, then revoke on AWS (``cleanup``). ``detail``
     joins the audit event (a revoker's authority: ``core.revokers``)."""
     request = ctx.load(request_id)
-    if request.state is not State.ACTIVE:
-        return False
+    return request.state is State.ACTIVE and _end(ctx, request, target, actor=actor, reason=reason,
+                                                  detail=detail) is not None
+
+
+def _end(ctx: Context, request: AccessRequest, target: State, *, actor: str, reason: str,
+         detail: Mapping[str, Any] | None = None) -> AccessRequest | None:
+    """``end_access`` for the active ``request`` the caller read (None when its state changed meanwhile); returns
+    the request as this leaves it (``needs_cleanup`` still set when AWS has not confirmed)."""
     now = ctx.clock.now()
+    changes = Changes(ended_at=now, end_reason=reason, ended_by=actor, needs_cleanup=True,
+                      lease_until=now + GRANT_LEASE, cleanup_attempts=0)
     with ctx.uow() as uow:
         ok = transition(uow, request, target, actor=actor, action=Action(target.value), at=now,
-                        detail={"reason": reason, **(detail or {})},
-                        changes=Changes(ended_at=now, end_reason=reason, ended_by=actor, needs_cleanup=True,
-                                        lease_until=now + GRANT_LEASE, cleanup_attempts=0))
+                        detail={"reason": reason, **(detail or {})}, changes=changes)
         uow.commit()
-    if ok:
-        if ctx.alarms is not None:
-            ctx.alarms.disarm(request_id)
-        ended = ctx.load(request_id)
-        extensions = cancel_extensions(ctx, ended) if target is State.REVOKED else []
-        links = free_links(ctx, ended) if target is State.REVOKED else []
-        cleanup(ctx, request_id, claimed=True)
-        if links:
-            cleanup_many(ctx, links)
-        tell_cancelled(ctx, extensions)
-    return ok
+    if not ok:
+        return None
+    if ctx.alarms is not None:
+        ctx.alarms.disarm(request.id)
+    ended = changes.apply(request, target)
+    extensions = cancel_extensions(ctx, ended) if target is State.REVOKED else []
+    links = free_links(ctx, ended) if target is State.REVOKED else []
+    confirmed, events = revoke_claimed(ctx, [ended])
+    tell(ctx, events)
+    if links:
+        cleanup_many(ctx, links)
+    tell_cancelled(ctx, extensions)
+    done = next((e.request for e in events if e.request.id == ended.id and ended.id in confirmed), None)
+    return done or ended.with_changes(needs_cleanup=ended.id not in confirmed)
 
 
 def cleanup(ctx: Context, request_id: str, *, claimed: bool = False) -> bool:
@@ -334,9 +343,10 @@ def release(ctx: Context, request_id: str, actor: str) -> AccessRequest:
     if request.requester != actor:
         raise NotAllowed("Only the requester can release their access; approvers use `/jit revoke`.")
     link = carrier(ctx, request)
-    if not end_access(ctx, link.id, State.REVOKED, actor=actor, reason="released by the requester"):
+    ended = _end(ctx, link, State.REVOKED, actor=actor, reason="released by the requester")
+    if ended is None:
         raise Conflict(f"Request {link.id} ended meanwhile.")
-    return ctx.load(link.id)
+    return ended
 
 
 def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequest:
@@ -351,9 +361,10 @@ def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequ
     if not reason.strip():
         raise InvalidInput("Say why: `/jit revoke <id> <reason>`.")
     link = carrier(ctx, request)  # the link an extension took over: its access goes on in that extension
-    if not end_access(ctx, link.id, State.REVOKED, actor=actor, reason=" ".join(reason.split())[:1000]):
+    ended = _end(ctx, link, State.REVOKED, actor=actor, reason=" ".join(reason.split())[:1000])
+    if ended is None:
         raise Conflict(f"Request {link.id} ended meanwhile.")
-    return ctx.load(link.id)
+    return ended
 
 
 #: further than any lease: ``due_work`` asked for this moment lists every claim, free or held

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from core.access import GRANT_LEASE, activate
 from core.audit import Action
 from core.context import Context, Say, owe, owe_level, owe_update, record, transition
-from core.errors import Conflict, InvalidInput, NotAllowed
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from core.model import AccessRequest, Changes, Decision, Event, Expect, Notice, State
 from core.policy.schema import Level
 
@@ -39,12 +39,13 @@ def eligible_now(ctx: Context, request: AccessRequest, index: int, user_id: str)
 
 
 def check_approver(ctx: Context, request: AccessRequest, actor: str,
-                   decisions: list[Decision], *, approve: bool = True) -> None:
+                   decisions: list[Decision], *, approve: bool = True, locked: bool | None = None) -> None:
     """Raise ``NotAllowed``/``Conflict`` unless ``actor`` may decide on the request's current level now.
 
     The approvers are those of the level as recorded (``LevelSnapshot``) who are still approvers of that level
     in the policy now in force (``eligible_now``). When the policy no longer exists (or lost that level), nobody
-    can approve any more; the recorded approvers can still reject, which only closes the request.
+    can approve any more; the recorded approvers can still reject, which only closes the request. ``locked``:
+    whether ``actor`` is locked out, when the caller read it with the request (otherwise read here).
     """
     level = request.level
     if level is None:
@@ -72,18 +73,24 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
         raise NotAllowed(f"You are no longer an approver of level {number} ('{level.name}') of policy "
                          f"'{request.policy}' (the policy file changed), so you cannot decide on request "
                          f"{request.id}.")
-    with ctx.uow() as uow:
-        locked = uow.repo.lockout(actor) is not None
+    if locked is None:
+        with ctx.uow() as uow:
+            locked = uow.repo.lockout(actor) is not None
     if locked:
         raise NotAllowed("You are locked out of jitbot, and cannot decide on requests until a revoker unlocks you.")
 
 
 def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: str | None = None) -> Outcome:
-    request = ctx.load(request_id)
+    """One click: read the request, its decisions and the actor's lockout once; check the approver (outside the
+    transaction: Slack lookups may be slow); then one transaction records the decision and what it completes,
+    the request read again for update so that a concurrent click or a timeout is seen."""
     with ctx.uow() as uow:
-        decisions = uow.repo.decisions(request_id)
-    # outside the transaction: Slack lookups may be slow
-    check_approver(ctx, request, actor, decisions, approve=approve)
+        request = uow.repo.get(request_id)
+        decisions = uow.repo.decisions(request_id) if request is not None else []
+        locked = uow.repo.lockout(actor) is not None
+    if request is None:
+        raise NotFound(f"There is no request {request_id}.")
+    check_approver(ctx, request, actor, decisions, approve=approve, locked=locked)
     comment = " ".join((comment or "").split())[:1000] or None
     if not approve and not comment:
         raise InvalidInput("A rejection needs a reason.")
@@ -104,34 +111,38 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
         count = sum(1 for d in uow.repo.decisions(request_id) if d.level == level_index and d.approve)
         done = not approve or count >= level.required
         final = not approve or level_index + 1 == len(request.levels)
+        after = fresh
         if not approve:  # every level's message shows the rejection
+            ended = Changes(ended_at=now, end_reason=comment, ended_by=actor)
             transition(uow, fresh, State.REJECTED, actor=actor, action=Action.REJECTED, at=now,
-                       expect=Expect(current_level=level_index),
-                       changes=Changes(ended_at=now, end_reason=comment, ended_by=actor),
+                       expect=Expect(current_level=level_index), changes=ended,
                        say=Say(Notice.REJECTED, actor=actor, reason=comment, level=level_index))
+            after = ended.apply(fresh, State.REJECTED)
         else:
             owe_update(uow, fresh, level_index, now)
         if approve and done and final:
+            leased = Changes(lease_until=now + GRANT_LEASE)
             transition(uow, fresh, State.APPROVED, actor=actor, action=Action.APPROVED, at=now,
-                       expect=Expect(current_level=level_index), changes=Changes(lease_until=now + GRANT_LEASE))
+                       expect=Expect(current_level=level_index), changes=leased)
+            after = leased.apply(fresh, State.APPROVED)
         elif approve and done:
             uow.repo.next_level(request_id, level_index)
             record(uow, request_id, actor, Action.LEVEL_APPROVED, now, level=level_index, level_name=level.name)
             owe_level(uow, fresh, level_index + 1, now)
-            passed = fresh.with_changes(current_level=level_index + 1, reminders_sent=0, last_reminder_at=None)
-            owe(uow, Event(Notice.LEVEL_APPROVED, passed, actor=actor, level=level_index), now,
+            after = fresh.with_changes(current_level=level_index + 1, reminders_sent=0, last_reminder_at=None)
+            owe(uow, Event(Notice.LEVEL_APPROVED, after, actor=actor, level=level_index), now,
                 threads=",".join(f"level-{i}" for i in range(level_index + 1)))  # the new level's has it all
         uow.commit()
     ctx.flush(request_id)
-    return _after(ctx, request_id, level_index, approve, done, final, actor, comment, count)
+    return _after(ctx, after, level_index, approve, done, final, count)
 
 
-def _after(ctx: Context, request_id: str, level_index: int, approve: bool, done: bool, final: bool,
-           actor: str, comment: str | None, count: int) -> Outcome:
-    request = ctx.load(request_id)
+def _after(ctx: Context, request: AccessRequest, level_index: int, approve: bool, done: bool, final: bool,
+           count: int) -> Outcome:
+    """What the click did, said to the approver; the last approval grants (the lease is this worker's)."""
     level = request.levels[level_index]
     if not approve:
-        return Outcome(request, f"You rejected request {request_id}.", True)
+        return Outcome(request, f"You rejected request {request.id}.", True)
     if not done:
         left = level.required - count
         return Outcome(request, f"Approved. Level {level_index + 1} ('{level.name}') still needs {left} "
@@ -139,11 +150,9 @@ def _after(ctx: Context, request_id: str, level_index: int, approve: bool, done:
     if not final:
         return Outcome(request, f"Approved. Level {level_index + 1} is complete; level {level_index + 2} "
                        f"('{request.levels[level_index + 1].name}') has been asked.", True)
-    if activate(ctx, request_id, claimed=True) is not None:
-        return Outcome(request, f"Approved. Request {request_id} is fully approved and access was granted.", True)
-    return _not_granted(ctx.load(request_id))
-
-
+    if activate(ctx, request.id, claimed=True) is not None:
+        return Outcome(request, f"Approved. Request {request.id} is fully approved and access was granted.", True)
+    return _not_granted(ctx.load(request.id))
 def _not_granted(request: AccessRequest) -> Outcome:
     """The last approval is recorded but the grant is not in place: say so, never "access was granted"."""
     if request.state is State.FAILED:

@@ -2,7 +2,7 @@
 
 What it bypasses: the wait for approvals, auto-approval limits, ``ticket_pattern``,
 ``max_active_grants`` and the rule of one live request per person and node
-(``core.submit.check_same_node``): in an emergency, a pending request for the node (or a grant AWS has not
+(``core.checks.same_node``): in an emergency, a pending request for the node (or a grant AWS has not
 confirmed yet) must not stand in the way, and every use is reviewed anyway. What still holds: a deny
 policy with ``block = "all"`` (TOML or a Cedar forbid annotated ``@block("all")``), the ``[identities]``
 mapping, and coverage by a manual-approval policy, because the level-1 approvers of the manual policy

@@ -169,6 +169,8 @@ def carried_on(ctx: Context, requests: Sequence[AccessRequest]) -> frozenset[str
 def carrier(ctx: Context, request: AccessRequest) -> AccessRequest:
     """The link that carries ``request``'s access now: itself, or the extension that took it over (so ending
     any link of a chain ends the chain's access); ``Conflict`` when that access has ended."""
+    if request.state is State.ACTIVE:
+        return request
     with ctx.uow() as uow:
         link = live_link(uow.repo, request)
     if link is None:

@@ -3,7 +3,7 @@
 An extension continues the window of the access it extends without a gap (``core.access``), so a chain of
 extensions is one continuous window, from the first grant of the chain to the end of its last link. Each
 extension is bounded by the policy's ``max_duration``; ``max_continuous`` bounds the chain. It is checked
-when an extension is asked for (``core.queries.extendable``, ``preflight`` and ``core.submit.submit``:
+when an extension is asked for (``core.checks.check`` and ``extendable``:
 refused, nothing recorded) and again when the extension is granted (``core.access.activate``: the policy
 file may have changed meanwhile, and the extension then fails).
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     from core.model import MessageRef
@@ -10,6 +10,14 @@ if TYPE_CHECKING:
 
 class JitError(Exception):
     """Base of errors whose message is shown to the user as it is."""
+
+    #: the field of the request form the error is about ("node", "duration", "reason", "ticket"), if one is
+    field: str | None = None
+
+    def at(self, field: str) -> Self:
+        """This error, about ``field`` of the request form (``core.checks``)."""
+        self.field = field
+        return self
 
 
 class InvalidInput(JitError):

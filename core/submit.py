@@ -1,148 +1,28 @@
-"""Submitting a request: check everything, refuse clearly, or record it and start its approval path."""
+"""Submitting a request: ``check`` every rule (``core.checks``), then ``record`` it and start its approval path;
+a refusal the audit trail must show (a lockout, a policy's refusal) is recorded as such."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from core.access import GRANT_LEASE, activate
 from core.audit import Action
+from core.checks import Checked, LockedOut, PolicyRefusal, RequestInput, check
 from core.context import Context, owe, owe_level, record
-from core.continuous import check_extension
-from core.durations import DurationError, format_duration, parse_duration
-from core.errors import Conflict, InvalidInput, NotAllowed, TransientAwsError, Unavailable
-from core.lockout import refuse_if_locked_out
-from core.model import (
-    LIVE_STATES,
-    AccessRequest,
-    Changes,
-    Event,
-    Kind,
-    LevelSnapshot,
-    Node,
-    Notice,
-    State,
-    new_request_id,
-)
+from core.model import AccessRequest, Changes, Event, Kind, Node, Notice, State, new_request_id
 from core.policy.cedar_rules import is_cedar
-from core.policy.evaluate import Verdict, evaluate
-from core.policy.schema import AutoApprovalPolicy, DenyPolicy, ManualApprovalPolicy
+from core.policy.evaluate import Verdict
+from core.policy.schema import DenyPolicy
 
-MAX_REASON = 1000
-MAX_TICKET = 100
-
-
-@dataclass(frozen=True)
-class RequestInput:
-    requester: str
-    node: str
-    reason: str
-    duration: str | None = None
-    ticket: str | None = None
-    extends: str | None = None
+__all__ = ["RequestInput", "Submitted", "record_request", "relied_on", "submit"]
 
 
 @dataclass(frozen=True)
 class Submitted:
     request: AccessRequest
     verdict: Verdict
-
-
-def _clean(text: str | None, field: str, limit: int) -> str | None:
-    if text is None:
-        return None
-    value = " ".join(text.split())
-    if len(value) > limit:
-        raise InvalidInput(f"The {field} is {len(value)} characters long; keep it under {limit}.")
-    return value or None
-
-
-def check_duration(text: str | None, policy: AutoApprovalPolicy | ManualApprovalPolicy) -> timedelta:
-    if text is None or not text.strip():
-        return policy.duration_default
-    try:
-        value = parse_duration(text)
-    except DurationError as err:
-        raise InvalidInput(str(err)) from None
-    if value > policy.max_duration:
-        raise InvalidInput(f"{format_duration(value)} is more than policy '{policy.name}' allows "
-                           f"(at most {format_duration(policy.max_duration)}).")
-    return value
-
-
-def check_levels(ctx: Context, policy: ManualApprovalPolicy, requester: str) -> tuple[LevelSnapshot, ...]:
-    levels = []
-    for index, level in enumerate(policy.levels):
-        name = level.name or f"Level {index + 1}"
-        eligible = ctx.eligible_count(level.approvers, requester)
-        if eligible < level.required:
-            raise NotAllowed(
-                f"This request could never be approved: level {index + 1} ('{name}') of policy "
-                f"'{policy.name}' needs {level.required} approver(s) other than you, "
-                f"and only {eligible} can approve. Ask an admin to fix the policy."
-            )
-        levels.append(LevelSnapshot(name, level.channel, level.approvers, level.required))
-    return tuple(levels)
-
-
-def check_ticket(policy: AutoApprovalPolicy | ManualApprovalPolicy, ticket: str | None) -> None:
-    """``ticket_pattern``: the ticket must be given and match the whole pattern, which the message shows."""
-    if not policy.ticket_pattern:
-        return
-    if not ticket:
-        raise InvalidInput(f"Policy '{policy.name}' needs a ticket matching `{policy.ticket_pattern}`: add "
-                           f"ticket=<id> to your request.")
-    if not re.fullmatch(policy.ticket_pattern, ticket):
-        raise InvalidInput(f"Ticket '{ticket}' does not match `{policy.ticket_pattern}` "
-                           f"(required by policy '{policy.name}').")
-
-
-def check_active_limit(ctx: Context, user_id: str, policy: AutoApprovalPolicy | ManualApprovalPolicy,
-                       extends: str | None = None) -> None:
-    """``max_active_grants`` ([settings] for all policies together, and per policy): count the user's
-    pending, approved and active requests; the one an extension replaces does not count."""
-    overall = ctx.policies().settings.max_active_grants
-    if overall is None and policy.max_active_grants is None:
-        return
-    with ctx.uow() as uow:
-        live = [r for r in uow.repo.by_requester(user_id, LIVE_STATES, limit=1000) if r.id != extends]
-    if overall is not None and len(live) >= overall:
-        raise NotAllowed(f"You already have {len(live)} request(s) pending or active, and at most {overall} "
-                         f"are allowed at a time ([settings] max_active_grants). Release or cancel one first: "
-                         + ", ".join(r.id for r in live[:10]) + ".")
-    under = [r for r in live if r.policy == policy.name]
-    if policy.max_active_grants is not None and len(under) >= policy.max_active_grants:
-        raise NotAllowed(f"You already have {len(under)} request(s) pending or active under policy "
-                         f"'{policy.name}', which allows {policy.max_active_grants} at a time "
-                         f"(max_active_grants). Release or cancel one first: "
-                         + ", ".join(r.id for r in under[:10]) + ".")
-
-
-def check_same_node(ctx: Context, user_id: str, node: Node, extends: str | None = None) -> None:
-    """One live request per person and node: a second one would be a second grant of the same access (and
-    with auto-approval, a way around ``max_continuous``). The request an extension replaces does not count.
-    Raises ``Conflict`` naming the live request and what to do instead."""
-    with ctx.uow() as uow:
-        live = [r for r in uow.repo.by_requester(user_id, LIVE_STATES, limit=1000)
-                if r.id != extends and (r.node.id, r.node.account, r.node.region)
-                == (node.id, node.account, node.region)]
-    if not live:
-        return
-    other = max(live, key=lambda r: LIVE_STATES.index(r.state))  # active access says most, then approved
-    name = node.name or node.id
-    if other.state is State.ACTIVE:
-        left = ""
-        if other.expires_at is not None:
-            remaining = timedelta(minutes=max(1, round((other.expires_at - ctx.clock.now()).total_seconds() / 60)))
-            left = f", for another {format_duration(remaining)}"
-        raise Conflict(f"You already have access to {name} ({other.id}){left}. To stay longer, extend it: "
-                       f"`/jit extend {other.id} <duration> <reason>`.")
-    if other.state is State.APPROVED:
-        raise Conflict(f"Your request {other.id} for {name} is approved and access is being granted.")
-    raise Conflict(f"Your request {other.id} for {name} is already waiting for approval. To ask differently, "
-                   f"cancel it first: `/jit cancel {other.id}`.")
 
 
 def relied_on(ctx: Context, user_id: str, verdict: Verdict) -> dict[str, Any]:
@@ -160,7 +40,8 @@ def relied_on(ctx: Context, user_id: str, verdict: Verdict) -> dict[str, Any]:
     return out
 
 
-def _refuse(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> NotAllowed:
+def _refused(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> None:
+    """A request no policy lets through: audited (with the membership the decision relied on) and announced."""
     now = ctx.clock.now()
     shadow = AccessRequest(id="-", requester=data.requester, principal_arn="", node=node, reason=data.reason,
                            duration=timedelta(0), policy=verdict.policy.name if verdict.policy else "-",
@@ -172,60 +53,48 @@ def _refuse(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> N
         owe(uow, Event(Notice.DENIED, shadow, reason=verdict.message), now, threads="none")
         uow.commit()
     ctx.flush(shadow.id)
-    return NotAllowed(verdict.message)
+
+
+def _locked_out(ctx: Context, user_id: str, err: LockedOut) -> None:
+    with ctx.uow() as uow:
+        record(uow, None, user_id, Action.LOCKED_OUT_REFUSED, ctx.clock.now(), what=err.what, locked_by=err.held.by,
+               locked_at=err.held.at.isoformat())
+        uow.commit()
 
 
 def submit(ctx: Context, data: RequestInput) -> Submitted:
-    """Validate and record a request; start its approval path, or grant at once when auto-approved."""
-    reason = _clean(data.reason, "reason", MAX_REASON)
-    if not reason:
-        raise InvalidInput("Please give a reason: `/jit request <node> [duration] <reason>`.")
-    ticket = _clean(data.ticket, "ticket", MAX_TICKET)
-    user = ctx.directory.user(data.requester)
-    if user.deleted or user.is_bot:
-        raise NotAllowed("Your Slack account cannot request access.")
-    refuse_if_locked_out(ctx, user.id, "extension" if data.extends else "request")
-    policies = ctx.policies()
-    principal = ctx.principal_of(user)
+    """``check`` then ``record_request``: refuse clearly (the refusals the audit trail shows are recorded), or
+    record the request and start its approval path, or grant at once when auto-approved."""
     try:
-        node = ctx.nodes.resolve(data.node.strip())
-    except TransientAwsError as err:  # the person is waiting for an answer: say so, rather than "went wrong"
-        raise Unavailable(f"AWS did not answer while jitbot looked up the node ({err}). Nothing was recorded; "
-                          "try again in a minute.") from None
-    requested = None
-    if data.duration:
-        try:
-            requested = parse_duration(data.duration)
-        except DurationError as err:
-            raise InvalidInput(str(err)) from None
-    verdict = evaluate(policies, ctx.requester(user.id), node, requested, has_ticket=bool(ticket))
-    policy = verdict.granting
-    if verdict.outcome in ("denied", "no_policy") or policy is None:
-        raise _refuse(ctx, data, node, verdict)
-    duration = check_duration(data.duration, policy)
-    if data.extends:  # only active access of one's own (it may have ended since the form was opened)
-        old = ctx.find(data.extends)
-        if old is None or old.requester != user.id or old.state is not State.ACTIVE:
-            state = old.state.value.replace("_", " ") if old is not None else "unknown"
-            raise Conflict(f"Request {data.extends} is {state}; only your active access can be extended. Ask "
-                           "for new access instead.")
-        check_extension(ctx, policy, old, duration)  # max_continuous: refused before anything is recorded
-    check_same_node(ctx, user.id, node, data.extends)
-    check_ticket(policy, ticket)
-    check_active_limit(ctx, user.id, policy, data.extends)
-    levels = check_levels(ctx, policy, user.id) if isinstance(policy, ManualApprovalPolicy) else ()
+        checked = check(ctx, data)
+    except LockedOut as err:
+        _locked_out(ctx, data.requester, err)
+        raise
+    except PolicyRefusal as err:
+        _refused(ctx, data, err.node, err.verdict)
+        raise
+    return record_request(ctx, checked)
+
+
+def record_request(ctx: Context, checked: Checked) -> Submitted:
+    """Record a checked request and its audit event; owe its first approval message, or approve it with a
+    grant lease in the same transaction and grant at once."""
+    user, principal, node, policy, levels = (checked.person.user, checked.person.principal, checked.node,
+                                             checked.policy, checked.levels)
+    duration, verdict = checked.duration, checked.verdict
+    extends = checked.extends.id if checked.extends is not None else None
     membership = relied_on(ctx, user.id, verdict)  # before the transaction: Slack lookups may be slow
     now = ctx.clock.now()
     request = AccessRequest(
-        id=new_request_id(), requester=user.id, principal_arn=principal, node=node, reason=reason,
+        id=new_request_id(), requester=user.id, principal_arn=principal, node=node, reason=checked.reason,
         duration=duration, policy=policy.name, kind=Kind.MANUAL if levels else Kind.AUTO, levels=levels,
-        state=State.PENDING, created_at=now, ticket=ticket, extends=data.extends,
+        state=State.PENDING, created_at=now, ticket=checked.ticket, extends=extends,
     )
     with ctx.uow() as uow:
         uow.repo.add(request)
         record(uow, request.id, user.id, Action.SUBMITTED, now, node=node.id, node_name=node.name,
-               duration=int(duration.total_seconds()), reason=reason, ticket=ticket, policy=policy.name,
-               principal=principal, trace=list(verdict.trace), membership=membership)
+               duration=int(duration.total_seconds()), reason=checked.reason, ticket=checked.ticket,
+               policy=policy.name, principal=principal, trace=list(verdict.trace), membership=membership)
         if not levels:
             uow.repo.move(request, State.APPROVED, Changes(lease_until=now + GRANT_LEASE))
             record(uow, request.id, "jitbot", Action.AUTO_APPROVED, now, policy=policy.name,

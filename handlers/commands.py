@@ -9,7 +9,6 @@ from slack_bolt import Ack, App, Respond
 
 from core import access, queries
 from core.context import Context
-from core.durations import DurationError, parse_duration
 from core.errors import InvalidInput, JitError
 from core.submit import RequestInput, submit
 from handlers import parsing, policy_commands, replies, revoker_commands
@@ -63,15 +62,8 @@ def _extend(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
     request_id = parsing.request_id(parsed, "extend")
     if len(parsed.args) < 3:
         raise InvalidInput(f"Give a duration and a reason. {parsing.usage('extend')}")
-    try:
-        duration = parse_duration(parsed.args[1])
-    except (DurationError, OverflowError):
-        raise InvalidInput(f"'{parsed.args[1][:32]}' is not a duration (e.g. 30m, 2h). "
-                           f"{parsing.usage('extend')}") from None
-    old = queries.extendable(ctx, user, request_id, duration)
     reason = " ".join(parsed.args[2:])
-    done = submit(ctx, RequestInput(user, queries.node_ref(old.node), reason, parsed.args[1], old.ticket,
-                                    extends=old.id))
+    done = submit(ctx, RequestInput(user, "", reason, parsed.args[1], extends=request_id))
     return replies.submitted(done.request, ctx.policies().settings.zone)
 
 

@@ -14,23 +14,24 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 
+from core.checks import (
+    Checked,
+    GrantingPolicy,
+    PolicyRefusal,
+    Requestable,
+    RequestInput,
+    check,
+    extendable,
+    person,
+    policy_for,
+    resolve,
+)
 from core.context import Context
 from core.continuous import continuity
-from core.errors import JitError, NotAllowed, TransientAwsError, Unavailable
+from core.errors import JitError, TransientAwsError
 from core.model import AccessRequest
-from core.queries import (
-    FieldError,
-    GrantingPolicy,
-    Requestable,
-    duration_choices,
-    extendable,
-    node_ref,
-    policy_on,
-    preflight,
-    requestable_nodes,
-    usable_policies,
-)
-from core.submit import RequestInput, submit
+from core.queries import duration_choices, requestable_nodes, usable_policies
+from core.submit import record_request
 from handlers import ids, replies, request_view
 from handlers.deadline import Late, in_background, within
 from handlers.later import Later
@@ -55,14 +56,10 @@ def _find_policy(ctx: Context, name: str) -> GrantingPolicy | None:
 
 def request_modal(ctx: Context, user: str, meta: Meta, extending: AccessRequest | None = None) -> View:
     """The request modal for ``user`` (a View), or one explaining why they cannot request anything."""
-    info = ctx.directory.user(user)
-    policies = ctx.policies()
-    zone = policies.settings.zone
-    if info.deleted or info.is_bot:
-        return request_view.blocked("Your Slack account cannot request access.")
+    zone = ctx.policies().settings.zone
     try:
-        ctx.principal_of(info)
-    except (NotAllowed, Unavailable) as err:
+        person(ctx, user, "extension" if extending is not None else "request")
+    except JitError as err:
         return request_view.blocked(str(err))
     if extending is not None:
         policy = _find_policy(ctx, extending.policy)
@@ -89,18 +86,18 @@ def _picked_view(ctx: Context, user: str, view: dict[str, Any]) -> View:
     reference = request_view.picked_node(view)
     if not reference:
         return request_modal(ctx, user, meta)
-    node = ctx.nodes.resolve(reference)
-    verdict = policy_on(ctx, user, node)
-    policy = verdict.granting
-    if policy is None or verdict.outcome not in ("auto", "manual"):
+    node = resolve(ctx, reference)
+    try:
+        verdict, policy = policy_for(ctx, user, node, None, request_view.parse(view).ticket)
+    except PolicyRefusal:
         return request_modal(ctx, user, meta)  # the submission will say why
     return request_view.build(meta=meta, policy=policy, node=Requestable(node, verdict),
                               choices=duration_choices(policy.max_duration, policy.duration_default),
                               default=policy.duration_default)
 
 
-def _errors(field: str, message: str, form: request_view.RequestForm, extension: bool) -> dict[str, str]:
-    block = form.duration_block if field == "duration" else FIELDS.get(field, ids.NODE_BLOCK)
+def _errors(field: str | None, message: str, form: request_view.RequestForm, extension: bool) -> dict[str, str]:
+    block = form.duration_block if field == "duration" else FIELDS.get(field or "node", ids.NODE_BLOCK)
     if extension and block == ids.NODE_BLOCK:  # no node picker in an extension: point at its first input
         block = form.duration_block
     return {block: message if len(message) <= 1000 else message[:999] + "…"}
@@ -151,15 +148,10 @@ def register(app: App, ctx: Context, later: Later) -> None:
         user = body["user"]["id"]
         meta = Meta.loads(view.get("private_metadata"))
         form = request_view.parse(view)
-        node = form.node
-        if meta.extends:
-            with ctx.uow() as uow:
-                old = uow.repo.get(meta.extends)
-            node = node_ref(old.node) if old else ""
-        data = RequestInput(user, node, form.reason, form.duration, form.ticket, extends=meta.extends)
+        data = RequestInput(user, form.node, form.reason, form.duration, form.ticket, extends=meta.extends)
         try:
-            within(VALIDATION_BUDGET, lambda: preflight(ctx, data), "request validation")
-        except FieldError as err:
+            checked = within(VALIDATION_BUDGET, lambda: check(ctx, data), "request validation")
+        except JitError as err:
             ack(response_action="errors", errors=_errors(err.field, str(err), form, bool(meta.extends)))
             return
         except Late:
@@ -168,15 +160,15 @@ def register(app: App, ctx: Context, later: Later) -> None:
                 bool(meta.extends)))
             return
         ack()
-        later(body, submit_checked, data, meta.response_url)
+        later(body, submit_checked, checked, meta.response_url)
 
-    def submit_checked(data: RequestInput, response_url: str | None) -> None:
+    def submit_checked(checked: Checked, response_url: str | None) -> None:
         try:
-            done = submit(ctx, data)
+            done = record_request(ctx, checked)
             text = replies.submitted(done.request, ctx.policies().settings.zone)
-        except JitError as err:  # something changed between the check and the submission
+        except JitError as err:
             text = f":warning: {escape(str(err))}"
-        tell(client, response_url, data.requester, text)
+        tell(client, response_url, checked.person.user.id, text)
 
 
 def open_extension(ctx: Context, client: WebClient, trigger_id: str, user: str, request_id: str,

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 from slack_sdk.models.views import View
 
+from core.checks import Requestable
 from core.durations import format_duration
 from core.model import AccessRequest, State
-from core.queries import Requestable
 from handlers.blocks import decide_buttons
 from handlers.parsing import USAGE
 from handlers.request_view import policy_summary

@@ -29,11 +29,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from core.checks import MAX_REASON, MAX_TICKET, GrantingPolicy, Requestable, node_ref
 from core.durations import format_duration
 from core.model import AccessRequest
 from core.policy.schema import ManualApprovalPolicy
-from core.queries import GrantingPolicy, Requestable, node_ref
-from core.submit import MAX_REASON, MAX_TICKET
 from handlers import ids
 from handlers.text import escape, safe, when
 

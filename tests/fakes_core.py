@@ -331,7 +331,7 @@ class FakeNodes:
 
     def resolve(self, reference: str) -> Node:
         for node in self.nodes.values():
-            if reference in (node.id, node.name):
+            if reference in (node.id, node.name, f"{node.account}/{node.region}/{node.id}"):
                 return node
         raise NodeNotFound(f"There is no node '{reference}'.")
 

@@ -46,6 +46,6 @@ def test_an_extension_asked_for_once_the_access_has_ended_is_refused() -> None:
     decide(world.ctx, first.id, CAROL, approve=True)
     release(world.ctx, first.id, ALICE)
     before = len(world.db.tables.requests)
-    with pytest.raises(Conflict, match=f"Request {first.id} is revoked; only your active access can be extended"):
+    with pytest.raises(Conflict, match=f"Request {first.id} is revoked; only active access can be extended"):
         submit(world.ctx, RequestInput(ALICE, first.node.id, "more time", "1h", extends=first.id))
     assert len(world.db.tables.requests) == before

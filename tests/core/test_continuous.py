@@ -10,14 +10,14 @@ import pytest
 from bot.policy_report import summary
 from core.access import release
 from core.approvals import decide
+from core.checks import check, extendable
 from core.continuous import ContinuousCapExceeded
 from core.durations import parse_duration
-from core.errors import Conflict
+from core.errors import Conflict, JitError
 from core.explain import explain
 from core.model import AccessRequest, Notice, State
 from core.policy import Requester
 from core.policy.loader import parse_policies
-from core.queries import FieldError, extendable, preflight
 from core.submit import RequestInput, submit
 from core.sweep import expire_due
 from tests.fakes_core import T0, WEB1, FakeWorld
@@ -122,15 +122,15 @@ def test_the_form_shows_the_cap_on_the_duration_field() -> None:
     world = FakeWorld(AUTO)
     first = ask(world, "2h")
     before = footprint(world)
-    with pytest.raises(FieldError) as wrong:
-        preflight(world.ctx, RequestInput(ALICE, WEB1.id, "more", "2h", extends=first.id))
+    with pytest.raises(JitError) as wrong:
+        check(world.ctx, RequestInput(ALICE, WEB1.id, "more", "2h", extends=first.id))
     assert wrong.value.field == "duration" and "at most 1h more" in str(wrong.value)
     # no duration: the policy's default (1h) fits; once nothing is left, the default is refused as well
-    assert preflight(world.ctx, RequestInput(ALICE, WEB1.id, "more", None, extends=first.id)).duration == \
+    assert check(world.ctx, RequestInput(ALICE, WEB1.id, "more", None, extends=first.id)).duration == \
         timedelta(hours=1)
     latest = extend(world, first.id, "1h")
-    with pytest.raises(FieldError) as wrong:
-        preflight(world.ctx, RequestInput(ALICE, WEB1.id, "more", None, extends=latest.id))
+    with pytest.raises(JitError) as wrong:
+        check(world.ctx, RequestInput(ALICE, WEB1.id, "more", None, extends=latest.id))
     assert wrong.value.field == "duration" and "cannot be extended" in str(wrong.value)
     assert len(world.db.tables.requests) == before[0] + 1
 

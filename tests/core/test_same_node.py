@@ -1,4 +1,4 @@
-"""One live request per person and node (``core.submit.check_same_node``): a second request for a node where the
+"""One live request per person and node (``core.checks.same_node``): a second request for a node where the
 requester already has a pending, approved or active one is refused, recording nothing; an extension does not
 count the access it extends; the request form shows the refusal on its node field."""
 
@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from core.access import cancel
-from core.errors import Conflict
+from core.checks import check, extendable
+from core.errors import Conflict, JitError
 from core.model import AccessRequest, Node, State
-from core.queries import FieldError, extendable, preflight
 from core.submit import RequestInput, submit
 from tests.fakes_core import WEB1, FakeNodes, FakeWorld
 
@@ -123,8 +123,8 @@ def test_the_request_form_shows_the_refusal_on_the_node_field() -> None:
     world = world_of(MANUAL)
     first = ask(world)
     before = footprint(world)
-    with pytest.raises(FieldError) as wrong:
-        preflight(world.ctx, RequestInput(ALICE, WEB1.id, "disk full", "1h"))
+    with pytest.raises(JitError) as wrong:
+        check(world.ctx, RequestInput(ALICE, WEB1.id, "disk full", "1h"))
     assert wrong.value.field == "node" and f"`/jit cancel {first.id}`" in str(wrong.value)
     assert footprint(world) == before
-    assert preflight(world.ctx, RequestInput(ALICE, DB1.id, "disk full", "1h")).node == DB1
+    assert check(world.ctx, RequestInput(ALICE, DB1.id, "disk full", "1h")).node == DB1

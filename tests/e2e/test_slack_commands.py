@@ -37,7 +37,7 @@ def test_misuse_gets_usage_and_changes_nothing(stack: Stack) -> None:
         "extend": "Which request? Usage: `/jit extend &lt;request id&gt; &lt;duration&gt; &lt;reason&gt;`",
         "extend R1": "Give a duration and a reason. Usage: `/jit extend",
         "extend R1 5x because": "'5x' is not a duration",
-        "extend R1 99999999999999h because": "is not a duration",
+        "extend R1 99999999999999h because": "'99999999999999h' is longer than the maximum of 30d",
         "extend RNOPE 1h because": "There is no request RNOPE",
         "cancel RNOPE": "There is no request RNOPE",
         "nodes " + "x" * 101: "keep it under 100 characters. Usage: `/jit nodes [filter]`",

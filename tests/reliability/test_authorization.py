@@ -10,7 +10,7 @@ Slack account), level 2 "Manager" (Carol, Dave, Sam, Ghost). Sam approved level 
 An allowed cell must do what it says (state, audit trail, IAM); a refused cell must answer with its message and
 leave the database, the audit trail, IAM and what Slack shows exactly as they were.
 
-One person has one live request per node (``core.submit.check_same_node``), so the requests live on distinct
+One person has one live request per node (``core.checks.same_node``), so the requests live on distinct
 nodes: the pending one refused actors share on web-1, the active one on dev-1, the fresh ones allowed actors get
 on pci-db (the previous fresh one ended first), break-glass (exempt from the rule) on a node of its own.
 """

@@ -1,0 +1,326 @@
+"""What a request must satisfy before it is recorded: every rule, written once.
+
+``check`` runs them in one order and returns a ``Checked`` (the person, the node as AWS describes it now, the
+deciding policy and its verdict, the duration parsed once, the cleaned reason and ticket, the approval
+levels) or raises a ``JitError`` whose ``field`` names the part of the request form it belongs to
+(``node``, ``duration``, ``reason``, ``ticket``; None for the person as a whole). The slash command, the
+request form (its submission and the re-render when a node is picked), the node picker and extensions all
+go through it, so a form never accepts what the submission then refuses. ``check`` records nothing:
+``core.submit.submit`` is ``check`` then ``record``, and audits the refusals that must be (``LockedOut``,
+``PolicyRefusal``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.context import Context
+from core.continuous import ContinuousCapExceeded, check_extension
+from core.durations import DurationError, format_duration, parse_duration
+from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, TransientAwsError, Unavailable
+from core.lockout import refusal
+from core.model import LIVE_STATES, AccessRequest, LevelSnapshot, Lockout, Node, State, UserInfo
+from core.policy.evaluate import Requester, Verdict, evaluate
+from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
+
+GrantingPolicy = AutoApprovalPolicy | ManualApprovalPolicy
+
+MAX_REASON = 1000
+MAX_TICKET = 100
+
+
+@dataclass(frozen=True)
+class RequestInput:
+    """A request as a person gives it; ``duration`` as typed (parsed once, by ``check``). An extension
+    (``extends``) is for the node of the access it extends, whatever ``node`` says, and keeps that access's
+    ticket unless another is given."""
+
+    requester: str
+    node: str
+    reason: str
+    duration: str | None = None
+    ticket: str | None = None
+    extends: str | None = None
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone who may ask for access at all: their Slack profile, and the principal receiving grants."""
+
+    user: UserInfo
+    principal: str
+
+
+@dataclass(frozen=True)
+class Requestable:
+    """A node the requester may ask for, and the policy that would decide."""
+
+    node: Node
+    verdict: Verdict
+
+    @property
+    def policy(self) -> GrantingPolicy:
+        assert self.verdict.granting is not None
+        return self.verdict.granting
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A request that satisfies every rule, ready to be recorded (``core.submit.record``)."""
+
+    person: Person
+    node: Node
+    verdict: Verdict
+    policy: GrantingPolicy
+    duration: timedelta
+    reason: str
+    ticket: str | None
+    levels: tuple[LevelSnapshot, ...]
+    #: the active request an extension extends
+    extends: AccessRequest | None = None
+
+
+class LockedOut(NotAllowed):
+    """The person is locked out (``core.lockout``); ``submit`` audits the refusal."""
+
+    def __init__(self, held: Lockout, what: str) -> None:
+        super().__init__(refusal(held, what))
+        self.held = held
+        self.what = what
+
+
+class PolicyRefusal(NotAllowed):
+    """No policy lets the person ask for this node (a deny, or none covers it); ``submit`` records and
+    announces the refusal."""
+
+    field = "node"
+
+    def __init__(self, node: Node, verdict: Verdict) -> None:
+        super().__init__(verdict.message)
+        self.node = node
+        self.verdict = verdict
+
+
+def deciding(verdict: Verdict) -> GrantingPolicy | None:
+    """The policy that lets the request through (auto-approval or manual approval), or None."""
+    return verdict.granting if verdict.outcome in ("auto", "manual") else None
+
+
+def verdict_on(ctx: Context, requester: Requester, node: Node, duration: timedelta | None = None,
+               ticket: str | None = None) -> Verdict:
+    """How the policies in force decide a request for ``node`` (with a ticket, for Cedar's ``hasTicket``)."""
+    return evaluate(ctx.policies(), requester, node, duration, has_ticket=bool(ticket))
+
+
+# -- the rules, in the order ``check`` applies them ------------------------------------------------------
+def clean(text: str | None, field: str, limit: int) -> str | None:
+    """Whitespace collapsed; ``InvalidInput`` on ``field`` when longer than ``limit``."""
+    value = " ".join((text or "").split())
+    if len(value) > limit:
+        raise InvalidInput(f"The {field} is {len(value)} characters long; keep it under {limit}.").at(field)
+    return value or None
+
+
+def person(ctx: Context, user_id: str, what: str = "request") -> Person:
+    """Who may ask for anything: an active human Slack account, not locked out (``core.lockout``), with a
+    principal to receive grants (``Context.principal_of``: ``[identities]`` or Identity Center)."""
+    user = ctx.directory.user(user_id)
+    if user.deleted or user.is_bot:
+        raise NotAllowed("Your Slack account cannot request access.")
+    with ctx.uow() as uow:
+        held = uow.repo.lockout(user.id)
+    if held is not None:
+        raise LockedOut(held, what)
+    return Person(user, ctx.principal_of(user))
+
+
+def parse(text: str | None) -> timedelta | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_duration(text)
+    except DurationError as err:
+        raise InvalidInput(str(err)).at("duration") from None
+
+
+def extended(ctx: Context, user_id: str, request_id: str) -> tuple[AccessRequest, list[AccessRequest]]:
+    """The request an extension would extend, if it is ``user_id``'s, and their requests waiting for approval or
+    for their grant (among which its other extensions)."""
+    with ctx.uow() as uow:
+        old = uow.repo.get(request_id)
+        waiting = uow.repo.by_requester(user_id, [State.PENDING, State.APPROVED]) if old else []
+    if old is None:
+        raise NotFound(f"There is no request {request_id}.").at("node")
+    if old.requester != user_id:
+        raise NotAllowed(f"Only the requester of {request_id} can extend it.").at("node")
+    return old, waiting
+
+
+def still_active(old: AccessRequest, waiting: list[AccessRequest]) -> None:
+    """Only active access is extended, by one extension at a time."""
+    if old.state is not State.ACTIVE:
+        raise Conflict(f"Request {old.id} is {old.state.value.replace('_', ' ')}; only active access can "
+                       "be extended. Ask for new access instead.").at("node")
+    for other in waiting:
+        if other.extends == old.id:
+            raise Conflict(f"Extension {other.id} of {old.id} is already {other.state.value}.").at("node")
+
+
+def node_ref(node: Node) -> str:
+    """A reference that resolves to exactly this node: ``account/region/id``."""
+    return f"{node.account}/{node.region}/{node.id}"
+
+
+def resolve(ctx: Context, reference: str) -> Node:
+    if not reference.strip():
+        raise InvalidInput("Pick a node.").at("node")
+    try:
+        return ctx.nodes.resolve(reference.strip())
+    except JitError as err:
+        raise err.at("node") from None
+    except TransientAwsError as err:  # the person is waiting for an answer: say so, rather than "went wrong"
+        raise Unavailable(f"AWS did not answer while jitbot looked up the node ({err}). Nothing was recorded; "
+                          "try again in a minute.").at("node") from None
+
+
+def policy_for(ctx: Context, user_id: str, node: Node, duration: timedelta | None, ticket: str | None,
+               old: AccessRequest | None = None) -> tuple[Verdict, GrantingPolicy]:
+    """The deciding policy, or ``PolicyRefusal``. An extension goes through the policy of the access it
+    extends: if another would decide it now (the file changed, or the duration is beyond an auto-approval's
+    maximum), it is refused."""
+    verdict = verdict_on(ctx, ctx.requester(user_id), node, duration, ticket)
+    policy = deciding(verdict)
+    if old is not None and (policy is None or policy.name != old.policy):
+        now = f"policy '{policy.name}'" if policy else "no policy"
+        raise NotAllowed(f"An extension goes through the policy of the access it extends ('{old.policy}'), but "
+                         f"{now} would decide it now. {verdict.message}".strip()).at("node")
+    if policy is None:
+        raise PolicyRefusal(node, verdict)
+    return verdict, policy
+
+
+def within_policy(requested: timedelta | None, policy: GrantingPolicy) -> timedelta:
+    """The duration asked for (at most the policy's ``max_duration``), or the policy's default."""
+    if requested is None:
+        return policy.duration_default
+    if requested > policy.max_duration:
+        raise InvalidInput(f"{format_duration(requested)} is more than policy '{policy.name}' allows "
+                           f"(at most {format_duration(policy.max_duration)}).").at("duration")
+    return requested
+
+
+def same_node(ctx: Context, user_id: str, node: Node, extends: str | None = None) -> None:
+    """One live request per person and node: a second one would be a second grant of the same access (and
+    with auto-approval, a way around ``max_continuous``). The request an extension replaces does not count."""
+    with ctx.uow() as uow:
+        live = [r for r in uow.repo.by_requester(user_id, LIVE_STATES, limit=1000)
+                if r.id != extends and (r.node.id, r.node.account, r.node.region)
+                == (node.id, node.account, node.region)]
+    if not live:
+        return
+    other = max(live, key=lambda r: LIVE_STATES.index(r.state))  # active access says most, then approved
+    name = node.name or node.id
+    if other.state is State.ACTIVE:
+        left = ""
+        if other.expires_at is not None:
+            remaining = timedelta(minutes=max(1, round((other.expires_at - ctx.clock.now()).total_seconds() / 60)))
+            left = f", for another {format_duration(remaining)}"
+        raise Conflict(f"You already have access to {name} ({other.id}){left}. To stay longer, extend it: "
+                       f"`/jit extend {other.id} <duration> <reason>`.").at("node")
+    if other.state is State.APPROVED:
+        raise Conflict(f"Your request {other.id} for {name} is approved and access is being granted.").at("node")
+    raise Conflict(f"Your request {other.id} for {name} is already waiting for approval. To ask differently, "
+                   f"cancel it first: `/jit cancel {other.id}`.").at("node")
+
+
+def ticket_matches(policy: GrantingPolicy, ticket: str | None) -> None:
+    """``ticket_pattern``: the ticket must be given and match the whole pattern, which the message shows."""
+    if not policy.ticket_pattern:
+        return
+    if not ticket:
+        raise InvalidInput(f"Policy '{policy.name}' needs a ticket matching `{policy.ticket_pattern}`: add "
+                           f"ticket=<id> to your request.").at("ticket")
+    if not re.fullmatch(policy.ticket_pattern, ticket):
+        raise InvalidInput(f"Ticket '{ticket}' does not match `{policy.ticket_pattern}` "
+                           f"(required by policy '{policy.name}').").at("ticket")
+
+
+def active_limit(ctx: Context, user_id: str, policy: GrantingPolicy, extends: str | None = None) -> None:
+    """``max_active_grants`` ([settings] for all policies together, and per policy): count the user's
+    pending, approved and active requests; the one an extension replaces does not count."""
+    overall = ctx.policies().settings.max_active_grants
+    if overall is None and policy.max_active_grants is None:
+        return
+    with ctx.uow() as uow:
+        live = [r for r in uow.repo.by_requester(user_id, LIVE_STATES, limit=1000) if r.id != extends]
+    if overall is not None and len(live) >= overall:
+        raise NotAllowed(f"You already have {len(live)} request(s) pending or active, and at most {overall} "
+                         f"are allowed at a time ([settings] max_active_grants). Release or cancel one first: "
+                         + ", ".join(r.id for r in live[:10]) + ".")
+    under = [r for r in live if r.policy == policy.name]
+    if policy.max_active_grants is not None and len(under) >= policy.max_active_grants:
+        raise NotAllowed(f"You already have {len(under)} request(s) pending or active under policy "
+                         f"'{policy.name}', which allows {policy.max_active_grants} at a time "
+                         f"(max_active_grants). Release or cancel one first: "
+                         + ", ".join(r.id for r in under[:10]) + ".")
+
+
+def levels_of(ctx: Context, policy: GrantingPolicy, requester: str) -> tuple[LevelSnapshot, ...]:
+    """The approval levels to record (none for auto-approval), each one that can be satisfied."""
+    if not isinstance(policy, ManualApprovalPolicy):
+        return ()
+    levels = []
+    for index, level in enumerate(policy.levels):
+        name = level.name or f"Level {index + 1}"
+        eligible = ctx.eligible_count(level.approvers, requester)
+        if eligible < level.required:
+            raise NotAllowed(
+                f"This request could never be approved: level {index + 1} ('{name}') of policy "
+                f"'{policy.name}' needs {level.required} approver(s) other than you, "
+                f"and only {eligible} can approve. Ask an admin to fix the policy."
+            ).at("node")
+        levels.append(LevelSnapshot(name, level.channel, level.approvers, level.required))
+    return tuple(levels)
+
+
+def extendable(ctx: Context, user_id: str, request_id: str, duration: timedelta | None = None) -> AccessRequest:
+    """The active request ``user_id`` may extend (the Extend button, before the form): the rules of ``check``
+    that need no form. Without ``duration``, the cap on continuous access refuses only when nothing is left
+    (``ContinuousCapExceeded``)."""
+    old, waiting = extended(ctx, user_id, request_id)
+    person(ctx, user_id, "extension")
+    still_active(old, waiting)
+    _, policy = policy_for(ctx, user_id, old.node, duration, old.ticket, old)
+    check_extension(ctx, policy, old, duration)
+    return old
+
+
+def check(ctx: Context, data: RequestInput) -> Checked:
+    """Every rule a request must satisfy, in one order (an extension of someone else's request is refused as
+    such before anything is said about the person); records nothing."""
+    reason = clean(data.reason, "reason", MAX_REASON)
+    if not reason:
+        raise InvalidInput("Please say why you need access.").at("reason")
+    ticket = clean(data.ticket, "ticket", MAX_TICKET)
+    requested = parse(data.duration)
+    old, waiting = extended(ctx, data.requester, data.extends) if data.extends else (None, [])
+    who = person(ctx, data.requester, "extension" if data.extends else "request")
+    if old is not None:
+        still_active(old, waiting)
+    if old is not None and ticket is None:
+        ticket = old.ticket
+    node = resolve(ctx, node_ref(old.node) if old is not None else data.node)
+    verdict, policy = policy_for(ctx, who.user.id, node, requested, ticket, old)
+    duration = within_policy(requested, policy)
+    if old is not None:  # max_continuous: refused before anything is recorded
+        try:
+            check_extension(ctx, policy, old, duration)
+        except ContinuousCapExceeded as err:
+            raise err.at("duration") from None
+    same_node(ctx, who.user.id, node, data.extends)
+    ticket_matches(policy, ticket)
+    active_limit(ctx, who.user.id, policy, data.extends)
+    levels = levels_of(ctx, policy, who.user.id)
+    return Checked(who, node, verdict, policy, duration, reason, ticket, levels, old)
