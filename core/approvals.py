@@ -8,6 +8,7 @@ from core.access import GRANT_LEASE, activate
 from core.context import Context, Say, owe, owe_level, owe_update, record, transition
 from core.errors import Conflict, InvalidInput, NotAllowed
 from core.model import AccessRequest, Decision, Event, Notice, State
+from core.outbox import flush
 from core.policy.schema import Level
 
 
@@ -122,7 +123,7 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
             owe(uow, Event(Notice.LEVEL_APPROVED, passed, actor=actor, level=level_index), now,
                 threads=",".join(f"level-{i}" for i in range(level_index + 1)))  # the new level's has it all
         uow.commit()
-    ctx.flush(request_id)
+    flush(ctx, request_id)
     return _after(ctx, request_id, level_index, approve, done, final, actor, comment, count)
 
 

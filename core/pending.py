@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from core.context import Context, owe, record
 from core.durations import format_duration
 from core.model import AccessRequest, Event, Notice
+from core.outbox import flush
 
 log = logging.getLogger(__name__)
 
@@ -77,5 +78,5 @@ def realert(ctx: Context) -> AccessRequest | None:
         owe(uow, Event(Notice.REVOKE_FAILING, oldest, reason=reason), now)
         uow.commit()
     log.warning("revocations pending", extra={"pending": len(overdue), "requests": named})
-    ctx.flush(oldest.id)
+    flush(ctx, oldest.id)
     return oldest

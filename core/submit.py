@@ -14,6 +14,7 @@ from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, TransientAwsError, Unavailable
 from core.lockout import refuse_if_locked_out
 from core.model import AccessRequest, Event, Kind, LevelSnapshot, Node, Notice, State, new_request_id
+from core.outbox import flush
 from core.policy.cedar_rules import is_cedar
 from core.policy.evaluate import Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, DenyPolicy, ManualApprovalPolicy
@@ -160,7 +161,7 @@ def _refuse(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> N
                reason=data.reason, message=verdict.message, membership=relied_on(ctx, data.requester, verdict))
         owe(uow, Event(Notice.DENIED, shadow, reason=verdict.message), now, threads="none")
         uow.commit()
-    ctx.flush(shadow.id)
+    flush(ctx, shadow.id)
     return NotAllowed(verdict.message)
 
 
@@ -225,7 +226,7 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
             owe(uow, Event(Notice.SUBMITTED, request), now)
         uow.commit()
     if levels:
-        ctx.flush(request.id)
+        flush(ctx, request.id)
         return Submitted(request, verdict)
     active = activate(ctx, request.id, claimed=True)
     if active is None:  # failed, or AWS did not confirm yet (the sweep retries)

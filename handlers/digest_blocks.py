@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 from core.digest import Digest, Timed
 from core.durations import format_duration
 from core.model import AccessRequest, AuditEvent, State
-from core.policy.schema import PolicyFile
+from core.policy.file import PolicyFile
 from core.reconcile import OUTSIDE
 from handlers.text import escape, when
 

@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from core.context import Context
 from core.errors import Undelivered
 from core.model import AccessRequest, Decision, Event, MessageRef, Notice
-from core.policy.schema import PolicyFile
+from core.policy.file import PolicyFile
 from handlers import home, ids
 from handlers.blocks import approval_blocks, approval_text, message_blocks, request_buttons
 from handlers.notices import SsoPortal, render

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -29,8 +30,7 @@ class FlakyAccess(FakeAccess):
 def flaky_world(fail_grants: int) -> FakeWorld:
     world = FakeWorld()
     world.access = FlakyAccess(fail_grants)
-    world.ctx.access = world.access
-    world.ctx.retry_backoff = timedelta(seconds=1)
+    world.ctx = replace(world.ctx, access=world.access, retry_backoff=timedelta(seconds=1))
     return world
 
 
