@@ -6,9 +6,9 @@ together, and the notices trail the revocations. Each grant still gets its own a
 
 from __future__ import annotations
 
-from dataclasses import replace
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from core import sweep

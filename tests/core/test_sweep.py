@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 import re
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
