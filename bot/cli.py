@@ -1,4 +1,5 @@
-"""The ``jitbot`` command line."""
+"""The ``jitbot`` command line. Each command takes the parts it needs from the composition root (``bot/root.py``;
+``serve`` the whole bot, ``bot.app.build``), imported when it runs."""
 
 from __future__ import annotations
 
@@ -54,31 +55,37 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from store.migrate import upgrade
+    from bot.root import database
 
-    url = _settings().database_url
-    upgrade(url)
-    print(f"database at head: {url.split('@')[-1]}")
+    settings = _settings()
+    database(settings, migrate=True).dispose()
+    print(f"database at head: {settings.database_url.split('@')[-1]}")
     return 0
 
 
 def _reconcile(args: argparse.Namespace) -> int:
     """One reconciliation pass now; prints what it did. Exit 1 when something could not be checked."""
-    from bot.app import build
+    from bot.clock import SystemClock
     from bot.logs import configure
+    from bot.policies import PolicyHolder
+    from bot.root import aws_gateway, context, database, slack_client, slack_notifier
     from core.reconcile import reconcile
 
     settings = _settings()
     configure(settings.log_level, settings.log_format)
     try:
-        runtime = build(settings)
+        policies = PolicyHolder(settings.jit_policies)
     except PolicyError as err:
         print(err, file=sys.stderr)
         return 1
+    db = database(settings, migrate=True)  # as serve does: the pass reads and writes the current schema
     try:
-        report = reconcile(runtime.ctx)
+        client, gateway, clock = slack_client(settings), aws_gateway(settings, policies), SystemClock()
+        ctx = context(settings, db, policies, client, gateway, clock=clock,
+                      notifier=slack_notifier(client, policies, clock, gateway))
+        report = reconcile(ctx)
     finally:
-        runtime.stop()
+        db.dispose()
     print("\n".join(report.lines()))
     return 1 if report.errors else 0
 
@@ -88,12 +95,11 @@ def _digest(args: argparse.Namespace) -> int:
     from slack_sdk.errors import SlackApiError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.app import slack_client
     from bot.clock import SystemClock
+    from bot.root import database, slack_client
     from core.digest import build_digest
     from core.policy import load_policies
     from handlers.digest_blocks import DigestPoster, plain_text
-    from store.engine import create_session_factory, make_engine
     from store.reports import SqlReports
 
     settings = _settings()
@@ -105,15 +111,14 @@ def _digest(args: argparse.Namespace) -> int:
     if args.post and (settings.secret("slack_bot_token") is None or not policies.settings.audit_channel):
         print("jitbot digest --post needs SLACK_BOT_TOKEN and [settings] audit_channel", file=sys.stderr)
         return 2
-    engine = make_engine(settings.database_url)
+    db = database(settings)
     try:
-        digest = build_digest(SqlReports(create_session_factory(engine)), SystemClock().now(),
-                              policies.settings.timezone)
+        digest = build_digest(SqlReports(db.sessions), SystemClock().now(), policies.settings.timezone)
     except SQLAlchemyError as err:
         print(f"cannot read the database ({type(err).__name__}); is it at head? (jitbot db upgrade)", file=sys.stderr)
         return 1
     finally:
-        engine.dispose()
+        db.dispose()
     print(plain_text(digest), end="")
     if args.post:
         try:
@@ -138,19 +143,19 @@ def _audit_export(args: argparse.Namespace) -> int:
     """Stream the audit history (to stdout, or atomically to --output) for archiving."""
     import os
 
-    from store.engine import create_session_factory, make_engine
+    from bot.root import database
     from store.reports import export, history
 
-    engine = make_engine(_settings().database_url)
+    db = database(_settings())
     partial = f"{args.output}.partial" if args.output else None
     try:
         with open(partial, "w", encoding="utf-8", newline="") if partial else contextlib.nullcontext(sys.stdout) \
                 as out:
-            count = export(history(create_session_factory(engine), args.since), out, args.format)
+            count = export(history(db.sessions, args.since), out, args.format)
         if partial:
             os.replace(partial, args.output)
     finally:
-        engine.dispose()
+        db.dispose()
     print(f"exported {count} audit event(s)" + (f" to {args.output}" if args.output else ""), file=sys.stderr)
     return 0
 

@@ -32,11 +32,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from core.model import AccessRequest, Decision, Event, MessageRef, Notice
-from core.ports import AccessBackend, Notifier
-
-if TYPE_CHECKING:
-    from core.breakglass import BreakglassNotices, Review
+from core.model import AccessRequest, Decision, Event, MessageRef, Notice, Review
+from core.ports import AccessBackend, BreakglassNotices, Notifier
 
 ENV = "JITBOT_FAILPOINTS"
 AWS_POINTS = frozenset({"grant.before", "grant.after", "revoke.before", "revoke.after"})

@@ -258,18 +258,10 @@ def _idc_level(where: str, level: Level, store: IdentityStore) -> list[str]:
 def _identity_store(settings: Settings, policies: PolicyFile) -> IdentityStore | None:
     if policies.identity_center is None:
         return None
-    from aws.clients import Clients
-    from aws.identitystore import AwsIdentityStore
+    from bot.root import aws_gateway, identity_center
 
-    config = policies.identity_center
-    clients = Clients(region=config.region, endpoint_url=settings.aws_endpoint_url, max_attempts=2)
-    return AwsIdentityStore(clients, lambda: config)
-
-
-def _slack_client(settings: Settings) -> Any:
-    from slack_sdk import WebClient
-
-    return WebClient(token=settings.secret("slack_bot_token"), base_url=settings.slack_api_url, timeout=10)
+    store, _ = identity_center(aws_gateway(settings, lambda: policies, attempts=2), lambda: policies)
+    return store
 
 
 def _settings() -> Settings:
@@ -288,7 +280,11 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     print(summary(policies, path))
     token = settings.secret("slack_bot_token")
-    probe = None if args.offline or not token else SlackProbe(_slack_client(settings))
+    probe = None
+    if token and not args.offline:
+        from bot.root import slack_client
+
+        probe = SlackProbe(slack_client(settings))
     found = warnings(policies, probe)
     if found:
         print("\nwarnings:")
@@ -347,11 +343,10 @@ def _node(args: argparse.Namespace, settings: Settings, policies: PolicyFile) ->
         return Node(node_id, args.account, settings.aws_region or "us-east-1", name=name, tags=_tags(args.tags))
     if not args.node:
         raise ValueError("Which node? Give --node <id or Name>, or --tags k=v,… for a hypothetical node.")
-    from aws.gateway import AwsGateway
+    from bot.root import aws_gateway
 
-    roles = {account: spec.role_arn for account, spec in policies.accounts.items()}
-    gateway = AwsGateway(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url, accounts=lambda: roles)
-    return gateway.resolve(args.node)
+    node: Node = aws_gateway(settings, lambda: policies).resolve(args.node)
+    return node
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -371,10 +366,11 @@ def _explain(args: argparse.Namespace) -> int:
     email = args.email
     token = settings.secret("slack_bot_token")
     if token and not args.offline:
+        from bot.root import slack_client
         from core.identity import trusted_email
         from handlers.directory import SlackDirectory
 
-        directory = SlackDirectory(_slack_client(settings))
+        directory = SlackDirectory(slack_client(settings))
         try:
             profile = directory.user(args.user)
         except JitError as err:

@@ -84,8 +84,31 @@ def digest_trigger(settings: PolicySettings) -> CronTrigger | None:
     return CronTrigger(hour=settings.digest_time.hour, minute=settings.digest_time.minute, timezone=settings.zone)
 
 
+class LeaderAlarms:
+    """The ``Alarms`` port of the Context, which exists before this process knows whether it runs the scheduler:
+    arms and disarms on the ``Scheduler`` of the replica that leads (``follow``), and does nothing while this
+    one does not (the leader's "arm" job and the sweep then keep time)."""
+
+    def __init__(self) -> None:
+        self._scheduler: Scheduler | None = None
+
+    def follow(self, scheduler: Scheduler | None) -> None:
+        """Arm on ``scheduler`` from now on (this process leads); None: not any more."""
+        self._scheduler = scheduler
+
+    def arm(self, request: AccessRequest) -> None:
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.arm(request)
+
+    def disarm(self, request_id: str) -> None:
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.disarm(request_id)
+
+
 class Scheduler:
-    """Implements the ``Alarms`` port and runs the sweep."""
+    """Runs the sweep and the precise jobs of the grants; ``LeaderAlarms`` arms them on it."""
 
     def __init__(self, ctx: Context, sweep_seconds: float = 5.0,
                  post_digest: Callable[[Digest], object] | None = None) -> None:

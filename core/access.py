@@ -27,8 +27,10 @@ from core.chains import (
 )
 from core.context import Context, Say, owe, record, transition
 from core.continuous import refusal_at_grant, superseded_reason
+from core.durations import backoff
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
-from core.model import AccessRequest, Changes, Event, Notice, State
+from core.model import AccessRequest, Changes, Event, Notice, State, ended_notice
+from core.outbox import flush
 from core.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,6 @@ log = logging.getLogger(__name__)
 GRANT_LEASE = timedelta(seconds=60)
 ALERT_AFTER_ATTEMPTS = 3
 GRANT_GIVE_UP_AFTER = 5
-MAX_BACKOFF = timedelta(minutes=5)
-
-
-def backoff(attempts: int, base: timedelta = timedelta(seconds=2)) -> timedelta:
-    """Wait before the next attempt: ``base`` × 1, 2, 4 … (2, 4, 8 … seconds by default), at most 5 minutes."""
-    return min(base * (1 << min(max(attempts, 1) - 1, 20)), MAX_BACKOFF)
 
 
 def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessRequest | None:
@@ -110,7 +106,7 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         return None
     if ended is not None:  # AWS applied it: delete it now, retried like any revocation
         cleanup(ctx, request_id, claimed=True)
-        ctx.flush(request_id)
+        flush(ctx, request_id)
         return None
     active = request.with_changes(state=State.ACTIVE, granted_at=now, expires_at=expires_at, lease_until=None,
                                   cleanup_attempts=0)
@@ -120,7 +116,7 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         cleanup(ctx, superseded, claimed=True)
     if ctx.alarms is not None:
         ctx.alarms.arm(active)
-    ctx.flush(request_id)
+    flush(ctx, request_id)
     return active
 
 
@@ -137,7 +133,7 @@ def _refuse_grant(ctx: Context, request: AccessRequest, now: datetime, reason: s
         uow.commit()
     if ok and applied:
         cleanup(ctx, request.id, claimed=True)
-    ctx.flush(request.id)
+    flush(ctx, request.id)
 
 
 def _grant_not_confirmed(ctx: Context, request: AccessRequest, now: datetime, err: Exception) -> None:
@@ -158,7 +154,7 @@ def _grant_not_confirmed(ctx: Context, request: AccessRequest, now: datetime, er
                                         lease_until=now + backoff(1, ctx.retry_backoff)))
         uow.commit()
     if ok:
-        ctx.flush(request.id)
+        flush(ctx, request.id)
 
 
 def _extended_expiry(ctx: Context, request: AccessRequest, now: datetime) -> datetime:
@@ -293,13 +289,6 @@ def revoke_claimed(ctx: Context, requests: Sequence[AccessRequest]) -> tuple[lis
     return confirmed, events
 
 
-def ended_notice(done: AccessRequest) -> Event:
-    """The notice that ``done``'s access ended (expired, released by its requester, or revoked)."""
-    notice = Notice.EXPIRED if done.state is State.EXPIRED else (
-        Notice.RELEASED if done.ended_by == done.requester else Notice.REVOKED)
-    return Event(notice, done, actor=done.ended_by, reason=done.end_reason, sessions=done.sessions_ended)
-
-
 def _revoke(ctx: Context, carried: frozenset[str], request: AccessRequest) -> int | Exception:
     """The sessions AWS ended, or the error that stopped it (retried later with backoff)."""
     try:
@@ -317,7 +306,7 @@ def _revoke(ctx: Context, carried: frozenset[str], request: AccessRequest) -> in
 def tell(ctx: Context, events: Sequence[Event]) -> None:
     """Send the notices owed for ``events`` (owed in the transaction that confirmed them: ``revoke_claimed``);
     one that fails stays owed, and the outbox's periodic run retries it (``core.outbox``)."""
-    ctx.flush(*dict.fromkeys(event.request.id for event in events))
+    flush(ctx, *dict.fromkeys(event.request.id for event in events))
 
 
 def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:
@@ -334,7 +323,7 @@ def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:
         uow.commit()
     if not ok:
         raise Conflict(f"Request {request_id} changed meanwhile; it is no longer pending.")
-    ctx.flush(request_id)
+    flush(ctx, request_id)
     return ctx.load(request_id)
 
 

@@ -9,6 +9,7 @@ from core.audit import Action
 from core.context import Context, Say, owe, owe_level, owe_update, record, transition
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from core.model import AccessRequest, Changes, Decision, Event, Expect, Notice, State
+from core.outbox import flush
 from core.policy.schema import Level
 
 
@@ -133,7 +134,7 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
             owe(uow, Event(Notice.LEVEL_APPROVED, after, actor=actor, level=level_index), now,
                 threads=",".join(f"level-{i}" for i in range(level_index + 1)))  # the new level's has it all
         uow.commit()
-    ctx.flush(request_id)
+    flush(ctx, request_id)
     return _after(ctx, after, level_index, approve, done, final, count)
 
 

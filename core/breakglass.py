@@ -13,18 +13,17 @@ that would have applied are the ones who must review it. Every use is announced 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from core.access import activate
 from core.audit import Action
-from core.context import Context, record, transition
+from core.context import Context, record, reviews, transition
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from core.lockout import refuse_if_locked_out
-from core.model import AccessRequest, Intent, Kind, LevelSnapshot, MessageRef, Node, Send, State, new_request_id
+from core.model import AccessRequest, Intent, Kind, LevelSnapshot, Node, Review, Send, State, new_request_id
+from core.outbox import flush
 from core.policy.evaluate import evaluate, manual_for
 from core.policy.schema import DenyPolicy, ManualApprovalPolicy
 from core.ports import UnitOfWork
@@ -39,32 +38,6 @@ class BreakglassInput:
     node: str
     reason: str
     duration: str | None = None
-
-
-@dataclass(frozen=True)
-class Review:
-    request_id: str
-    reviewer: str
-    at: datetime
-    justified: bool
-    note: str
-
-
-class BreakglassNotices(Protocol):
-    """How break-glass is made loud (implemented on Slack by ``handlers.breakglass``)."""
-
-    def alert(self, request: AccessRequest, reviewers: tuple[str, ...],
-              done: frozenset[str] = frozenset()) -> list[MessageRef]:
-        """Announce a use in the audit channel (``@here``) and in level 1's channel, each with a Review button,
-        but those whose purpose is in ``done`` (posted before); returns where the messages went. Raises
-        ``Undelivered`` (with the refs of those that went) when one could not be posted."""
-        ...
-
-    def reviewed(self, request: AccessRequest, refs: Sequence[MessageRef], review: Review,
-                 done: frozenset[str] = frozenset()) -> None:
-        """Replace the Review buttons with the review ("update:<purpose>"), and say so in the audit channel
-        ("audit"), skipping the parts in ``done``; raises ``Undelivered`` naming the parts that went."""
-        ...
 
 
 def _clean(text: str | None, limit: int, what: str) -> str:
@@ -152,18 +125,9 @@ def breakglass(ctx: Context, data: BreakglassInput) -> AccessRequest:
         uow.repo.owe(Intent(Send.BREAKGLASS, request.id), now)  # shows the request as it is when sent
         uow.commit()
     granted = activate(ctx, request.id)
-    ctx.flush(request.id)
+    flush(ctx, request.id)
     with ctx.uow() as uow:
         return granted or uow.repo.get(request.id) or request
-
-
-def _review_of(event_detail: dict[str, object], request_id: str, actor: str, at: datetime) -> Review:
-    return Review(request_id, actor, at, bool(event_detail.get("justified")), str(event_detail.get("note") or ""))
-
-
-def reviews(uow: UnitOfWork, request_id: str) -> list[Review]:
-    return [_review_of(dict(e.detail), request_id, e.actor, e.at) for e in uow.repo.events(request_id)
-            if e.action == Action.BREAKGLASS_REVIEWED]
 
 
 def check_reviewer(ctx: Context, request_id: str, actor: str) -> AccessRequest:
@@ -202,7 +166,7 @@ def review(ctx: Context, request_id: str, actor: str, justified: bool, note: str
                state=request.state.value, eligible_by=eligible_by)
         uow.repo.owe(Intent(Send.REVIEWED, request_id), now)
         uow.commit()
-    ctx.flush(request_id)
+    flush(ctx, request_id)
     return Review(request_id, actor, now, justified, note)
 
 

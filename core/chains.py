@@ -28,6 +28,7 @@ from core.context import Context, Say, transition
 from core.continuous import MAX_LINKS, superseded_reason
 from core.errors import Conflict
 from core.model import AccessRequest, Changes, Expect, Notice, State
+from core.outbox import flush
 from core.ports import Repository
 
 _SUPERSEDED = superseded_reason("")
@@ -124,7 +125,7 @@ def cancel_extensions(ctx: Context, parent: AccessRequest) -> list[AccessRequest
 def tell_cancelled(ctx: Context, ended: list[AccessRequest]) -> None:
     """Send what ending the extensions owed (in their transaction): their approval messages lose their buttons;
     the requester, the threads and the audit channel are told why."""
-    ctx.flush(*(extension.id for extension in ended))
+    flush(ctx, *(extension.id for extension in ended))
 
 
 def orphaned(ctx: Context, extension: AccessRequest) -> bool:

@@ -1,4 +1,8 @@
-"""What every use case needs: the ports, the policies in force, and the audit-recording helpers."""
+"""What every use case needs: the ports, the policies in force, and the audit-recording helpers.
+
+A ``Context`` is built once, finished, by the composition root (``bot/root.py``) and never changed after:
+every port it carries exists before it does.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.audit import Action
 from core.errors import NotFound
@@ -22,16 +26,19 @@ from core.model import (
     Intent,
     Kind,
     Notice,
+    Review,
     Send,
     State,
     UserInfo,
     can_transition,
 )
 from core.policy.evaluate import Requester
-from core.policy.schema import GROUP_ID, PolicyFile
+from core.policy.file import PolicyFile
+from core.policy.schema import GROUP_ID
 from core.ports import (
     AccessBackend,
     Alarms,
+    BreakglassNotices,
     Clock,
     Directory,
     IdentityStore,
@@ -42,13 +49,10 @@ from core.ports import (
     UnitOfWork,
 )
 
-if TYPE_CHECKING:
-    from core.breakglass import BreakglassNotices
-
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
     uow: Callable[[], UnitOfWork]
     clock: Clock
@@ -57,6 +61,7 @@ class Context:
     directory: Directory
     notifier: Notifier
     policies: Callable[[], PolicyFile]
+    #: the precise timers of the grants (``bot.scheduler``); None where only the sweep keeps time
     alarms: Alarms | None = None
     #: the loud break-glass announcements and their Review buttons (core.breakglass); None where unused
     breakglass: BreakglassNotices | None = None
@@ -191,16 +196,6 @@ class Context:
             raise NotFound(f"There is no request {request_id}.")
         return request
 
-    def flush(self, *request_ids: str) -> None:
-        """Send now, in this thread, what was just owed for these requests (call right after the commit that
-        owed it); what fails stays owed and the scheduler's periodic run retries it (``core.outbox``)."""
-        from core.outbox import deliver  # core.outbox builds on this module
-
-        try:
-            deliver(self, request_ids)
-        except Exception:  # the database or a bug: the messages stay owed, and the periodic run sends them
-            log.exception("could not send the messages owed", extra={"request_ids": list(request_ids)})
-
 
 #: members listed in an audit event per group; beyond, the count and a digest of the whole list still pin it down
 MAX_LISTED_MEMBERS = 500
@@ -260,6 +255,12 @@ def owe_close_out(uow: UnitOfWork, event: Event, at: datetime) -> None:
 def record(uow: UnitOfWork, request_id: str | None, actor: str, action: Action, at: Any,
            **detail: Any) -> None:
     uow.repo.add_event(AuditEvent(request_id=request_id, at=at, actor=actor, action=action, detail=detail))
+
+
+def reviews(uow: UnitOfWork, request_id: str) -> list[Review]:
+    """The reviews of a break-glass use, as its audit events recorded them (at most one is ever accepted)."""
+    return [Review(request_id, e.actor, e.at, bool(e.detail.get("justified")), str(e.detail.get("note") or ""))
+            for e in uow.repo.events(request_id) if e.action == Action.BREAKGLASS_REVIEWED]
 
 
 def transition(uow: UnitOfWork, request: AccessRequest, target: State, *, actor: str, action: Action, at: Any,

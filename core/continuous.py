@@ -22,7 +22,8 @@ from core.context import Context
 from core.durations import format_duration
 from core.errors import InvalidInput
 from core.model import AccessRequest
-from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy, PolicyFile
+from core.policy.file import PolicyFile
+from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
 from core.ports import Repository
 
 GrantingPolicy = AutoApprovalPolicy | ManualApprovalPolicy

@@ -1,4 +1,5 @@
-"""Durations as written by people (``90s``, ``1h30m``, ``PT4H``) and as shown back to them."""
+"""Durations as written by people (``90s``, ``1h30m``, ``PT4H``) and as shown back to them; the backoff between
+retries."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from datetime import timedelta
 
 MIN_DURATION = timedelta(seconds=1)
 MAX_DURATION = timedelta(days=30)
+#: the longest wait between two attempts of a retried step (AWS calls, owed messages)
+MAX_BACKOFF = timedelta(minutes=5)
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _COMPACT = re.compile(r"^(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$")
@@ -64,3 +67,8 @@ def format_duration(value: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+def backoff(attempts: int, base: timedelta = timedelta(seconds=2)) -> timedelta:
+    """Wait before the next attempt: ``base`` × 1, 2, 4 … (2, 4, 8 … seconds by default), at most 5 minutes."""
+    return min(base * (1 << min(max(attempts, 1) - 1, 20)), MAX_BACKOFF)

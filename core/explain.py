@@ -20,7 +20,8 @@ from core.identity import principal_of
 from core.model import LIVE_STATES, Node
 from core.policy.cedar_rules import CedarForbid, CedarPermit
 from core.policy.evaluate import AnyPolicy, Requester, Verdict, evaluate, manual_for, matches
-from core.policy.schema import GROUP_ID, AutoApprovalPolicy, DenyPolicy, ManualApprovalPolicy, PolicyFile
+from core.policy.file import PolicyFile
+from core.policy.schema import GROUP_ID, AutoApprovalPolicy, DenyPolicy, ManualApprovalPolicy
 from core.ports import Directory
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from core.errors import NotAllowed, Unavailable
 from core.idc import idc_user_principal
 from core.model import UserInfo
-from core.policy.schema import PolicyFile
+from core.policy.file import PolicyFile
 from core.ports import IdentityStore
 
 NO_IDENTITY = ("You have no AWS identity in jitbot's policy file ([identities]); ask an admin to map your Slack "

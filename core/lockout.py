@@ -18,6 +18,7 @@ from core.audit import Action
 from core.context import Context, owe, record
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from core.model import LIVE_STATES, AccessRequest, Event, Kind, Lockout, Node, Notice, State
+from core.outbox import flush
 from core.revokers import check_revoker, clean_reason, end_request
 
 
@@ -88,7 +89,7 @@ def lockout(ctx: Context, actor: str, person: Person, reason: str) -> LockedOut:
     # pending first: an extension waiting for approval never outlives the grant it extends
     for request in sorted(live, key=lambda r: LIVE_STATES.index(r.state)):
         (ended if end_request(ctx, request, actor, why, detail) else missed).append(request.id)
-    ctx.flush(_shadow(target, ctx).id)
+    flush(ctx, _shadow(target, ctx).id)
     return LockedOut(done, tuple(ended), tuple(missed))
 
 
@@ -106,7 +107,7 @@ def unlock(ctx: Context, actor: str, person: Person, reason: str | None = None) 
                locked_at=held.at.isoformat(), **authority.detail())
         owe(uow, Event(Notice.UNLOCKED, _shadow(target, ctx), actor=actor, reason=text), now, threads="none")
         uow.commit()
-    ctx.flush(_shadow(target, ctx).id)
+    flush(ctx, _shadow(target, ctx).id)
     return target
 
 

@@ -152,6 +152,17 @@ class Decision:
     comment: str | None = None
 
 
+@dataclass(frozen=True)
+class Review:
+    """One reviewer's verdict on a break-glass use (``core.breakglass``)."""
+
+    request_id: str
+    reviewer: str
+    at: datetime
+    justified: bool
+    note: str
+
+
 class Notice(StrEnum):
     """Something people should hear about; the Notifier decides who and how."""
 
@@ -186,6 +197,13 @@ class Event:
     reason: str | None = None
     level: int | None = None
     sessions: int | None = None
+
+
+def ended_notice(done: AccessRequest) -> Event:
+    """The notice that ``done``'s access ended (expired, released by its requester, or revoked)."""
+    notice = Notice.EXPIRED if done.state is State.EXPIRED else (
+        Notice.RELEASED if done.ended_by == done.requester else Notice.REVOKED)
+    return Event(notice, done, actor=done.ended_by, reason=done.end_reason, sessions=done.sessions_ended)
 
 
 @dataclass(frozen=True)

@@ -21,17 +21,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
-from core.access import backoff, ended_notice
 from core.audit import Action
-from core.breakglass import reviews
-from core.context import record
+from core.context import Context, record, reviews
+from core.durations import backoff
 from core.errors import Undelivered
-from core.model import MessageRef, Owed, Send
-
-if TYPE_CHECKING:
-    from core.context import Context
+from core.model import MessageRef, Owed, Send, ended_notice
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +35,7 @@ OWED_LEASE = timedelta(minutes=2)
 #: attempts before an item is given up on (about 15 minutes of backoff: 2 s, 4 s, … 5 min)
 MAX_ATTEMPTS = 10
 #: the periodic run leaves items this young to the thread that owed them, which sends them right after its
-#: commit (``Context.flush``) once the rest of its work (a grant, say) is done; the periodic run is the safety net
+#: commit (``flush``) once the rest of its work (a grant, say) is done; the periodic run is the safety net
 FRESH = timedelta(seconds=2)
 
 
@@ -165,6 +160,15 @@ def _attempt(ctx: Context, item: Owed) -> list[MessageRef]:
     if done_reviews:
         ctx.breakglass.reviewed(request, announced, done_reviews[0], item.done)
     return []
+
+
+def flush(ctx: Context, *request_ids: str) -> None:
+    """Send now, in this thread, what was just owed for these requests (call right after the commit that
+    owed it); what fails stays owed and the scheduler's periodic run retries it."""
+    try:
+        deliver(ctx, request_ids)
+    except Exception:  # the database or a bug: the messages stay owed, and the periodic run sends them
+        log.exception("could not send the messages owed", extra={"request_ids": list(request_ids)})
 
 
 def retry_owed(ctx: Context) -> int:

@@ -22,6 +22,7 @@ from core.audit import Action
 from core.context import Context, owe, record
 from core.durations import format_duration
 from core.model import AccessRequest, Event, Notice
+from core.outbox import flush
 
 log = logging.getLogger(__name__)
 
@@ -79,5 +80,5 @@ def realert(ctx: Context) -> AccessRequest | None:
         owe(uow, Event(Notice.REVOKE_FAILING, oldest, reason=reason), now)
         uow.commit()
     log.warning("revocations pending", extra={"pending": len(overdue), "requests": named})
-    ctx.flush(oldest.id)
+    flush(ctx, oldest.id)
     return oldest

@@ -22,6 +22,7 @@ from core.model import (
     MessageRef,
     Node,
     Owed,
+    Review,
     State,
     UserInfo,
 )
@@ -142,6 +143,23 @@ class Notifier(Protocol):
         """Tell everyone concerned: the requester by DM ("dm"), the threads of ``refs`` ("thread:<purpose>"),
         the audit channel ("audit"). Parts in ``done`` went out before and are skipped; when a part fails,
         the others are still tried and ``Undelivered.sent`` names the parts that went out."""
+        ...
+
+
+class BreakglassNotices(Protocol):
+    """How break-glass is made loud (implemented on Slack by ``handlers.breakglass``; ``core.breakglass``)."""
+
+    def alert(self, request: AccessRequest, reviewers: tuple[str, ...],
+              done: frozenset[str] = frozenset()) -> list[MessageRef]:
+        """Announce a use in the audit channel (``@here``) and in level 1's channel, each with a Review button,
+        but those whose purpose is in ``done`` (posted before); returns where the messages went. Raises
+        ``Undelivered`` (with the refs of those that went) when one could not be posted."""
+        ...
+
+    def reviewed(self, request: AccessRequest, refs: Sequence[MessageRef], review: Review,
+                 done: frozenset[str] = frozenset()) -> None:
+        """Replace the Review buttons with the review ("update:<purpose>"), and say so in the audit channel
+        ("audit"), skipping the parts in ``done``; raises ``Undelivered`` naming the parts that went."""
         ...
 
 

@@ -31,6 +31,7 @@ from core.context import Context, owe, record
 from core.durations import format_duration
 from core.errors import TransientAwsError
 from core.model import AccessRequest, Event, Kind, Node, Notice, State
+from core.outbox import flush
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def remove_orphans(ctx: Context, principal: str, report: ReconcileReport) -> Non
             uow.commit()
         report.removed.append(Removal(principal, name, why))
         log.warning("reconcile removed %s from %s: %s", name, principal, why)
-        ctx.flush(shown.id)
+        flush(ctx, shown.id)
 
 
 def check_grant(ctx: Context, request: AccessRequest, report: ReconcileReport) -> None:

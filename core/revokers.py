@@ -26,6 +26,7 @@ from core.context import Context, Say, transition
 from core.errors import Conflict, InvalidInput, NotAllowed
 from core.idc import is_idc_group
 from core.model import AccessRequest, Changes, Notice, State
+from core.outbox import flush
 from core.policy.schema import GROUP_ID
 
 MAX_REASON = 1000
@@ -129,5 +130,5 @@ def end_request(ctx: Context, request: AccessRequest, actor: str, reason: str, d
     if request.state is State.APPROVED:
         cleanup(ctx, request.id)  # now, unless a worker holds the grant's lease: then the sweep, once it ends
     else:
-        ctx.flush(request.id)
+        flush(ctx, request.id)
     return True

@@ -12,6 +12,7 @@ from core.audit import Action
 from core.checks import Checked, LockedOut, PolicyRefusal, RequestInput, check
 from core.context import Context, owe, owe_level, record
 from core.model import AccessRequest, Changes, Event, Kind, Node, Notice, State, new_request_id
+from core.outbox import flush
 from core.policy.cedar_rules import is_cedar
 from core.policy.evaluate import Verdict
 from core.policy.schema import DenyPolicy
@@ -52,7 +53,7 @@ def _refused(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> 
                reason=data.reason, message=verdict.message, membership=relied_on(ctx, data.requester, verdict))
         owe(uow, Event(Notice.DENIED, shadow, reason=verdict.message), now, threads="none")
         uow.commit()
-    ctx.flush(shadow.id)
+    flush(ctx, shadow.id)
 
 
 def _locked_out(ctx: Context, user_id: str, err: LockedOut) -> None:
@@ -104,7 +105,7 @@ def record_request(ctx: Context, checked: Checked) -> Submitted:
             owe(uow, Event(Notice.SUBMITTED, request), now)
         uow.commit()
     if levels:
-        ctx.flush(request.id)
+        flush(ctx, request.id)
         return Submitted(request, verdict)
     active = activate(ctx, request.id, claimed=True)
     if active is None:  # failed, or AWS did not confirm yet (the sweep retries)

@@ -15,9 +15,10 @@ from functools import partial
 from core.access import GRANT_LEASE, activate, cleanup_many, revoke_claimed, tell
 from core.audit import Action
 from core.chains import orphaned
-from core.context import Context, Say, owe, record, transition
+from core.context import Context, Say, owe, owe_level, record, transition
 from core.durations import format_duration
 from core.model import AccessRequest, Changes, Decision, Event, Notice, State
+from core.outbox import flush
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def warn(ctx: Context, request: AccessRequest, now: datetime) -> bool:
             owe(uow, Event(Notice.WARNING, request.with_changes(warned=True)), now)
         uow.commit()
     if ok:
-        ctx.flush(request.id)
+        flush(ctx, request.id)
     return ok
 
 
@@ -120,16 +121,20 @@ def reminder_due(request: AccessRequest, now: datetime, interval: timedelta,
 
 
 def remind(ctx: Context, request: AccessRequest, now: datetime) -> bool:
-    """Re-announce the waiting level in its own thread, mentioning its approvers; once per due reminder."""
+    """Re-announce the waiting level in its own thread, mentioning its approvers; once per due reminder. A level
+    whose approval message was given up on (Slack refused it, or was down beyond the outbox's retries) gets it
+    posted again first, so that its approvers get their buttons after all and the reminder its thread."""
     level = request.current_level
     with ctx.uow() as uow:
         ok = uow.repo.record_reminder(request.id, level, request.reminders_sent, now)
         if ok:
             record(uow, request.id, "jitbot", Action.REMINDED, now, level=level, reminder=request.reminders_sent + 1)
+            if not any(ref.purpose == f"level-{level}" for ref in uow.repo.messages(request.id)):
+                owe_level(uow, request, level, now)
             owe(uow, Event(Notice.REMINDER, request, level=level), now, threads=f"level-{level}")
         uow.commit()
     if ok:
-        ctx.flush(request.id)
+        flush(ctx, request.id)
     return ok
 
 
@@ -141,7 +146,7 @@ def time_out(ctx: Context, request: AccessRequest, now: datetime) -> bool:
                         changes=Changes(ended_at=now, end_reason="no decision before the approval timeout"))
         uow.commit()
     if ok:
-        ctx.flush(request.id)
+        flush(ctx, request.id)
     return ok
 
 

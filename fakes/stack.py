@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.app import Runtime, account_roles, build, identity_center_config
+from bot.app import Runtime, build
 from bot.policies import PolicyHolder
+from bot.root import account_roles, identity_center_config
 from bot.server import HttpServer
 from bot.settings import Settings
 from core.ports import Clock

@@ -30,12 +30,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from core.breakglass import Review, check_reviewer, review
+from core.breakglass import check_reviewer, review
 from core.context import Context
 from core.durations import format_duration
 from core.errors import JitError, Undelivered
-from core.model import AccessRequest, MessageRef, State
-from core.policy.schema import PolicyFile
+from core.model import AccessRequest, MessageRef, Review, State
+from core.policy.file import PolicyFile
 from handlers.blocks import facts
 from handlers.later import Later
 from handlers.tell import tell

@@ -18,7 +18,7 @@ from core.audit import Action
 from core.digest import Digest, Timed
 from core.durations import format_duration
 from core.model import LIVE_STATES, AccessRequest, AuditEvent, State
-from core.policy.schema import PolicyFile
+from core.policy.file import PolicyFile
 from core.reconcile import OUTSIDE
 from handlers.text import escape, when
 

@@ -1,8 +1,9 @@
 """The App Home tab: requests waiting for me, my access (pending and active), my recent history.
 
 ``gather`` reads what one person's home shows, ``build`` renders it (pure), ``publish`` sends it. The tab
-is published when opened, and the open is recorded (``HomeViews``): the notifier republishes it on the changes
-that concern the person while they look at it, i.e. opened it within ``refresher.HOME_WATCH``.
+is published when opened, and the open is recorded (``HomeViews``): the notifier's decorator (``bot/homes.py``)
+republishes it on the changes that concern the person while they look at it, i.e. opened it within
+``refresher.HOME_WATCH``.
 """
 
 from __future__ import annotations

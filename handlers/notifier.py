@@ -1,30 +1,25 @@
 """The Notifier port on Slack's Web API, for the outbox's sender (``core.outbox``): a message Slack did not take
 raises ``Undelivered`` (naming the parts that did go out), which the sender retries; it never undoes a state
-change.
-
-Besides messages, every notice republishes the App Home of the people it concerns (the requester, the
-approvers of the level involved), off the caller's thread (``handlers.refresher``): with ``views``, only the
-homes opened within ``refresher.HOME_WATCH``, each at most once per ``refresher.MIN_INTERVAL``.
+change. It only sends: the App Homes of the people a message concerns are republished by a decorator
+(``bot/homes.py``), and an approval message given up on is owed again by the sweep's reminder (``core.sweep``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from core.context import Context
 from core.errors import Undelivered
 from core.model import AccessRequest, Decision, Event, MessageRef, Notice
-from core.policy.schema import PolicyFile
-from handlers import home, ids
+from core.policy.file import PolicyFile
+from handlers import ids
 from handlers.blocks import approval_blocks, approval_text, message_blocks, request_buttons
 from handlers.notices import SsoPortal, render
-from handlers.refresher import HomeRefresher, HomeViews
 
 log = logging.getLogger(__name__)
 
@@ -43,30 +38,14 @@ TRANSIENT_ERRORS = frozenset({"ratelimited", "rate_limited", "internal_error", "
 
 class SlackNotifier:
     def __init__(self, client: WebClient, policies: Callable[[], PolicyFile],
-                 context: Callable[[], Context] | None = None, views: HomeViews | None = None,
+                 now: Callable[[], datetime] | None = None,
                  sso: Callable[[], SsoPortal | None] | None = None) -> None:
-        """``context`` (the Context this notifier serves, built after it) enables App Home refreshes and
-        re-posting an approval message that could not be posted before. ``views`` (who opened their App
-        Home when) limits the refreshes to the homes being looked at; without it every concerned home is."""
+        """``now`` (the domain's clock) dates what the texts say relative to now ("in 2 hours"); ``sso`` is the
+        Identity Center access portal, for the "granted" DM of Identity Center people."""
         self.client = client
         self.policies = policies
-        self.context = context
-        self.sso = sso  # the Identity Center access portal, for the "granted" DM of Identity Center people
-        self.homes = HomeRefresher(self._expand, self._publish, views=views, now=self._now) if context else None
-
-    def close(self) -> None:
-        """Stop refreshing App Homes (the process is shutting down)."""
-        if self.homes is not None:
-            self.homes.close()
-
-    def _call(self, method: str, **kwargs: object) -> dict[str, object] | None:
-        """One Web API call; the client's retry handlers already retried rate limits and resets."""
-        try:
-            response = self.client.api_call(method, json=kwargs)
-        except (SlackApiError, SlackClientError, OSError) as err:
-            log.error("slack call failed", extra={"slack_method": method, "error": str(err)})
-            return None
-        return response.data if isinstance(response.data, dict) else None
+        self.now = now
+        self.sso = sso
 
     def _must(self, method: str, **kwargs: object) -> dict[str, object]:
         """One Web API call that must go through: ``Undelivered`` (permanent or not) when it did not."""
@@ -83,35 +62,12 @@ class SlackNotifier:
             raise Undelivered(f"{method}: {type(err).__name__}: {err}") from err
         return response.data if isinstance(response.data, dict) else {}
 
-    # -- App Home ---------------------------------------------------------------------------------------
-    def _expand(self, principals: Iterable[str]) -> Iterable[str]:
-        assert self.context is not None
-        return self.context().expand(principals)
-
-    def _now(self) -> datetime:
-        assert self.context is not None
-        return self.context().clock.now()
-
-    def _publish(self, user: str) -> None:
-        assert self.context is not None
-        home.publish(self.context(), self.client, user)
-
-    def _refresh(self, request: AccessRequest, *levels: int) -> None:
-        if self.homes is None:
-            return
-        principals = {request.requester}
-        for level in levels:
-            if 0 <= level < len(request.levels):
-                principals.update(request.levels[level].approvers)
-        self.homes.schedule(principals)
-
     # -- the Notifier port ------------------------------------------------------------------------------
     def post_approval(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
         channel = request.levels[level].channel
         blocks = approval_blocks(request, level, decisions, self.policies().settings.zone)
         data = self._must("chat.postMessage", channel=channel, text=approval_text(request, level),
                           blocks=[b.to_dict() for b in blocks], unfurl_links=False)
-        self._refresh(request, level)
         return MessageRef(request.id, f"level-{level}", str(data.get("channel", channel)), str(data["ts"]))
 
     def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
@@ -119,7 +75,6 @@ class SlackNotifier:
         blocks = approval_blocks(request, level, decisions, self.policies().settings.zone)
         self._must("chat.update", channel=ref.channel, ts=ref.ts, text=approval_text(request, level),
                    blocks=[b.to_dict() for b in blocks])
-        self._refresh(request, level)
 
     def dm(self, user_id: str, text: str, buttons: Sequence[str] = (), request_id: str = "") -> None:
         opened = self._must("conversations.open", users=user_id)
@@ -134,11 +89,9 @@ class SlackNotifier:
 
     def announce(self, event: Event, refs: Sequence[MessageRef], done: frozenset[str] = frozenset()) -> None:
         settings = self.policies().settings
-        text = render(event, settings.zone, self.context().clock.now() if self.context else None,
+        text = render(event, settings.zone, self.now() if self.now is not None else None,
                       self.sso() if self.sso is not None else None)
         request = event.request
-        if event.notice is Notice.REMINDER and event.level is not None:
-            self._repost_missing(request, event.level, refs)
         parts: list[tuple[str, Callable[[], object]]] = []
         if text.dm:
             dm = text.dm
@@ -162,25 +115,6 @@ class SlackNotifier:
                 sent.add(name)
             except Undelivered as err:  # the other parts still go; this one is retried
                 failures.append(err)
-        self._refresh(request, request.current_level)
         if failures:
             raise Undelivered("; ".join(str(f) for f in failures), sent=frozenset(sent),
                               permanent=all(f.permanent for f in failures))
-
-    def _repost_missing(self, request: AccessRequest, level: int, refs: Sequence[MessageRef]) -> None:
-        """The approval message of a waiting level failed to post (Slack down beyond the retries): the
-        reminder posts it now, so that approvers get their buttons after all."""
-        if self.context is None or any(r.purpose == f"level-{level}" for r in refs):
-            return
-        ctx = self.context()
-        with ctx.uow() as uow:
-            decisions = uow.repo.decisions(request.id)
-        try:
-            ref = self.post_approval(request, level, decisions)
-        except Undelivered:  # the reminder itself still goes; the next one tries again
-            return
-        if ref is not None:
-            with ctx.uow() as uow:
-                uow.repo.add_message(ref)
-                uow.commit()
-            log.info("approval message posted late", extra={"request_id": request.id, "level": level})

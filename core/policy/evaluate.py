@@ -11,12 +11,12 @@ from core.durations import format_duration
 from core.idc import IdcUser
 from core.model import Node
 from core.policy.cedar_rules import CedarForbid, CedarOutcome, CedarPermit, CedarRequest
+from core.policy.file import PolicyFile
 from core.policy.schema import (
     GROUP_ID,
     AutoApprovalPolicy,
     DenyPolicy,
     ManualApprovalPolicy,
-    PolicyFile,
     Targets,
 )
 

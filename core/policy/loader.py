@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from core.idc import is_idc_group
 from core.policy.cedar_rules import CedarForbid, CedarPermit
-from core.policy.schema import ManualApprovalPolicy, PolicyFile, Targets
+from core.policy.file import PolicyFile
+from core.policy.schema import ManualApprovalPolicy, Targets
 
 
 class PolicyError(ValueError):

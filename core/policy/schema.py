@@ -1,10 +1,11 @@
-"""Frozen pydantic models of ``policies.toml`` (docs/policies.md)."""
+"""Frozen pydantic models of the tables of ``policies.toml`` (docs/policies.md); the file as a whole, with its
+Cedar statements, is ``core.policy.file.PolicyFile``."""
 
 from __future__ import annotations
 
 import re
 from datetime import time, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -12,7 +13,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -22,16 +22,12 @@ from core.durations import DurationError, parse_duration
 from core.idc import check_idc_group, is_idc_group
 from core.policy.values import (
     AwsRegion,
-    IdentityArn,
     IdentityStoreId,
     PortalUrl,
     RoleArn,
     SessionDocument,
     SsoInstanceArn,
 )
-
-if TYPE_CHECKING:
-    from core.policy.cedar_rules import CedarRules
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
@@ -78,11 +74,11 @@ def _check_principals(values: tuple[str, ...]) -> tuple[str, ...]:
 Principals = Annotated[tuple[str, ...], Field(min_length=1)]
 
 
-class _Frozen(BaseModel):
+class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class PolicySettings(_Frozen):
+class PolicySettings(Frozen):
     timezone: str = "UTC"
     audit_channel: str | None = None
     digest_time: time | None = None
@@ -141,11 +137,11 @@ class PolicySettings(_Frozen):
         return ZoneInfo(self.timezone)
 
 
-class Account(_Frozen):
+class Account(Frozen):
     role_arn: RoleArn
 
 
-class Targets(_Frozen):
+class Targets(Frozen):
     """Which nodes a policy covers: every node, listed node ids, or nodes carrying all the given tags."""
 
     all: bool = False
@@ -195,7 +191,7 @@ class Targets(_Frozen):
         return text
 
 
-class _Policy(_Frozen):
+class _Policy(Frozen):
     name: str = Field(min_length=1, max_length=80)
     description: str | None = None
     requesters: tuple[str, ...] | None = None
@@ -255,7 +251,7 @@ class AutoApprovalPolicy(_Granting):
     pass
 
 
-class Level(_Frozen):
+class Level(Frozen):
     name: str | None = None
     channel: str
     approvers: Principals
@@ -286,7 +282,7 @@ class ManualApprovalPolicy(_Granting):
     levels: tuple[Level, ...] = Field(min_length=1, max_length=MAX_LEVELS)
 
 
-class Breakglass(_Frozen):
+class Breakglass(Frozen):
     requesters: tuple[str, ...] = ()
     max_duration: Duration = timedelta(hours=1)
 
@@ -296,7 +292,7 @@ class Breakglass(_Frozen):
         return _check_principals(value)
 
 
-class IdentityCenter(_Frozen):
+class IdentityCenter(Frozen):
     """``[identity_center]``: people and groups from IAM Identity Center (docs/policies.md)."""
 
     instance_arn: SsoInstanceArn
@@ -305,94 +301,3 @@ class IdentityCenter(_Frozen):
     region: AwsRegion
     #: the AWS access portal, for the links in the "granted" messages
     portal_url: PortalUrl | None = None
-
-
-class PolicyFile(_Frozen):
-    settings: PolicySettings = PolicySettings()
-    identity_center: IdentityCenter | None = None
-    identities: dict[str, IdentityArn] = Field(default_factory=dict)
-    accounts: dict[str, Account] = Field(default_factory=dict)
-    deny: tuple[DenyPolicy, ...] = ()
-    auto_approval: tuple[AutoApprovalPolicy, ...] = ()
-    manual_approval: tuple[ManualApprovalPolicy, ...] = ()
-    breakglass: Breakglass = Breakglass()
-    _cedar: CedarRules | None = PrivateAttr(default=None)
-
-    @property
-    def cedar(self) -> CedarRules | None:
-        """The compiled ``cedar_policies`` file, attached by the loader (None without one)."""
-        return self._cedar
-
-    def with_cedar(self, rules: CedarRules) -> PolicyFile:
-        self._cedar = rules
-        return self
-
-    @field_validator("identities")
-    @classmethod
-    def _identities(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:  # the values are checked one by one (IdentityArn), located at their key
-            if not (USER_ID.match(key) or EMAIL.match(key)):
-                raise ValueError(f"key '{key}' is neither a Slack user id (U…/W…) nor an email address")
-        return value
-
-    @field_validator("accounts")
-    @classmethod
-    def _accounts(cls, value: dict[str, Account]) -> dict[str, Account]:
-        for key, account in value.items():
-            if not ACCOUNT_ID.match(key):
-                raise ValueError(f"key '{key}' is not a 12-digit AWS account id")
-            owner = account.role_arn.split(":")[4]
-            if owner != key:
-                raise ValueError(f"{key}: role_arn '{account.role_arn}' is a role of account {owner}; jitbot assumes "
-                                 f"it to act in {key}, so it must be a role of {key}")
-        return value
-
-    def policy_names(self) -> list[str]:
-        names = [p.name for group in (self.deny, self.auto_approval, self.manual_approval) for p in group]
-        if self._cedar is not None:
-            names += [p.name for p in (*self._cedar.permits, *self._cedar.forbids)]
-        return names
-
-    def principal_for(self, user_id: str, email: str | None) -> str | None:
-        """The AWS principal that receives this Slack user's grants, by user id then by email."""
-        if user_id in self.identities:
-            return self.identities[user_id]
-        if email:
-            lowered = {k.lower(): v for k, v in self.identities.items()}
-            return lowered.get(email.lower())
-        return None
-
-    def referenced_groups(self) -> frozenset[str]:
-        ids: set[str] = set(self.breakglass.requesters)
-        for group in (self.deny, self.auto_approval, self.manual_approval):
-            for policy in group:
-                ids.update(policy.requesters or ())
-        for manual in self.manual_approval:
-            for level in manual.levels:
-                ids.update(level.approvers)
-        if self._cedar is not None:
-            ids.update(self._cedar.groups)
-        return frozenset(i for i in ids if GROUP_ID.match(i))
-
-    def referenced_idc_groups(self) -> frozenset[str]:
-        """The ``idc-group:`` entries of every requesters and approvers list (Cedar names groups by id instead:
-        ``CedarRules.idc_groups``)."""
-        return frozenset(entry for _, entries in self.principal_lists() for entry in entries if is_idc_group(entry))
-
-    def principal_lists(self) -> list[tuple[str, tuple[str, ...]]]:
-        """(location, entries) of every list naming people or groups, located as errors are (``deny[0].requesters``)."""
-        out: list[tuple[str, tuple[str, ...]]] = []
-        for kind in ("deny", "auto_approval", "manual_approval"):
-            for index, policy in enumerate(getattr(self, kind)):
-                if policy.requesters:
-                    out.append((f"{kind}[{index}].requesters", policy.requesters))
-        for index, manual in enumerate(self.manual_approval):
-            for number, level in enumerate(manual.levels):
-                out.append((f"manual_approval[{index}].levels[{number}].approvers", level.approvers))
-        if self.breakglass.requesters:
-            out.append(("breakglass.requesters", self.breakglass.requesters))
-        for name in ("revokers",):  # [settings] lists of people, where this version has them
-            entries = getattr(self.settings, name, None)
-            if entries:
-                out.append((f"settings.{name}", tuple(entries)))
-        return out

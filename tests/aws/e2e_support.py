@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aws.gateway import AwsGateway
-from bot.app import PolicyHolder, account_roles
+from bot.policies import PolicyHolder
+from bot.root import account_roles
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from core.model import AccessRequest, State

@@ -6,11 +6,12 @@ The scheduler is not started here: APScheduler keeps the jobs added before ``sta
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.scheduler import ARM_AHEAD, ARM_EVERY, Coalesced, Scheduler
+from bot.scheduler import ARM_AHEAD, ARM_EVERY, Coalesced, LeaderAlarms, Scheduler
 from core.audit import Action
 from core.digest import last_slot
 from core.model import State
@@ -45,8 +46,10 @@ def test_only_grants_within_the_horizon_get_jobs_and_the_arm_job_brings_the_rest
 def test_an_expiry_job_ends_every_grant_due_with_it() -> None:
     world = FakeWorld()
     grants = [world.grant(timedelta(minutes=30), requester=f"U{n}") for n in range(5)]
+    alarms = LeaderAlarms()  # as the composition root wires it: the Context's port, on the leader's scheduler
+    world.ctx = replace(world.ctx, alarms=alarms)
     scheduler = Scheduler(world.ctx)
-    world.ctx.alarms = scheduler
+    alarms.follow(scheduler)
     scheduler.rebuild()
     world.clock.advance(minutes=30)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from core import sweep
@@ -41,7 +42,8 @@ def burst(world: FakeWorld, count: int) -> list[AccessRequest]:
 
 def test_a_burst_is_ended_in_batches_each_grant_audited_and_told_once() -> None:
     world = FakeWorld()
-    access = world.ctx.access = WatchedAccess(world)
+    access = WatchedAccess(world)
+    world.ctx = replace(world.ctx, access=access)
     grants = burst(world, sweep.EXPIRE_BATCH * 2 + 30)
     for grant in grants:  # the fake AWS holds their policies
         access.grant(grant, grant.expires_at or world.clock.now(), [])
@@ -147,7 +149,8 @@ def _owed(world: FakeWorld) -> list[str]:
 
 def test_a_notice_not_sent_after_the_revocation_is_retried_from_the_outbox_once() -> None:
     world = FakeWorld()
-    world.ctx.notifier = world.notifier = DownOnce(fail=1)
+    world.notifier = DownOnce(fail=1)
+    world.ctx = replace(world.ctx, notifier=world.notifier)
     grants = burst(world, 3)
     world.clock.advance(minutes=30)
 
@@ -167,7 +170,8 @@ def test_a_notice_not_sent_after_the_revocation_is_retried_from_the_outbox_once(
 
 def test_after_a_restart_a_lost_notice_goes_out_at_the_first_run() -> None:
     world = FakeWorld()
-    world.ctx.notifier = world.notifier = DownOnce(fail=1)
+    world.notifier = DownOnce(fail=1)
+    world.ctx = replace(world.ctx, notifier=world.notifier)
     [grant] = burst(world, 1)
     world.clock.advance(minutes=30)
     sweep.expire_due(world.ctx)

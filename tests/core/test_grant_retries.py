@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from core import sweep
@@ -29,8 +30,7 @@ class FlakyAccess(FakeAccess):
 def flaky_world(fail_grants: int) -> FakeWorld:
     world = FakeWorld()
     world.access = FlakyAccess(fail_grants)
-    world.ctx.access = world.access
-    world.ctx.retry_backoff = timedelta(seconds=1)
+    world.ctx = replace(world.ctx, access=world.access, retry_backoff=timedelta(seconds=1))
     return world
 
 

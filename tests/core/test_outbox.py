@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from core.errors import Undelivered
@@ -36,7 +37,8 @@ class Flaky(RecordingNotifier):
 
 def _world() -> tuple[FakeWorld, Flaky]:
     world = FakeWorld()
-    world.ctx.notifier = world.notifier = notifier = Flaky()
+    world.notifier = notifier = Flaky()
+    world.ctx = replace(world.ctx, notifier=notifier)
     return world, notifier
 
 

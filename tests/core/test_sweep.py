@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -116,6 +117,22 @@ def test_the_second_level_counts_its_reminders_from_its_own_start() -> None:
     reminders = [s for s in world.notifier.sent if s.event and s.event.notice is Notice.REMINDER]
     assert [(s.event.level, [r.purpose for r in s.refs]) for s in reminders[-2:] if s.event] == \
         [(1, ["level-1"]), (1, ["level-1"])]
+
+
+def test_a_level_whose_message_was_given_up_on_gets_it_again_with_its_reminder() -> None:
+    """Slack refused the approval message (the outbox gave it up): the reminder owes it again, before itself, so
+    the approvers get their buttons and the reminder goes into the new message's thread; once, not per reminder."""
+    world = FakeWorld()
+    pending = world.add()
+    del world.db.tables.messages[(pending.id, "level-0")]  # the post was given up on: nothing recorded
+    assert walk(world, 1) == [1]
+    kinds = [(s.kind, s.level if s.kind == "post" else [r.purpose for r in s.refs]) for s in world.notifier.sent]
+    assert kinds == [("post", 0), ("announce", ["level-0"])]
+    with world.ctx.uow() as uow:
+        assert [m.purpose for m in uow.repo.messages(pending.id)] == ["level-0"]
+    assert walk(world, 3) == [3]  # the next reminder finds the message: not posted twice
+    assert [s.kind for s in world.notifier.sent] == ["post", "announce", "announce"]
+    assert world.actions(pending.id) == ["reminded", "reminded"]
 
 
 def test_no_reminders_when_the_interval_is_zero() -> None:
@@ -242,7 +259,7 @@ def test_retention_purges_in_batches_and_audits_the_counts() -> None:
 
 def test_retention_needs_the_reports_port() -> None:
     world = FakeWorld()
-    world.ctx.reports = None
+    world.ctx = replace(world.ctx, reports=None)
     with pytest.raises(RuntimeError, match="retention needs the store"):
         sweep.purge_history(world.ctx)
 

@@ -14,7 +14,8 @@ import pytest
 
 from aws.gateway import AwsGateway
 from aws.identity_center import IdentityCenterConfig
-from bot.app import PolicyHolder, account_roles
+from bot.policies import PolicyHolder
+from bot.root import account_roles
 from bot.settings import Settings
 from core.idc import idc_user_principal
 from core.model import State

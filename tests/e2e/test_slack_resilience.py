@@ -13,7 +13,7 @@ from fakes.stack import REPO_POLICIES, Stack
 from handlers import ids
 from tests.aws.e2e_support import FAST_ELECTION, scheduler_of
 from tests.e2e import slack_steps as slack
-from tests.helpers import approval_post, button_value, eventually, request
+from tests.helpers import approval_post, button_value, events, eventually, request
 
 
 def _messages(stack: Stack, rid: str) -> set[str]:
@@ -69,6 +69,30 @@ def test_persistent_server_errors_never_lose_a_state_change(stack_factory, caplo
     assert "1 more approval" in stack.click(cast.CAROL, ids.APPROVE, rid, "C0MGRAPPR")
     assert request(stack, rid).state is State.PENDING
     assert len([c for c in stack.slack.messages("C0MGRAPPR") if not c.params.get("thread_ts")]) == 1
+
+
+def test_an_approval_message_slack_refused_comes_back_with_the_reminder(stack_factory) -> None:
+    """Slack refuses level 1's message for good (the outbox gives it up at once): the level's next reminder posts
+    it again, buttons and all, and the reminder goes into its thread; approvers can then decide."""
+    stack = stack_factory(REPO_POLICIES.read_text("utf-8").replace('reminder_interval = "1h"',
+                                                                   'reminder_interval = "2s"'), settings=FAST_ELECTION)
+    scheduler_of(stack)
+    stack.slack.fail_next("chat.postMessage", error="not_in_channel")  # the first post: level 1's message
+    rid = slack.slash(stack, cast.ALICE, "request web-1 1h deploy hotfix")["text"].split("*")[1]
+    eventually(lambda: "message_undelivered" in [e.action for e in events(stack, rid)], what="the post given up on")
+    [refused] = [c for c in stack.slack.calls_to("chat.postMessage", include_faults=True) if c.fault]
+    assert refused.params["channel"] == "C0SREAPPR"
+
+    posted = stack.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.params.get("channel") == "C0SREAPPR"
+                                  and "thread_ts" not in c.params, timeout=20)
+    assert button_value(approval_post(stack, "C0SREAPPR"), ids.APPROVE) == rid
+    eventually(lambda: "level-0" in _messages(stack, rid), what="the message recorded")
+    root_ts = posted.response["ts"] if posted.response else None
+    reminder = stack.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts") == root_ts,
+                                    timeout=20)
+    assert "<!subteam^S0SRELEAD>" in reminder.params["text"] and rid in reminder.params["text"]
+    assert "level 2" in stack.click(cast.SAM, ids.APPROVE, rid)
+    assert len([c for c in stack.slack.messages("C0SREAPPR") if not c.params.get("thread_ts")]) == 1
 
 
 def test_commands_are_acknowledged_before_slow_aws_work(stack: Stack) -> None:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws.gateway import AwsGateway
-from bot.app import PolicyHolder, account_roles
+from bot.policies import PolicyHolder
+from bot.root import account_roles
 from bot.settings import Settings
 from core.model import AccessRequest, AuditEvent, Decision, State
 from fakes import cast
