@@ -123,6 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
         name = "index.html" if split.path == "/" else split.path.removeprefix("/static/")
         if name in STATIC and (split.path == "/" or split.path.startswith("/static/")):
             self._send(200, _static(name), STATIC[name])
+        elif split.path == "/favicon.ico":
+            self._send(204, b"", "image/x-icon")
         elif split.path == "/api/state":
             user = (parse_qs(split.query).get("user") or [""])[0]
             try:

@@ -50,7 +50,7 @@ def _aws(world: Playground, user: str, now: datetime) -> JSON:
         owner = row["owner"].rsplit("/", 1)[-1]
         sessions.append({**row, "node_name": names.get(row["node"], ""), "who": owner,
                          "live": row["status"] in ("Connected", "Connecting", "Disconnected")})
-    nodes = [{"id": node_id, "name": name} for name, node_id in sorted(world.stack.nodes.items())]
+    nodes = [{"id": node_id, "name": name} for name, node_id in world.stack.nodes.items()]
     return {"grants": grants, "sessions": sessions, "nodes": nodes}
 
 
