@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from aws.arns import parse_principal
 from fakes.aws import FakeAws
 
@@ -51,7 +53,7 @@ def grants(aws: FakeAws, principals: list[str]) -> list[Grant]:
     for principal in principals:
         try:
             documents = aws.inline_policies(principal)
-        except Exception:  # a principal that does not exist in IAM has no grants to show
+        except ClientError:  # a principal that does not exist in IAM has no grants to show
             continue
         for name, document in sorted(documents.items()):
             if not name.startswith(POLICY_PREFIX):

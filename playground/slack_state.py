@@ -10,8 +10,9 @@ a person too); the App Home is whatever ``views.publish`` left for the person.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fakes.slack_api import RESPONSE_URL_METHOD, FakeSlack
@@ -63,7 +64,7 @@ class SlackState:
     """Scans the fake's call log incrementally; ``shift`` gives the playground's clock shift at scan time, so
     each message keeps the (shifted) time at which it appeared."""
 
-    def __init__(self, slack: FakeSlack, shift: Any) -> None:
+    def __init__(self, slack: FakeSlack, shift: Callable[[], timedelta]) -> None:
         self.slack = slack
         self._shift = shift
         self._lock = threading.RLock()
