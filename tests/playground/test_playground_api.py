@@ -86,8 +86,9 @@ def test_a_request_made_in_the_form_is_approved_with_the_buttons(served: Served)
     assert (status, answer) == (200, {"ok": True})
     eventually(lambda: [m for m in messages(served, cast.SAM, "C0SREAPPR")
                         if m.get("ephemeral") and "access was granted" in m["text"]], what="Sam's answer")
+    request = card["text"].split(":")[0].split()[-1]
     grants = served.get(f"/api/state?user={cast.SAM}")[1]["aws"]["grants"]
-    assert [(g["person"], g["node_name"]) for g in grants] == [("Alice", "dev-1")]
+    assert [(g["person"], g["node_name"]) for g in grants if g["request"] == request] == [("Alice", "dev-1")]
 
 
 def test_the_clock_control_moves_the_bots_clock_forward_only(served: Served) -> None:
