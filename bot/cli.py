@@ -54,6 +54,12 @@ def _demo(args: argparse.Namespace) -> int:
     return run(window_seconds=args.window)
 
 
+def _playground(args: argparse.Namespace) -> int:
+    from playground.server import run
+
+    return run(port=args.port)
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     from bot.root import database
 
@@ -183,6 +189,10 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole story against embedded fakes of Slack and AWS")
     demo.add_argument("--window", type=int, default=6, help="access window in seconds (default 6)")
     demo.set_defaults(func=_demo)
+    playground = sub.add_parser("playground", help="a Slack-like page in the browser, on the embedded fakes "
+                                                   "(127.0.0.1 only)")
+    playground.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    playground.set_defaults(func=_playground)
     policies = sub.add_parser("policies", help="check or explain the policy file").add_subparsers(
         dest="policies_command", required=True)
     policy_report.configure_check(policies.add_parser("check", help="validate the policy file, summarise it, warn"))

@@ -30,7 +30,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.model import AccessRequest, Decision, Event, MessageRef, Notice, Review
 from core.ports import AccessBackend, BreakglassNotices, Notifier

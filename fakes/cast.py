@@ -16,6 +16,7 @@ ERIN = "U0ERIN001"  # engineer known by email only, IAM user erin
 MALLORY = "U0MALLORY"  # contractor
 OSCAR = "U0OSCAR01"  # outsider: in no group, no identity
 GHOST = "U0GHOST01"  # deleted Slack user
+RITA = "U0RITA001"  # security officer: the revoker of the playground's policy file, in no group
 
 USERS: dict[str, dict[str, str | bool]] = {
     ALICE: {"name": "Alice", "email": "alice@example.com", "title": "Platform engineer"},
@@ -28,6 +29,7 @@ USERS: dict[str, dict[str, str | bool]] = {
     MALLORY: {"name": "Mallory", "email": "mallory@contractor.example", "title": "Contractor"},
     OSCAR: {"name": "Oscar", "email": "oscar@example.com", "title": "Visitor"},
     GHOST: {"name": "Ghost", "email": "ghost@example.com", "deleted": True},
+    RITA: {"name": "Rita", "email": "rita@example.com", "title": "Security officer"},
 }
 
 GROUPS: dict[str, list[str]] = {

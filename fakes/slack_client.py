@@ -93,10 +93,11 @@ class SlackSimulator:
         channel_id: str = "C0GENERAL1",
         trigger_id: str | None = None,
         *,
+        response_url: str | None = None,
         timestamp: int | None = None,
         secret: str | None = None,
     ) -> SlackResponse:
-        """A slash command, form-encoded like Slack sends it."""
+        """A slash command, form-encoded like Slack sends it (``response_url``: a given one, else a fresh one)."""
         fields = {
             "token": self.verification_token,
             "team_id": self.team_id,
@@ -109,7 +110,7 @@ class SlackSimulator:
             "text": text,
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
-            "response_url": self._response_url(),
+            "response_url": response_url or self._response_url(),
             "trigger_id": trigger_id or self.new_trigger_id(),
         }
         body = urlencode({k: v for k, v in fields.items() if v is not None}).encode()
@@ -264,6 +265,13 @@ class SlackSimulator:
             extra = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
         body = json.dumps(envelope).encode()
         return self._send(body, _JSON, timestamp=timestamp, secret=secret, extra_headers=extra)
+
+    def interaction(
+        self, payload: dict[str, Any], *, timestamp: int | None = None, secret: str | None = None
+    ) -> SlackResponse:
+        """Any interactivity payload (block_actions, view_submission, block_suggestion…), form-encoded as
+        ``payload=<json>`` and signed, as Slack posts it; the caller builds the payload."""
+        return self._send_payload(payload, timestamp, secret)
 
     def url_verification(self, challenge: str = "challenge-token") -> SlackResponse:
         """The handshake Slack sends when the Request URL is configured."""
