@@ -41,7 +41,7 @@ from core.outbox import retry_owed
 from core.policy import PolicyFile
 from core.ports import Clock
 from handlers import actions, breakglass, commands, home, modals
-from handlers.breakglass import SlackBreakglassNotices
+from handlers.breakglass_notices import SlackBreakglassNotices
 from handlers.digest_blocks import DigestPoster
 from handlers.directory import SlackDirectory
 from handlers.later import Acks, Later

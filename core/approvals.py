@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from core.access import GRANT_LEASE, activate
 from core.context import Context, Say, owe, owe_level, owe_update, record, transition
-from core.errors import Conflict, InvalidInput, NotAllowed
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from core.model import AccessRequest, Decision, Event, Notice, State
 from core.policy.schema import Level
 
@@ -75,6 +75,18 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
         locked = uow.repo.lockout(actor) is not None
     if locked:
         raise NotAllowed("You are locked out of jitbot, and cannot decide on requests until a revoker unlocks you.")
+
+
+def check_decider(ctx: Context, request_id: str, actor: str, *, approve: bool = True) -> AccessRequest:
+    """The request ``actor`` may decide on now (``check_approver``), or a ``JitError`` saying why not: the Reject
+    button asks before opening the modal for the reason, so that nobody writes one in vain."""
+    with ctx.uow() as uow:
+        request = uow.repo.get(request_id)
+        decisions = uow.repo.decisions(request_id) if request else []
+    if request is None:
+        raise NotFound(f"There is no request {request_id}.")
+    check_approver(ctx, request, actor, decisions, approve=approve)
+    return request
 
 
 def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: str | None = None) -> Outcome:

@@ -34,6 +34,13 @@ def node_ref(node: Node) -> str:
     return f"{node.account}/{node.region}/{node.id}"
 
 
+def extended_node(ctx: Context, request_id: str) -> str:
+    """The ``node_ref`` of the request an extension form extends; "" when there is no such request (the checks
+    of the submission then say what is wrong)."""
+    old = ctx.find(request_id)
+    return node_ref(old.node) if old else ""
+
+
 @dataclass(frozen=True)
 class Requestable:
     """A node the requester may ask for, and the policy that would decide (with no duration given)."""
