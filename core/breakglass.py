@@ -54,7 +54,7 @@ class Review:
 
 
 class BreakglassNotices(Protocol):
-    """How break-glass is made loud (implemented on Slack by ``handlers.breakglass``)."""
+    """How break-glass is made loud (implemented on Slack by ``handlers.breakglass_notices``)."""
 
     def alert(self, request: AccessRequest, reviewers: tuple[str, ...],
               done: frozenset[str] = frozenset()) -> list[MessageRef]:
