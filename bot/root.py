@@ -32,7 +32,7 @@ from bot.settings import Settings
 from core.context import Context
 from core.policy import PolicyFile
 from core.ports import Alarms, Clock, IdentityStore, Notifier, PrincipalTags
-from handlers.breakglass import SlackBreakglassNotices
+from handlers.breakglass_notices import SlackBreakglassNotices
 from handlers.directory import SlackDirectory
 from handlers.notices import SsoPortal
 from handlers.notifier import SlackNotifier

@@ -81,6 +81,18 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
         raise NotAllowed("You are locked out of jitbot, and cannot decide on requests until a revoker unlocks you.")
 
 
+def check_decider(ctx: Context, request_id: str, actor: str, *, approve: bool = True) -> AccessRequest:
+    """The request ``actor`` may decide on now (``check_approver``), or a ``JitError`` saying why not: the Reject
+    button asks before opening the modal for the reason, so that nobody writes one in vain."""
+    with ctx.uow() as uow:
+        request = uow.repo.get(request_id)
+        decisions = uow.repo.decisions(request_id) if request else []
+    if request is None:
+        raise NotFound(f"There is no request {request_id}.")
+    check_approver(ctx, request, actor, decisions, approve=approve)
+    return request
+
+
 def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: str | None = None) -> Outcome:
     """One click: read the request, its decisions and the actor's lockout once; check the approver (outside the
     transaction: Slack lookups may be slow); then one transaction records the decision and what it completes,

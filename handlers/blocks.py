@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 )
 
 from core.durations import format_duration
-from core.model import AccessRequest, Decision, State
+from core.model import AccessRequest, Decision, Review, State
 from handlers import ids
 from handlers.text import clip, escape, principal, safe, user, when
 
@@ -83,7 +83,7 @@ def approval_blocks(request: AccessRequest, level: int, decisions: Sequence[Deci
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip("\n".join(lines), TEXT))]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_status_line(request, level, remaining))]))
     if request.state is State.PENDING and request.current_level == level:
-        blocks.append(decide_buttons(request.id, f"decide-{level}"))
+        blocks.append(decide_buttons(request.id, ids.decide_block(level)))
     return blocks
 
 
@@ -126,3 +126,48 @@ def request_buttons(request_id: str, *actions: str, block_id: str | None = None)
         elements.append(ButtonElement(text=labels[action], action_id=action, value=request_id, confirm=confirm,
                                       style="danger" if action == ids.RELEASE else None))
     return ActionsBlock(block_id=block_id, elements=elements)
+
+
+# -- break-glass ----------------------------------------------------------------------------------------------------
+def _breakglass_what(request: AccessRequest, zone: ZoneInfo) -> str:
+    node = f"`{escape(request.node.id)}`" + (f" ({escape(request.node.name)})" if request.node.name else "")
+    if request.state is State.ACTIVE:
+        status = f"access granted at once, until {when(request.expires_at, zone)}"
+    elif request.state is State.FAILED:
+        status = f"the grant failed: {escape(request.end_reason)}"
+    else:
+        status = f"state {request.state.value}"
+    return f"{user(request.requester)} broke the glass on {node}: {status}, without approval."
+
+
+def breakglass_blocks(request: AccessRequest, reviewers: Sequence[str], zone: ZoneInfo, *, here: bool,
+                      review: Review | None = None) -> list[Block]:
+    """The loud alert of a break-glass use, with its Review button; once reviewed, the review instead."""
+    level = request.levels[0].name if request.levels else "Level 1"
+    who = ", ".join(principal(r) for r in reviewers)
+    blocks: list[Block] = [
+        HeaderBlock(text=f":rotating_light: Break-glass {request.id}"),
+        SectionBlock(text=MarkdownTextObject(text=("<!here> " if here else "") + _breakglass_what(request, zone))),
+        facts(request, zone),
+    ]
+    if review is None:
+        blocks += [
+            ContextBlock(elements=[MarkdownTextObject(
+                text=f"A review is required from level 1 ('{escape(level)}') of policy '{escape(request.policy)}': "
+                     f"{who}. They can also end the access: `/jit revoke {request.id} <reason>`.")]),
+            ActionsBlock(block_id=ids.BREAKGLASS_REVIEW_BLOCK, elements=[
+                ButtonElement(text="Review", action_id=ids.REVIEW, value=request.id, style="primary")]),
+        ]
+    else:
+        verdict = ":white_check_mark: justified" if review.justified else ":warning: *not justified*"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"Reviewed by {user(review.reviewer)} at {when(review.at, zone)}: {verdict}. "
+                 f"{escape(review.note)}"[:3000])]))
+    return blocks
+
+
+def breakglass_text(request: AccessRequest, reviewers: Sequence[str], here: bool) -> str:
+    """The alert's notification text: ``@here`` in the audit channel, the reviewers by name in their own channel."""
+    who = "<!here>" if here else ", ".join(principal(r) for r in reviewers)
+    return (f"{who} Break-glass {request.id}: <@{request.requester}> took access to {request.node.id} for "
+            f"{format_duration(request.duration)} without approval; review required")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
 
 from core import access, queries
 from core.context import Context
@@ -13,6 +14,7 @@ from core.errors import InvalidInput, JitError
 from core.submit import RequestInput, submit
 from handlers import parsing, policy_commands, replies, revoker_commands
 from handlers.later import Later
+from handlers.listen import bound
 from handlers.modals import request_modal
 from handlers.request_view import Meta
 from handlers.text import escape
@@ -114,17 +116,20 @@ def answer(ctx: Context, user: str, text: str) -> Reply:
 
 
 def register(app: App, ctx: Context, later: Later) -> None:
-    @app.command("/jit")
-    def jit(ack: Ack, body: dict[str, Any], command: dict[str, Any], respond: Respond) -> None:
-        ack()
-        later(body, run, command, respond)
+    app.command("/jit")(bound(jit, ctx, later))
 
-    def run(command: dict[str, Any], respond: Respond) -> None:
-        reply = answer(ctx, command["user_id"], command.get("text", ""))
-        if isinstance(reply, str):
-            respond(text=reply, response_type="ephemeral")
-        elif reply.modal is not None:
-            later.client.views_open(trigger_id=command["trigger_id"],
-                                    view=reply.modal(command.get("response_url")).to_dict())
-        else:
-            respond(text=reply.text, blocks=[b.to_dict() for b in reply.blocks], response_type="ephemeral")
+
+def jit(ctx: Context, later: Later, ack: Ack, body: dict[str, Any], command: dict[str, Any], respond: Respond) -> None:
+    ack()
+    later(body, run, ctx, later.client, command, respond)
+
+
+def run(ctx: Context, client: WebClient, command: dict[str, Any], respond: Respond) -> None:
+    """``/jit <text>``, after the ack: the answer, or the modal it opens instead."""
+    reply = answer(ctx, command["user_id"], command.get("text", ""))
+    if isinstance(reply, str):
+        respond(text=reply, response_type="ephemeral")
+    elif reply.modal is not None:
+        client.views_open(trigger_id=command["trigger_id"], view=reply.modal(command.get("response_url")).to_dict())
+    else:
+        respond(text=reply.text, blocks=[b.to_dict() for b in reply.blocks], response_type="ephemeral")

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slack_bolt import Ack, App
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -35,10 +35,10 @@ from core.model import AccessRequest, State
 from handlers import ids
 from handlers.blocks import TEXT, request_buttons
 from handlers.later import Later
-from handlers.modals import request_modal
+from handlers.listen import acked, bound
+from handlers.modals import open_request
 from handlers.refresher import HomeViews
 from handlers.replies import decision_card, node_label
-from handlers.request_view import Meta
 from handlers.text import clip, left, safe, when
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def _mine(request: AccessRequest, data: HomeData) -> list[Block]:
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=line))]
     actions = (ids.EXTEND, ids.RELEASE) if state is State.ACTIVE else (ids.CANCEL,) if state is State.PENDING else ()
     if actions:
-        blocks.append(request_buttons(request.id, *actions, block_id=f"mine-{request.id}"))
+        blocks.append(request_buttons(request.id, *actions, block_id=ids.mine_block(request.id)))
     return blocks
 
 
@@ -98,7 +98,7 @@ def _history_line(request: AccessRequest, zone: ZoneInfo) -> str:
 
 def build(data: HomeData) -> View:
     blocks: list[Block] = [
-        ActionsBlock(block_id="home-top", elements=[
+        ActionsBlock(block_id=ids.HOME_TOP_BLOCK, elements=[
             ButtonElement(text="Request access", action_id=ids.OPEN_REQUEST, value="new", style="primary")]),
         HeaderBlock(text="Requests for me"),
     ]
@@ -130,25 +130,20 @@ def publish(ctx: Context, client: WebClient, user: str) -> None:
 
 def register(app: App, ctx: Context, later: Later, views: HomeViews | None = None) -> None:
     """``views`` records each opening, so that changes republish the homes being looked at."""
-    client = later.client
+    app.event("app_home_opened")(bound(opened, ctx, later, views))
+    app.action(ids.OPEN_REQUEST)(acked(ctx, later, open_request))
 
-    @app.event("app_home_opened")
-    def opened(body: dict[str, Any], event: dict[str, Any]) -> None:
-        if event.get("tab", "home") == "home":
-            later(body, show, str(event["user"]))
 
-    def show(user: str) -> None:
-        if views is not None:
-            try:  # before gathering: a change from now on republishes this home, none falls in between
-                views.opened(user, ctx.clock.now())
-            except Exception:  # the database briefly down: still show the tab; its next opening records it
-                log.exception("could not record an App Home opening", extra={"slack_user": user})
-        publish(ctx, client, user)
+def opened(ctx: Context, later: Later, views: HomeViews | None, body: dict[str, Any], event: dict[str, Any]) -> None:
+    if event.get("tab", "home") == "home":
+        later(body, show, ctx, later.client, views, str(event["user"]))
 
-    @app.action(ids.OPEN_REQUEST)
-    def open_request(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        later(body, open_modal, body)
 
-    def open_modal(body: dict[str, Any]) -> None:
-        client.views_open(trigger_id=body["trigger_id"], view=request_modal(ctx, body["user"]["id"], Meta()).to_dict())
+def show(ctx: Context, client: WebClient, views: HomeViews | None, user: str) -> None:
+    """Record the opening, then publish the home."""
+    if views is not None:
+        try:  # before gathering: a change from now on republishes this home, none falls in between
+            views.opened(user, ctx.clock.now())
+        except Exception:  # the database briefly down: still show the tab; its next opening records it
+            log.exception("could not record an App Home opening", extra={"slack_user": user})
+    publish(ctx, client, user)

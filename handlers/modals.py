@@ -35,6 +35,7 @@ from core.submit import record_request
 from handlers import ids, replies, request_view
 from handlers.deadline import Late, in_background, within
 from handlers.later import Later
+from handlers.listen import Body, acked, bound
 from handlers.request_view import Meta
 from handlers.tell import tell
 from handlers.text import escape
@@ -105,70 +106,70 @@ def _errors(field: str | None, message: str, form: request_view.RequestForm, ext
 
 def register(app: App, ctx: Context, later: Later) -> None:
     """The options and the submission's field errors are answered in the ack; the rest runs after it."""
-    client = later.client
+    app.shortcut(ids.SHORTCUT_REQUEST)(acked(ctx, later, open_request))
+    app.options(ids.NODE_INPUT)(bound(node_options, ctx))
+    app.action(ids.NODE_INPUT)(acked(ctx, later, node_picked))
+    app.view(ids.REQUEST_VIEW)(bound(submitted, ctx, later))
 
-    def open_modal(body: dict[str, Any]) -> None:
-        client.views_open(trigger_id=body["trigger_id"], view=request_modal(ctx, body["user"]["id"], Meta()).to_dict())
 
-    @app.shortcut(ids.SHORTCUT_REQUEST)
-    def shortcut(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        later(body, open_modal, body)
+def open_request(ctx: Context, client: WebClient, body: Body) -> None:
+    """The request modal, fresh (the shortcut, the App Home's button)."""
+    client.views_open(trigger_id=body["trigger_id"], view=request_modal(ctx, body["user"]["id"], Meta()).to_dict())
 
-    @app.options(ids.NODE_INPUT)
-    def node_options(ack: Ack, body: dict[str, Any]) -> None:
-        text = str(body.get("value") or "")[:100]
-        try:
-            found = within(OPTIONS_BUDGET, lambda: requestable_nodes(ctx, body["user"]["id"], text,
-                                                                     limit=MAX_OPTIONS), "node search")
-        except (JitError, TransientAwsError, Late) as err:  # an empty list rather than a spinning picker
-            log.warning("node options failed", extra={"error": str(err)})
-            found = []
-        ack(options=[request_view.node_option(f).to_dict() for f in found])
 
-    @app.action(ids.NODE_INPUT)
-    def node_picked(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        later(body, picked, body)
+def node_options(ctx: Context, ack: Ack, body: Body) -> None:
+    text = str(body.get("value") or "")[:100]
+    try:
+        found = within(OPTIONS_BUDGET, lambda: requestable_nodes(ctx, body["user"]["id"], text,
+                                                                 limit=MAX_OPTIONS), "node search")
+    except (JitError, TransientAwsError, Late) as err:  # an empty list rather than a spinning picker
+        log.warning("node options failed", extra={"error": str(err)})
+        found = []
+    ack(options=[request_view.node_option(f).to_dict() for f in found])
 
-    def picked(body: dict[str, Any]) -> None:
-        view = body["view"]
-        try:
-            fresh = _picked_view(ctx, body["user"]["id"], view)
-        except (JitError, TransientAwsError) as err:  # the submission will report it on the field
-            log.info("picked node could not be looked up", extra={"error": str(err)})
-            return
-        try:
-            client.views_update(view_id=view["id"], hash=view.get("hash"), view=fresh.to_dict())
-        except SlackApiError as err:  # hash_conflict: the person changed the view meanwhile
-            log.info("request view not updated", extra={"error": err.response.get("error")})
 
-    @app.view(ids.REQUEST_VIEW)
-    def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = body["user"]["id"]
-        meta = Meta.loads(view.get("private_metadata"))
-        form = request_view.parse(view)
-        data = RequestInput(user, form.node, form.reason, form.duration, form.ticket, extends=meta.extends)
-        try:
-            checked = within(VALIDATION_BUDGET, lambda: check(ctx, data), "request validation")
-        except JitError as err:
-            ack(response_action="errors", errors=_errors(err.field, str(err), form, bool(meta.extends)))
-            return
-        except Late:
-            ack(response_action="errors", errors=_errors(
-                "node", "AWS or Slack is slow to answer right now; please submit again in a moment.", form,
-                bool(meta.extends)))
-            return
-        ack()
-        later(body, submit_checked, checked, meta.response_url)
+def node_picked(ctx: Context, client: WebClient, body: Body) -> None:
+    """The form again, with the durations of the picked node's policy."""
+    view = body["view"]
+    try:
+        fresh = _picked_view(ctx, body["user"]["id"], view)
+    except (JitError, TransientAwsError) as err:  # the submission will report it on the field
+        log.info("picked node could not be looked up", extra={"error": str(err)})
+        return
+    try:
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=fresh.to_dict())
+    except SlackApiError as err:  # hash_conflict: the person changed the view meanwhile
+        log.info("request view not updated", extra={"error": err.response.get("error")})
 
-    def submit_checked(checked: Checked, response_url: str | None) -> None:
-        try:
-            done = record_request(ctx, checked)
-            text = replies.submitted(done.request, ctx.policies().settings.zone)
-        except JitError as err:
-            text = f":warning: {escape(str(err))}"
-        tell(client, response_url, checked.person.user.id, text)
+
+def submitted(ctx: Context, later: Later, ack: Ack, body: Body, view: dict[str, Any]) -> None:
+    """Every rule of a submission is checked in the ack (a refusal shows on its field); the request is recorded
+    after it, from what the check returned."""
+    user = body["user"]["id"]
+    meta = Meta.loads(view.get("private_metadata"))
+    form = request_view.parse(view)
+    data = RequestInput(user, form.node, form.reason, form.duration, form.ticket, extends=meta.extends)
+    try:
+        checked = within(VALIDATION_BUDGET, lambda: check(ctx, data), "request validation")
+    except JitError as err:
+        ack(response_action="errors", errors=_errors(err.field, str(err), form, bool(meta.extends)))
+        return
+    except Late:
+        ack(response_action="errors", errors=_errors(
+            "node", "AWS or Slack is slow to answer right now; please submit again in a moment.", form,
+            bool(meta.extends)))
+        return
+    ack()
+    later(body, submit_checked, ctx, later.client, checked, meta.response_url)
+
+
+def submit_checked(ctx: Context, client: WebClient, checked: Checked, response_url: str | None) -> None:
+    try:
+        done = record_request(ctx, checked)
+        text = replies.submitted(done.request, ctx.policies().settings.zone)
+    except JitError as err:  # something changed between the check and the recording
+        text = f":warning: {escape(str(err))}"
+    tell(client, response_url, checked.person.user.id, text)
 
 
 def open_extension(ctx: Context, client: WebClient, trigger_id: str, user: str, request_id: str,

@@ -12,7 +12,6 @@ from datetime import datetime
 from functools import partial
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 from core.errors import Undelivered
 from core.model import AccessRequest, Decision, Event, MessageRef, Notice
@@ -20,6 +19,7 @@ from core.policy.file import PolicyFile
 from handlers import ids
 from handlers.blocks import approval_blocks, approval_text, message_blocks, request_buttons
 from handlers.notices import SsoPortal, render
+from handlers.slack_api import must
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,6 @@ DM_BUTTONS = {
     Notice.GRANTED: (ids.EXTEND, ids.RELEASE),
     Notice.WARNING: (ids.EXTEND, ids.RELEASE),
 }
-
-#: Slack errors (``"ok": false``) that a later attempt may not meet; any other is permanent (a channel that does
-#: not exist, a bot not in it, a message refused): the item is given up on at once rather than retried
-TRANSIENT_ERRORS = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
-                              "request_timeout"})
-
 
 class SlackNotifier:
     def __init__(self, client: WebClient, policies: Callable[[], PolicyFile],
@@ -49,18 +43,7 @@ class SlackNotifier:
 
     def _must(self, method: str, **kwargs: object) -> dict[str, object]:
         """One Web API call that must go through: ``Undelivered`` (permanent or not) when it did not."""
-        try:
-            response = self.client.api_call(method, json=kwargs)
-        except SlackApiError as err:
-            code = str(err.response.get("error") or "") if err.response is not None else ""
-            status = err.response.status_code if err.response is not None else 0
-            log.error("slack call failed", extra={"slack_method": method, "error": str(err)})
-            permanent = 0 < status < 500 and status != 429 and code not in TRANSIENT_ERRORS
-            raise Undelivered(f"{method}: {code or status}", permanent=permanent) from err
-        except (SlackClientError, OSError) as err:
-            log.error("slack call failed", extra={"slack_method": method, "error": str(err)})
-            raise Undelivered(f"{method}: {type(err).__name__}: {err}") from err
-        return response.data if isinstance(response.data, dict) else {}
+        return must(self.client, method, **kwargs)
 
     # -- the Notifier port ------------------------------------------------------------------------------
     def post_approval(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:

@@ -13,6 +13,7 @@ from slack_sdk.models.views import View
 from core.checks import Requestable
 from core.durations import format_duration
 from core.model import AccessRequest, State
+from handlers import ids
 from handlers.blocks import decide_buttons
 from handlers.parsing import USAGE
 from handlers.request_view import policy_summary
@@ -97,7 +98,7 @@ def decision_card(request: AccessRequest, zone: ZoneInfo, now: datetime) -> list
             f"{format_duration(request.duration)}{ticket}\n>{safe(request.reason, 1500)}\n"
             f"Level {request.current_level + 1} of {len(request.levels)} ('{safe(level.name, 100)}') · "
             f"waiting for {waited}")
-    return [SectionBlock(text=MarkdownTextObject(text=text)), decide_buttons(request.id, f"decide-{request.id}")]
+    return [SectionBlock(text=MarkdownTextObject(text=text)), decide_buttons(request.id, ids.decide_block(request.id))]
 
 
 def pending(requests: Sequence[AccessRequest], zone: ZoneInfo, now: datetime) -> Answer:

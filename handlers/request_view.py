@@ -36,7 +36,6 @@ from core.policy.schema import ManualApprovalPolicy
 from handlers import ids
 from handlers.text import escape, safe, when
 
-POLICY_BLOCK = "policy"
 OPTION_TEXT = 75
 
 
@@ -125,7 +124,7 @@ def build(*, meta: Meta, choices: list[timedelta], default: timedelta, policy: G
         blocks.append(InputBlock(block_id=ids.NODE_BLOCK, label="Node", element=picker, dispatch_action=True,
                                  hint="Only the nodes you may request are listed, with the policy that applies."))
     if policy is not None:
-        blocks.append(ContextBlock(block_id=POLICY_BLOCK, elements=[MarkdownTextObject(
+        blocks.append(ContextBlock(block_id=ids.POLICY_BLOCK, elements=[MarkdownTextObject(
             text=f"Policy {safe(policy_summary(policy), 500)}"
                  + (f"\n{safe(policy.description, 1000)}" if policy.description else ""))]))
     maximum = max(choices)

@@ -12,7 +12,7 @@ from core.breakglass import unreviewed_breakglass
 from core.model import Kind, State
 from fakes import cast
 from fakes.stack import REPO_POLICIES, Stack
-from handlers.breakglass import NOTE_BLOCK, NOTE_INPUT, REVIEW, REVIEW_VIEW, VERDICT_BLOCK, VERDICT_INPUT
+from handlers.ids import NOTE_BLOCK, NOTE_INPUT, REVIEW, REVIEW_VIEW, VERDICT_BLOCK, VERDICT_INPUT
 from tests.helpers import button_value, events, eventually, request, valid_blocks, valid_view
 
 ALICE_ROLE = "arn:aws:iam::123456789012:role/alice"

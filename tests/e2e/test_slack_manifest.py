@@ -47,8 +47,8 @@ def _sources() -> list[Path]:
 
 def web_api_calls() -> dict[str, set[str]]:
     """Web API methods called in the code, each with the files that call it: ``client.chat_postMessage(…)``,
-    ``client.api_call("chat.update", …)``, or the notifier's ``self._call(…)`` / ``self._must("conversations.open", …)``
-    (also when handed to ``partial``)."""
+    ``client.api_call("chat.update", …)``, the notifier's ``self._must("conversations.open", …)`` (also when handed to
+    ``partial``), or ``handlers.slack_api``'s ``call(client, "chat.update", …)`` / ``must(…)``."""
     found: dict[str, set[str]] = {}
     for path in _sources():
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
@@ -58,11 +58,15 @@ def web_api_calls() -> dict[str, set[str]]:
                 name = "partial"
             elif isinstance(node.func, ast.Attribute):
                 name = node.func.attr
+            elif isinstance(node.func, ast.Name):
+                name = node.func.id
             else:
                 continue
             method = None
             if name in ("api_call", "_call", "_must") and node.args and isinstance(node.args[0], ast.Constant):
                 method = str(node.args[0].value)
+            elif name in ("call", "must") and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
+                method = str(node.args[1].value)  # handlers.slack_api: call(client, "chat.update", …)
             elif (name == "partial" and len(node.args) > 1 and isinstance(node.args[0], ast.Attribute)
                   and node.args[0].attr == "_must" and isinstance(node.args[1], ast.Constant)):
                 method = str(node.args[1].value)

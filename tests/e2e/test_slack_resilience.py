@@ -49,7 +49,7 @@ def test_persistent_server_errors_never_lose_a_state_change(stack_factory, caplo
     notices go out, and the message owed is posted by the outbox's retry (no reminder needed), once."""
     stack = stack_factory(NO_REMINDERS, settings=FAST_ELECTION)
     rid = _submitted(stack)
-    caplog.set_level(logging.ERROR, logger="handlers.notifier")
+    caplog.set_level(logging.ERROR, logger="handlers.slack_api")
     # the level 2 message meets a 500 at its first attempt and at both retries of the client's handler
     stack.slack.fail_next("chat.postMessage", times=3, status=500)
     assert "level 2" in stack.click(cast.SAM, ids.APPROVE, rid)  # the answer goes by response_url

@@ -32,7 +32,7 @@ from fakes.slack_api import FakeSlack
 from fakes.slack_calls import RecordedCall
 from fakes.slack_client import SlackSimulator
 from handlers import ids
-from handlers.breakglass import NOTE_BLOCK, NOTE_INPUT, REVIEW_VIEW, VERDICT_BLOCK, VERDICT_INPUT
+from handlers.ids import NOTE_BLOCK, NOTE_INPUT, REVIEW_VIEW, VERDICT_BLOCK, VERDICT_INPUT
 from store.uow import SqlUnitOfWork
 from tests.e2e.test_replicas import free_port
 from tests.helpers import eventually
