@@ -283,7 +283,7 @@ def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[]
         import bot.app
 
         workers = int(options["listener_workers"])
-        bot.app.ThreadPoolExecutor = lambda **kw: ThreadPoolExecutor(**{**kw, "max_workers": workers})  # type: ignore[assignment]
+        bot.app.ThreadPoolExecutor = lambda **kw: ThreadPoolExecutor(**{**kw, "max_workers": workers})  # type: ignore[attr-defined,assignment]
 
     class BenchStack(Stack):
         def aws_gateway(self, settings: Any, policies: Any) -> Any:
