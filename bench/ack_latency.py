@@ -184,8 +184,8 @@ def run(delay: float, ops: dict[int, int], levels: Sequence[int], floors: dict[i
             Child(floor_setup, slack_url=deployment.fakes.info["slack_url"]) as floor:
         print(f"  bot process: pid {deployment.bot.pid}; fakes: pid {deployment.fakes.pid}; floor: pid {floor.pid}",
               flush=True)
-        users = Users(deployment.url, deployment.secret)
-        floor_users = Users(floor.info["url"], floor.info["secret"])
+        users = deployment.users()
+        floor_users = Users(floor.info["url"], floor.info["secret"], benchlib.receiver())  # the floor only acks
         try:
             deployment.fakes.call(benchlib.set_delay, delay)
             users.set_delay(delay)

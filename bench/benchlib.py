@@ -23,8 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from fakes.slack_api import FakeSlack
 
 REPO = Path(__file__).resolve().parents[1]
 REQUEST_ID = re.compile(r"\bR[0-9A-HJKMNP-TV-Z]{8}\b")
@@ -263,7 +266,9 @@ class AwsAt:
 
 def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[], None]]:
     """(Child) the whole bot (``fakes.stack.Stack``: composition root, waitress, scheduler, SQLite) talking
-    to the fakes of another process. ``backend``: "module:function" building an in-process AccessBackend and
+    to the fakes of another process. ``hooks_url`` (required; None when no delivery is sent to this bot): the
+    origin of the load generator's ``receiver()``, the bot's ``slack_hooks_url`` (else it would refuse to answer
+    there and DM instead); ``backend``: "module:function" building an in-process AccessBackend and
     NodeDirectory instead of the real AwsGateway; ``database_url``: an existing database to use;
     ``listener_workers``: the size of Bolt's listener pool (the figures before it was sized to the HTTP server)."""
     from bot.server import settle_memory
@@ -271,11 +276,14 @@ def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[]
 
     workdir = Path(options.get("workdir") or scratch("bot"))
     backend = options.get("backend")
+    settings = dict(options.get("settings") or {})
+    if options["hooks_url"] is not None:
+        settings["slack_hooks_url"] = options["hooks_url"]
     if options.get("listener_workers"):  # reproduce an earlier composition root: Bolt's pool of that many workers
         import bot.app
 
         workers = int(options["listener_workers"])
-        bot.app.ThreadPoolExecutor = lambda **kw: ThreadPoolExecutor(**{**kw, "max_workers": workers})  # type: ignore[attr-defined]
+        bot.app.ThreadPoolExecutor = lambda **kw: ThreadPoolExecutor(**{**kw, "max_workers": workers})  # type: ignore[attr-defined,assignment]
 
     class BenchStack(Stack):
         def aws_gateway(self, settings: Any, policies: Any) -> Any:
@@ -286,7 +294,7 @@ def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[]
 
     stack = BenchStack(workdir, slack=SlackAt(options["slack_url"]), aws=AwsAt(options["aws_url"]),  # type: ignore[arg-type]
                        nodes=options["nodes"], sweep_seconds=float(options.get("sweep_seconds", 5.0)),
-                       policies=options.get("policies"), settings=options.get("settings"),
+                       policies=options.get("policies"), settings=settings,
                        database_url=options.get("database_url"))
     stack.start()
     settle_memory()  # as ``jitbot serve`` does once started
@@ -300,29 +308,42 @@ def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[]
 
 
 class Deployment:
-    """The fakes in one process, the bot in another: ``fakes.call(...)``, ``bot.call(...)``, ``url``, ``secret``."""
+    """The fakes in one process, the bot in another: ``fakes.call(...)``, ``bot.call(...)``, ``url``, ``secret``;
+    and, in this process, the ``receiver`` of the bot's answers (the bot's ``slack_hooks_url``): drive the bot
+    with ``users()``."""
 
     def __init__(self, fake_options: dict[str, Any] | None = None, people: int = 0, **bot_options: Any) -> None:
         import workload
 
         if people:
             bot_options.setdefault("policies", workload.policies_text(people))
-        self.fakes = Child(fakes_setup, people=people, **(fake_options or {}))
+        self.receiver = receiver()
+        try:
+            self.fakes = Child(fakes_setup, people=people, **(fake_options or {}))
+        except BaseException:
+            self.receiver.stop()
+            raise
         try:
             self.nodes: dict[str, str] = self.fakes.info["nodes"]
             self.bot = Child(bot_setup, slack_url=self.fakes.info["slack_url"], aws_url=self.fakes.info["aws_url"],
-                             nodes=self.nodes, **bot_options)
+                             nodes=self.nodes, hooks_url=self.receiver.base_url, **bot_options)
         except BaseException:
             self.fakes.close()
+            self.receiver.stop()
             raise
         self.url: str = self.bot.info["url"]
         self.secret: str = self.bot.info["secret"]
         self.database_url: str = self.bot.info["database_url"]
         self.pids: list[int] = [self.bot.pid]
 
+    def users(self) -> Users:
+        """Signed deliveries to the bot, its answers read on ``receiver`` (closing the Users stops it)."""
+        return Users(self.url, self.secret, self.receiver)
+
     def close(self) -> None:
         self.bot.close()
         self.fakes.close()
+        self.receiver.stop()
 
     def __enter__(self) -> Deployment:
         return self
@@ -393,18 +414,29 @@ def close_pending(stack: Any, request_ids: Sequence[str]) -> int:
 # --- Slack's side: signed requests, and a receiver for the answers sent to response_url --------------
 
 
-class Users:
-    """Signed Slack deliveries to the bot; each thread waits for the answer to its own last delivery.
-
-    A local FakeSlack stands in for Slack's response_url endpoint (the bot answers slash commands and
+def receiver() -> FakeSlack:
+    """A started local FakeSlack standing in for Slack's response_url hooks (the bot answers slash commands and
     button clicks there), so the time to the answer can be measured next to the time to the ack.
-    """
 
-    def __init__(self, app_url: str, secret: str, delay: float = 0.0) -> None:
-        from fakes.slack_api import FakeSlack
+    Start it BEFORE the bot and give the bot its origin, ``base_url`` (``hooks_url=`` of ``bot_setup``,
+    ``SLACK_HOOKS_URL`` of ``jitbot serve``): jitbot answers a response_url only on Slack's hooks, on
+    SLACK_API_URL's origin or on SLACK_HOOKS_URL's; anywhere else it DMs instead (handlers/tell.py), and every
+    answer awaited here would be missing.
+    """
+    from fakes.slack_api import FakeSlack
+
+    return FakeSlack().start()
+
+
+class Users:
+    """Signed Slack deliveries to the bot; each thread waits for the answer to its own last delivery, which
+    the bot sends to ``receiver`` (see ``receiver()``: the bot must have been told its origin). Closing the
+    Users stops the receiver."""
+
+    def __init__(self, app_url: str, secret: str, receiver: FakeSlack) -> None:
         from fakes.slack_client import SlackSimulator
 
-        self.receiver = FakeSlack(delay=delay).start()
+        self.receiver = receiver
         local = threading.local()
         self._local = local
 

@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                         shutil.copy(empty, database)
                     else:
                         shutil.copy(grants, database)
-                    serve = Serve(fakes, f"sqlite:///{database}", workdir)
+                    # start-up only: no delivery, nothing to answer
+                    serve = Serve(fakes, f"sqlite:///{database}", workdir, hooks_url=None)
                     try:
                         if serve.ready != serve.ready:
                             validity.bad(label, "jitbot serve did not become ready within 60 s")

@@ -216,7 +216,7 @@ def _counts(url: str) -> tuple[int, int]:
 def measurements(url: str, anchor: datetime) -> Iterator[tuple[str, Callable[[], Any]]]:
     from typing import cast
 
-    from bot.app import PolicyHolder
+    from bot.policies import PolicyHolder
     from core.context import Context
     from handlers import commands
     from store.engine import create_session_factory, make_engine

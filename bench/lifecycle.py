@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     started = benchlib.banner("Lifecycle throughput (request, 2-level approval, grant, expiry, revocation)")
     validity = Validity("lifecycle")
     with Deployment(people=max(args.clients), sweep_seconds=5.0) as deployment:
-        users = Users(deployment.url, deployment.secret)
+        users = deployment.users()
         reader = StateReader(deployment.database_url)
         try:
             if cycle(users, reader, 0, "warm-up", validity) is None:

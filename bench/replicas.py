@@ -58,10 +58,16 @@ def acks_and_cycles(fakes: Child, workdir: Path, levels: list[int], ops: dict[in
     policies.write_text(workload.policies_text(max(*levels, people)), "utf-8")
     rows: list[list[object]] = []
     with serving.postgres_database("acks") as url:
-        replicas = Replicas(fakes, url, workdir, policies)
+        answers = benchlib.receiver()  # before the replicas, which are told its origin
+        try:
+            replicas = Replicas(fakes, url, workdir, policies, hooks_url=answers.base_url)
+        except BaseException:
+            answers.stop()
+            raise
         floors = [Child(floor_setup, slack_url=fakes.info["slack_url"], secret=serving.SECRET) for _ in range(2)]
         proxy = Proxy([f.info["url"] for f in floors])
-        users, floor_users = Users(replicas.url, replicas.secret), Users(proxy.url, floors[0].info["secret"])
+        users = Users(replicas.url, replicas.secret, answers)
+        floor_users = Users(proxy.url, floors[0].info["secret"], benchlib.receiver())  # the floor only acks
         reader = StateReader(url)
         try:
             print(f"  replicas: pids {replicas.pids}, proxy pid {replicas.proxy.pid}; floors: pids "
@@ -108,7 +114,8 @@ def revocation(fakes: Child, workdir: Path, grants: int, expiring: int, spread_s
         fakes.call(seeding.watch_policies, policies)
         print(f"  seeded {len(ids):,} active grants and {len(policies):,} policies in moto in "
               f"{time.perf_counter() - seeded:.1f} s", flush=True)
-        replicas = Replicas(fakes, url, workdir, benchlib.REPO / "policies.toml")
+        replicas = Replicas(fakes, url, workdir, benchlib.REPO / "policies.toml",
+                            hooks_url=None)  # expiries only: no delivery to answer
         try:
             print(f"  replicas ready (pids {replicas.pids}); first expiry in "
                   f"{(first - datetime.now(UTC)).total_seconds():.1f} s", flush=True)

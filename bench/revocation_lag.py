@@ -85,7 +85,8 @@ def scheduler_precision(fakes: Child, spread_seconds: float, lead: float, validi
                                warned_before=now + timedelta(hours=1))
     print(f"  seeded {len(ids)} active grants in {time.perf_counter() - seeded:.1f} s", flush=True)
     bot = Child(benchlib.bot_setup, slack_url=fakes.info["slack_url"], aws_url=fakes.info["aws_url"],
-                nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir), backend="seeding:InstantAws")
+                nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir), backend="seeding:InstantAws",
+                hooks_url=None)  # expiries only: no delivery to answer
     try:
         armed = _wait_armed(bot)
         margin = (first - datetime.now(UTC)).total_seconds()
@@ -121,7 +122,8 @@ def moto_burst(fakes: Child, lead: float, validity: Validity, total: int = GRANT
     before = fakes.call(seeding.count_policies, principals)
     fakes.call(seeding.watch_policies, grants)
     bot = Child(benchlib.bot_setup, slack_url=fakes.info["slack_url"], aws_url=fakes.info["aws_url"],
-                nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir))
+                nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir),
+                hooks_url=None)  # expiries only: no delivery to answer
     try:
         armed = _wait_armed(bot)
         margin = (burst_at - datetime.now(UTC)).total_seconds()

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import benchlib
 import history
@@ -40,6 +40,9 @@ from benchlib import Child, Spread, Users, scratch, show, verdict
 from revocation_lag import _collect, _row, _wait_armed
 from serving import Serve
 from workload import Validity
+
+if TYPE_CHECKING:
+    from fakes.slack_api import FakeSlack
 
 GRANTS = 100_000
 PER_PERSON = 10
@@ -102,7 +105,7 @@ def footprint(fakes: Child, db: Path, anchor: datetime, workdir: Path, runs: int
     for run in range(runs):
         copy = workdir / f"footprint-{run}.db"
         shifted_copy(db, anchor, datetime.now(UTC) + timedelta(minutes=10), copy)
-        serve = Serve(fakes, f"sqlite:///{copy}", workdir)
+        serve = Serve(fakes, f"sqlite:///{copy}", workdir, hooks_url=None)  # start-up only: no delivery to answer
         try:
             if serve.ready != serve.ready:
                 validity.bad("start-up", f"jitbot serve not ready within 60 s: {serve.tail(5)}")
@@ -151,11 +154,13 @@ def timed(function: Callable[[], Any], runs: int = 5) -> tuple[float, Spread]:
     return first, Spread.of(times)
 
 
-def surfaces(fakes: Child, bot: Child, url: str, anchor: datetime, validity: Validity) -> list[list[object]]:
-    """App Home and /jit list over signed HTTP, the digest in process, on the running bot's store."""
+def surfaces(fakes: Child, bot: Child, answers: FakeSlack, url: str, anchor: datetime,
+             validity: Validity) -> list[list[object]]:
+    """App Home and /jit list over signed HTTP (answers on ``answers``, the bot's hooks URL), the digest in
+    process, on the running bot's store."""
     rows: list[list[object]] = []
     user = workload.person(1)
-    users = Users(bot.info["url"], bot.info["secret"])
+    users = Users(bot.info["url"], bot.info["secret"], answers)
     try:
         def home() -> None:
             users.sim.event({"type": "app_home_opened", "user": user, "channel": f"D{user[1:]}", "tab": "home"})
@@ -190,9 +195,14 @@ def lag_and_surfaces(fakes: Child, db: Path, anchor: datetime, workdir: Path, le
     url = f"sqlite:///{copy}"
     ids = [f"RB{n:07d}" for n in range(expiring)]
     expiries = [first + timedelta(seconds=spread * i / expiring) for i in range(expiring)]
-    bot = Child(benchlib.bot_setup, slack_url=fakes.info["slack_url"], aws_url=fakes.info["aws_url"],
-                nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir), backend="seeding:InstantAws",
-                policies=workload.policies_text(3))
+    answers = benchlib.receiver()  # before the bot, which is told its origin
+    try:
+        bot = Child(benchlib.bot_setup, slack_url=fakes.info["slack_url"], aws_url=fakes.info["aws_url"],
+                    nodes=fakes.info["nodes"], database_url=url, workdir=str(workdir), backend="seeding:InstantAws",
+                    policies=workload.policies_text(3), hooks_url=answers.base_url)
+    except BaseException:
+        answers.stop()
+        raise
     try:
         armed = _wait_armed(bot)
         print(f"  bot (pid {bot.pid}) ready, {bot.call(seeding.scheduled_jobs)} jobs armed ({armed:.1f} s); first "
@@ -202,9 +212,10 @@ def lag_and_surfaces(fakes: Child, db: Path, anchor: datetime, workdir: Path, le
         cpu = benchlib.cpu_seconds(bot.pid) - cpu
         lag = _row(f"spread over {spread:g} s: {expiring:,} of the grants, instant backend", ids, expiries, done,
                    LAG_TARGET, cpu, validity)
-        queries = surfaces(fakes, bot, url, first, validity)
+        queries = surfaces(fakes, bot, answers, url, first, validity)
     finally:
         bot.close()
+        answers.stop()
     return lag, queries
 
 

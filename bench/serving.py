@@ -46,13 +46,17 @@ def get(url: str) -> int:
 
 class Serve:
     """One ``jitbot serve`` process; ``ready`` is the seconds from exec to /healthz?ready=1 answering 200 (NaN when
-    it did not within ``timeout``)."""
+    it did not within ``timeout``). ``hooks_url`` (required; None when no delivery is sent to this process): its
+    ``SLACK_HOOKS_URL``, the origin of the load generator's ``benchlib.receiver()`` where it answers."""
 
     def __init__(self, fakes: Child, database_url: str, workdir: Path, policies: Path | None = None,
-                 timeout: float = 60.0, **env: str) -> None:
+                 timeout: float = 60.0, *, hooks_url: str | None, **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        environment = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
+        inherited = {name: value for name, value in os.environ.items() if name.upper() != "SLACK_HOOKS_URL"}
+        if hooks_url is not None:
+            env = {"SLACK_HOOKS_URL": hooks_url, **env}
+        environment = {**inherited, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
                        "SLACK_API_URL": fakes.info["slack_url"], "DATABASE_URL": database_url,
                        "JIT_POLICIES": str(policies or benchlib.REPO / "policies.toml"), "HOST": "127.0.0.1",
                        "PORT": str(self.port), "LOG_LEVEL": "WARNING", "AWS_ENDPOINT_URL": fakes.info["aws_url"],
@@ -127,17 +131,17 @@ def postgres_database(tag: str) -> Iterator[str]:
 
 class Replicas:
     """Two (``count``) ``jitbot serve`` on one database behind the proxy: what the load generator drives
-    (``url``, ``secret``, ``pids``: the replicas', ``fakes``)."""
+    (``url``, ``secret``, ``pids``: the replicas', ``fakes``); ``hooks_url`` as for ``Serve``."""
 
-    def __init__(self, fakes: Child, database_url: str, workdir: Path, policies: Path, count: int = 2,
-                 **env: Any) -> None:
+    def __init__(self, fakes: Child, database_url: str, workdir: Path, policies: Path, count: int = 2, *,
+                 hooks_url: str | None, **env: Any) -> None:
         self.fakes = fakes
         self.secret = SECRET
         self.database_url = database_url
         self.serves: list[Serve] = []
         try:
             for _ in range(count):
-                serve = Serve(fakes, database_url, workdir, policies, **env)
+                serve = Serve(fakes, database_url, workdir, policies, hooks_url=hooks_url, **env)
                 self.serves.append(serve)
                 if serve.ready != serve.ready:
                     raise RuntimeError(f"jitbot serve did not become ready:\n{serve.tail()}")
