@@ -197,6 +197,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
         reports=reports,
     )
     _wire_identity_center(ctx, gateway, policies)
+    _wire_evidence(ctx, gateway, policies, settings)
     # Listeners run in the HTTP thread and ack there (no waiting on Bolt's 10 ms poll for an ack made on another
     # thread); their use cases, Slack and AWS calls included, run after the ack on this pool (handlers.later).
     # Threads are started on demand, so an idle bot pays nothing for them.
@@ -242,6 +243,25 @@ def _wire_identity_center(ctx: Context, gateway: Any, policies: PolicyHolder) ->
 
     ctx.identities = AwsIdentityStore(clients, lambda: policies().identity_center)
     ctx.principal_tags = IamPrincipalTags(clients)
+
+
+# -- evidence and integration: the sessions of grants (core.sessions), lifecycle events out (core.events) ---------
+def _wire_evidence(ctx: Context, gateway: Any, policies: PolicyHolder, settings: Settings) -> None:
+    """Session Manager's record through the gateway (a stand-in without ``sessions`` reads none); events to the
+    EventBridge bus (with the gateway's clients) and the webhook of ``[events]``."""
+    from bot.events import EventPublisher
+
+    if callable(getattr(gateway, "sessions", None)):
+        ctx.sessions = gateway
+    clients = getattr(gateway, "clients", None)
+    eventbridge = None
+    if clients is not None:
+        from aws.eventbridge import put_event
+
+        def eventbridge(bus: str, change: Any) -> None:
+            put_event(clients, bus, change)
+
+    ctx.events = EventPublisher(policies, eventbridge, lambda: settings.secret("jitbot_webhook_secret"))
 
 
 def account_roles(policies: PolicyFile) -> dict[str, str]:

@@ -29,6 +29,7 @@ from core.continuous import refusal_at_grant, superseded_reason
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
 from core.model import AccessRequest, Event, Notice, State
 from core.ports import UnitOfWork
+from core.sessions import after_revocation
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +302,9 @@ def _revoke(ctx: Context, carried: frozenset[str], request: AccessRequest) -> in
         if request.id in carried:
             ctx.access.delete_policy(request.principal_arn, f"jitbot-{request.id}")
             return 0
-        return ctx.access.revoke(request)
+        ended = ctx.access.revoke(request)
+        after_revocation(ctx, request)  # the sessions just ended, on record before the notice says it ended
+        return ended
     except TransientAwsError as err:
         return err
     except Exception as err:  # a bug or an unexpected answer: retried like a transient error, and logged

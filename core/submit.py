@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.access import GRANT_LEASE, activate
-from core.context import Context, owe, owe_level, record
+from core.context import Context, owe, owe_event, owe_level, record
 from core.continuous import check_extension
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, TransientAwsError, Unavailable
@@ -215,11 +215,14 @@ def submit(ctx: Context, data: RequestInput) -> Submitted:
         record(uow, request.id, user.id, "submitted", now, node=node.id, node_name=node.name,
                duration=int(duration.total_seconds()), reason=reason, ticket=ticket, policy=policy.name,
                principal=principal, trace=list(verdict.trace), membership=membership)
+        owe_event(uow, request, None, action="submitted", actor=user.id, at=now)
         if not levels:
             uow.repo.update_where(request.id, {"state": State.PENDING},
                                   {"state": State.APPROVED, "lease_until": now + GRANT_LEASE})
             record(uow, request.id, "jitbot", "auto_approved", now, policy=policy.name,
                    **{"from": "pending", "to": "approved"})
+            owe_event(uow, request.with_changes(state=State.APPROVED), State.PENDING, action="auto_approved",
+                      actor="jitbot", at=now)
         else:
             owe_level(uow, request, 0, now)
             owe(uow, Event(Notice.SUBMITTED, request), now)

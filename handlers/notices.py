@@ -10,6 +10,7 @@ from core.durations import format_duration
 from core.idc import idc_user_id
 from core.model import AccessRequest, Event, Notice
 from core.reconcile import OUTSIDE
+from handlers.sessions_text import sessions_text
 from handlers.text import escape, left, principal, user, when
 
 #: actors that are not Slack users
@@ -109,8 +110,9 @@ def render(event: Event, zone: ZoneInfo, now: datetime | None = None, sso: SsoPo
     if n in (Notice.EXPIRED, Notice.REVOKED, Notice.RELEASED):
         verb = {Notice.EXPIRED: "expired", Notice.REVOKED: f"was revoked by {by}{why}",
                 Notice.RELEASED: "was released by the requester"}[n]
+        record = f"\n{sessions_text(event.records, zone)}" if r.granted_at is not None else ""
         return Rendered(f":lock: Your access *{r.id}* to {node} {verb}.{sessions}",
-                        f":lock: Access {verb}.{sessions}", f"{head} · access {verb}.{sessions}")
+                        f":lock: Access {verb}.{sessions}", f"{head} · access {verb}.{sessions}{record}")
     if n is Notice.REVOKE_FAILING:
         return Rendered(None, None, f":rotating_light: {head} · revocation is failing and being retried{why}")
     if n is Notice.REMINDER:

@@ -12,9 +12,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.model import AccessRequest, AuditEvent, Decision, Intent, Lockout, MessageRef, Owed, State
+from core.model import AccessRequest, AuditEvent, Decision, Intent, Lockout, MessageRef, NodeSession, Owed, State
 from store import lockouts as lockout_table
 from store import outbox
+from store import sessions as session_table
 from store.convert import (
     AUDIT_EVENTS,
     DECISIONS,
@@ -232,6 +233,20 @@ class SqlRepository:
 
     def lockouts(self, *, limit: int = 100) -> list[Lockout]:
         return lockout_table.every(self._session, limit)
+
+    # --- SSM sessions of grants (store.sessions) ---------------------------------------------
+
+    def sessions(self, request_id: str) -> list[NodeSession]:
+        return session_table.of_request(self._session, request_id)
+
+    def save_session(self, session: NodeSession) -> str | None:
+        return session_table.save(self._session, session)
+
+    def sessions_due(self, polled_before: datetime, ended_after: datetime, *, limit: int = 500) -> list[AccessRequest]:
+        return session_table.due(self._session, polled_before, ended_after, limit)
+
+    def sessions_polled(self, request_id: str, at: datetime, *, final: bool) -> None:
+        session_table.polled(self._session, request_id, at, final)
 
     # --- the outbox (store.outbox) -----------------------------------------------------------
 

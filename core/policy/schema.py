@@ -20,6 +20,7 @@ from pydantic import (
 
 from core.durations import DurationError, parse_duration
 from core.idc import check_idc_group, is_idc_group
+from core.policy.events import Events
 from core.policy.values import (
     AwsRegion,
     IdentityArn,
@@ -310,6 +311,7 @@ class IdentityCenter(_Frozen):
 class PolicyFile(_Frozen):
     settings: PolicySettings = PolicySettings()
     identity_center: IdentityCenter | None = None
+    events: Events | None = None
     identities: dict[str, IdentityArn] = Field(default_factory=dict)
     accounts: dict[str, Account] = Field(default_factory=dict)
     deny: tuple[DenyPolicy, ...] = ()
