@@ -234,7 +234,7 @@ class Repository(Protocol):
         ...
 
     def sessions_due(self, polled_before: datetime, ended_after: datetime, *, limit: int = 500) -> list[AccessRequest]:
-        """Grants whose sessions should be read again: active and not read since ``polled_before``; or ended after
+        """Grants whose sessions should be read again: active and not read after ``polled_before``; or ended after
         ``ended_after``, revocation confirmed, and not read for good yet (the final read)."""
         ...
 

@@ -54,7 +54,7 @@ def due(session: Session, polled_before: datetime, ended_after: datetime, limit:
     r, p = REQUESTS.c, POLLS.c
     joined = REQUESTS.outerjoin(POLLS, p.request_id == r.id)
     active = (select(REQUESTS).select_from(joined)
-              .where(narrow(r.state == State.ACTIVE.value), or_(p.polled_at.is_(None), p.polled_at < polled_before))
+              .where(narrow(r.state == State.ACTIVE.value), or_(p.polled_at.is_(None), p.polled_at <= polled_before))
               .order_by(r.created_at, r.id).limit(limit))
     ended = (select(REQUESTS).select_from(joined)
              .where(r.ended_at > ended_after, r.granted_at.is_not(None), r.needs_cleanup.is_(False),

@@ -188,7 +188,7 @@ class InMemoryRepository:
         def due(r: AccessRequest) -> bool:
             polled, final = self.t.polls.get(r.id, (None, False))
             if r.state is State.ACTIVE:
-                return polled is None or polled < polled_before
+                return polled is None or polled <= polled_before
             return (r.state in (State.EXPIRED, State.REVOKED) and r.granted_at is not None and not r.needs_cleanup
                     and r.ended_at is not None and r.ended_at > ended_after and not final)
         return sorted((r for r in self.t.requests.values() if due(r)), key=lambda r: (r.created_at, r.id))[:limit]
