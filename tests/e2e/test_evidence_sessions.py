@@ -41,10 +41,8 @@ def clock(fake_aws: tuple[FakeAws, dict[str, str]]) -> Iterator[FakeClock]:
     aws.set_clock(made.now)
     yield made
     aws.set_clock(None)
-    try:
+    with contextlib.suppress(Exception):  # a test that set no preferences
         aws.client("ssm").delete_document(Name="SSM-SessionManagerRunShell")
-    except Exception:
-        pass
 
 
 def _recorded(stack: Stack, rid: str) -> list[NodeSession]:
