@@ -26,6 +26,7 @@ from core.chains import (
 )
 from core.context import Context, Say, owe, record, transition
 from core.continuous import refusal_at_grant, superseded_reason
+from core.documents import documents_for
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
 from core.model import AccessRequest, Event, Notice, State
 from core.ports import UnitOfWork
@@ -83,7 +84,7 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         if over is not None:  # max_continuous, as the policy file says now: nothing was granted on AWS
             _refuse_grant(ctx, request, now, over)
             return None
-    documents = ctx.policies().settings.session_documents
+    documents = documents_for(ctx.policies(), request.policy)
     try:
         ctx.access.grant(request, expires_at, documents)
     except GrantRefused as err:

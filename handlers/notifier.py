@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from core.context import Context
+from core.documents import documents_for
 from core.errors import Undelivered
 from core.model import AccessRequest, Decision, Event, MessageRef, Notice
 from core.policy.schema import PolicyFile
@@ -135,7 +136,8 @@ class SlackNotifier:
     def announce(self, event: Event, refs: Sequence[MessageRef], done: frozenset[str] = frozenset()) -> None:
         settings = self.policies().settings
         text = render(event, settings.zone, self.context().clock.now() if self.context else None,
-                      self.sso() if self.sso is not None else None)
+                      self.sso() if self.sso is not None else None,
+                      documents_for(self.policies(), event.request.policy))
         request = event.request
         if event.notice is Notice.REMINDER and event.level is not None:
             self._repost_missing(request, event.level, refs)
