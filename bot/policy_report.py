@@ -310,6 +310,12 @@ def _check(args: argparse.Namespace) -> int:
                 print("\nerrors: IAM Identity Center", file=sys.stderr)
                 print("\n".join(f"  {e}" for e in idc_errors), file=sys.stderr)
                 code = 1
+    from bot import evidence_check
+
+    evidence = evidence_check.report(policies, settings, args.offline)  # session logs, the [events] bus
+    if evidence:
+        print("\n" + "\n".join(evidence))
+        code = 2 if args.strict and any(line.startswith("warnings") for line in evidence) else code
     groups = group_warnings(policies)
     if groups:  # not counted by --strict: true of every file that names a group, however well it is managed
         print("\nwarnings: user groups with authority (not counted by --strict)")
