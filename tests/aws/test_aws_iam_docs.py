@@ -18,8 +18,8 @@ from parliament import analyze_policy_string, enhance_finding
 
 from aws.eventbridge import check_bus, put_event
 from aws.gateway import AwsGateway
-from core import events
 from aws.identity_center import IdentityCenterConfig
+from core import events
 from core.idc import idc_user_principal
 from core.model import AccessRequest
 from fakes.aws import SECOND_ACCOUNT, FakeAws
