@@ -119,6 +119,10 @@ class Clients:
         """IAM Identity Center's admin API, with jitbot's own (home) credentials, in the instance's region."""
         return self._client("sso-admin", None, region)
 
+    def events(self, region: str) -> Any:
+        """Amazon EventBridge, with jitbot's own (home) credentials, in the bus's region (``[events]``)."""
+        return self._client("events", None, region)
+
     def identitystore(self, region: str) -> Any:
         """IAM Identity Center's identity store, with jitbot's own credentials, in Identity Center's home region."""
         return self._client("identitystore", None, region)

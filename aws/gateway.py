@@ -14,13 +14,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aws import errors
 from aws.arns import Principal, parse_principal
 from aws.clients import Accounts, Clients, SessionFactory
-from aws.identity_center import IdentityCenterConfig, IdentityCenterGrants
+from aws.identity_center import IdentityCenterConfig, IdentityCenterGrants, owned_by, permission_set_name
 from aws.nodes import NodeFinder
 from aws.policy import POLICY_PREFIX, grant_policy_document, policy_json, policy_name
-from aws.sessions import terminate_sessions
+from aws.session_logs import SessionLogs
+from aws.sessions import find_sessions, terminate_sessions
 from core.errors import GrantRefused, JitError, TransientAwsError
 from core.idc import idc_user_id
-from core.model import AccessRequest, Node
+from core.model import AccessRequest, Node, NodeSession
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class AwsGateway:
         self._identity_center = identity_center
         self._idc_wait = (idc_timeout, idc_poll)
         self._idc: IdentityCenterGrants | None = None
+        self.session_logs = SessionLogs(self.clients, ttl=cache_seconds * 20, clock=clock)
 
     @property
     def identity_center(self) -> IdentityCenterConfig | None:
@@ -186,6 +188,16 @@ class AwsGateway:
         ``jitbot-*`` permission sets (IAM principals come from ``[identities]``)."""
         config = self.identity_center
         return self._idc_grants(config).jit_principals() if config is not None else []
+
+    # -- SessionHistory ----------------------------------------------------------------------------------
+    def sessions(self, request: AccessRequest, since: datetime, until: datetime | None) -> list[NodeSession]:
+        """The sessions the request's principal opened on its node in the window: an IAM role's (assumed-role
+        owners) or user's, or those of the role Identity Center made for the grant's permission set."""
+        if idc_user_id(request.principal_arn) is not None:
+            owns = owned_by(permission_set_name(request.id))
+        else:
+            owns = self._principal_for_cleanup(request.principal_arn).owns
+        return find_sessions(self.clients, request, owns, since, until, self.session_logs)
 
     # -- helpers -----------------------------------------------------------------------------------------
     @staticmethod

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws.arns import document_arn, node_arn, parse_principal
+from core.documents import REMOTE_DESKTOP, REMOTE_DESKTOP_DOCUMENT
 from core.model import AccessRequest, Node
 
 POLICY_PREFIX = "jitbot-"
@@ -55,8 +56,10 @@ def node_policy_document(node: Node, expires_at: datetime, documents: Sequence[s
         raise ValueError("no session documents to allow")
     until = {"DateLessThan": {"aws:CurrentTime": iso_utc(expires_at)}}
     part = partition
+    desktop = REMOTE_DESKTOP in documents
+    names = [d for d in documents if d != REMOTE_DESKTOP] + ([REMOTE_DESKTOP_DOCUMENT] if desktop else [])
     resources = [node_arn(node.id, partition=part, region=node.region, account=node.account)]
-    for name in dict.fromkeys(documents):  # keep order, drop duplicates
+    for name in dict.fromkeys(names):  # keep order, drop duplicates
         resources.append(document_arn(name, partition=part, region=node.region, account=node.account))
     start_condition: dict[str, Any] = dict(until)
     if document_access_check:
@@ -81,8 +84,18 @@ def node_policy_document(node: Node, expires_at: datetime, documents: Sequence[s
                     "StringLike": {"ssm:resourceTag/aws:ssmmessages:session-id": "${aws:userid}"},
                 },
             },
+            *([_remote_desktop(until)] if desktop else []),
         ],
     }
+
+
+def _remote_desktop(until: dict[str, Any]) -> dict[str, Any]:
+    """Fleet Manager Remote Desktop's own actions (its connections have no resource ARN to scope them to): the
+    node and the port-forwarding document stay the limit, through ``ssm:StartSession`` above."""
+    return {"Sid": "JitbotRemoteDesktop", "Effect": "Allow",
+            "Action": ["ssm-guiconnect:StartConnection", "ssm-guiconnect:GetConnection",
+                       "ssm-guiconnect:CancelConnection"],
+            "Resource": "*", "Condition": dict(until)}
 
 
 def policy_json(document: dict[str, Any]) -> str:

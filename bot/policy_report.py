@@ -310,6 +310,12 @@ def _check(args: argparse.Namespace) -> int:
     if groups:  # not counted by --strict: true of every file that names a group, however well it is managed
         print("\nwarnings: user groups with authority (not counted by --strict)")
         print("\n".join(f"  {w}" for w in groups))
+    from bot import evidence_check
+
+    evidence = evidence_check.report(policies, settings, args.offline)  # session logs, the [events] bus
+    if evidence:
+        print("\n" + "\n".join(evidence))
+        code = 2 if args.strict and any(line.startswith("warnings") for line in evidence) else code
     if probe is None:
         why = "--offline" if args.offline else "no SLACK_BOT_TOKEN"
         print(f"\nnote: Slack not asked ({why}): user and group ids, group sizes and channel membership are not "

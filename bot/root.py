@@ -169,4 +169,22 @@ def context(settings: Settings, db: Database, policies: Policies, client: WebCli
         reports=SqlReports(db.sessions),
         identities=identities,
         principal_tags=tags,
+        sessions=gateway if callable(getattr(gateway, "sessions", None)) else None,
+        events=event_publisher(gateway, policies, settings),
     )
+
+
+# -- evidence and integration: the sessions of grants (core.sessions), lifecycle events out (core.events) ---------
+def event_publisher(gateway: Any, policies: Policies, settings: Settings) -> Any:
+    """Events to the EventBridge bus of ``[events]`` (with the gateway's clients) and to its webhook."""
+    from bot.events import EventPublisher
+
+    clients = getattr(gateway, "clients", None)
+    eventbridge = None
+    if clients is not None:
+        from aws.eventbridge import put_event
+
+        def eventbridge(bus: str, change: Any) -> None:
+            put_event(clients, bus, change)
+
+    return EventPublisher(policies, eventbridge, lambda: settings.secret("jitbot_webhook_secret"))

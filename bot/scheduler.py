@@ -24,7 +24,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from core import outbox, pending, reconcile, sweep
+from core import outbox, pending, reconcile, sessions, sweep
 from core.audit import Action
 from core.context import Context, record
 from core.digest import Digest, daily_digest, unposted_slot
@@ -45,6 +45,8 @@ DIGEST_LATE = timedelta(minutes=5)
 ARM_AHEAD = timedelta(hours=1)
 #: … checked this often (well within ARM_AHEAD)
 ARM_EVERY = timedelta(minutes=10)
+#: the sessions job asks the database this often which grants' sessions are due a read (core.sessions.POLL_EVERY)
+SESSIONS_EVERY = timedelta(minutes=1)
 
 
 class Coalesced:
@@ -143,6 +145,9 @@ class Scheduler:
             if self.post_digest is not None:
                 self._scheduler.add_job(self.catch_up_digest, "date", run_date=now + DIGEST_CATCH_UP_DELAY,
                                         id="digest-catch-up")
+        # the SSM sessions of grants, on record: which grants are due is the database's to say (core.sessions)
+        self._scheduler.add_job(self.run_sessions, "interval", seconds=SESSIONS_EVERY.total_seconds(),
+                                id="sessions", next_run_time=datetime.now(UTC) + timedelta(seconds=30))
         every = self.ctx.policies().settings.reconcile_interval  # "0" = off; read at start
         if every > timedelta(0):
             self._scheduler.add_job(self.run_reconcile, "interval", seconds=every.total_seconds(), id="reconcile")
@@ -250,6 +255,13 @@ class Scheduler:
             fire: datetime | None = job.trigger.get_next_fire_time(None, self.ctx.clock.now())
             return fire
         return job.next_run_time  # type: ignore[no-any-return]
+
+    def run_sessions(self) -> sessions.Polled:
+        report = sessions.poll_due(self.ctx)
+        if report.new or report.ended or report.errors:
+            log.info("sessions", extra={"grants": len(report.requests), "new": report.new, "ended": report.ended,
+                                        "errors": report.errors[:10]})
+        return report
 
     def run_reconcile(self) -> None:
         report = reconcile.reconcile(self.ctx)

@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    #: signs the requests of the ``[events]`` webhook (bot/events.py); required when the policy file names one
+    jitbot_webhook_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     #: where Slack's response_url hooks live when not at ``https://hooks.slack.com`` nor ``hooks.<SLACK_API_URL's
     #: host>``: only for a Slack stand-in (the benchmarks' answer receiver); answers go to no other address
@@ -38,7 +40,8 @@ class Settings(BaseSettings):
     #: worker threads of the HTTP server
     http_threads: int = Field(default=16, ge=1, le=256)
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "jitbot_webhook_secret",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """An empty or blank secret is no secret: treated as unset (``jitbot serve`` then refuses to start),
@@ -47,6 +50,7 @@ class Settings(BaseSettings):
             value = value.get_secret_value()
         return None if isinstance(value, str) and not value.strip() else value
 
-    def secret(self, name: Literal["slack_bot_token", "slack_signing_secret", "slack_app_token"]) -> str | None:
+    def secret(self, name: Literal["slack_bot_token", "slack_signing_secret", "slack_app_token",
+                                   "jitbot_webhook_secret"]) -> str | None:
         value = getattr(self, name)
         return value.get_secret_value() if value is not None else None

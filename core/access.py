@@ -27,11 +27,13 @@ from core.chains import (
 )
 from core.context import Context, Say, owe, record, transition
 from core.continuous import refusal_at_grant, superseded_reason
+from core.documents import documents_for
 from core.durations import backoff
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
 from core.model import AccessRequest, Changes, Event, Notice, State, ended_notice
 from core.outbox import flush
 from core.ports import UnitOfWork
+from core.sessions import after_revocation
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         if over is not None:  # max_continuous, as the policy file says now: nothing was granted on AWS
             _refuse_grant(ctx, request, now, over)
             return None
-    documents = ctx.policies().settings.session_documents
+    documents = documents_for(ctx.policies(), request.policy)
     try:
         ctx.access.grant(request, expires_at, documents)
     except GrantRefused as err:
@@ -295,7 +297,9 @@ def _revoke(ctx: Context, carried: frozenset[str], request: AccessRequest) -> in
         if request.id in carried:
             ctx.access.delete_policy(request.principal_arn, f"jitbot-{request.id}")
             return 0
-        return ctx.access.revoke(request)
+        ended = ctx.access.revoke(request)
+        after_revocation(ctx, request)  # the sessions just ended, on record before the notice says it ended
+        return ended
     except TransientAwsError as err:
         return err
     except Exception as err:  # a bug or an unexpected answer: retried like a transient error, and logged

@@ -53,6 +53,9 @@ class Action(StrEnum):
     REVOCATIONS_PENDING_ALERTED = "revocations_pending_alerted"
     #: an outbox item given up on (core.outbox)
     MESSAGE_UNDELIVERED = "message_undelivered"
+    #: an SSM session of a grant's holder, first seen, then seen ended (core.sessions)
+    SESSION_OPENED = "session_opened"
+    SESSION_ENDED = "session_ended"
     RETENTION_PURGED = "retention_purged"
     DIGEST_POSTED = "digest_posted"
     POLICIES_LOADED = "policies_loaded"

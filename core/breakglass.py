@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from core.access import activate
 from core.audit import Action
-from core.context import Context, record, reviews, transition
+from core.context import Context, owe_event, record, reviews, transition
 from core.durations import DurationError, format_duration, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from core.lockout import refuse_if_locked_out
@@ -120,6 +120,7 @@ def breakglass(ctx: Context, data: BreakglassInput) -> AccessRequest:
         uow.repo.add(request)
         record(uow, request.id, user.id, Action.SUBMITTED, now, node=node.id, node_name=node.name, kind="breakglass",
                duration=int(duration.total_seconds()), reason=reason, policy=manual.name, principal=principal)
+        owe_event(uow, request, None, action=Action.SUBMITTED, actor=user.id, at=now)
         transition(uow, request, State.APPROVED, actor=user.id, action=Action.BREAKGLASS, at=now,
                    detail={"policy": manual.name, "reviewers": list(reviewers), "eligible_by": eligible_by})
         uow.repo.owe(Intent(Send.BREAKGLASS, request.id), now)  # shows the request as it is when sent

@@ -15,6 +15,7 @@ from typing import Any
 
 from core.audit import Action
 from core.errors import NotFound
+from core.events import change as lifecycle_change
 from core.idc import idc_group_ref, idc_user_principal, is_idc_group
 from core.identity import idc_identity, principal_of, trusted_email
 from core.model import (
@@ -45,7 +46,9 @@ from core.ports import (
     NodeDirectory,
     Notifier,
     PrincipalTags,
+    Publisher,
     Reports,
+    SessionHistory,
     UnitOfWork,
 )
 
@@ -75,6 +78,10 @@ class Context:
     identities: IdentityStore | None = None
     #: the tags of IAM roles and users, for Cedar's ``context.iam.principalTags``
     principal_tags: PrincipalTags | None = None
+    #: Session Manager's record of the sessions of grants (core.sessions); None where unused
+    sessions: SessionHistory | None = None
+    #: EventBridge and the webhook of ``[events]`` (core.events); None: events are owed but published nowhere
+    events: Publisher | None = None
 
     # -- who someone is, and which lists name them (Slack ids, Slack user groups, Identity Center groups) -------
     def identity_store(self) -> IdentityStore | None:
@@ -252,6 +259,14 @@ def owe_close_out(uow: UnitOfWork, event: Event, at: datetime) -> None:
     owe(uow, event, at)
 
 
+def owe_event(uow: UnitOfWork, request: AccessRequest, source: State | None, *, action: str, actor: str,
+              at: datetime, reason: str | None = None) -> None:
+    """Owe the lifecycle event (``core.events``) of ``request`` reaching its state from ``source`` (None: it was
+    created so): every transition owes one, in its transaction."""
+    event = lifecycle_change(request, source, request.state, action=action, actor=actor, at=at, reason=reason)
+    uow.repo.owe(Intent(Send.EVENT, request.id, change=event), at)
+
+
 def record(uow: UnitOfWork, request_id: str | None, actor: str, action: Action, at: Any,
            **detail: Any) -> None:
     uow.repo.add_event(AuditEvent(request_id=request_id, at=at, actor=actor, action=action, detail=detail))
@@ -275,6 +290,10 @@ def transition(uow: UnitOfWork, request: AccessRequest, target: State, *, actor:
     if ok:
         record(uow, request.id, actor, action, at, **{"from": request.state.value, "to": target.value,
                                                      **(detail or {})})
+        reason = (say.reason if say is not None else None) or (detail or {}).get("reason") \
+            or changes.written().get("end_reason")
+        owe_event(uow, changes.apply(request, target), request.state, action=action, actor=actor,
+                  at=at, reason=str(reason) if reason else None)
         if say is not None:
             event = Event(say.notice, changes.apply(request, target), actor=say.actor,
                           reason=say.reason, level=say.level, sessions=say.sessions)

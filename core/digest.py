@@ -7,7 +7,7 @@ arranges the figures into a ``Digest`` that handlers render (Block Kit) and the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from core.audit import Action
@@ -75,6 +75,13 @@ class Digest:
     #: lockouts and unlocks in the last 24 h, the latest first; and who is locked out now, the earliest first
     lockout_events: tuple[AuditEvent, ...] = ()
     locked_out: tuple[Lockout, ...] = ()
+    #: SSM sessions that started in the last 24 h, and the grants they belong to (core.sessions)
+    sessions_started: int = 0
+    session_grants: int = 0
+    #: grants that ended in the last 24 h (expired, revoked), the latest first, for their sessions
+    ended_grants: tuple[AccessRequest, ...] = ()
+    #: sessions recorded per grant listed (ended in the last 24 h, active now)
+    session_counts: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def created_total(self) -> int:
@@ -91,6 +98,17 @@ def build_digest(reports: Reports, now: datetime, timezone: str = "UTC") -> Dige
     counts = reports.action_counts([Action.AUTO_APPROVED, *RETRY_ACTIONS, *DRIFT_ACTIONS], since, now)
     active = reports.live(State.ACTIVE, limit=LIVE_LIMIT)
     pending = reports.live(State.PENDING, limit=LIVE_LIMIT)
+    digest = _digest(reports, now, timezone, since, week, counts, active, pending)
+    ended_grants = tuple(r for r in reports.ended(since, now, [State.EXPIRED, State.REVOKED], limit=LIST_LIMIT)
+                         if r.granted_at is not None)
+    started, grants = reports.sessions_started(since, now)
+    listed = [r.id for r in ended_grants] + [r.id for r in active]
+    return replace(digest, sessions_started=started, session_grants=grants, ended_grants=ended_grants,
+                   session_counts=dict(reports.session_counts(listed)))
+
+
+def _digest(reports: Reports, now: datetime, timezone: str, since: datetime, week: datetime,
+            counts: Mapping[str, int], active: list[AccessRequest], pending: list[AccessRequest]) -> Digest:
     return Digest(
         generated_at=now,
         timezone=timezone,

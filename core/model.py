@@ -197,6 +197,40 @@ class Event:
     reason: str | None = None
     level: int | None = None
     sessions: int | None = None
+    #: the SSM sessions recorded for the request, attached when an end-of-access notice is sent (core.sessions)
+    records: tuple[NodeSession, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeSession:
+    """An SSM session the holder of a grant opened on its node, as jitbot recorded it (``core.sessions``)."""
+
+    id: str
+    request_id: str
+    owner: str
+    status: str
+    document: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    #: where Session Manager keeps its log: "s3", "cloudwatch", "none" (the account keeps none); None: unknown
+    log: str | None = None
+    #: the console URL of the log (the S3 prefix or the CloudWatch log stream)
+    log_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A lifecycle transition as other systems hear of it (``core.events``): owed with the transition."""
+
+    id: str
+    request: AccessRequest
+    action: str
+    #: None when the request was created (submitted) in ``target``
+    source: State | None
+    target: State
+    actor: str
+    at: datetime
+    reason: str | None = None
 
 
 def ended_notice(done: AccessRequest) -> Event:
@@ -268,6 +302,8 @@ class Send(StrEnum):
     BREAKGLASS = "breakglass"
     #: a break-glass review: the announcements updated, and a line in the audit channel
     REVIEWED = "reviewed"
+    #: a lifecycle event for other systems (EventBridge, the webhook: ``core.events``); its own order per request
+    EVENT = "event"
 
 
 @dataclass(frozen=True)
@@ -283,6 +319,8 @@ class Intent:
     level: int | None = None
     #: NOTICE: the threads it goes to: "all" the request's approval messages, "none", or some ("level-0,level-1")
     threads: str = "all"
+    #: EVENT: the transition to publish
+    change: Change | None = None
 
 
 @dataclass(frozen=True)

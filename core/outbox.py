@@ -3,7 +3,9 @@ from there, with retries, so that neither a crash nor a Slack outage loses it.
 
 * Order: a request's messages go out in the order they were owed; one that is not sent yet (failing, backing
   off, being sent elsewhere) holds back the later ones of its request, so that a thread reply never precedes
-  its approval message and a notice never overtakes an earlier one. Other requests are not held back.
+  its approval message and a notice never overtakes an earlier one. Other requests are not held back. The
+  lifecycle events for other systems (``core.events``) keep their own order per request, in a lane of their own:
+  a webhook that is down never holds back Slack, nor Slack the events.
 * One sender per item: an item is claimed (``OWED_LEASE``) with a conditional update before it is sent, so two
   threads or replicas never send it both; a claim left by a process that died runs out (or is freed at start
   where this process is the only one: ``reclaim``).
@@ -19,14 +21,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from core import events
 from core.audit import Action
 from core.context import Context, record, reviews
 from core.durations import backoff
 from core.errors import Undelivered
-from core.model import MessageRef, Owed, Send, ended_notice
+from core.model import MessageRef, Notice, Owed, Send, ended_notice
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +56,9 @@ def deliver(ctx: Context, request_ids: Sequence[str] | None = None, *, limit: in
         return report
     with ctx.uow() as uow:
         items = uow.repo.owed(request_ids, limit=limit)
-    held: set[str] = set()
+    held: set[tuple[str, bool]] = set()
     for item in items:
-        key = item.intent.request_id
+        key = (item.intent.request_id, item.intent.send is Send.EVENT)  # a request's Slack lane, its events' lane
         if key in held:
             continue
         now = ctx.clock.now()
@@ -80,7 +83,8 @@ def _send(ctx: Context, item: Owed, report: Delivery) -> bool:
     except Undelivered as err:
         return _failed(ctx, item, report, str(err), err.sent, err.refs, err.permanent)
     except Exception as err:  # a bug or the database: retried like Slack being down, and logged
-        log.exception("sending an owed message failed", extra={"request_id": item.intent.request_id})
+        log.exception("sending an owed message failed", extra={"request_id": item.intent.request_id,
+                                                                 "send": item.intent.send.value})
         return _failed(ctx, item, report, f"{type(err).__name__}: {err}", frozenset(), (), False)
     with ctx.uow() as uow:
         for ref in refs:
@@ -94,9 +98,11 @@ def _send(ctx: Context, item: Owed, report: Delivery) -> bool:
 def _failed(ctx: Context, item: Owed, report: Delivery, error: str, sent: frozenset[str],
             refs: Sequence[MessageRef], permanent: bool) -> bool:
     attempts = item.attempts + 1
-    dead = permanent or attempts >= MAX_ATTEMPTS
     now = ctx.clock.now()
     intent = item.intent
+    dead = permanent or attempts >= MAX_ATTEMPTS
+    if intent.send is Send.EVENT:  # other systems may be down for longer than Slack: a day of retries
+        dead = permanent or (attempts >= MAX_ATTEMPTS and now - item.created_at >= events.RETRY_FOR)
     with ctx.uow() as uow:
         for ref in refs:
             uow.repo.add_message(ref)
@@ -105,7 +111,7 @@ def _failed(ctx: Context, item: Owed, report: Delivery, error: str, sent: frozen
         if dead:
             record(uow, intent.request_id, "jitbot", Action.MESSAGE_UNDELIVERED, now, send=intent.send.value,
                    attempts=attempts, error=error[:1000], notice=intent.event.notice.value if intent.event else None,
-                   level=intent.level)
+                   level=intent.level, event=intent.change.id if intent.change else None)
         uow.commit()
     extra = {"request_id": intent.request_id, "send": intent.send.value, "attempts": attempts, "error": error}
     if dead:
@@ -117,9 +123,17 @@ def _failed(ctx: Context, item: Owed, report: Delivery, error: str, sent: frozen
     return False
 
 
+#: the notices that say access ended: they carry the sessions recorded (``core.sessions``)
+_ENDED = frozenset({Notice.EXPIRED, Notice.REVOKED, Notice.RELEASED})
+
+
 def _attempt(ctx: Context, item: Owed) -> list[MessageRef]:
     """Send the item; returns the messages to remember (approval messages, break-glass announcements)."""
     intent = item.intent
+    if intent.send is Send.EVENT:
+        if intent.change is not None and ctx.events is not None and ctx.events.configured():
+            ctx.events.publish(intent.change, item.done)
+        return []  # nowhere to publish to: nothing owed
     with ctx.uow() as uow:
         request = uow.repo.get(intent.request_id)
         refs = uow.repo.messages(intent.request_id) if request is not None else []
@@ -129,6 +143,9 @@ def _attempt(ctx: Context, item: Owed) -> list[MessageRef]:
         event = intent.event if intent.event is not None else (ended_notice(request) if request else None)
         if event is None:  # a carried-over notice whose request is gone: nothing left to say it about
             return []
+        if event.notice in _ENDED and event.request.granted_at is not None:
+            with ctx.uow() as uow:
+                event = replace(event, records=tuple(uow.repo.sessions(intent.request_id)))
         if intent.threads == "none":
             refs = []
         elif intent.threads != "all":

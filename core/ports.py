@@ -12,6 +12,7 @@ from core.idc import IdcGroup, IdcUser
 from core.model import (
     AccessRequest,
     AuditEvent,
+    Change,
     Changes,
     Decision,
     Event,
@@ -21,6 +22,7 @@ from core.model import (
     Lockout,
     MessageRef,
     Node,
+    NodeSession,
     Owed,
     Review,
     State,
@@ -76,6 +78,28 @@ class AccessBackend(Protocol):
     def jit_principals(self) -> list[str]:
         """Principals that AWS itself lists as holding something named for jitbot, beyond ``[identities]``:
         the Identity Center users of ``jitbot-*`` permission sets (empty without Identity Center)."""
+        ...
+
+
+class SessionHistory(Protocol):
+    """Session Manager's record of sessions (``DescribeSessions``, active and history)."""
+
+    def sessions(self, request: AccessRequest, since: datetime, until: datetime | None) -> list[NodeSession]:
+        """The sessions the request's principal opened on its node that started between ``since`` and ``until``
+        (None: now), with where their log is; ``TransientAwsError`` when AWS cannot be asked."""
+        ...
+
+
+class Publisher(Protocol):
+    """Other systems: EventBridge and the webhook of ``[events]`` (``core.events``)."""
+
+    def configured(self) -> bool:
+        """Whether the policy file in force names a place to publish to."""
+        ...
+
+    def publish(self, change: Change, done: frozenset[str]) -> None:
+        """Publish ``change`` to each configured sink ("eventbridge", "webhook") not in ``done``. Raises
+        ``Undelivered`` (``sent`` naming the sinks that took it) when a sink did not."""
         ...
 
 
@@ -266,6 +290,25 @@ class Repository(Protocol):
         """The people locked out now, the earliest first."""
         ...
 
+    # -- SSM sessions of grants (core.sessions) --
+    def sessions(self, request_id: str) -> list[NodeSession]:
+        """The sessions recorded for a request, in the order they started."""
+        ...
+
+    def save_session(self, session: NodeSession) -> str | None:
+        """Record or update a session: "new", "ended" (it ended since last seen), "changed", or None (as it was, or
+        recorded for another request)."""
+        ...
+
+    def sessions_due(self, polled_before: datetime, ended_after: datetime, *, limit: int = 500) -> list[AccessRequest]:
+        """Grants whose sessions should be read again: active and not read after ``polled_before``; or ended after
+        ``ended_after``, revocation confirmed, and not read for good yet (the final read)."""
+        ...
+
+    def sessions_polled(self, request_id: str, at: datetime, *, final: bool) -> None:
+        """Remember when the request's sessions were last read; ``final``: never again."""
+        ...
+
     # -- the outbox: messages owed, recorded in the transaction of the change that owes them (core.outbox)
     def owe(self, intent: Intent, at: datetime) -> None:
         """Record a message owed; sent later, in the order owed for its request."""
@@ -382,6 +425,14 @@ class Reports(Protocol):
 
     def lockouts(self, *, limit: int) -> list[Lockout]:
         """The people locked out now (``/jit lockout``), the earliest first."""
+        ...
+
+    def session_counts(self, request_ids: Sequence[str]) -> Mapping[str, int]:
+        """How many SSM sessions are recorded for each of ``request_ids`` (those with none are absent)."""
+        ...
+
+    def sessions_started(self, since: datetime, until: datetime) -> tuple[int, int]:
+        """(sessions recorded that started in the window, grants they belong to)."""
         ...
 
     def purge_before(self, cutoff: datetime, *, limit: int) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from typing import Any
 from core.access import GRANT_LEASE, activate
 from core.audit import Action
 from core.checks import Checked, LockedOut, PolicyRefusal, RequestInput, check
-from core.context import Context, owe, owe_level, record
+from core.context import Context, owe, owe_event, owe_level, record
 from core.model import AccessRequest, Changes, Event, Kind, Node, Notice, State, new_request_id
 from core.outbox import flush
 from core.policy.cedar_rules import is_cedar
@@ -96,10 +96,13 @@ def record_request(ctx: Context, checked: Checked) -> Submitted:
         record(uow, request.id, user.id, Action.SUBMITTED, now, node=node.id, node_name=node.name,
                duration=int(duration.total_seconds()), reason=checked.reason, ticket=checked.ticket,
                policy=policy.name, principal=principal, trace=list(verdict.trace), membership=membership)
+        owe_event(uow, request, None, action=Action.SUBMITTED, actor=user.id, at=now)
         if not levels:
             uow.repo.move(request, State.APPROVED, Changes(lease_until=now + GRANT_LEASE))
             record(uow, request.id, "jitbot", Action.AUTO_APPROVED, now, policy=policy.name,
                    **{"from": "pending", "to": "approved"})
+            owe_event(uow, request.with_changes(state=State.APPROVED), State.PENDING, action="auto_approved",
+                      actor="jitbot", at=now)
         else:
             owe_level(uow, request, 0, now)
             owe(uow, Event(Notice.SUBMITTED, request), now)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 from urllib.request import Request, urlopen
@@ -159,6 +160,7 @@ class FakeAws:
             for kept in (self._store.nodes, self._store.sessions, self._store.faults, self._clients,
                          self._store.idc_scripts, self._store.idc_requests, self._store.idc_roles):
                 kept.clear()
+            self._store.clock = lambda: datetime.now(UTC)
 
     # -- test hooks --------------------------------------------------------------------------------------
     def add_instance(self, name: str | None = None, tags: Mapping[str, str] | None = None,
@@ -193,16 +195,71 @@ class FakeAws:
             self._store.nodes[node_id].ping = ping
 
     def start_session(self, target: str, owner_arn: str, document: str = "SSM-SessionManagerRunShell",
-                      status: str = "Connected") -> str:
-        """An SSM session on ``target`` owned by an IAM user ARN or an ``…:assumed-role/ROLE/SESSION`` ARN.
-        Its id starts, as AWS's do, with the user name or the role session name."""
+                      status: str = "Connected", started: datetime | None = None) -> str:
+        """An SSM session on ``target`` owned by an IAM user ARN or an ``…:assumed-role/ROLE/SESSION`` ARN,
+        started ``started`` (default: the fake's clock, ``set_clock``). Its id starts, as AWS's do, with the user
+        name or the role session name."""
         with self._store.lock:
             node = self._store.nodes.get(target)
             account, region = (node.account, node.region) if node else (owner_arn.split(":")[4], self.region)
             session_id = f"{owner_arn.rsplit('/', 1)[-1]}-{secrets.token_hex(9)[:17]}"
             self._store.sessions[session_id] = SessionRecord(session_id, target, owner_arn, status, document,
-                                                        account, region)
+                                                        account, region, started or self._store.clock())
         return session_id
+
+    def end_session(self, session_id: str, ended: datetime | None = None, status: str = "Terminated") -> None:
+        """The session's holder ended it (``exit``) at ``ended`` (default: the fake's clock); ``Failed`` too."""
+        with self._store.lock:
+            session = self._store.sessions[session_id]
+            session.Status, session.EndDate = status, ended or self._store.clock()
+
+    def set_clock(self, now: Callable[[], datetime] | None) -> None:
+        """The time of Session Manager's own records (sessions started or terminated); None: the system's."""
+        with self._store.lock:
+            self._store.clock = now or (lambda: datetime.now(UTC))
+
+    def set_session_logs(self, bucket: str | None = None, prefix: str = "", log_group: str | None = None,
+                         account: str | None = None, region: str | None = None) -> None:
+        """Session Manager's preferences in ``account``: the ``SSM-SessionManagerRunShell`` document whose inputs
+        say where session logs go (created, or updated as its default version)."""
+        ssm = self.client("ssm", account, region)
+        content = json.dumps({"schemaVersion": "1.0", "description": "Session Manager preferences",
+                              "sessionType": "Standard_Stream",
+                              "inputs": {"s3BucketName": bucket or "", "s3KeyPrefix": prefix,
+                                         "s3EncryptionEnabled": True, "cloudWatchLogGroupName": log_group or "",
+                                         "cloudWatchEncryptionEnabled": True, "runAsEnabled": False}})
+        name = "SSM-SessionManagerRunShell"
+        try:
+            ssm.create_document(Name=name, DocumentType="Session", Content=content, DocumentFormat="JSON")
+        except ssm.exceptions.DocumentAlreadyExists:
+            version = ssm.update_document(Name=name, Content=content, DocumentVersion="$LATEST",
+                                          DocumentFormat="JSON")["DocumentDescription"]["DocumentVersion"]
+            ssm.update_document_default_version(Name=name, DocumentVersion=version)
+
+    def event_queue(self, bus_name: str, queue_name: str | None = None) -> tuple[str, str]:
+        """An EventBridge bus whose events (source ``jitbot``) a rule copies to an SQS queue: (bus ARN, queue URL).
+        ``events_on`` reads them back."""
+        events, sqs = self.client("events"), self.client("sqs")
+        try:
+            bus = str(events.create_event_bus(Name=bus_name)["EventBusArn"])
+        except events.exceptions.ResourceAlreadyExistsException:
+            bus = str(events.describe_event_bus(Name=bus_name)["Arn"])
+        queue = str(sqs.create_queue(QueueName=queue_name or f"{bus_name}-events")["QueueUrl"])
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=f"{bus_name}-all", EventBusName=bus, EventPattern=json.dumps({"source": ["jitbot"]}))
+        events.put_targets(Rule=f"{bus_name}-all", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        return bus, queue
+
+    def events_on(self, queue_url: str) -> list[dict[str, Any]]:
+        """The events the queue of ``event_queue`` holds (taken off it), in the order they arrived."""
+        sqs, found = self.client("sqs"), list[dict[str, Any]]()
+        while True:
+            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def sessions(self, target: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
         """Sessions (``state``: ``Active`` or ``History``) as ``DescribeSessions`` fields, plus where."""

@@ -71,6 +71,8 @@ class Store:
         self.idc_scripts: dict[str, list[list[tuple[str, str]]]] = {}
         self.idc_requests: dict[str, list[tuple[str, str]]] = {}
         self.idc_roles: dict[tuple[str, str], str] = {}  # (permission set ARN, account) → inline policy
+        #: the time of Session Manager's own changes (a session terminated); tests that drive time set it
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def take_fault(self, service: str, operation: str) -> Fault | None:
         with self.lock:
@@ -194,6 +196,10 @@ def ssm_extension(store: Store) -> Any:
             for key in ("Target", "Owner", "Status", "SessionId"):
                 if key in wanted:
                     rows = [r for r in rows if r[key] == wanted[key]]
+            for key, after in (("InvokedAfter", True), ("InvokedBefore", False)):
+                if key in wanted:  # AWS's format: 2018-08-29T00:00:00Z
+                    moment = datetime.strptime(wanted[key], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                    rows = [r for r in rows if (r["StartDate"] >= moment) == after or r["StartDate"] == moment]
             rows.sort(key=lambda r: r["StartDate"], reverse=True)
             sessions = [{k: v for k, v in r.items() if v is not None and k not in ("Account", "Region")}
                         for r in rows]
@@ -207,7 +213,7 @@ def ssm_extension(store: Store) -> Any:
                 if session is None or (session.Account, session.Region) != here:
                     raise SSMException("DoesNotExistException", f"Session {session_id} does not exist.")
                 if session.Status in ACTIVE:
-                    session.Status, session.EndDate = "Terminated", datetime.now(UTC)
+                    session.Status, session.EndDate = "Terminated", store.clock()
             return ActionResult({"SessionId": session_id})
 
         def list_tags_for_resource(self) -> ActionResult:

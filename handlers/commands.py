@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from core import access, queries
+from core import access, queries, sessions
 from core.context import Context
 from core.errors import InvalidInput, JitError
 from core.submit import RequestInput, submit
@@ -17,6 +17,7 @@ from handlers.later import Later
 from handlers.listen import bound
 from handlers.modals import request_modal
 from handlers.request_view import Meta
+from handlers.sessions_text import sessions_text
 from handlers.text import escape
 
 Reply = str | replies.Answer
@@ -71,7 +72,10 @@ def _extend(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
 
 def _status(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
     request = queries.visible_request(ctx, user, _one_id(parsed))
-    return replies.summary(request, ctx.policies().settings.zone)
+    zone = ctx.policies().settings.zone
+    if request.granted_at is None:
+        return replies.summary(request, zone)
+    return replies.summary(request, zone) + "\n" + sessions_text(sessions.recorded(ctx, request.id), zone)
 
 
 def _cancel(ctx: Context, user: str, parsed: parsing.Parsed) -> str:

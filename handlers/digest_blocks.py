@@ -106,6 +106,16 @@ def _lockout_lines(digest: Digest, style: Style, zone: ZoneInfo) -> list[str]:
     return lines
 
 
+def _session_lines(digest: Digest, style: Style) -> list[str]:
+    """Sessions per grant: those that ended in the last 24 hours, then those active now."""
+    counts = digest.session_counts
+    lines = [f"• {r.id} {style.user(r.requester)} on {style.node(r)} ({r.state.value}): {counts.get(r.id, 0)} "
+             "session(s)" for r in digest.ended_grants]
+    lines += [f"• {t.request.id} {style.user(t.request.requester)} on {style.node(t.request)} (active): "
+              f"{counts.get(t.request.id, 0)} session(s)" for t in digest.active]
+    return lines
+
+
 def _more(lines: list[str], total: int) -> list[str]:
     return lines + ([f"… and {total - len(lines)} more"] if total > len(lines) else [])
 
@@ -141,6 +151,7 @@ def sections(digest: Digest, style: Style) -> list[tuple[str, list[str]]]:
          _more([_active_line(t, style, zone) for t in d.active], d.active_total) or ["none"]),
         (f"Waiting for approval ({d.pending_total})",
          _more([_pending_line(t, style) for t in d.pending], d.pending_total) or ["none"]),
+        (f"Sessions opened ({d.sessions_started} on {d.session_grants} grant(s))", _session_lines(d, style)),
         ("Lockouts", _lockout_lines(d, style, zone)),
         ("Top requesters this week", top_people),
         ("Top nodes this week", top_nodes),

@@ -9,8 +9,8 @@ republishes it on the changes that concern the person while they look at it, i.e
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,9 +29,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from core import queries
+from core import queries, sessions
 from core.context import Context
-from core.model import AccessRequest, State
+from core.model import AccessRequest, NodeSession, State
 from handlers import ids
 from handlers.blocks import TEXT, request_buttons
 from handlers.later import Later
@@ -39,6 +39,7 @@ from handlers.listen import acked, bound
 from handlers.modals import open_request
 from handlers.refresher import HomeViews
 from handlers.replies import decision_card, node_label
+from handlers.sessions_text import session_line
 from handlers.text import clip, left, safe, when
 
 log = logging.getLogger(__name__)
@@ -55,15 +56,19 @@ class HomeData:
     history: Sequence[AccessRequest]
     now: datetime
     zone: ZoneInfo
+    #: the SSM sessions recorded for the grants of the history (core.sessions)
+    sessions: Mapping[str, Sequence[NodeSession]] = field(default_factory=dict)
 
 
 def gather(ctx: Context, user: str) -> HomeData:
+    history = queries.history(ctx, user, limit=MAX_HISTORY)
     return HomeData(
         for_me=queries.awaiting_decision(ctx, user, limit=MAX_FOR_ME + 1),
         mine=queries.live_requests(ctx, user, limit=MAX_MINE + 1),
-        history=queries.history(ctx, user, limit=MAX_HISTORY),
+        history=history,
         now=ctx.clock.now(),
         zone=ctx.policies().settings.zone,
+        sessions=sessions.recorded_for(ctx, [r.id for r in history if r.granted_at is not None]),
     )
 
 
@@ -90,10 +95,13 @@ def _mine(request: AccessRequest, data: HomeData) -> list[Block]:
     return blocks
 
 
-def _history_line(request: AccessRequest, zone: ZoneInfo) -> str:
+def _history_line(request: AccessRequest, zone: ZoneInfo, held: Sequence[NodeSession] = ()) -> str:
     ended = f" {when(request.ended_at, zone)}" if request.ended_at else ""
     why = f" · {safe(request.end_reason, 150)}" if request.end_reason else ""
-    return f"*{request.id}* · {node_label(request)} · {request.state.value.replace('_', ' ')}{ended}{why}"
+    line = f"*{request.id}* · {node_label(request)} · {request.state.value.replace('_', ' ')}{ended}{why}"
+    if request.granted_at is not None:
+        line += f" · {len(held)} session(s)" + "".join(f"\n    ◦ {session_line(s, zone)}" for s in held[:3])
+    return line
 
 
 def build(data: HomeData) -> View:
@@ -117,7 +125,8 @@ def build(data: HomeData) -> View:
         blocks.append(_note(f"Only the newest {MAX_MINE} are shown; `/jit list` lists them all."))
     blocks += [DividerBlock(), HeaderBlock(text="Recent history")]
     if data.history:
-        blocks.append(_note(clip("\n".join(_history_line(r, data.zone) for r in data.history), TEXT)))
+        blocks.append(_note(clip("\n".join(_history_line(r, data.zone, data.sessions.get(r.id, ()))
+                                             for r in data.history), TEXT)))
     else:
         blocks.append(_note("Nothing yet."))
     blocks.append(_note(f"Updated {when(data.now, data.zone)}"))

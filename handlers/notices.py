@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -10,6 +11,8 @@ from core.durations import format_duration
 from core.idc import idc_user_id
 from core.model import AccessRequest, Event, Notice
 from core.reconcile import OUTSIDE
+from handlers.connect import commands
+from handlers.sessions_text import sessions_text
 from handlers.text import escape, left, principal, user, when
 
 #: actors that are not Slack users
@@ -32,12 +35,12 @@ class SsoPortal:
     region: str
 
 
-def _connect(r: AccessRequest, sso: SsoPortal | None) -> str:
-    """How to open a session: the command, and for an Identity Center person the access-portal link to the
-    grant's role (permission set ``jitbot-<id>``) and the CLI profile that signs in as it."""
-    start = f"aws ssm start-session --target {r.node.id} --region {r.node.region}"
+def _connect(r: AccessRequest, sso: SsoPortal | None, documents: Sequence[str] = ()) -> str:
+    """How to open a session: the command for each document the grant allows (``handlers.connect``), and for an
+    Identity Center person the access-portal link to the grant's role (permission set ``jitbot-<id>``) and the
+    CLI profile that signs in as it."""
     if idc_user_id(r.principal_arn) is None:
-        return f"Connect with:\n```{start}```"
+        return f"Connect with:\n```{escape(commands(r, documents))}```"
     role, profile, account = f"jitbot-{r.id}", f"jit-{r.id}", r.node.account
     url = sso.url.rstrip("/") if sso is not None and sso.url else None
     portal = (f"<{escape(f'{url}/#/console?account_id={account}&role_name={role}')}|open the console as it>"
@@ -47,10 +50,11 @@ def _connect(r: AccessRequest, sso: SsoPortal | None) -> str:
                         f"sso_account_id = {account}", f"sso_role_name = {role}", f"region = {r.node.region}"])
     return (f"Your role is `{role}` in account `{account}`: {portal}.\n"
             f"From a terminal, add to `~/.aws/config`:\n```{config}```\nthen:\n"
-            f"```aws sso login --profile {profile}\n{start} --profile {profile}```")
+            f"```aws sso login --profile {profile}\n{escape(commands(r, documents, profile))}```")
 
 
-def render(event: Event, zone: ZoneInfo, now: datetime | None = None, sso: SsoPortal | None = None) -> Rendered:
+def render(event: Event, zone: ZoneInfo, now: datetime | None = None, sso: SsoPortal | None = None,
+           documents: Sequence[str] = ()) -> Rendered:
     r = event.request
     node = f"`{escape(r.node.id)}`" + (f" ({escape(r.node.name)})" if r.node.name else "")
     by = ACTORS.get(event.actor or "") or user(event.actor)
@@ -72,7 +76,7 @@ def render(event: Event, zone: ZoneInfo, now: datetime | None = None, sso: SsoPo
                         f"Level {done + 1} approved; passed on to level {done + 2} in <#{nxt.channel}>.",
                         f"{head} · level {done + 1} approved by {by}")
     if n is Notice.GRANTED:
-        return Rendered(f":unlock: Access granted: *{r.id}* on {node} until *{until}*.\n{_connect(r, sso)}",
+        return Rendered(f":unlock: Access granted: *{r.id}* on {node} until *{until}*.\n{_connect(r, sso, documents)}",
                         f":unlock: Access granted until {until}.",
                         f"{head} · granted ({r.kind.value}) until {until}")
     if n is Notice.REJECTED:
@@ -109,8 +113,9 @@ def render(event: Event, zone: ZoneInfo, now: datetime | None = None, sso: SsoPo
     if n in (Notice.EXPIRED, Notice.REVOKED, Notice.RELEASED):
         verb = {Notice.EXPIRED: "expired", Notice.REVOKED: f"was revoked by {by}{why}",
                 Notice.RELEASED: "was released by the requester"}[n]
+        record = f"\n{sessions_text(event.records, zone)}" if r.granted_at is not None else ""
         return Rendered(f":lock: Your access *{r.id}* to {node} {verb}.{sessions}",
-                        f":lock: Access {verb}.{sessions}", f"{head} · access {verb}.{sessions}")
+                        f":lock: Access {verb}.{sessions}", f"{head} · access {verb}.{sessions}{record}")
     if n is Notice.REVOKE_FAILING:
         return Rendered(None, None, f":rotating_light: {head} · revocation is failing and being retried{why}")
     if n is Notice.REMINDER:

@@ -13,6 +13,7 @@ from functools import partial
 
 from slack_sdk import WebClient
 
+from core.documents import documents_for
 from core.errors import Undelivered
 from core.model import AccessRequest, Decision, Event, MessageRef, Notice
 from core.policy.file import PolicyFile
@@ -73,7 +74,8 @@ class SlackNotifier:
     def announce(self, event: Event, refs: Sequence[MessageRef], done: frozenset[str] = frozenset()) -> None:
         settings = self.policies().settings
         text = render(event, settings.zone, self.now() if self.now is not None else None,
-                      self.sso() if self.sso is not None else None)
+                      self.sso() if self.sso is not None else None,
+                      documents_for(self.policies(), event.request.policy))
         request = event.request
         parts: list[tuple[str, Callable[[], object]]] = []
         if text.dm:

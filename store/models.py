@@ -250,3 +250,40 @@ class OutboxRow(Base):
         # retention: sent items purged with the history
         Index(None, "created_at"),
     )
+
+
+class SessionRow(Base):
+    """An SSM session the holder of a grant opened on its node (core.model.NodeSession), read from Session
+    Manager (``DescribeSessions``) while the grant was active and once more after it ended. Purged with its
+    request. Migration 0008."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(32), ForeignKey("requests.id", ondelete="CASCADE"))
+    owner: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[str] = mapped_column(String(32))
+    document: Mapped[str | None] = mapped_column(String(2048))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    log: Mapped[str | None] = mapped_column(String(16))
+    log_url: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        # a request's sessions, in the order they started
+        Index(None, "request_id", "started_at"),
+        # the digest: sessions started in a window
+        Index(None, "started_at"),
+    )
+
+
+class SessionPollRow(Base):
+    """When a grant's sessions were last read (core.sessions), and whether for good. Migration 0008."""
+
+    __tablename__ = "session_polls"
+
+    request_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    polled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    final: Mapped[bool] = mapped_column(Boolean)

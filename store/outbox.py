@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from core.model import AccessRequest, Event, Intent, Notice, Owed, Send
+from core.model import AccessRequest, Change, Event, Intent, Notice, Owed, Send, State
 from store.convert import request_columns, row_to_request
 from store.models import OutboxRow
 
@@ -47,7 +47,19 @@ def payload(intent: Intent) -> dict[str, Any]:
     if event is not None:
         data["event"] = {"notice": event.notice.value, "actor": event.actor, "reason": event.reason,
                          "level": event.level, "sessions": event.sessions, "request": _request_json(event.request)}
+    change = intent.change
+    if change is not None:
+        data["change"] = {"id": change.id, "action": change.action, "actor": change.actor,
+                          "from": change.source.value if change.source is not None else None,
+                          "to": change.target.value, "at": change.at.isoformat(), "reason": change.reason,
+                          "request": _request_json(change.request)}
     return data
+
+
+def _change_of(said: Mapping[str, Any]) -> Change:
+    return Change(id=str(said["id"]), request=_request_from_json(said["request"]), action=str(said["action"]),
+                  source=State(said["from"]) if said.get("from") else None, target=State(said["to"]),
+                  actor=str(said["actor"]), at=datetime.fromisoformat(said["at"]), reason=said.get("reason"))
 
 
 def intent_of(row: Any) -> Intent:
@@ -57,8 +69,9 @@ def intent_of(row: Any) -> Intent:
         said = data["event"]
         event = Event(Notice(said["notice"]), _request_from_json(said["request"]), actor=said.get("actor"),
                       reason=said.get("reason"), level=said.get("level"), sessions=said.get("sessions"))
+    change = _change_of(data["change"]) if "change" in data else None
     return Intent(Send(row.send), row.request_id, event=event, level=data.get("level"),
-                  threads=str(data.get("threads", "all")))
+                  threads=str(data.get("threads", "all")), change=change)
 
 
 def add(session: Session, intent: Intent, at: datetime) -> None:

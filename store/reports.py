@@ -24,6 +24,7 @@ from core.audit import Action
 from core.model import FINAL_STATES, AccessRequest, AuditEvent, Kind, Lockout, State
 from store import lockouts as lockout_table
 from store import queries
+from store import sessions as session_table
 from store.convert import row_to_event, row_to_request
 from store.engine import json_dumps
 from store.hints import narrow
@@ -190,6 +191,14 @@ class SqlReports:
     def lockouts(self, *, limit: int) -> list[Lockout]:
         with self._sessions() as session:
             return lockout_table.every(session, limit)
+
+    def session_counts(self, request_ids: Sequence[str]) -> Mapping[str, int]:
+        with self._sessions() as session:
+            return session_table.counts(session, request_ids)
+
+    def sessions_started(self, since: datetime, until: datetime) -> tuple[int, int]:
+        with self._sessions() as session:
+            return session_table.started(session, since, until)
 
     def purge_before(self, cutoff: datetime, *, limit: int) -> tuple[int, int]:
         with self._sessions() as session:

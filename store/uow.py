@@ -22,11 +22,13 @@ from core.model import (
     Intent,
     Lockout,
     MessageRef,
+    NodeSession,
     Owed,
     State,
 )
 from store import lockouts as lockout_table
 from store import outbox, updates
+from store import sessions as session_table
 from store.convert import (
     AUDIT_EVENTS,
     DECISIONS,
@@ -263,6 +265,20 @@ class SqlRepository:
 
     def lockouts(self, *, limit: int = 100) -> list[Lockout]:
         return lockout_table.every(self._session, limit)
+
+    # --- SSM sessions of grants (store.sessions) ---------------------------------------------
+
+    def sessions(self, request_id: str) -> list[NodeSession]:
+        return session_table.of_request(self._session, request_id)
+
+    def save_session(self, session: NodeSession) -> str | None:
+        return session_table.save(self._session, session)
+
+    def sessions_due(self, polled_before: datetime, ended_after: datetime, *, limit: int = 500) -> list[AccessRequest]:
+        return session_table.due(self._session, polled_before, ended_after, limit)
+
+    def sessions_polled(self, request_id: str, at: datetime, *, final: bool) -> None:
+        session_table.polled(self._session, request_id, at, final)
 
     # --- the outbox (store.outbox) -----------------------------------------------------------
 

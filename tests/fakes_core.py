@@ -31,6 +31,7 @@ from core.model import (
     Lockout,
     MessageRef,
     Node,
+    NodeSession,
     Owed,
     State,
     UserInfo,
@@ -71,10 +72,13 @@ class Tables:
     lockouts: dict[str, Lockout] = field(default_factory=dict)
     #: the outbox: id → (item, state "due" | "sent" | "dead")
     outbox: dict[int, tuple[Owed, str]] = field(default_factory=dict)
+    #: SSM sessions by id, and request id → (last read, for good)
+    sessions: dict[str, NodeSession] = field(default_factory=dict)
+    polls: dict[str, tuple[datetime, bool]] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(dict(self.requests), list(self.decisions), list(self.events), dict(self.messages),
-                      dict(self.lockouts), dict(self.outbox))
+                      dict(self.lockouts), dict(self.outbox), dict(self.sessions), dict(self.polls))
 
 
 def _lease_free(request: AccessRequest, now: datetime) -> bool:
@@ -202,6 +206,35 @@ class InMemoryRepository:
 
     def lockouts(self, *, limit: int = 100) -> list[Lockout]:
         return sorted(self.t.lockouts.values(), key=lambda x: (x.at, x.user_id))[:limit]
+
+    def sessions(self, request_id: str) -> list[NodeSession]:
+        found = [s for s in self.t.sessions.values() if s.request_id == request_id]
+        return sorted(found, key=lambda s: (s.started_at or T0, s.id))
+
+    def save_session(self, session: NodeSession) -> str | None:
+        old = self.t.sessions.get(session.id)
+        if old is not None and old.request_id != session.request_id:
+            return None
+        if old is not None and session.log is None:
+            session = replace(session, log=old.log, log_url=old.log_url)
+        self.t.sessions[session.id] = session
+        if old is None:
+            return "new"
+        if old == session:
+            return None
+        return "ended" if old.ended_at is None and session.ended_at is not None else "changed"
+
+    def sessions_due(self, polled_before: datetime, ended_after: datetime, *, limit: int = 500) -> list[AccessRequest]:
+        def due(r: AccessRequest) -> bool:
+            polled, final = self.t.polls.get(r.id, (None, False))
+            if r.state is State.ACTIVE:
+                return polled is None or polled <= polled_before
+            return (r.state in (State.EXPIRED, State.REVOKED) and r.granted_at is not None and not r.needs_cleanup
+                    and r.ended_at is not None and r.ended_at > ended_after and not final)
+        return sorted((r for r in self.t.requests.values() if due(r)), key=lambda r: (r.created_at, r.id))[:limit]
+
+    def sessions_polled(self, request_id: str, at: datetime, *, final: bool) -> None:
+        self.t.polls[request_id] = (at, final)
 
     def owe(self, intent: Intent, at: datetime) -> None:
         new_id = max(self.t.outbox, default=0) + 1
@@ -481,6 +514,17 @@ class InMemoryReports:
         found = [r for r in self._requests() if r.kind is kind and r.id not in reviewed]
         return sorted(found, key=lambda r: (r.created_at, r.id))[:limit]
 
+    def session_counts(self, request_ids: Sequence[str]) -> Mapping[str, int]:
+        counts: dict[str, int] = {}
+        for session in self.db.tables.sessions.values():
+            if session.request_id in request_ids:
+                counts[session.request_id] = counts.get(session.request_id, 0) + 1
+        return counts
+
+    def sessions_started(self, since: datetime, until: datetime) -> tuple[int, int]:
+        found = [s for s in self.db.tables.sessions.values() if _window(s.started_at, since, until)]
+        return len(found), len({s.request_id for s in found})
+
     def purge_before(self, cutoff: datetime, *, limit: int) -> tuple[int, int]:
         with self.db.lock:
             t = self.db.tables.copy()
@@ -490,6 +534,8 @@ class InMemoryReports:
                 del t.requests[rid]
             t.decisions = [d for d in t.decisions if d.request_id not in old]
             t.messages = {k: m for k, m in t.messages.items() if k[0] not in old}
+            t.sessions = {k: s for k, s in t.sessions.items() if s.request_id not in old}
+            t.polls = {k: p for k, p in t.polls.items() if k not in old}
             gone = [e.id for e in t.events if e.at < cutoff][:limit]
             t.events = [e for e in t.events if e.id not in gone]
             self.db.tables = t

@@ -7,6 +7,7 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from core.idc import is_idc_group
 from core.policy.cedar_rules import CedarRules
+from core.policy.events import Events
 from core.policy.schema import (
     ACCOUNT_ID,
     EMAIL,
@@ -27,6 +28,7 @@ from core.policy.values import IdentityArn
 class PolicyFile(Frozen):
     settings: PolicySettings = PolicySettings()
     identity_center: IdentityCenter | None = None
+    events: Events | None = None
     identities: dict[str, IdentityArn] = Field(default_factory=dict)
     accounts: dict[str, Account] = Field(default_factory=dict)
     deny: tuple[DenyPolicy, ...] = ()

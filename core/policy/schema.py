@@ -220,6 +220,10 @@ class _Granting(_Policy):
     ticket_pattern: str | None = None
     #: how many requests one person may have pending, approved or active at once under this policy
     max_active_grants: int | None = Field(default=None, ge=1, le=1000)
+    #: the SSM documents its grants allow, instead of ``[settings] session_documents`` (core.documents)
+    session_documents: tuple[SessionDocument, ...] | None = Field(default=None, min_length=1)
+    #: Fleet Manager Remote Desktop: port forwarding plus the ``ssm-guiconnect`` actions (aws/policy.py)
+    remote_desktop: bool = False
 
     @field_validator("ticket_pattern")
     @classmethod

@@ -83,7 +83,7 @@ def session_document(value: str) -> str:
         if not _DOCUMENT_NAME.fullmatch(value):
             raise ValueError(f"'{value}' is not an SSM document name (3 to 128 of A-Z a-z 0-9 _ - .) "
                              "nor a document ARN")
-        return value
+        return _known_aws_document(value)
     _, service, region, account, resource = _arn_parts(value, "SSM document")
     if service != "ssm" or not resource.startswith("document/"):
         raise ValueError(f"'{value}' is not an SSM document ARN (arn:aws:ssm:REGION:ACCOUNT:document/NAME)")
@@ -94,7 +94,24 @@ def session_document(value: str) -> str:
     name = resource.removeprefix("document/")
     if not _DOCUMENT_NAME.fullmatch(name):
         raise ValueError(f"'{value}': '{name}' is not an SSM document name (3 to 128 of A-Z a-z 0-9 _ - .)")
+    if not account:
+        _known_aws_document(name)
     return value
+
+
+#: the Session Manager documents AWS publishes (``AWS-…``); an account's own documents may be named anything else
+AWS_SESSION_DOCUMENTS = ("AWS-StartPortForwardingSession", "AWS-StartPortForwardingSessionToRemoteHost",
+                         "AWS-StartPortForwardingSessionToSocket", "AWS-StartSSHSession", "AWS-StartInteractiveCommand",
+                         "AWS-StartNonInteractiveCommand", "AWS-PasswordReset")
+
+
+def _known_aws_document(name: str) -> str:
+    """A name in AWS's namespace (``AWS-…``) must be one of the session documents AWS publishes: a misspelt one would
+    allow nothing, silently (IAM does not check that a resource exists)."""
+    if name.startswith("AWS-") and name not in AWS_SESSION_DOCUMENTS:
+        raise ValueError(f"'{name}' is not a Session Manager document AWS publishes (they are "
+                         f"{', '.join(AWS_SESSION_DOCUMENTS)}); an account's own documents may not start with AWS-")
+    return name
 
 
 def identity(value: str) -> str:

@@ -16,8 +16,10 @@ import boto3
 import pytest
 from parliament import analyze_policy_string, enhance_finding
 
+from aws.eventbridge import check_bus, put_event
 from aws.gateway import AwsGateway
 from aws.identity_center import IdentityCenterConfig
+from core import events
 from core.idc import idc_user_principal
 from core.model import AccessRequest
 from fakes.aws import SECOND_ACCOUNT, FakeAws
@@ -114,6 +116,11 @@ def test_the_documented_policy_allows_exactly_what_jitbot_calls(moto_aws: FakeAw
         assert gateway.has_grant(request) and gateway.jit_policies(principal) == [f"jitbot-{request.id}"]
         moto_aws.start_session(node.id, principal)
         assert gateway.revoke(request) == 1
+        assert len(gateway.sessions(request, until - timedelta(hours=2), None)) == 1  # the record, with its log
+    bus, _ = moto_aws.event_queue(f"calls-{uid}")
+    assert check_bus(gateway.clients, bus) is None
+    put_event(gateway.clients, bus, events.change(request, None, request.state, action="submitted",
+                                                  actor="U0ALICE01", at=until))
 
     documented = allowed_actions(json.loads((DOCS / "jitbot-policy.json").read_text("utf-8")))
     needed = calls - {c.lower() for c in NEEDS_NO_PERMISSION}

@@ -318,7 +318,10 @@ def test_a_crash_at_every_step_converges(server: Server, fake_slack: FakeSlack,
     expected = ["submitted", "approve", "approved", "granted", "expired", "revocation_confirmed"]
     for request_id in checked:
         trail = db.trail(request_id)
-        assert [e.action for e in trail] == expected, (request_id, [e.action for e in trail])
+        steps = [e.action for e in trail]
+        # a request whose holder had a session: it goes on record once, as AWS ends it (core.sessions)
+        assert steps in (expected, [*expected[:-1], "session_opened", "session_ended", expected[-1]]), \
+            (request_id, steps)
         _ordered(trail)
         figures["audit trails checked against the expected trail"] += 1
         told = [str(c.params.get("text")) for c in fake_slack.messages(f"D{cast.ALICE}")

@@ -110,7 +110,8 @@ def test_a_policy_removed_by_hand_is_a_revocation_never_put_back(stack: RelStack
     done = settled(stack, active.id)
     assert (done.state, done.ended_by, done.sessions_ended) == (State.REVOKED, OUTSIDE, 1)
     assert done.end_reason is not None and name in done.end_reason and stack.grantee in done.end_reason
-    assert actions(stack, active.id)[-3:] == ["grant_removed_outside", "revoked", "revocation_confirmed"]
+    assert actions(stack, active.id)[-5:] == ["grant_removed_outside", "revoked", "session_opened", "session_ended",
+                                              "revocation_confirmed"]  # the session on record (core.sessions)
     [evidence] = _events(stack, active.id, "grant_removed_outside")
     assert evidence.actor == "jitbot" and evidence.detail == {
         "principal": stack.grantee, "policy": name, "granted_at": active.granted_at.isoformat(),  # type: ignore[union-attr]
