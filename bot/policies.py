@@ -164,6 +164,10 @@ class PolicyHolder:
         except PolicyError as err:
             return self._rejection(Rejected(None, tuple(err.errors), current), force)
         sha256 = hashlib.sha256(data).hexdigest()
+        if not data.strip():  # an editor truncates before it writes: never swap in "no policies at all"
+            return self._rejection(Rejected(sha256, ("the policy file is empty (a write in progress?); a policy "
+                                                     "file with nothing in it is never loaded while running",),
+                                            current), force)
         if sha256 == current.sha256:
             if self._rejected is not None or force:
                 log.info("the policy file is the version in force", extra={"sha256": sha256})

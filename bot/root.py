@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from slack_sdk import WebClient
@@ -83,8 +84,8 @@ class Database:
     engine: Engine
     sessions: sessionmaker[Session]
 
-    def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.sessions)
+    def unit_of_work(self, owes_events: Callable[[], bool] | None = None) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.sessions, owes_events=owes_events)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -156,7 +157,8 @@ def context(settings: Settings, db: Database, policies: Policies, client: WebCli
     the caller needs; ``alarms``, which exist before the scheduler runs)."""
     identities, tags = identity_center(gateway, policies)
     return Context(
-        uow=db.unit_of_work,
+        # lifecycle events go to the outbox only while [events] names a destination
+        uow=partial(db.unit_of_work, lambda: policies().events is not None),
         clock=clock,
         nodes=gateway,
         access=failpoints.wrap(gateway),  # inert unless JITBOT_FAILPOINTS is set (crash tests)

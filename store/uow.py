@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from core.model import (
     MessageRef,
     NodeSession,
     Owed,
+    Send,
     State,
 )
 from store import lockouts as lockout_table
@@ -90,9 +91,10 @@ class SqlRepository:
     adapter).
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, owes_events: Callable[[], bool] | None = None) -> None:
         self._session = session
         self._postgres = session.get_bind().dialect.name == "postgresql"
+        self._owes_events = owes_events
 
     @property
     def session(self) -> Session:
@@ -283,6 +285,8 @@ class SqlRepository:
     # --- the outbox (store.outbox) -----------------------------------------------------------
 
     def owe(self, intent: Intent, at: datetime) -> None:
+        if intent.send is Send.EVENT and self._owes_events is not None and not self._owes_events():
+            return  # no [events] destination: a lifecycle event owed to nobody is not written
         outbox.add(self._session, intent, at)
 
     def owed(self, request_ids: Sequence[str] | None = None, *, limit: int = 500) -> list[Owed]:
@@ -323,9 +327,13 @@ class SqlUnitOfWork:
 
     repo: Repository
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], *,
+                 owes_events: Callable[[], bool] | None = None) -> None:
+        """``owes_events``: whether lifecycle events have a destination now (``[events]``); without one they are
+        not written to the outbox. None: always written."""
         self._session_factory = session_factory
         self._session: Session | None = None
+        self._owes_events = owes_events
 
     @property
     def session(self) -> Session:
@@ -338,7 +346,7 @@ class SqlUnitOfWork:
         if self._session is not None:
             raise RuntimeError("this unit of work is already open")
         self._session = self._session_factory()
-        self.repo = SqlRepository(self._session)
+        self.repo = SqlRepository(self._session, self._owes_events)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -93,6 +93,18 @@ def test_rewriting_identical_bytes_is_no_change(setup: Setup) -> None:
     assert setup.events() == [] and setup.posts() == []
 
 
+def test_a_file_caught_empty_mid_write_is_never_swapped_in(setup: Setup) -> None:
+    """An editor (or ``write_text``) truncates the file before it writes: a check in between reads nothing, which
+    would parse as a file with no policies at all."""
+    before = setup.holder()
+    write(setup.path, "")
+    rejected = setup.holder.check()
+    assert isinstance(rejected, Rejected) and "empty" in rejected.errors[0]
+    assert setup.holder() is before
+    write(setup.path, POLICIES)  # the write completes: the same bytes as in force, nothing to swap
+    assert setup.holder.check() is None and setup.holder() is before
+
+
 def test_a_bad_file_keeps_the_policies_in_force_and_is_reported_once_per_version(setup: Setup) -> None:
     before = setup.holder()
     write(setup.path, SYNTAX)

@@ -319,9 +319,10 @@ def test_a_crash_at_every_step_converges(server: Server, fake_slack: FakeSlack,
     for request_id in checked:
         trail = db.trail(request_id)
         steps = [e.action for e in trail]
-        # a request whose holder had a session: it goes on record once, as AWS ends it (core.sessions)
-        assert steps in (expected, [*expected[:-1], "session_opened", "session_ended", expected[-1]]), \
-            (request_id, steps)
+        # a request whose holder had a session: it goes on record once, when a read finds it (core.sessions: the
+        # poll, or the best-effort read after the revocation, whichever a crash left to run)
+        assert [a for a in steps if not a.startswith("session_")] == expected, (request_id, steps)
+        assert steps.count("session_opened") == steps.count("session_ended") <= 1, (request_id, steps)
         _ordered(trail)
         figures["audit trails checked against the expected trail"] += 1
         told = [str(c.params.get("text")) for c in fake_slack.messages(f"D{cast.ALICE}")

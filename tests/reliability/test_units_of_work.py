@@ -90,6 +90,8 @@ def test_an_approval_and_a_release_load_the_request_once(stack: RelStack, figure
     assert get(stack, rid).state is State.REVOKED
     # before: 15/6, 17/7 and 14/6 (the request reloaded by each step); the messages sent right away account for
     # most of what is left (per message owed: a claim, a read of the request, a confirmation)
-    bounds = {"approve level 1": (12, 5), "approve last level (and grant)": (12, 5), "release": (9, 2)}
+    # release: 9 for the lifecycle, and since evidence (issue 19) two more, the sessions put on record right after
+    # the revocation (core.sessions.after_revocation: their poll record and what was read)
+    bounds = {"approve level 1": (12, 5), "approve last level (and grant)": (12, 5), "release": (11, 2)}
     for name, (opens, loads) in bounds.items():
         assert measured[name].opens <= opens and measured[name].loads <= loads, (name, measured[name])
