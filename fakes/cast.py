@@ -17,6 +17,7 @@ MALLORY = "U0MALLORY"  # contractor
 OSCAR = "U0OSCAR01"  # outsider: in no group, no identity
 GHOST = "U0GHOST01"  # deleted Slack user
 RITA = "U0RITA001"  # security officer: the revoker of the playground's policy file, in no group
+NORA = "U0NORA001"  # data engineer known only to IAM Identity Center (no [identities] entry)
 
 USERS: dict[str, dict[str, str | bool]] = {
     ALICE: {"name": "Alice", "email": "alice@example.com", "title": "Platform engineer"},
@@ -30,6 +31,7 @@ USERS: dict[str, dict[str, str | bool]] = {
     OSCAR: {"name": "Oscar", "email": "oscar@example.com", "title": "Visitor"},
     GHOST: {"name": "Ghost", "email": "ghost@example.com", "deleted": True},
     RITA: {"name": "Rita", "email": "rita@example.com", "title": "Security officer"},
+    NORA: {"name": "Nora", "email": "nora@example.com", "title": "Data engineer"},
 }
 
 GROUPS: dict[str, list[str]] = {
@@ -56,3 +58,21 @@ NODES = [
     NodeSpec("batch", {"Environment": "staging"}),
     NodeSpec("batch", {"Environment": "staging"}),
 ]
+
+
+# IAM Identity Center (the demo's last chapter; ``fakes.stack.seed_identity_center`` puts them in moto):
+#: the identity store (moto's instance names one of a form AWS never issues, ``d-`` and 10 letters or digits, which
+#: ``[identity_center]`` rightly refuses; moto's identity store makes any store it is asked about)
+IDC_STORE = "d-90670a1b2c"
+#: Identity Store users by user name (their primary email too) → their enterprise-extension attributes
+IDC_USERS: dict[str, dict[str, str]] = {
+    "nora@example.com": {"employeeNumber": "1042", "costCenter": "CC-data", "division": "Data"},
+    "carol@example.com": {"employeeNumber": "0007", "division": "Engineering"},
+}
+#: Identity Store groups by DisplayName → their members' user names
+IDC_GROUPS: dict[str, list[str]] = {
+    "data-engineers": ["nora@example.com"],
+    "data-leads": ["carol@example.com"],
+}
+#: the node that the demo's Identity Center policy covers
+DATA_NODE = NodeSpec("data-1", {"Environment": "analytics", "Team": "data"})

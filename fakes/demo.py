@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -17,12 +18,37 @@ from typing import Any
 
 from core.model import State
 from fakes import cast
+from fakes.aws import FakeAws
 from fakes.slack_calls import RecordedCall
-from fakes.stack import REPO_POLICIES, Stack
+from fakes.stack import REPO_POLICIES, IdentityCenterSeed, Stack, seed_aws, seed_identity_center
 from handlers import ids
 
 NAMES = {uid: str(info["name"]) for uid, info in cast.USERS.items()}
-CHANNELS = {"C0SREAPPR": "#sre-approvals", "C0MGRAPPR": "#manager-approvals", "C0AUDIT01": "#jit-audit"}
+CHANNELS = {"C0SREAPPR": "#sre-approvals", "C0MGRAPPR": "#manager-approvals", "C0AUDIT01": "#jit-audit",
+            "C0DATAAPR": "#data-approvals"}
+#: what the demo adds to the policy file it runs: moto's Identity Center instance, and a policy whose requesters
+#: and approvers are Identity Center groups (``cast.IDC_GROUPS``) for the node ``cast.DATA_NODE``
+IDENTITY_CENTER_TABLES = """
+# Added by `jitbot demo`: moto's IAM Identity Center instance, and nodes decided by Identity Center groups.
+[identity_center]
+instance_arn = "{instance}"
+identity_store_id = "{store}"
+region = "{region}"
+portal_url = "https://{store}.awsapps.com/start"
+
+[[manual_approval]]
+name = "data-platform"
+description = "Data nodes: Identity Center's data engineers, approved by a data lead"
+targets = {{ tags = {{ Environment = "analytics" }} }}
+requesters = ["idc-group:data-engineers"]
+max_duration = "2h"
+
+  [[manual_approval.levels]]
+  name = "Data lead"
+  channel = "C0DATAAPR"
+  approvers = ["idc-group:data-leads"]
+  required = 1
+"""
 
 
 class Transcript:
@@ -95,20 +121,53 @@ def _policies_text() -> str:
     return source.read_text("utf-8")
 
 
+def with_identity_center(text: str, seed: IdentityCenterSeed, region: str) -> str | None:
+    """The policy file plus ``IDENTITY_CENTER_TABLES`` for moto's instance; None when the file has its own
+    ``[identity_center]`` (a second one would not parse, and the demo's people are in moto's)."""
+    if re.search(r"^\s*\[identity_center\]", text, re.MULTILINE):
+        return None
+    return text + IDENTITY_CENTER_TABLES.format(instance=seed.instance_arn, store=seed.identity_store_id,
+                                                region=region)
+
+
+def _statement(document: dict[str, Any]) -> str:
+    first = document["Statement"][0]
+    resource = first["Resource"][0] if isinstance(first["Resource"], list) else first["Resource"]
+    return (f"{first['Action']} on {resource} while "
+            f"aws:CurrentTime < {first['Condition']['DateLessThan']['aws:CurrentTime']}")
+
+
 def _iam(stack: Stack, t: Transcript, principal: str, request_id: str) -> bool:
     document = stack.aws.inline_policies(principal).get(f"jitbot-{request_id}")
     if document is None:
         t.note(f"IAM: {principal.split(':')[-1]} has no policy jitbot-{request_id}")
         return False
-    first = document["Statement"][0]
-    t.note(f"IAM: {principal.split(':')[-1]} has policy jitbot-{request_id}: {first['Action']} on "
-           f"{first['Resource'][0] if isinstance(first['Resource'], list) else first['Resource']} while "
-           f"aws:CurrentTime < {first['Condition']['DateLessThan']['aws:CurrentTime']}")
+    t.note(f"IAM: {principal.split(':')[-1]} has policy jitbot-{request_id}: {_statement(document)}")
     return True
 
 
-def story(stack: Stack, window: int) -> None:
-    t = Transcript(stack)
+def _idc(stack: Stack, t: Transcript, request_id: str) -> bool:
+    """Prints what Identity Center holds for the grant: its permission set, inline statement and assignment."""
+    name = f"jitbot-{request_id}"
+    found = stack.aws.permission_sets().get(name)
+    if found is None:
+        t.note(f"Identity Center: no permission set {name}, so no assignment and no role")
+        return False
+    t.note(f"Identity Center: permission set {name} ({found['arn'].split(':')[-1]})")
+    t.note(f"  inline policy: {_statement(found['policy'])}")
+    for account, user_id in found["assignments"]:
+        t.note(f"  assigned to Identity Store user {user_id} in account {account}")
+    return True
+
+
+def _ended(stack: Stack, request_id: str) -> bool:
+    assert stack.runtime is not None
+    with stack.runtime.ctx.uow() as uow:
+        found = uow.repo.get(request_id)
+    return found is not None and found.state is State.EXPIRED and not found.needs_cleanup
+
+
+def story(stack: Stack, t: Transcript, window: int) -> None:
     alice_role = "arn:aws:iam::123456789012:role/alice"
     t.person(cast.ALICE, f"/jit request web-1 {window}s disk full on /var")
     stack.slash(cast.ALICE, f"request web-1 {window}s disk full on /var")
@@ -124,13 +183,7 @@ def story(stack: Stack, window: int) -> None:
     session = stack.aws.start_session(stack.nodes["web-1"], "arn:aws:sts::123456789012:assumed-role/alice/alice")
     t.note(f"Alice opens SSM session {session} on web-1")
     t.note(f"waiting for the {window}s window to close…")
-
-    def ended() -> bool:
-        with stack.runtime.ctx.uow() as uow:  # type: ignore[union-attr]
-            found = uow.repo.get(rid)
-        return found is not None and found.state is State.EXPIRED and not found.needs_cleanup
-
-    _wait(ended, timeout=window + 20)
+    _wait(lambda: _ended(stack, rid), timeout=window + 20)
     time.sleep(0.3)
     t.flush()
     if _iam(stack, t, alice_role, rid):
@@ -145,12 +198,59 @@ def story(stack: Stack, window: int) -> None:
     t.flush()
 
 
+def identity_center(stack: Stack, t: Transcript, window: int, seed: IdentityCenterSeed) -> None:
+    """Nora has no ``[identities]`` entry: jitbot finds her in the identity store by her confirmed Slack email,
+    Carol approves as a member of an Identity Center group, the grant is a permission set assigned to Nora."""
+    node, node_id = cast.DATA_NODE.name, stack.nodes[cast.DATA_NODE.name]
+    t.note(f"IAM Identity Center: the policy file gains [identity_center] for moto's instance "
+           f"{seed.instance_arn.split('/')[-1]} (identity store {seed.identity_store_id})")
+    t.note("  and the policy 'data-platform' (Environment=analytics): requesters idc-group:data-engineers, "
+           "approvers idc-group:data-leads")
+    t.person(cast.NORA, f"/jit request {node} {window}s rebuild the nightly extract")
+    stack.slash(cast.NORA, f"request {node} {window}s rebuild the nightly extract")
+    assert stack.runtime is not None
+    with stack.runtime.ctx.uow() as uow:
+        request = uow.repo.by_requester(cast.NORA)[0]
+    t.flush()
+    t.note(f"Nora has no [identities] entry: jitbot found her confirmed Slack email {cast.USERS[cast.NORA]['email']} "
+           f"in the identity store, and her grants go to {request.principal_arn}")
+    t.person(cast.CAROL, f"clicks Approve on {request.id} in {CHANNELS['C0DATAAPR']} "
+                         "(her email is an Identity Store user in group data-leads)")
+    stack.click(cast.CAROL, ids.APPROVE, request.id, "C0DATAAPR")
+    t.flush()
+    if not _idc(stack, t, request.id):
+        raise SystemExit("demo failed: no permission set after the approval")
+    role = f"AWSReservedSSO_jitbot-{request.id}_…"
+    owner = stack.aws.idc_session_owner(f"jitbot-{request.id}", "nora@example.com")
+    session = stack.aws.start_session(node_id, owner)
+    t.note(f"Nora signs in to the role {role} and opens SSM session {session} on {node}")
+    t.note(f"waiting for the {window}s window to close…")
+    _wait(lambda: _ended(stack, request.id), timeout=window + 20)
+    time.sleep(0.3)
+    t.flush()
+    if _idc(stack, t, request.id):
+        raise SystemExit("demo failed: the permission set is still there after expiry")
+    t.note(f"active SSM sessions on {node}: {len(stack.aws.sessions(target=node_id, state='Active'))}")
+
+
 def run(window_seconds: int = 6) -> int:
     logging.basicConfig(level=logging.WARNING)
     print("jitbot demo: fake Slack + moto on 127.0.0.1, SQLite in a temporary directory\n")
-    with tempfile.TemporaryDirectory(prefix="jitbot-demo-") as workdir:
-        stack = Stack(Path(workdir), policies=_policies_text(), sweep_seconds=0.5)
+    window = max(2, window_seconds)
+    with tempfile.TemporaryDirectory(prefix="jitbot-demo-") as workdir, FakeAws() as aws:
+        nodes, seed = seed_aws(aws), seed_identity_center(aws)
+        nodes[cast.DATA_NODE.name] = aws.add_instance(name=cast.DATA_NODE.name, tags=cast.DATA_NODE.tags)
+        text = _policies_text()
+        with_idc = with_identity_center(text, seed, aws.region)
+        stack = Stack(Path(workdir), policies=with_idc or text, aws=aws, nodes=nodes, sweep_seconds=0.5)
         with stack:
-            story(stack, max(2, window_seconds))
-    print("\ndemo complete: requested, approved at two levels, granted in IAM, expired and revoked.")
+            t = Transcript(stack)
+            story(stack, t, window)
+            print()
+            if with_idc is None:
+                t.note("the policy file has its own [identity_center]: the Identity Center chapter is skipped")
+            else:
+                identity_center(stack, t, window, seed)
+    print("\ndemo complete: requested, approved at two levels, granted in IAM, expired and revoked; then granted "
+          "through IAM Identity Center on an Identity Center group's approval, expired and removed.")
     return 0

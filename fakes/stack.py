@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from bot.settings import Settings
 from core.ports import Clock
 from fakes import cast
 from fakes.aws import FakeAws
+from fakes.aws_identity import add_idc_group, add_idc_user
 from fakes.slack_api import FakeSlack
 from fakes.slack_client import SlackSimulator
 
@@ -168,3 +170,26 @@ def seed_aws(aws: FakeAws) -> dict[str, str]:
     for spec in cast.NODES:
         nodes[spec.name] = aws.add_instance(name=spec.name, tags=spec.tags)
     return nodes
+
+
+@dataclass(frozen=True)
+class IdentityCenterSeed:
+    """moto's IAM Identity Center instance as ``seed_identity_center`` left it."""
+
+    instance_arn: str
+    identity_store_id: str
+    #: Identity Store user name → UserId, group DisplayName → GroupId
+    users: dict[str, str]
+    groups: dict[str, str]
+
+
+def seed_identity_center(aws: FakeAws, store: str = cast.IDC_STORE) -> IdentityCenterSeed:
+    """moto's Identity Center instance (home account and region) with the cast's Identity Store users and groups
+    (``cast.IDC_USERS``, ``cast.IDC_GROUPS``) in the identity store ``store``. Not part of ``seed_aws``: tests that
+    share one moto make their own Identity Store users, and two users with one email make every lookup ambiguous."""
+    instance = aws.identity_center()[0]
+    users = {name: add_idc_user(aws, store, name, name, attributes=attributes or None)
+             for name, attributes in cast.IDC_USERS.items()}
+    groups = {name: add_idc_group(aws, store, name, [users[member] for member in members])
+              for name, members in cast.IDC_GROUPS.items()}
+    return IdentityCenterSeed(instance, store, users, groups)

@@ -1,11 +1,12 @@
 """docs/iam: jitbot's own least-privilege policy and the users' permissions boundary, linted with parliament
-together with the grant policy jitbot really writes; and the documented policy checked against every AWS call
-the gateway makes (nothing missing, nothing extra)."""
+together with the grant policy jitbot really writes; and the documented policies checked against every AWS call
+the gateway, the Identity Store reader and the IAM-tag reader make (nothing missing, nothing extra)."""
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,13 +17,18 @@ import boto3
 import pytest
 from parliament import analyze_policy_string, enhance_finding
 
+from aws.clients import Clients
 from aws.eventbridge import check_bus, put_event
 from aws.gateway import AwsGateway
 from aws.identity_center import IdentityCenterConfig
+from aws.identitystore import AwsIdentityStore
+from aws.tags import IamPrincipalTags
 from core import events
 from core.idc import idc_user_principal
 from core.model import AccessRequest
-from fakes.aws import SECOND_ACCOUNT, FakeAws
+from core.policy.schema import IdentityCenter
+from fakes.aws import DEFAULT_ACCOUNT, SECOND_ACCOUNT, FakeAws
+from fakes.aws_identity import add_idc_group, add_idc_user
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "iam"
 REGION = "us-east-1"
@@ -30,6 +36,8 @@ REGION = "us-east-1"
 #: docs/iam/README.md lists this as the one known false positive.
 KNOWN_FALSE_POSITIVES = [("UNKNOWN_CONDITION_FOR_ACTION", "ssm:SessionDocumentAccessCheck")]
 IDC_POLICY = "jitbot-identity-center-grants.json"
+IDENTITIES_POLICY = "jitbot-identity-center-identities.json"
+AWS_CODE = Path(__file__).resolve().parents[2] / "aws"
 #: calls that need no permission: STS answers GetCallerIdentity to anyone
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 
@@ -54,6 +62,27 @@ def findings_above_low(document: str, *, split_sso_resources: bool = False) -> l
     return found
 
 
+def recording_session(moto_aws: FakeAws, calls: set[str]) -> Callable[[], boto3.session.Session]:
+    """Sessions on moto that add every API call made through them to ``calls``, as ``service:Operation``."""
+    def record(model: Any, **_: Any) -> None:
+        calls.add(f"{model.service_model.signing_name}:{model.name}".lower())
+
+    def session() -> boto3.session.Session:
+        made = moto_aws.session()
+        made.events.register("before-call", record)
+        return made
+
+    return session
+
+
+def operations_named_in(module: str, service: str) -> set[str]:
+    """Every API operation of ``service`` that ``aws/<module>`` names (a boto3 method, called or paginated), as
+    ``service:Operation``: what the code can call, whether or not a test happens to reach it."""
+    methods = boto3.session.Session(region_name=REGION).client(service).meta.method_to_api_mapping  # type: ignore[call-overload]
+    words = set(re.findall(r"\b[a-z][a-z0-9_]*\b", (AWS_CODE / module).read_text("utf-8")))
+    return {f"{service}:{methods[word]}".lower() for word in words & set(methods)}
+
+
 def allowed_actions(document: dict[str, Any]) -> set[str]:
     actions: set[str] = set()
     for statement in document["Statement"]:
@@ -63,7 +92,8 @@ def allowed_actions(document: dict[str, Any]) -> set[str]:
     return actions
 
 
-@pytest.mark.parametrize("name", ["jitbot-policy.json", "jitbot-users-boundary.json", IDC_POLICY])
+@pytest.mark.parametrize("name", ["jitbot-policy.json", "jitbot-users-boundary.json", IDC_POLICY,
+                                  IDENTITIES_POLICY])
 def test_documented_policies_lint_clean(name: str) -> None:
     text = (DOCS / name).read_text("utf-8")
     document = json.loads(text)
@@ -91,16 +121,10 @@ def test_the_grant_policy_jitbot_writes_lints_clean(moto_aws: FakeAws, gateway: 
 
 def test_the_documented_policy_allows_exactly_what_jitbot_calls(moto_aws: FakeAws, uid: str,
                                                                 make_request: Callable[..., AccessRequest]) -> None:
+    """Find nodes (home, hybrid, another account), grant, check, list, revoke with a session to end, and read the
+    tags of the principals (Cedar's ``context.iam.principalTags``)."""
     calls: set[str] = set()
-
-    def record(model: Any, **_: Any) -> None:
-        calls.add(f"{model.service_model.signing_name}:{model.name}".lower())
-
-    def session() -> boto3.session.Session:
-        made = moto_aws.session()
-        made.events.register("before-call", record)
-        return made
-
+    session = recording_session(moto_aws, calls)
     gateway = AwsGateway(session, REGION, endpoint_url=moto_aws.endpoint_url, max_attempts=2, cache_seconds=0,
                          accounts={SECOND_ACCOUNT: f"arn:aws:iam::{SECOND_ACCOUNT}:role/jitbot"})
     role, user = moto_aws.create_role(f"calls-{uid}"), moto_aws.create_user(f"calls-{uid}")
@@ -121,6 +145,9 @@ def test_the_documented_policy_allows_exactly_what_jitbot_calls(moto_aws: FakeAw
     assert check_bus(gateway.clients, bus) is None
     put_event(gateway.clients, bus, events.change(request, None, request.state, action="submitted",
                                                   actor="U0ALICE01", at=until))
+    moto_aws.client("iam").tag_role(RoleName=f"calls-{uid}", Tags=[{"Key": "Tier", "Value": "restricted"}])
+    tags = IamPrincipalTags(gateway.clients)
+    assert tags.principal_tags(role) == {"Tier": "restricted"} and tags.principal_tags(user) == {}
 
     documented = allowed_actions(json.loads((DOCS / "jitbot-policy.json").read_text("utf-8")))
     needed = calls - {c.lower() for c in NEEDS_NO_PERMISSION}
@@ -128,6 +155,7 @@ def test_the_documented_policy_allows_exactly_what_jitbot_calls(moto_aws: FakeAw
     assert sorted(documented - needed) == [], "the documented policy allows these but jitbot never calls them"
     for call in needed:  # and every documented action is spelled as IAM spells it
         assert any(fnmatch.fnmatch(call, action) for action in documented)
+    assert sorted(operations_named_in("tags.py", "iam") - documented) == [], "aws/tags.py names these"
 
 
 def test_the_identity_center_policy_allows_exactly_what_jitbot_calls(
@@ -136,15 +164,7 @@ def test_the_identity_center_policy_allows_exactly_what_jitbot_calls(
     sso-admin call is in jitbot-identity-center-grants.json and nothing more; the rest (finding the node, ending
     sessions) is in jitbot-policy.json; the permission set's inline policy lints clean."""
     calls: set[str] = set()
-
-    def record(model: Any, **_: Any) -> None:
-        calls.add(f"{model.service_model.signing_name}:{model.name}".lower())
-
-    def session() -> boto3.session.Session:
-        made = moto_aws.session()
-        made.events.register("before-call", record)
-        return made
-
+    session = recording_session(moto_aws, calls)
     instance, store = moto_aws.identity_center()
 
     def make() -> AwsGateway:
@@ -174,3 +194,30 @@ def test_the_identity_center_policy_allows_exactly_what_jitbot_calls(
     assert sorted(documented - sso) == [], "the documented policy allows these but jitbot never calls them"
     rest = calls - sso - {c.lower() for c in NEEDS_NO_PERMISSION}
     assert sorted(rest - allowed_actions(json.loads((DOCS / "jitbot-policy.json").read_text("utf-8")))) == []
+
+
+def test_the_identity_store_policy_allows_exactly_what_jitbot_calls(moto_aws: FakeAws, uid: str) -> None:
+    """Who an email is (primary email, then user name), a user's attributes, a group by DisplayName and by
+    GroupId, a group's members, a person's groups: every Identity Store call is in
+    jitbot-identity-center-identities.json and nothing more, and so is every operation aws/identitystore.py names."""
+    calls: set[str] = set()
+    store_id = "d-" + uuid.uuid4().hex[:10]
+    config = IdentityCenter(instance_arn=moto_aws.identity_center()[0], identity_store_id=store_id, region=REGION)
+    clients = Clients(recording_session(moto_aws, calls), region=REGION, endpoint_url=moto_aws.endpoint_url,
+                      account_id=DEFAULT_ACCOUNT, max_attempts=1)
+    reader = AwsIdentityStore(clients, lambda: config, ttl=0)
+    person = add_idc_user(moto_aws, store_id, f"pat-{uid}", f"pat-{uid}@x.example", attributes={"division": "Ops"})
+    group = add_idc_group(moto_aws, store_id, f"sre-{uid}", [person])
+
+    assert reader.users_by_email(f"pat-{uid}@x.example") == (person,)
+    assert reader.user(person).attributes == {"division": "Ops"}
+    found = reader.group(f"sre-{uid}")
+    assert found is not None and found.group_id == group and reader.group(group) == found
+    assert reader.group_member_ids(group) == {person} and reader.groups_of(person) == {group}
+
+    documented = allowed_actions(json.loads((DOCS / IDENTITIES_POLICY).read_text("utf-8")))
+    assert {c.split(":")[0] for c in calls} == {"identitystore"}
+    assert sorted(calls - documented) == [], "jitbot calls these but the documented policy does not allow them"
+    assert sorted(documented - calls) == [], "the documented policy allows these but jitbot never calls them"
+    named = operations_named_in("identitystore.py", "identitystore")
+    assert sorted(named ^ documented) == [], "aws/identitystore.py names these operations, or no longer does"
