@@ -8,7 +8,7 @@ from core.access import GRANT_LEASE, activate
 from core.audit import Action
 from core.context import Context, Say, owe, owe_level, owe_update, record, transition
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from core.model import AccessRequest, Changes, Decision, Event, Expect, Notice, State
+from core.model import AccessRequest, Changes, Decision, Event, Expect, LevelSnapshot, Notice, State
 from core.outbox import flush
 from core.policy.schema import Level
 
@@ -30,13 +30,21 @@ def level_in_force(ctx: Context, request: AccessRequest, index: int) -> Level | 
     return None
 
 
+def deciders(level: Level | LevelSnapshot, escalated: bool) -> tuple[str, ...]:
+    """Who decides ``level``: its approvers, and its ``escalate_to`` once the sweep escalated it
+    (``core.escalation``; ``AccessRequest.escalated``)."""
+    return level.approvers + (level.escalate_to if escalated else ())
+
+
 def eligible_now(ctx: Context, request: AccessRequest, index: int, user_id: str) -> bool:
     """Whether ``user_id`` may approve level ``index`` now: named by the level as the request recorded it
     (``LevelSnapshot``: a later edit adds nobody) and still by the policy in force (an edit removes people at
-    once); user groups and Identity Center groups are read live (``Context.includes``)."""
+    once); user groups and Identity Center groups are read live (``Context.includes``). The fallback approvers
+    (``escalate_to``) count only once the level was escalated, and likewise only as both name them."""
     current = level_in_force(ctx, request, index)
-    return (current is not None and ctx.includes(user_id, request.levels[index].approvers)
-            and ctx.includes(user_id, current.approvers))
+    escalated = request.escalated(index)
+    return (current is not None and ctx.includes(user_id, deciders(request.levels[index], escalated))
+            and ctx.includes(user_id, deciders(current, escalated)))
 
 
 def check_approver(ctx: Context, request: AccessRequest, actor: str,
@@ -62,8 +70,9 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
             raise NotAllowed(f"You already decided at level {done.level + 1} of request {request.id}; "
                              "one person counts at one level at most.")
     number = request.current_level + 1
-    if not ctx.includes(actor, level.approvers):
-        raise NotAllowed(f"Only the approvers of level {number} ('{level.name}') "
+    if not ctx.includes(actor, deciders(level, request.escalated(request.current_level))):
+        later = " (and, once it is escalated, its fallback approvers)" if level.escalate_to else ""
+        raise NotAllowed(f"Only the approvers of level {number} ('{level.name}'){later} "
                          f"can decide on request {request.id} now.")
     if level_in_force(ctx, request, request.current_level) is None:
         if approve:
@@ -109,7 +118,10 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
         raise InvalidInput("A rejection needs a reason.")
     level_index = request.current_level
     level = request.levels[level_index]
-    eligible_by = ctx.basis(actor, level.approvers)  # the approvers entry that let the actor decide, as read now
+    escalated = request.escalated(level_index)
+    eligible_by = ctx.basis(actor, deciders(level, escalated))  # the entry that let the actor decide, as read now
+    if escalated and not ctx.includes(actor, level.approvers):
+        eligible_by["escalation"] = True  # a fallback approver of the escalated level
     now = ctx.clock.now()
     with ctx.uow() as uow:
         fresh = uow.repo.get(request_id, for_update=True)

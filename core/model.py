@@ -87,6 +87,11 @@ class LevelSnapshot:
     channel: str
     approvers: tuple[str, ...]
     required: int
+    #: escalation (docs/policies.md): after this long without the level's decision, ``escalate_to`` are asked
+    #: too and count for the level from then on (``AccessRequest.escalated_level``)
+    escalate_after: timedelta | None = None
+    escalate_to: tuple[str, ...] = ()
+    escalate_channel: str | None = None
 
 
 def new_request_id() -> str:
@@ -128,6 +133,12 @@ class AccessRequest:
     #: no longer set: the end-of-access notice is owed in the outbox (``core.outbox``) since migration 0007,
     #: which carried over the notices it left due (migration 0005)
     notice_due: bool = False
+    #: the approval level the sweep escalated (its ``escalate_to`` count for it from then on); None: none yet
+    escalated_level: int | None = None
+
+    def escalated(self, level: int) -> bool:
+        """Whether ``level`` was escalated: its fallback approvers have been asked and count for it."""
+        return self.escalated_level == level
 
     def with_changes(self, **changes: Any) -> AccessRequest:
         return replace(self, **changes)
@@ -179,6 +190,8 @@ class Notice(StrEnum):
     RELEASED = "released"
     REVOKE_FAILING = "revoke_failing"
     REMINDER = "reminder"
+    #: a level waited ``escalate_after``: its fallback approvers are asked too (``core.escalation``)
+    ESCALATED = "escalated"
     DENIED = "denied"
     #: reconciliation removed a ``jitbot-*`` policy that no live request explains (audit channel)
     DRIFT_REMOVED = "drift_removed"
@@ -240,9 +253,15 @@ class MessageRef:
     """A Slack message jitbot posted for a request (so it can be updated and threaded on)."""
 
     request_id: str
-    purpose: str  # "level-0", "level-1", …, "dm", "audit"
+    purpose: str  # "level-0", "level-1", …, "escalation-0" (an escalated level's buttons elsewhere), "breakglass-…"
     channel: str
     ts: str
+
+    @property
+    def level(self) -> int | None:
+        """The approval level whose buttons the message carries (``level-N``, ``escalation-N``), else None."""
+        kind, _, number = self.purpose.rpartition("-")
+        return int(number) if kind in ("level", "escalation") and number.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -268,6 +287,8 @@ class Send(StrEnum):
     BREAKGLASS = "breakglass"
     #: a break-glass review: the announcements updated, and a line in the audit channel
     REVIEWED = "reviewed"
+    #: an escalated level's approval message, with its buttons, in the level's ``escalate_channel``
+    ESCALATION = "escalation"
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,8 @@ class RequestRow(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sessions_ended: Mapped[int | None] = mapped_column(Integer)
     notice_due: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: the approval level escalated by the sweep (migration 0009)
+    escalated_level: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         CheckConstraint(_in_values("state", [s.value for s in State]), name="state"),

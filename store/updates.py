@@ -35,6 +35,7 @@ _WHEN: Mapping[str, ColumnElement[bool]] = {
     "lease_free": or_(_C.lease_until.is_(None), _C.lease_until < _bound("lease_free", "lease_until")),
     "cleanup": _C.needs_cleanup.is_(True),
     "unwarned": _C.warned.is_(False),
+    "unescalated": or_(_C.escalated_level.is_(None), _C.escalated_level != _bound("unescalated", "escalated_level")),
 }
 
 
@@ -96,6 +97,11 @@ def free_cleanup(session: Session, request_id: str) -> bool:
 def next_level(session: Session, request_id: str, level: int) -> bool:
     return _update(session, request_id, {"state": State.PENDING.value, "level": level},
                    {"current_level": level + 1, "reminders_sent": 0, "last_reminder_at": None})
+
+
+def escalate(session: Session, request_id: str, level: int) -> bool:
+    return _update(session, request_id, {"state": State.PENDING.value, "level": level, "unescalated": level},
+                   {"escalated_level": level})
 
 
 def mark_warned(session: Session, request_id: str) -> bool:
