@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from core.access import GRANT_LEASE, activate
 from core.audit import Action
 from core.context import Context, Say, owe, owe_level, owe_update, record, transition
+from core.durations import format_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from core.model import AccessRequest, Changes, Decision, Event, Expect, LevelSnapshot, Notice, State
+from core.model import KEEP, AccessRequest, Changes, Decision, Event, Expect, LevelSnapshot, Notice, State
 from core.outbox import flush
 from core.policy.schema import Level
 
@@ -19,6 +21,25 @@ class Outcome:
     message: str
     level_done: bool = False
 
+
+
+#: the durations an approver may approve for instead of what was asked: those of this ladder below the request's
+SHORTER_LADDER = tuple(timedelta(minutes=m) for m in (15, 30, 60, 120, 240, 480, 720, 1440, 2880, 10080))
+
+
+def shorter_durations(requested: timedelta) -> tuple[timedelta, ...]:
+    """What "Approve for…" offers: the ladder's durations shorter than ``requested`` (which the policy allowed, so
+    they are allowed too)."""
+    return tuple(d for d in SHORTER_LADDER if d < requested)
+
+
+def granted_duration(request: AccessRequest, decisions: list[Decision]) -> tuple[timedelta, str | None]:
+    """The access the approvals give: the shortest duration any approver chose (and who), else what was asked."""
+    chosen = [(d.duration, d.approver) for d in decisions if d.approve and d.duration is not None]
+    if not chosen:
+        return request.duration, None
+    duration, approver = min(chosen)
+    return (duration, approver) if duration < request.duration else (request.duration, None)
 
 
 def level_in_force(ctx: Context, request: AccessRequest, index: int) -> Level | None:
@@ -102,7 +123,8 @@ def check_decider(ctx: Context, request_id: str, actor: str, *, approve: bool = 
     return request
 
 
-def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: str | None = None) -> Outcome:
+def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: str | None = None,
+           duration: timedelta | None = None) -> Outcome:
     """One click: read the request, its decisions and the actor's lockout once; check the approver (outside the
     transaction: Slack lookups may be slow); then one transaction records the decision and what it completes,
     the request read again for update so that a concurrent click or a timeout is seen."""
@@ -116,6 +138,10 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
     comment = " ".join((comment or "").split())[:1000] or None
     if not approve and not comment:
         raise InvalidInput("A rejection needs a reason.")
+    if duration is not None and (not approve or duration not in shorter_durations(request.duration)):
+        offered = ", ".join(format_duration(d) for d in shorter_durations(request.duration)) or "none"
+        raise InvalidInput(f"Request {request_id} asks for {format_duration(request.duration)}; you can approve it "
+                           f"for less only by one of the durations offered ({offered}).")
     level_index = request.current_level
     level = request.levels[level_index]
     escalated = request.escalated(level_index)
@@ -128,11 +154,12 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
         if fresh is None or fresh.state is not State.PENDING or fresh.current_level != level_index:
             raise Conflict(f"Request {request_id} changed while you were deciding; it is now "
                            f"{fresh.state.value if fresh else 'gone'}.")
-        decision = Decision(request_id, level_index, actor, approve, now, comment)
+        decision = Decision(request_id, level_index, actor, approve, now, comment, duration)
         if not uow.repo.add_decision(decision):
             raise NotAllowed(f"You already decided on request {request_id}.")
+        chose = {"duration": format_duration(duration)} if duration is not None else {}
         record(uow, request_id, actor, Action.APPROVE if approve else Action.REJECT, now, level=level_index,
-               level_name=level.name, comment=comment, eligible_by=eligible_by)
+               level_name=level.name, comment=comment, eligible_by=eligible_by, **chose)
         count = sum(1 for d in uow.repo.decisions(request_id) if d.level == level_index and d.approve)
         done = not approve or count >= level.required
         final = not approve or level_index + 1 == len(request.levels)
@@ -146,9 +173,14 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
         else:
             owe_update(uow, fresh, level_index, now)
         if approve and done and final:
-            leased = Changes(lease_until=now + GRANT_LEASE)
-            transition(uow, fresh, State.APPROVED, actor=actor, action=Action.APPROVED, at=now,
-                       expect=Expect(current_level=level_index), changes=leased)
+            granted, chooser = granted_duration(fresh, uow.repo.decisions(request_id))
+            shorter = {"requested": format_duration(fresh.duration), "granted": format_duration(granted),
+                       "chosen_by": chooser} if chooser is not None else {}
+            leased = Changes(lease_until=now + GRANT_LEASE, duration=granted if chooser else KEEP)
+            if transition(uow, fresh, State.APPROVED, actor=actor, action=Action.APPROVED, at=now,
+                          expect=Expect(current_level=level_index), changes=leased, detail=shorter) and chooser:
+                owe(uow, Event(Notice.SHORTENED, leased.apply(fresh, State.APPROVED), actor=chooser,
+                               reason=format_duration(fresh.duration)), now)
             after = leased.apply(fresh, State.APPROVED)
         elif approve and done:
             uow.repo.next_level(request_id, level_index)
@@ -159,7 +191,12 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
                 threads=",".join(f"level-{i}" for i in range(level_index + 1)))  # the new level's has it all
         uow.commit()
     flush(ctx, request_id)
-    return _after(ctx, after, level_index, approve, done, final, count)
+    outcome = _after(ctx, after, level_index, approve, done, final, count)
+    if duration is None:
+        return outcome
+    return Outcome(outcome.request, f"You approved for {format_duration(duration)} (asked: "
+                   f"{format_duration(request.duration)}; the grant is the shortest any approver chose). "
+                   + outcome.message, outcome.level_done)
 
 
 def _after(ctx: Context, request: AccessRequest, level_index: int, approve: bool, done: bool, final: bool,

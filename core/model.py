@@ -161,6 +161,8 @@ class Decision:
     approve: bool
     at: datetime
     comment: str | None = None
+    #: an approval for less than was asked ("Approve for…"): the grant is the shortest any approver chose
+    duration: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,8 @@ class Notice(StrEnum):
     REMINDER = "reminder"
     #: a level waited ``escalate_after``: its fallback approvers are asked too (``core.escalation``)
     ESCALATED = "escalated"
+    #: the approvers approved for less than was asked (``core.approvals``); ``reason`` is what was asked
+    SHORTENED = "shortened"
     DENIED = "denied"
     #: reconciliation removed a ``jitbot-*`` policy that no live request explains (audit channel)
     DRIFT_REMOVED = "drift_removed"
@@ -341,9 +345,11 @@ class Changes:
     needs_cleanup: bool | Keep = KEEP
     cleanup_attempts: int | Keep = KEEP
     lease_until: datetime | Keep | None = KEEP
+    #: the access granted, when the approvers chose less than was asked (``core.approvals``)
+    duration: timedelta | Keep = KEEP
 
     def written(self) -> dict[str, Any]:
-        """The fields written, by name (they are ``AccessRequest`` fields and ``requests`` columns alike)."""
+        """The fields written, by ``AccessRequest`` field name (the store maps them to columns)."""
         return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not KEEP}
 
     def apply(self, request: AccessRequest, state: State) -> AccessRequest:

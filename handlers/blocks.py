@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
@@ -13,9 +14,12 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
     SectionBlock,
+    StaticSelectElement,
 )
 
+from core.approvals import granted_duration, shorter_durations
 from core.durations import format_duration
 from core.model import AccessRequest, Decision, Review, State
 from handlers import ids
@@ -81,22 +85,35 @@ def approval_blocks(request: AccessRequest, level: int, decisions: Sequence[Deci
                  f"{approvals}/{spec.required} approval(s)")),
         facts(request, zone),
     ]
+    shortest, chooser = granted_duration(request, list(decisions))
+    if chooser is not None and request.state is State.PENDING:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f":scissors: Approved so far for at most {format_duration(shortest)} ({user(chooser)} chose it); "
+                 "the grant is the shortest duration any approver chooses.")]))
     if here:
         lines = [f"{':white_check_mark:' if d.approve else ':x:'} {user(d.approver)} "
-                 f"{'approved' if d.approve else 'rejected'} at {when(d.at, zone)}"
+                 f"{'approved' if d.approve else 'rejected'}"
+                 f"{f' for {format_duration(d.duration)}' if d.duration else ''} at {when(d.at, zone)}"
                  + (f": {safe(d.comment, 1200)}" if d.comment else "") for d in here]
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip("\n".join(lines), TEXT))]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_status_line(request, level, remaining))]))
     if request.state is State.PENDING and request.current_level == level:
-        blocks.append(decide_buttons(request.id, ids.decide_block(level)))
+        blocks.append(decide_buttons(request.id, ids.decide_block(level), shorter_durations(request.duration)))
     return blocks
 
 
-def decide_buttons(request_id: str, block_id: str) -> ActionsBlock:
-    return ActionsBlock(block_id=block_id, elements=[
+def decide_buttons(request_id: str, block_id: str, shorter: Sequence[timedelta] = ()) -> ActionsBlock:
+    """Approve, Reject, and (when the request is long enough) "Approve for…" a shorter duration."""
+    elements: list[ButtonElement | StaticSelectElement] = [
         ButtonElement(text="Approve", action_id=ids.APPROVE, value=request_id, style="primary"),
         ButtonElement(text="Reject", action_id=ids.REJECT, value=request_id, style="danger"),
-    ])
+    ]
+    if shorter:
+        elements.insert(1, StaticSelectElement(
+            placeholder="Approve for…", action_id=ids.APPROVE_FOR,
+            options=[Option(text=f"Approve for {format_duration(d)}", value=f"{request_id}:{int(d.total_seconds())}")
+                     for d in shorter]))
+    return ActionsBlock(block_id=block_id, elements=elements)
 
 
 def escalation_line(request: AccessRequest, level: int) -> str:

@@ -129,6 +129,12 @@ def render(event: Event, zone: ZoneInfo, now: datetime | None = None, sso: SsoPo
                         f":rotating_light: Escalated after {after}{where}: {who}, request *{r.id}* is waiting; you "
                         "can approve or reject it too.",
                         f"{head} · level {level + 1} escalated after {after} to {who}")
+    if n is Notice.SHORTENED:  # reason: the duration asked
+        granted = format_duration(r.duration)
+        return Rendered(f":scissors: {by} approved your request *{r.id}* for *{granted}*, less than the "
+                        f"{escape(event.reason)} you asked for: your access lasts {granted}.",
+                        f":scissors: Approved for {granted} (asked: {escape(event.reason)}), as {by} chose.",
+                        f"{head} · approved for {granted} instead of {escape(event.reason)}, as {by} chose")
     if n is Notice.DENIED:
         return Rendered(None, None, f":no_entry: {user(r.requester)} · {node} · refused{why}")
     if n is Notice.DRIFT_REMOVED:  # r may stand for an unknown request: only its id and principal are real

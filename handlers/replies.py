@@ -24,7 +24,8 @@ HELP = "\n".join(
     + [f"• `{escape(usage)}`" for usage in USAGE.values()]
     + ["", "Example: `/jit request web-1 2h disk full on /var` (or just `/jit request` for a form)",
        "A level nobody decides in time may escalate: its fallback approvers are asked too "
-       "(`/jit explain <node>` shows when and to whom)."]
+       "(`/jit explain <node>` shows when and to whom).",
+       "Approvers can *Approve for…* less than was asked; the grant is the shortest any approver chose."]
 )
 
 #: Slack allows 50 blocks in a message

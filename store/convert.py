@@ -178,6 +178,7 @@ def decision_columns(decision: Decision) -> dict[str, Any]:
         "approve": decision.approve,
         "comment": decision.comment,
         "at": decision.at,
+        "duration_seconds": _duration_seconds(decision.duration) if decision.duration is not None else None,
     }
 
 
@@ -189,6 +190,7 @@ def row_to_decision(row: DecisionRow | Row[Any]) -> Decision:
         approve=row.approve,
         at=row.at,
         comment=row.comment,
+        duration=timedelta(seconds=row.duration_seconds) if row.duration_seconds is not None else None,
     )
 
 

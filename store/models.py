@@ -162,6 +162,8 @@ class DecisionRow(Base):
     approve: Mapped[bool] = mapped_column(Boolean)
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: an approval for less than was asked (migration 0009)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (UniqueConstraint("request_id", "approver"),)
 

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, CursorResult, Update, bindparam, or_, upda
 from sqlalchemy.orm import Session
 
 from core.model import AccessRequest, Changes, Expect, State
-from store.convert import REQUESTS
+from store.convert import FIELD_COLUMNS, REQUESTS
 
 _C = REQUESTS.c
 
@@ -61,7 +61,10 @@ def move(session: Session, request: AccessRequest, target: State, changes: Chang
         when["level"] = expect.current_level
     if expect.lease_free_at is not None:
         when["lease_free"] = expect.lease_free_at
-    return _update(session, request.id, when, {"state": target.value, **changes.written()})
+    values: dict[str, Any] = {"state": target.value}
+    for name, value in changes.written().items():
+        values.update(FIELD_COLUMNS[name](value))  # the same name, but duration → duration_seconds
+    return _update(session, request.id, when, values)
 
 
 def claim_grant(session: Session, request_id: str, now: datetime, until: datetime) -> bool:

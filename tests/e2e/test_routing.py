@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from core.model import State
 from fakes import cast
 from fakes.stack import Stack
 from handlers import ids
 from playground.clock import ShiftedClock
+from tests.e2e.slack_steps import answer_after, answers, send
 from tests.helpers import approval_post, button_value, events, eventually, request, valid_blocks
 
 StackFactory = Callable[..., Stack]
@@ -109,3 +111,74 @@ def test_explain_shows_the_escalation(stack_factory: StackFactory) -> None:
     text = stack.slash(cast.ALICE, "explain web-1")
     assert "Escalation: after 30m without a decision" in text
     assert "You are among them, but nobody approves their own request." in text
+
+
+# -- approving for less ----------------------------------------------------------------------------------------
+TWO_LEVELS = """
+  [[manual_approval.levels]]
+  name = "Manager"
+  channel = "C0MGRAPPR"
+  approvers = ["U0CAROL01"]
+"""
+
+
+def select_options(params: dict[str, Any]) -> list[dict[str, Any]]:
+    for block in params["blocks"]:
+        for element in block.get("elements", []) if block["type"] == "actions" else []:
+            if element.get("action_id") == ids.APPROVE_FOR:
+                return list(element["options"])
+    return []
+
+
+def choose(stack: Stack, user: str, channel: str, value: str) -> str:
+    """Pick an option of "Approve for…" on a message in ``channel``, as Slack sends it; the ephemeral answer."""
+    before = answers(stack)
+    payload = {
+        "type": "block_actions", "token": "x", "api_app_id": stack.slack.app_id, "trigger_id": "1.2.3",
+        "team": {"id": stack.slack.team_id, "domain": stack.slack.team_domain},
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": stack.slack.team_id},
+        "channel": {"id": channel, "name": channel.lower()}, "response_url": stack.slack.make_response_url(),
+        "container": {"type": "message", "channel_id": channel, "message_ts": "1.0"},
+        "actions": [{"type": "static_select", "action_id": ids.APPROVE_FOR, "block_id": "decide-0",
+                     "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value},
+                     "action_ts": "1.0"}],
+    }
+    assert send(stack, payload).status == 200
+    return str(answer_after(stack, before)["text"])
+
+
+def test_approvers_approve_for_less_and_the_shortest_wins(stack_factory: StackFactory) -> None:
+    stack = stack_factory(policies() + TWO_LEVELS)
+    stack.slash(cast.ALICE, "request web-1 4h rotate the logs")
+    first = approval_post(stack, "C0SREAPPR")
+    rid = button_value(first, ids.APPROVE)
+    offered = [o["value"] for o in select_options(first)]
+    assert offered == [f"{rid}:{s}" for s in (900, 1800, 3600, 7200)]  # below the 4h asked
+    # a forged value (longer than asked, or not offered) is refused and changes nothing
+    assert "for less only by one of the durations offered" in choose(stack, cast.SAM, "C0SREAPPR", f"{rid}:86400")
+    assert "for less only by one of the durations offered" in choose(stack, cast.SAM, "C0SREAPPR", f"{rid}:1000")
+    assert "not one of the durations offered" in choose(stack, cast.SAM, "C0SREAPPR", f"{rid}:soon")
+    assert request(stack, rid).current_level == 0
+    assert "You approved for 2h" in choose(stack, cast.SAM, "C0SREAPPR", f"{rid}:7200")
+    second = approval_post(stack, "C0MGRAPPR")
+    assert "Approved so far for at most 2h" in str(second["blocks"])
+    answer = choose(stack, cast.CAROL, "C0MGRAPPR", f"{rid}:3600")
+    assert "You approved for 1h" in answer and "access was granted" in answer
+    granted = request(stack, rid)
+    assert granted.state is State.ACTIVE and granted.duration == timedelta(hours=1)
+    assert granted.expires_at is not None and granted.granted_at is not None
+    assert granted.expires_at - granted.granted_at == timedelta(hours=1)
+    approved = next(e for e in events(stack, rid) if e.action == "approved")
+    assert approved.detail["requested"] == "4h" and approved.detail["granted"] == "1h"
+    assert approved.detail["chosen_by"] == cast.CAROL
+    assert [e.detail.get("duration") for e in events(stack, rid) if e.action == "approve"] == ["2h", "1h"]
+    eventually(lambda: [c for c in stack.slack.messages(f"D{cast.ALICE}")
+                        if "for *1h*, less than the 4h you asked for" in c.params.get("text", "")],
+               what="the requester is told")
+
+
+def test_no_shorter_choice_below_the_shortest_offered(stack_factory: StackFactory) -> None:
+    stack = stack_factory(policies())
+    stack.slash(cast.ALICE, "request web-1 15m rotate the logs")
+    post = approval_post(stack, "C0SREAPPR")
+    assert select_options(post) == []

@@ -52,7 +52,10 @@ def load(uows: Uows, request_id: str) -> AccessRequest:
 
 def test_changes_are_request_fields_and_columns() -> None:
     for f in dataclasses.fields(Changes):
-        assert FIELD_COLUMNS[f.name](None) == {f.name: None}
+        if f.name == "duration":  # never cleared; stored in seconds
+            assert FIELD_COLUMNS[f.name](timedelta(minutes=30)) == {"duration_seconds": 1800}
+        else:
+            assert FIELD_COLUMNS[f.name](None) == {f.name: None}
 
 
 def test_move_succeeds_once(uows: Uows, put: Make) -> None:
