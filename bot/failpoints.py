@@ -112,6 +112,12 @@ class CrashingNotifier(_Armed):
         self._at("message.sent")
         return ref
 
+    def post_escalation(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
+        self._at("approval.post")
+        ref = self.inner.post_escalation(request, level, decisions)
+        self._at("message.sent")
+        return ref
+
     def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
         self._at("approval.update")
         self.inner.update_approval(request, ref, decisions)

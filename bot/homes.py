@@ -13,6 +13,7 @@ from functools import partial
 
 from slack_sdk import WebClient
 
+from core.approvals import deciders
 from core.context import Context
 from core.errors import Undelivered
 from core.model import AccessRequest, Decision, Event, MessageRef
@@ -44,9 +45,14 @@ class RefreshingHomes:
         self._refresh(request, level)
         return ref
 
+    def post_escalation(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
+        ref = self.inner.post_escalation(request, level, decisions)
+        self._refresh(request, level)
+        return ref
+
     def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
         self.inner.update_approval(request, ref, decisions)
-        self._refresh(request, int(ref.purpose.removeprefix("level-")))
+        self._refresh(request, ref.level or 0)
 
     def announce(self, event: Event, refs: Sequence[MessageRef], done: frozenset[str] = frozenset()) -> None:
         try:
@@ -59,5 +65,5 @@ class RefreshingHomes:
     def _refresh(self, request: AccessRequest, level: int) -> None:
         principals = {request.requester}
         if 0 <= level < len(request.levels):
-            principals.update(request.levels[level].approvers)
+            principals.update(deciders(request.levels[level], request.escalated(level)))
         self.homes.schedule(principals)

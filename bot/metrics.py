@@ -144,6 +144,9 @@ class ObservedNotifier:
     def post_approval(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
         return self.inner.post_approval(request, level, decisions)
 
+    def post_escalation(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
+        return self.inner.post_escalation(request, level, decisions)
+
     def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
         self.inner.update_approval(request, ref, decisions)
 

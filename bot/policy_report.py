@@ -62,7 +62,7 @@ def summary(policies: PolicyFile, source: str) -> str:
                      f"(default {format_duration(manual.duration_default)}){_continuous(manual)}")
         for index, level in enumerate(manual.levels, 1):
             lines.append(f"    level {index} '{level.name or f'Level {index}'}': {level.required} of "
-                         f"{', '.join(level.approvers)} in {level.channel}")
+                         f"{', '.join(level.approvers)} in {level.channel}{_escalation(level)}")
     if s.revokers:
         lines.append(f"revokers (any request, /jit lockout): {', '.join(s.revokers)}")
     if policies.breakglass.requesters:
@@ -122,6 +122,13 @@ class SlackProbe:
         return self._channels[channel]
 
 
+def _escalation(level: Level) -> str:
+    if level.escalate_after is None:
+        return ""
+    where = f" in {level.escalate_channel}" if level.escalate_channel else " in its thread"
+    return f"; after {format_duration(level.escalate_after)}, also {', '.join(level.escalate_to)}{where}"
+
+
 def _principal_lists(policies: PolicyFile) -> Iterator[tuple[str, tuple[str, ...]]]:
     for kind in ("deny", "auto_approval", "manual_approval"):
         for index, policy in enumerate(getattr(policies, kind)):
@@ -130,6 +137,8 @@ def _principal_lists(policies: PolicyFile) -> Iterator[tuple[str, tuple[str, ...
     for index, manual in enumerate(policies.manual_approval):
         for number, level in enumerate(manual.levels):
             yield f"manual_approval[{index}].levels[{number}].approvers", level.approvers
+            if level.escalate_to:
+                yield f"manual_approval[{index}].levels[{number}].escalate_to", level.escalate_to
     if policies.breakglass.requesters:
         yield "breakglass.requesters", policies.breakglass.requesters
     if policies.settings.revokers:
@@ -180,8 +189,9 @@ def _slack_warnings(policies: PolicyFile, slack: SlackProbe) -> list[str]:
                            f"but only {len(able)} person(s) can approve once groups are expanded; this level can "
                            "never be satisfied")
     channels = [("settings.audit_channel", policies.settings.audit_channel)] + [
-        (f"manual_approval[{i}].levels[{n}].channel", level.channel)
-        for i, manual in enumerate(policies.manual_approval) for n, level in enumerate(manual.levels)]
+        (f"manual_approval[{i}].levels[{n}].{key}", channel)
+        for i, manual in enumerate(policies.manual_approval) for n, level in enumerate(manual.levels)
+        for key, channel in (("channel", level.channel), ("escalate_channel", level.escalate_channel)) if channel]
     for where, channel in channels:
         if channel is None:
             continue

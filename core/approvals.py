@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from core.access import GRANT_LEASE, activate
 from core.audit import Action
 from core.context import Context, Say, owe, owe_level, owe_update, record, transition
+from core.durations import format_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from core.model import AccessRequest, Changes, Decision, Event, Expect, Notice, State
+from core.model import KEEP, AccessRequest, Changes, Decision, Event, Expect, LevelSnapshot, Notice, State
 from core.outbox import flush
 from core.policy.schema import Level
 
@@ -21,6 +23,25 @@ class Outcome:
 
 
 
+#: the durations an approver may approve for instead of what was asked: those of this ladder below the request's
+SHORTER_LADDER = tuple(timedelta(minutes=m) for m in (15, 30, 60, 120, 240, 480, 720, 1440, 2880, 10080))
+
+
+def shorter_durations(requested: timedelta) -> tuple[timedelta, ...]:
+    """What "Approve for…" offers: the ladder's durations shorter than ``requested`` (which the policy allowed, so
+    they are allowed too)."""
+    return tuple(d for d in SHORTER_LADDER if d < requested)
+
+
+def granted_duration(request: AccessRequest, decisions: list[Decision]) -> tuple[timedelta, str | None]:
+    """The access the approvals give: the shortest duration any approver chose (and who), else what was asked."""
+    chosen = [(d.duration, d.approver) for d in decisions if d.approve and d.duration is not None]
+    if not chosen:
+        return request.duration, None
+    duration, approver = min(chosen)
+    return (duration, approver) if duration < request.duration else (request.duration, None)
+
+
 def level_in_force(ctx: Context, request: AccessRequest, index: int) -> Level | None:
     """The level at position ``index`` of the request's policy as the policy file says now; None when the
     policy is gone (removed or renamed: the two cannot be told apart) or has no such level any more."""
@@ -30,13 +51,21 @@ def level_in_force(ctx: Context, request: AccessRequest, index: int) -> Level | 
     return None
 
 
+def deciders(level: Level | LevelSnapshot, escalated: bool) -> tuple[str, ...]:
+    """Who decides ``level``: its approvers, and its ``escalate_to`` once the sweep escalated it
+    (``core.escalation``; ``AccessRequest.escalated``)."""
+    return level.approvers + (level.escalate_to if escalated else ())
+
+
 def eligible_now(ctx: Context, request: AccessRequest, index: int, user_id: str) -> bool:
     """Whether ``user_id`` may approve level ``index`` now: named by the level as the request recorded it
     (``LevelSnapshot``: a later edit adds nobody) and still by the policy in force (an edit removes people at
-    once); user groups and Identity Center groups are read live (``Context.includes``)."""
+    once); user groups and Identity Center groups are read live (``Context.includes``). The fallback approvers
+    (``escalate_to``) count only once the level was escalated, and likewise only as both name them."""
     current = level_in_force(ctx, request, index)
-    return (current is not None and ctx.includes(user_id, request.levels[index].approvers)
-            and ctx.includes(user_id, current.approvers))
+    escalated = request.escalated(index)
+    return (current is not None and ctx.includes(user_id, deciders(request.levels[index], escalated))
+            and ctx.includes(user_id, deciders(current, escalated)))
 
 
 def check_approver(ctx: Context, request: AccessRequest, actor: str,
@@ -62,8 +91,9 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
             raise NotAllowed(f"You already decided at level {done.level + 1} of request {request.id}; "
                              "one person counts at one level at most.")
     number = request.current_level + 1
-    if not ctx.includes(actor, level.approvers):
-        raise NotAllowed(f"Only the approvers of level {number} ('{level.name}') "
+    if not ctx.includes(actor, deciders(level, request.escalated(request.current_level))):
+        later = " (and, once it is escalated, its fallback approvers)" if level.escalate_to else ""
+        raise NotAllowed(f"Only the approvers of level {number} ('{level.name}'){later} "
                          f"can decide on request {request.id} now.")
     if level_in_force(ctx, request, request.current_level) is None:
         if approve:
@@ -93,7 +123,8 @@ def check_decider(ctx: Context, request_id: str, actor: str, *, approve: bool = 
     return request
 
 
-def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: str | None = None) -> Outcome:
+def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: str | None = None,
+           duration: timedelta | None = None) -> Outcome:
     """One click: read the request, its decisions and the actor's lockout once; check the approver (outside the
     transaction: Slack lookups may be slow); then one transaction records the decision and what it completes,
     the request read again for update so that a concurrent click or a timeout is seen."""
@@ -107,20 +138,28 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
     comment = " ".join((comment or "").split())[:1000] or None
     if not approve and not comment:
         raise InvalidInput("A rejection needs a reason.")
+    if duration is not None and (not approve or duration not in shorter_durations(request.duration)):
+        offered = ", ".join(format_duration(d) for d in shorter_durations(request.duration)) or "none"
+        raise InvalidInput(f"Request {request_id} asks for {format_duration(request.duration)}; you can approve it "
+                           f"for less only by one of the durations offered ({offered}).")
     level_index = request.current_level
     level = request.levels[level_index]
-    eligible_by = ctx.basis(actor, level.approvers)  # the approvers entry that let the actor decide, as read now
+    escalated = request.escalated(level_index)
+    eligible_by = ctx.basis(actor, deciders(level, escalated))  # the entry that let the actor decide, as read now
+    if escalated and not ctx.includes(actor, level.approvers):
+        eligible_by["escalation"] = True  # a fallback approver of the escalated level
     now = ctx.clock.now()
     with ctx.uow() as uow:
         fresh = uow.repo.get(request_id, for_update=True)
         if fresh is None or fresh.state is not State.PENDING or fresh.current_level != level_index:
             raise Conflict(f"Request {request_id} changed while you were deciding; it is now "
                            f"{fresh.state.value if fresh else 'gone'}.")
-        decision = Decision(request_id, level_index, actor, approve, now, comment)
+        decision = Decision(request_id, level_index, actor, approve, now, comment, duration)
         if not uow.repo.add_decision(decision):
             raise NotAllowed(f"You already decided on request {request_id}.")
+        chose = {"duration": format_duration(duration)} if duration is not None else {}
         record(uow, request_id, actor, Action.APPROVE if approve else Action.REJECT, now, level=level_index,
-               level_name=level.name, comment=comment, eligible_by=eligible_by)
+               level_name=level.name, comment=comment, eligible_by=eligible_by, **chose)
         count = sum(1 for d in uow.repo.decisions(request_id) if d.level == level_index and d.approve)
         done = not approve or count >= level.required
         final = not approve or level_index + 1 == len(request.levels)
@@ -134,9 +173,14 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
         else:
             owe_update(uow, fresh, level_index, now)
         if approve and done and final:
-            leased = Changes(lease_until=now + GRANT_LEASE)
-            transition(uow, fresh, State.APPROVED, actor=actor, action=Action.APPROVED, at=now,
-                       expect=Expect(current_level=level_index), changes=leased)
+            granted, chooser = granted_duration(fresh, uow.repo.decisions(request_id))
+            shorter = {"requested": format_duration(fresh.duration), "granted": format_duration(granted),
+                       "chosen_by": chooser} if chooser is not None else {}
+            leased = Changes(lease_until=now + GRANT_LEASE, duration=granted if chooser else KEEP)
+            if transition(uow, fresh, State.APPROVED, actor=actor, action=Action.APPROVED, at=now,
+                          expect=Expect(current_level=level_index), changes=leased, detail=shorter) and chooser:
+                owe(uow, Event(Notice.SHORTENED, leased.apply(fresh, State.APPROVED), actor=chooser,
+                               reason=format_duration(fresh.duration)), now)
             after = leased.apply(fresh, State.APPROVED)
         elif approve and done:
             uow.repo.next_level(request_id, level_index)
@@ -147,7 +191,12 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
                 threads=",".join(f"level-{i}" for i in range(level_index + 1)))  # the new level's has it all
         uow.commit()
     flush(ctx, request_id)
-    return _after(ctx, after, level_index, approve, done, final, count)
+    outcome = _after(ctx, after, level_index, approve, done, final, count)
+    if duration is None:
+        return outcome
+    return Outcome(outcome.request, f"You approved for {format_duration(duration)} (asked: "
+                   f"{format_duration(request.duration)}; the grant is the shortest any approver chose). "
+                   + outcome.message, outcome.level_done)
 
 
 def _after(ctx: Context, request: AccessRequest, level_index: int, approve: bool, done: bool, final: bool,

@@ -37,6 +37,8 @@ class Action(StrEnum):
     REVOCATION_CONFIRMED = "revocation_confirmed"
     EXPIRY_WARNED = "expiry_warned"
     REMINDED = "reminded"
+    #: a level waited ``escalate_after`` without a decision: its ``escalate_to`` are asked and count for it
+    ESCALATED = "escalated"
     # -- break-glass (core.breakglass)
     BREAKGLASS = "breakglass"
     BREAKGLASS_REFUSED = "breakglass_refused"

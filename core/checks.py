@@ -274,14 +274,15 @@ def levels_of(ctx: Context, policy: GrantingPolicy, requester: str) -> tuple[Lev
     levels = []
     for index, level in enumerate(policy.levels):
         name = level.name or f"Level {index + 1}"
-        eligible = ctx.eligible_count(level.approvers, requester)
+        eligible = ctx.eligible_count(level.approvers + level.escalate_to, requester)  # once escalated, too
         if eligible < level.required:
             raise NotAllowed(
                 f"This request could never be approved: level {index + 1} ('{name}') of policy "
                 f"'{policy.name}' needs {level.required} approver(s) other than you, "
                 f"and only {eligible} can approve. Ask an admin to fix the policy."
             ).at("node")
-        levels.append(LevelSnapshot(name, level.channel, level.approvers, level.required))
+        levels.append(LevelSnapshot(name, level.channel, level.approvers, level.required, level.escalate_after,
+                                    level.escalate_to, level.escalate_channel))
     return tuple(levels)
 
 

@@ -97,6 +97,14 @@ def _level_lines(policy: ManualApprovalPolicy, requester: Requester, directory: 
         title = level.name or f"Level {index}"
         line = (f"  {index}. {title}: {level.required} approval(s) from {who(level.approvers, directory)}, "
                 f"asked in channel {level.channel}.")
+        if level.escalate_after is not None:
+            where = (f"with the buttons in channel {level.escalate_channel}" if level.escalate_channel
+                     else "mentioned in the level's thread")
+            line += (f" Escalation: after {format_duration(level.escalate_after)} without a decision, "
+                     f"{who(level.escalate_to, directory)} are asked too ({where}) and count for this level from "
+                     "then on.")
+            if requester.user_id in level.escalate_to:
+                line += " You are among them, but nobody approves their own request."
         if directory is not None:
             everyone: set[str] = set()
             for principal in level.approvers:

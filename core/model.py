@@ -87,6 +87,11 @@ class LevelSnapshot:
     channel: str
     approvers: tuple[str, ...]
     required: int
+    #: escalation (docs/policies.md): after this long without the level's decision, ``escalate_to`` are asked
+    #: too and count for the level from then on (``AccessRequest.escalated_level``)
+    escalate_after: timedelta | None = None
+    escalate_to: tuple[str, ...] = ()
+    escalate_channel: str | None = None
 
 
 def new_request_id() -> str:
@@ -128,6 +133,12 @@ class AccessRequest:
     #: no longer set: the end-of-access notice is owed in the outbox (``core.outbox``) since migration 0007,
     #: which carried over the notices it left due (migration 0005)
     notice_due: bool = False
+    #: the approval level the sweep escalated (its ``escalate_to`` count for it from then on); None: none yet
+    escalated_level: int | None = None
+
+    def escalated(self, level: int) -> bool:
+        """Whether ``level`` was escalated: its fallback approvers have been asked and count for it."""
+        return self.escalated_level == level
 
     def with_changes(self, **changes: Any) -> AccessRequest:
         return replace(self, **changes)
@@ -150,6 +161,8 @@ class Decision:
     approve: bool
     at: datetime
     comment: str | None = None
+    #: an approval for less than was asked ("Approve for…"): the grant is the shortest any approver chose
+    duration: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +192,10 @@ class Notice(StrEnum):
     RELEASED = "released"
     REVOKE_FAILING = "revoke_failing"
     REMINDER = "reminder"
+    #: a level waited ``escalate_after``: its fallback approvers are asked too (``core.escalation``)
+    ESCALATED = "escalated"
+    #: the approvers approved for less than was asked (``core.approvals``); ``reason`` is what was asked
+    SHORTENED = "shortened"
     DENIED = "denied"
     #: reconciliation removed a ``jitbot-*`` policy that no live request explains (audit channel)
     DRIFT_REMOVED = "drift_removed"
@@ -274,9 +291,15 @@ class MessageRef:
     """A Slack message jitbot posted for a request (so it can be updated and threaded on)."""
 
     request_id: str
-    purpose: str  # "level-0", "level-1", …, "dm", "audit"
+    purpose: str  # "level-0", "level-1", …, "escalation-0" (an escalated level's buttons elsewhere), "breakglass-…"
     channel: str
     ts: str
+
+    @property
+    def level(self) -> int | None:
+        """The approval level whose buttons the message carries (``level-N``, ``escalation-N``), else None."""
+        kind, _, number = self.purpose.rpartition("-")
+        return int(number) if kind in ("level", "escalation") and number.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -304,6 +327,8 @@ class Send(StrEnum):
     REVIEWED = "reviewed"
     #: a lifecycle event for other systems (EventBridge, the webhook: ``core.events``); its own order per request
     EVENT = "event"
+    #: an escalated level's approval message, with its buttons, in the level's ``escalate_channel``
+    ESCALATION = "escalation"
 
 
 @dataclass(frozen=True)
@@ -358,9 +383,11 @@ class Changes:
     needs_cleanup: bool | Keep = KEEP
     cleanup_attempts: int | Keep = KEEP
     lease_until: datetime | Keep | None = KEEP
+    #: the access granted, when the approvers chose less than was asked (``core.approvals``)
+    duration: timedelta | Keep = KEEP
 
     def written(self) -> dict[str, Any]:
-        """The fields written, by name (they are ``AccessRequest`` fields and ``requests`` columns alike)."""
+        """The fields written, by ``AccessRequest`` field name (the store maps them to columns)."""
         return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not KEEP}
 
     def apply(self, request: AccessRequest, state: State) -> AccessRequest:

@@ -156,6 +156,13 @@ def _attempt(ctx: Context, item: Owed) -> list[MessageRef]:
     if request is None:  # purged meanwhile (retention): nothing to show
         return []
     purpose = f"level-{intent.level}"
+    if intent.send is Send.ESCALATION:
+        if any(r.purpose == f"escalation-{intent.level}" for r in refs):  # posted before a crash: not twice
+            return []
+        ref = ctx.notifier.post_escalation(request, intent.level or 0, decisions)
+        if ref is None:
+            raise Undelivered(f"Slack did not take the escalation message of level {(intent.level or 0) + 1}")
+        return [ref]
     if intent.send is Send.APPROVAL:
         if any(r.purpose == purpose for r in refs):  # posted, and recorded, before a crash: not twice
             return []
@@ -164,8 +171,8 @@ def _attempt(ctx: Context, item: Owed) -> list[MessageRef]:
             raise Undelivered(f"Slack did not take the approval message of level {(intent.level or 0) + 1}")
         return [ref]
     if intent.send is Send.UPDATE:
-        for ref in refs:
-            if ref.purpose == purpose:  # none: the post was given up on, there is nothing to update
+        for ref in refs:  # the level's message, and its escalation's elsewhere (none: given up on, nothing to update)
+            if ref.purpose in (purpose, f"escalation-{intent.level}"):
                 ctx.notifier.update_approval(request, ref, decisions)
         return []
     if ctx.breakglass is None:

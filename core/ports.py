@@ -159,6 +159,11 @@ class Notifier(Protocol):
         """Post the Approve/Reject message of ``level`` in its channel; returns where it went."""
         ...
 
+    def post_escalation(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
+        """Post the escalated ``level``'s message, with its buttons, in its ``escalate_channel`` (purpose
+        ``escalation-N``), mentioning its fallback approvers; returns where it went."""
+        ...
+
     def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
         """Re-render an approval message in place (buttons go when its level is done or the request ends)."""
         ...
@@ -238,6 +243,10 @@ class Repository(Protocol):
 
     def mark_warned(self, request_id: str) -> bool:
         """An active request not warned yet is marked warned of its expiry."""
+        ...
+
+    def escalate(self, request_id: str, level: int) -> bool:
+        """A pending request still at ``level``, not escalated at it yet, is escalated at it (``escalated_level``)."""
         ...
 
     def record_reminder(self, request_id: str, level: int, sent: int, at: datetime) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.approvals import eligible_now
+from core.approvals import deciders, eligible_now
 from core.checks import GrantingPolicy, Requestable, deciding, verdict_on
 from core.context import Context
 from core.errors import InvalidInput, NotFound
@@ -68,10 +68,12 @@ def awaiting_decision(ctx: Context, user_id: str, limit: int = 50) -> list[Acces
 
 def visible_request(ctx: Context, user_id: str, request_id: str) -> AccessRequest:
     """The request, if ``user_id`` may see it: its requester, the approvers of its levels (as recorded, groups
-    expanded now) and the revokers. To anyone else it does not exist: the same ``NotFound`` as an unknown id."""
+    expanded now; an escalated level's fallback approvers too) and the revokers. To anyone else it does not
+    exist: the same ``NotFound`` as an unknown id."""
     request = ctx.find(request_id)
     if request is not None and (user_id == request.requester
-                                or user_id in ctx.expand(a for level in request.levels for a in level.approvers)
+                                or user_id in ctx.expand(a for index, level in enumerate(request.levels)
+                                                         for a in deciders(level, request.escalated(index)))
                                 or revoker_authority(ctx, user_id) is not None):
         return request
     raise NotFound(f"There is no request {request_id}.")

@@ -17,6 +17,7 @@ from core.audit import Action
 from core.chains import orphaned
 from core.context import Context, Say, owe, owe_level, record, transition
 from core.durations import format_duration
+from core.escalation import escalate, escalation_due
 from core.model import AccessRequest, Changes, Decision, Event, Notice, State
 from core.outbox import flush
 
@@ -38,13 +39,15 @@ class SweepReport:
     #: pending extensions of access that was revoked (``core.chains.orphaned``)
     cancelled: list[str] = field(default_factory=list)
     reminded: list[str] = field(default_factory=list)
+    #: pending requests whose waiting level was escalated (``core.escalation``)
+    escalated: list[str] = field(default_factory=list)
     warned: list[str] = field(default_factory=list)
     errors: int = 0
 
     @property
     def acted(self) -> bool:
         return any((self.expired, self.activated, self.cleaned, self.timed_out, self.cancelled, self.reminded,
-                    self.warned))
+                    self.warned, self.escalated))
 
 
 
@@ -165,9 +168,16 @@ def _pending_steps(ctx: Context, pending: list[AccessRequest], now: datetime,
             steps.append((report.timed_out, request, partial(time_out, ctx, request, now)))
             continue
         started = None
-        if request.current_level > 0 and request.last_reminder_at is None and settings.reminder_interval:
+        level = request.level
+        escalating = level is not None and level.escalate_after is not None \
+            and not request.escalated(request.current_level)
+        if request.current_level > 0 and (escalating or (request.last_reminder_at is None
+                                          and settings.reminder_interval)):
             with ctx.uow() as uow:
                 started = level_started(request, uow.repo.decisions(request.id))
+        began = started or request.created_at
+        if escalating and escalation_due(request, now, began):
+            steps.append((report.escalated, request, partial(escalate, ctx, request, now, now - began)))
         if reminder_due(request, now, settings.reminder_interval, started):
             steps.append((report.reminded, request, partial(remind, ctx, request, now)))
     return steps

@@ -6,6 +6,7 @@ response_url; buttons in the App Home have none, so their answers go by DM.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
@@ -14,10 +15,10 @@ from slack_sdk import WebClient
 from core import access
 from core.approvals import check_decider, decide
 from core.context import Context
-from core.errors import JitError
+from core.errors import InvalidInput, JitError
 from handlers import ids
 from handlers.later import Later
-from handlers.listen import Body, button, submission
+from handlers.listen import Body, button, chosen, submission
 from handlers.modals import open_extension
 from handlers.replies import released
 from handlers.tell import tell
@@ -28,6 +29,7 @@ from handlers.views import RejectModal, metadata, modal_metadata
 def register(app: App, ctx: Context, later: Later) -> None:
     """Each button acks at once; its use case runs after (``handlers.later``)."""
     app.action(ids.APPROVE)(button(ctx, later, approve))
+    app.action(ids.APPROVE_FOR)(chosen(ctx, later, approve_for))
     app.action(ids.REJECT)(button(ctx, later, ask_why))
     app.view(ids.REJECT_VIEW)(submission(ctx, later, RejectModal.check, reject))
     app.action(ids.CANCEL)(button(ctx, later, cancel))
@@ -47,6 +49,19 @@ def _warn(err: JitError) -> str:
 def approve(ctx: Context, client: WebClient, body: Body, request_id: str) -> None:
     try:
         outcome = decide(ctx, request_id, body["user"]["id"], approve=True)
+    except JitError as err:
+        _tell(body, client, _warn(err))
+        return
+    _tell(body, client, outcome.message)
+
+
+def approve_for(ctx: Context, client: WebClient, body: Body, choice: str) -> None:
+    """"Approve for…": approve for the shorter duration chosen (the option's value: "<request id>:<seconds>")."""
+    request_id, _, seconds = choice.partition(":")
+    try:
+        if not seconds.isdigit():
+            raise InvalidInput("That is not one of the durations offered.")
+        outcome = decide(ctx, request_id, body["user"]["id"], approve=True, duration=timedelta(seconds=int(seconds)))
     except JitError as err:
         _tell(body, client, _warn(err))
         return

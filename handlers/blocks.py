@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
@@ -13,13 +14,16 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
     SectionBlock,
+    StaticSelectElement,
 )
 
+from core.approvals import granted_duration, shorter_durations
 from core.durations import format_duration
 from core.model import AccessRequest, Decision, Review, State
 from handlers import ids
-from handlers.text import clip, escape, principal, safe, user, when
+from handlers.text import clip, escape, fallback, principal, safe, user, when
 
 #: Slack's limits on a text object (sections, context elements) and on each field of a section
 TEXT = 3000
@@ -48,8 +52,10 @@ def facts(request: AccessRequest, zone: ZoneInfo) -> SectionBlock:
 def _status_line(request: AccessRequest, level: int, remaining: int) -> str:
     if request.state is State.PENDING and request.current_level == level:
         spec = request.levels[level]
+        escalated = (f", or (escalated) {fallback(spec.escalate_to, request.requester)}"
+                     if request.escalated(level) else "")
         return (f":hourglass: Waiting for {remaining} more approval(s) from "
-                + ", ".join(principal(a) for a in spec.approvers))
+                + ", ".join(principal(a) for a in spec.approvers) + escalated)
     if request.state is State.REVOKED and request.granted_at is None and request.current_level <= level:
         return f":no_entry_sign: Revoked by {user(request.ended_by)} before any access"
     if request.state is State.PENDING or request.current_level > level or request.state in (
@@ -64,34 +70,64 @@ def _status_line(request: AccessRequest, level: int, remaining: int) -> str:
 
 
 def approval_blocks(request: AccessRequest, level: int, decisions: Sequence[Decision],
-                    zone: ZoneInfo) -> list[Block]:
+                    zone: ZoneInfo, *, escalation: bool = False) -> list[Block]:
+    """A level's approval message; ``escalation``: its copy in the level's ``escalate_channel``."""
     spec = request.levels[level]
     here = [d for d in decisions if d.level == level]
     approvals = sum(1 for d in here if d.approve)
     remaining = max(0, spec.required - approvals)
-    blocks: list[Block] = [
-        HeaderBlock(text=f"Access request {request.id}"[:150]),
+    blocks: list[Block] = [HeaderBlock(text=f"Access request {request.id}"[:150])]
+    if escalation:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=escalation_line(request, level))))
+    blocks += [
         SectionBlock(text=MarkdownTextObject(
             text=f"*Level {level + 1} of {len(request.levels)}: {safe(spec.name, 200)}* · "
                  f"{approvals}/{spec.required} approval(s)")),
         facts(request, zone),
     ]
+    shortest, chooser = granted_duration(request, list(decisions))
+    if chooser is not None and request.state is State.PENDING:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f":scissors: Approved so far for at most {format_duration(shortest)} ({user(chooser)} chose it); "
+                 "the grant is the shortest duration any approver chooses.")]))
     if here:
         lines = [f"{':white_check_mark:' if d.approve else ':x:'} {user(d.approver)} "
-                 f"{'approved' if d.approve else 'rejected'} at {when(d.at, zone)}"
+                 f"{'approved' if d.approve else 'rejected'}"
+                 f"{f' for {format_duration(d.duration)}' if d.duration else ''} at {when(d.at, zone)}"
                  + (f": {safe(d.comment, 1200)}" if d.comment else "") for d in here]
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip("\n".join(lines), TEXT))]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_status_line(request, level, remaining))]))
     if request.state is State.PENDING and request.current_level == level:
-        blocks.append(decide_buttons(request.id, ids.decide_block(level)))
+        blocks.append(decide_buttons(request.id, ids.decide_block(level), shorter_durations(request.duration)))
     return blocks
 
 
-def decide_buttons(request_id: str, block_id: str) -> ActionsBlock:
-    return ActionsBlock(block_id=block_id, elements=[
+def decide_buttons(request_id: str, block_id: str, shorter: Sequence[timedelta] = ()) -> ActionsBlock:
+    """Approve, Reject, and (when the request is long enough) "Approve for…" a shorter duration."""
+    elements: list[ButtonElement | StaticSelectElement] = [
         ButtonElement(text="Approve", action_id=ids.APPROVE, value=request_id, style="primary"),
         ButtonElement(text="Reject", action_id=ids.REJECT, value=request_id, style="danger"),
-    ])
+    ]
+    if shorter:
+        elements.insert(1, StaticSelectElement(
+            placeholder="Approve for…", action_id=ids.APPROVE_FOR,
+            options=[Option(text=f"Approve for {format_duration(d)}", value=f"{request_id}:{int(d.total_seconds())}")
+                     for d in shorter]))
+    return ActionsBlock(block_id=block_id, elements=elements)
+
+
+def escalation_line(request: AccessRequest, level: int) -> str:
+    spec = request.levels[level]
+    after = format_duration(spec.escalate_after) if spec.escalate_after else "its escalation time"
+    return (f":rotating_light: *Escalated*: level {level + 1} ('{safe(spec.name, 200)}') has waited {after} "
+            f"without a decision in <#{spec.channel}>. {fallback(spec.escalate_to, request.requester)}: you can "
+            "approve or reject it too.")
+
+
+def escalation_text(request: AccessRequest, level: int) -> str:
+    """The notification fallback text of an escalation message: it mentions the fallback approvers."""
+    return (f"Escalated: {fallback(request.levels[level].escalate_to, request.requester)}, "
+            + approval_text(request, level))
 
 
 def approval_text(request: AccessRequest, level: int) -> str:

@@ -11,6 +11,8 @@ RELEASE = "jit_release"
 EXTEND = "jit_extend"
 OPEN_REQUEST = "jit_open_request"
 REVIEW = "jit_breakglass_review"
+#: "Approve for…": a static select beside Approve; each option's value is "<request id>:<seconds>"
+APPROVE_FOR = "jit_approve_for"
 
 # -- modals and the shortcut (callback ids) ---------------------------------------------------------------------
 REJECT_VIEW = "jit_reject_view"

@@ -5,6 +5,7 @@ Each Slack surface has one ``register(app, ctx, later)`` that pairs an id with a
 line each, through one of these adapters:
 
 - ``button``: ack, then ``work(ctx, client, body, request_id)``, the request id being the button's value;
+- ``chosen``: ack, then ``work(ctx, client, body, value)``, the value of the option chosen in a static select;
 - ``acked``: ack, then ``work(ctx, client, body)`` (a shortcut, a button without a request, a node picked);
 - ``submission``: ``check(view)`` inside the ack answers the missing fields at once; when none is, ack, then
   ``work(ctx, client, body, view, checked)``;
@@ -47,6 +48,14 @@ def button(ctx: Context, later: Later, work: Callable[[Context, WebClient, Body,
     def listener(ack: Ack, body: Body, action: dict[str, Any]) -> None:
         ack()
         later(body, work, ctx, later.client, body, request_id(action))
+    return _named(listener, work)
+
+
+def chosen(ctx: Context, later: Later, work: Callable[[Context, WebClient, Body, str], None]) -> Listener:
+    """A static select: ack, then ``work(ctx, client, body, value)``, the value of the option chosen."""
+    def listener(ack: Ack, body: Body, action: dict[str, Any]) -> None:
+        ack()
+        later(body, work, ctx, later.client, body, str((action.get("selected_option") or {}).get("value", ""))[:60])
     return _named(listener, work)
 
 

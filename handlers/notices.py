@@ -13,7 +13,7 @@ from core.model import AccessRequest, Event, Notice
 from core.reconcile import OUTSIDE
 from handlers.connect import commands
 from handlers.sessions_text import sessions_text
-from handlers.text import escape, left, principal, user, when
+from handlers.text import escape, fallback, left, principal, user, when
 
 #: actors that are not Slack users
 ACTORS = {"jitbot": "jitbot", OUTSIDE: "someone outside jitbot"}
@@ -123,6 +123,23 @@ def render(event: Event, zone: ZoneInfo, now: datetime | None = None, sso: SsoPo
         who = ", ".join(principal(a) for a in waiting.approvers)
         return Rendered(None, f":bell: Reminder: {who}, request *{r.id}* is still waiting for your decision.",
                         None)
+    if n is Notice.ESCALATED:
+        level = event.level or 0
+        spec = r.levels[level]
+        who = fallback(spec.escalate_to, r.requester)
+        after = format_duration(spec.escalate_after) if spec.escalate_after else "a while"
+        where = f" in <#{spec.escalate_channel}>" if spec.escalate_channel else ""
+        return Rendered(f":rotating_light: Nobody decided level {level + 1} ('{escape(spec.name)}') of your request "
+                        f"*{r.id}* within {after}: its fallback approvers have been asked too{where}.",
+                        f":rotating_light: Escalated after {after}{where}: {who}, request *{r.id}* is waiting; you "
+                        "can approve or reject it too.",
+                        f"{head} · level {level + 1} escalated after {after} to {who}")
+    if n is Notice.SHORTENED:  # reason: the duration asked
+        granted = format_duration(r.duration)
+        return Rendered(f":scissors: {by} approved your request *{r.id}* for *{granted}*, less than the "
+                        f"{escape(event.reason)} you asked for: your access lasts {granted}.",
+                        f":scissors: Approved for {granted} (asked: {escape(event.reason)}), as {by} chose.",
+                        f"{head} · approved for {granted} instead of {escape(event.reason)}, as {by} chose")
     if n is Notice.DENIED:
         return Rendered(None, None, f":no_entry: {user(r.requester)} · {node} · refused{why}")
     if n is Notice.DRIFT_REMOVED:  # r may stand for an unknown request: only its id and principal are real

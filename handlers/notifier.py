@@ -18,7 +18,7 @@ from core.errors import Undelivered
 from core.model import AccessRequest, Decision, Event, MessageRef, Notice
 from core.policy.file import PolicyFile
 from handlers import ids
-from handlers.blocks import approval_blocks, approval_text, message_blocks, request_buttons
+from handlers.blocks import approval_blocks, approval_text, escalation_text, message_blocks, request_buttons
 from handlers.notices import SsoPortal, render
 from handlers.slack_api import must
 
@@ -54,9 +54,17 @@ class SlackNotifier:
                           blocks=[b.to_dict() for b in blocks], unfurl_links=False)
         return MessageRef(request.id, f"level-{level}", str(data.get("channel", channel)), str(data["ts"]))
 
+    def post_escalation(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
+        channel = request.levels[level].escalate_channel or request.levels[level].channel
+        blocks = approval_blocks(request, level, decisions, self.policies().settings.zone, escalation=True)
+        data = self._must("chat.postMessage", channel=channel, text=escalation_text(request, level),
+                          blocks=[b.to_dict() for b in blocks], unfurl_links=False)
+        return MessageRef(request.id, f"escalation-{level}", str(data.get("channel", channel)), str(data["ts"]))
+
     def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
-        level = int(ref.purpose.removeprefix("level-"))
-        blocks = approval_blocks(request, level, decisions, self.policies().settings.zone)
+        level = ref.level or 0
+        escalation = ref.purpose.startswith("escalation-")
+        blocks = approval_blocks(request, level, decisions, self.policies().settings.zone, escalation=escalation)
         self._must("chat.update", channel=ref.channel, ts=ref.ts, text=approval_text(request, level),
                    blocks=[b.to_dict() for b in blocks])
 

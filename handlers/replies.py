@@ -22,7 +22,10 @@ from handlers.text import escape, safe, user, when
 HELP = "\n".join(
     ["*jitbot* gives you temporary, approved SSM access to one node.", ""]
     + [f"• `{escape(usage)}`" for usage in USAGE.values()]
-    + ["", "Example: `/jit request web-1 2h disk full on /var` (or just `/jit request` for a form)"]
+    + ["", "Example: `/jit request web-1 2h disk full on /var` (or just `/jit request` for a form)",
+       "A level nobody decides in time may escalate: its fallback approvers are asked too "
+       "(`/jit explain <node>` shows when and to whom).",
+       "Approvers can *Approve for…* less than was asked; the grant is the shortest any approver chose."]
 )
 
 #: Slack allows 50 blocks in a message

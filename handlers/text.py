@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,13 @@ def user(user_id: str | None) -> str:
 def principal(principal_id: str) -> str:
     """A policy principal (user or user group) as a Slack mention."""
     return f"<!subteam^{principal_id}>" if principal_id.startswith("S") else f"<@{principal_id}>"
+
+
+def fallback(escalate_to: Sequence[str], requester: str) -> str:
+    """An escalated level's fallback approvers as mentions: never the requester, who cannot decide their own
+    request; an Identity Center group by its name (it has no Slack mention)."""
+    shown = [escape(p) if p.startswith("idc-group:") else principal(p) for p in escalate_to if p != requester]
+    return ", ".join(shown) or "nobody else"
 
 
 def when(moment: datetime | None, zone: ZoneInfo) -> str:

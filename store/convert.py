@@ -49,19 +49,31 @@ def _duration_seconds(value: Any) -> int:
 
 
 def _level_dict(level: LevelSnapshot | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(level, LevelSnapshot):
-        return {
-            "name": level.name,
-            "channel": level.channel,
-            "approvers": list(level.approvers),
-            "required": level.required,
-        }
-    return {
-        "name": level["name"],
-        "channel": level["channel"],
-        "approvers": list(level["approvers"]),
-        "required": int(level["required"]),
+    if not isinstance(level, LevelSnapshot):
+        level = _snapshot(level)
+    out: dict[str, Any] = {
+        "name": level.name,
+        "channel": level.channel,
+        "approvers": list(level.approvers),
+        "required": level.required,
     }
+    if level.escalate_after is not None:  # levels without escalation keep the shape they always had
+        out.update(escalate_after=int(level.escalate_after.total_seconds()), escalate_to=list(level.escalate_to),
+                   escalate_channel=level.escalate_channel)
+    return out
+
+
+def _snapshot(level: Mapping[str, Any]) -> LevelSnapshot:
+    after = level.get("escalate_after")
+    return LevelSnapshot(
+        name=level["name"],
+        channel=level["channel"],
+        approvers=tuple(level["approvers"]),
+        required=int(level["required"]),
+        escalate_after=timedelta(seconds=int(after)) if after is not None else None,
+        escalate_to=tuple(level.get("escalate_to") or ()),
+        escalate_channel=level.get("escalate_channel"),
+    )
 
 
 def _levels(value: Any) -> list[dict[str, Any]]:
@@ -106,6 +118,7 @@ FIELD_COLUMNS: Mapping[str, Callable[[Any], dict[str, Any]]] = {
     "lease_until": _single("lease_until"),
     "sessions_ended": _single("sessions_ended"),
     "notice_due": _single("notice_due"),
+    "escalated_level": _single("escalated_level"),
 }
 
 def request_columns(request: AccessRequest) -> dict[str, Any]:
@@ -134,15 +147,7 @@ def row_to_request(row: RequestRow | Row[Any]) -> AccessRequest:
         duration=timedelta(seconds=row.duration_seconds),
         policy=row.policy,
         kind=Kind(row.kind),
-        levels=tuple(
-            LevelSnapshot(
-                name=level["name"],
-                channel=level["channel"],
-                approvers=tuple(level["approvers"]),
-                required=int(level["required"]),
-            )
-            for level in row.levels or ()
-        ),
+        levels=tuple(_snapshot(level) for level in row.levels or ()),
         state=State(row.state),
         created_at=row.created_at,
         current_level=row.current_level,
@@ -161,6 +166,7 @@ def row_to_request(row: RequestRow | Row[Any]) -> AccessRequest:
         lease_until=row.lease_until,
         sessions_ended=row.sessions_ended,
         notice_due=row.notice_due,
+        escalated_level=row.escalated_level,
     )
 
 
@@ -172,6 +178,7 @@ def decision_columns(decision: Decision) -> dict[str, Any]:
         "approve": decision.approve,
         "comment": decision.comment,
         "at": decision.at,
+        "duration_seconds": _duration_seconds(decision.duration) if decision.duration is not None else None,
     }
 
 
@@ -183,6 +190,7 @@ def row_to_decision(row: DecisionRow | Row[Any]) -> Decision:
         approve=row.approve,
         at=row.at,
         comment=row.comment,
+        duration=timedelta(seconds=row.duration_seconds) if row.duration_seconds is not None else None,
     )
 
 

@@ -123,6 +123,8 @@ class RequestRow(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sessions_ended: Mapped[int | None] = mapped_column(Integer)
     notice_due: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: the approval level escalated by the sweep (migration 0009)
+    escalated_level: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         CheckConstraint(_in_values("state", [s.value for s in State]), name="state"),
@@ -160,6 +162,8 @@ class DecisionRow(Base):
     approve: Mapped[bool] = mapped_column(Boolean)
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: an approval for less than was asked (migration 0009)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (UniqueConstraint("request_id", "approver"),)
 

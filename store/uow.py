@@ -140,6 +140,9 @@ class SqlRepository:
     def next_level(self, request_id: str, level: int) -> bool:
         return updates.next_level(self._session, request_id, level)
 
+    def escalate(self, request_id: str, level: int) -> bool:
+        return updates.escalate(self._session, request_id, level)
+
     def mark_warned(self, request_id: str) -> bool:
         return updates.mark_warned(self._session, request_id)
 

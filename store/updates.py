@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, CursorResult, Update, bindparam, or_, upda
 from sqlalchemy.orm import Session
 
 from core.model import AccessRequest, Changes, Expect, State
-from store.convert import REQUESTS
+from store.convert import FIELD_COLUMNS, REQUESTS
 
 _C = REQUESTS.c
 
@@ -35,6 +35,7 @@ _WHEN: Mapping[str, ColumnElement[bool]] = {
     "lease_free": or_(_C.lease_until.is_(None), _C.lease_until < _bound("lease_free", "lease_until")),
     "cleanup": _C.needs_cleanup.is_(True),
     "unwarned": _C.warned.is_(False),
+    "unescalated": or_(_C.escalated_level.is_(None), _C.escalated_level != _bound("unescalated", "escalated_level")),
 }
 
 
@@ -60,7 +61,10 @@ def move(session: Session, request: AccessRequest, target: State, changes: Chang
         when["level"] = expect.current_level
     if expect.lease_free_at is not None:
         when["lease_free"] = expect.lease_free_at
-    return _update(session, request.id, when, {"state": target.value, **changes.written()})
+    values: dict[str, Any] = {"state": target.value}
+    for name, value in changes.written().items():
+        values.update(FIELD_COLUMNS[name](value))  # the same name, but duration → duration_seconds
+    return _update(session, request.id, when, values)
 
 
 def claim_grant(session: Session, request_id: str, now: datetime, until: datetime) -> bool:
@@ -96,6 +100,11 @@ def free_cleanup(session: Session, request_id: str) -> bool:
 def next_level(session: Session, request_id: str, level: int) -> bool:
     return _update(session, request_id, {"state": State.PENDING.value, "level": level},
                    {"current_level": level + 1, "reminders_sent": 0, "last_reminder_at": None})
+
+
+def escalate(session: Session, request_id: str, level: int) -> bool:
+    return _update(session, request_id, {"state": State.PENDING.value, "level": level, "unescalated": level},
+                   {"escalated_level": level})
 
 
 def mark_warned(session: Session, request_id: str) -> bool:

@@ -139,6 +139,10 @@ class InMemoryRepository:
         return self._update(request_id, lambda r: r.state is State.PENDING and r.current_level == level,
                             current_level=level + 1, reminders_sent=0, last_reminder_at=None)
 
+    def escalate(self, request_id: str, level: int) -> bool:
+        return self._update(request_id, lambda r: r.state is State.PENDING and r.current_level == level
+                            and r.escalated_level != level, escalated_level=level)
+
     def mark_warned(self, request_id: str) -> bool:
         return self._update(request_id, lambda r: r.state is State.ACTIVE and not r.warned, warned=True)
 
@@ -322,6 +326,13 @@ class RecordingNotifier:
             self._ts += 1
             self.sent.append(Sent("post", request, level=level))
             return MessageRef(request.id, f"level-{level}", request.levels[level].channel, f"{self._ts}.000")
+
+    def post_escalation(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
+        with self._lock:
+            self._ts += 1
+            self.sent.append(Sent("escalation", request, level=level))
+            return MessageRef(request.id, f"escalation-{level}", request.levels[level].escalate_channel or "",
+                              f"{self._ts}.000")
 
     def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
         with self._lock:

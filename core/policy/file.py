@@ -88,7 +88,7 @@ class PolicyFile(Frozen):
                 ids.update(policy.requesters or ())
         for manual in self.manual_approval:
             for level in manual.levels:
-                ids.update(level.approvers)
+                ids.update(level.approvers + level.escalate_to)
         if self._cedar is not None:
             ids.update(self._cedar.groups)
         return frozenset(i for i in ids if GROUP_ID.match(i))
@@ -108,6 +108,8 @@ class PolicyFile(Frozen):
         for index, manual in enumerate(self.manual_approval):
             for number, level in enumerate(manual.levels):
                 out.append((f"manual_approval[{index}].levels[{number}].approvers", level.approvers))
+                if level.escalate_to:
+                    out.append((f"manual_approval[{index}].levels[{number}].escalate_to", level.escalate_to))
         if self.breakglass.requesters:
             out.append(("breakglass.requesters", self.breakglass.requesters))
         for name in ("revokers",):  # [settings] lists of people, where this version has them

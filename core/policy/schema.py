@@ -260,13 +260,36 @@ class Level(Frozen):
     channel: str
     approvers: Principals
     required: int = Field(default=1, ge=1, le=50)
+    #: after this long without the level's decision, ``escalate_to`` are asked too and count for the level
+    escalate_after: Duration | None = None
+    #: the fallback approvers (users, user groups, ``idc-group:`` entries) of an escalated level
+    escalate_to: tuple[str, ...] = ()
+    #: where the escalation posts the level's buttons; omitted: a mention in the level's own thread
+    escalate_channel: str | None = None
 
-    @field_validator("channel")
+    @field_validator("channel", "escalate_channel")
     @classmethod
-    def _channel(cls, value: str) -> str:
-        if not CHANNEL_ID.match(value):
+    def _channel(cls, value: str | None) -> str | None:
+        if value is not None and not CHANNEL_ID.match(value):
             raise ValueError(f"'{value}' is not a Slack channel id (C… or G…)")
         return value
+
+    @field_validator("escalate_to")
+    @classmethod
+    def _fallback(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("is empty: name the fallback approvers, or omit escalate_after and escalate_to")
+        return _check_principals(value)
+
+    @model_validator(mode="after")
+    def _escalation(self) -> Level:
+        if self.escalate_after is not None and not self.escalate_to:
+            raise ValueError("escalate_after needs escalate_to (who is asked when the level waits that long)")
+        if self.escalate_to and self.escalate_after is None:
+            raise ValueError("escalate_to needs escalate_after (how long the level waits before asking them)")
+        if self.escalate_channel is not None and self.escalate_after is None:
+            raise ValueError("escalate_channel needs escalate_after and escalate_to")
+        return self
 
     @field_validator("approvers")
     @classmethod

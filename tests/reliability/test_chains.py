@@ -128,7 +128,7 @@ def _sweep_until(stack: RelStack, done: Callable[[], bool], what: str, times: in
 def test_revoke_then_approve_the_extension_grants_nothing(stack: RelStack, figures: Counter[str]) -> None:
     old = _active(stack)
     ext = _extension(stack, old.id)
-    assert _buttons(stack, ext) == [ids.APPROVE, ids.REJECT]
+    assert _buttons(stack, ext) == [ids.APPROVE, ids.APPROVE_FOR, ids.REJECT]  # 30m asked: "Approve for 15m"
     answer = stack.slash(cast.TINA, f"revoke {old.id} suspicious activity")
     assert "revoked" in answer, answer
     # the attack: the extension's approver clicks Approve on the message they still had open

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from core.model import AccessRequest, Event, Intent, Notice, Send, State
+from store.convert import REQUESTS, request_columns
 from store.engine import create_session_factory, make_engine
 from store.migrate import upgrade
 from store.uow import SqlUnitOfWork
@@ -39,16 +40,20 @@ def test_an_intent_comes_back_as_owed_and_is_claimed_once(uow_factory: Callable[
         assert uow.repo.retry_owed_now(T0) == 1
 
 
+#: the columns of ``requests`` added after revision 0005
+LATER_COLUMNS = {"escalated_level"}
+
+
 def test_migration_0007_carries_over_the_notices_left_due(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'due.db'}"
     upgrade(url, "0005")
     engine = make_engine(url)
     sessions = create_session_factory(engine)
     due = build_request(state=State.EXPIRED, ended_at=T0, notice_due=True)
-    with SqlUnitOfWork(sessions) as uow:
-        uow.repo.add(due)
-        uow.repo.add(build_request(state=State.EXPIRED, ended_at=T0))
-        uow.commit()
+    with engine.begin() as connection:  # rows as schema 0005 holds them (later revisions add columns)
+        for row in (due, build_request(state=State.EXPIRED, ended_at=T0)):
+            connection.execute(REQUESTS.insert().values(
+                {k: v for k, v in request_columns(row).items() if k not in LATER_COLUMNS}))
     upgrade(url)
     with SqlUnitOfWork(sessions) as uow:
         [item] = uow.repo.owed()

@@ -52,7 +52,10 @@ def load(uows: Uows, request_id: str) -> AccessRequest:
 
 def test_changes_are_request_fields_and_columns() -> None:
     for f in dataclasses.fields(Changes):
-        assert FIELD_COLUMNS[f.name](None) == {f.name: None}
+        if f.name == "duration":  # never cleared; stored in seconds
+            assert FIELD_COLUMNS[f.name](timedelta(minutes=30)) == {"duration_seconds": 1800}
+        else:
+            assert FIELD_COLUMNS[f.name](None) == {f.name: None}
 
 
 def test_move_succeeds_once(uows: Uows, put: Make) -> None:
@@ -206,3 +209,20 @@ def test_record_reminder_counts_each_reminder_once(uows: Uows, put: Make) -> Non
         uow.commit()
     loaded = load(uows, request.id)
     assert (loaded.reminders_sent, loaded.last_reminder_at) == (2, T0)
+
+
+def test_escalate_once_per_level_and_only_while_pending_there(uows: Uows, put: Make) -> None:
+    request = put(current_level=1)
+    done = put(state=State.CANCELLED)
+    with uows() as uow:
+        assert not uow.repo.escalate(request.id, 0)  # not the waiting level
+        assert uow.repo.escalate(request.id, 1)
+        assert not uow.repo.escalate(request.id, 1)  # a second sweep, or a second replica
+        assert not uow.repo.escalate(done.id, 0)
+        uow.commit()
+    assert load(uows, request.id) == request.with_changes(escalated_level=1)
+    with uows() as uow:
+        assert uow.repo.next_level(request.id, 1)
+        assert uow.repo.escalate(request.id, 2)  # the next level escalates on its own
+        uow.commit()
+    assert load(uows, request.id).escalated_level == 2
