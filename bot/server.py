@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import signal
@@ -41,6 +42,7 @@ class HttpServer:
                                      clear_untrusted_proxy_headers=True, **SERVER_LIMITS)
         self.port: int = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._stopped = False
 
     def start(self) -> HttpServer:
         self._thread.start()
@@ -49,9 +51,14 @@ class HttpServer:
     def stop(self) -> None:
         """Let in-flight requests finish, then close the sockets from the server's own loop thread
         (closing them from here races the loop's select() and fails with EBADF)."""
+        if self._stopped:  # a second stop (a test's own, then its fixture's) has nothing left to close
+            return
+        self._stopped = True
         self._server.task_dispatcher.shutdown(timeout=10)
-        self._server.trigger.pull_trigger(self._server.close)
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            with contextlib.suppress(OSError):  # EBADF: the loop ended and closed its trigger meanwhile
+                self._server.trigger.pull_trigger(self._server.close)
+            self._thread.join(timeout=5)
 
 
 def settle_memory() -> None:

@@ -45,8 +45,14 @@ def save(session: Session, found: NodeSession) -> str | None:
         values.update(log=row.log, log_url=row.log_url)
     if all(getattr(row, name) == value for name, value in values.items()):
         return None
+    if row.ended_at is None and found.ended_at is not None:
+        # the end goes on record once: two readers (the poll, the read after a revocation, two replicas) may both
+        # have seen the session open; only the one whose update finds it still open says it ended
+        ended = session.execute(update(SESSIONS).where(SESSIONS.c.id == found.id, SESSIONS.c.ended_at.is_(None))
+                                .values(**values))
+        return "ended" if getattr(ended, "rowcount", 0) == 1 else None
     session.execute(update(SESSIONS).where(SESSIONS.c.id == found.id).values(**values))
-    return "ended" if row.ended_at is None and found.ended_at is not None else "changed"
+    return "changed"
 
 
 def due(session: Session, polled_before: datetime, ended_after: datetime, limit: int) -> list[AccessRequest]:

@@ -162,7 +162,7 @@ def test_a_webhook_answering_500_for_an_hour_loses_nothing_and_holds_up_no_one(
     for _ in range(12):  # an hour, five minutes at a time: the scheduler's outbox run retries what is due
         clock.advance(minutes=5)
         before = receiver.refused
-        eventually(lambda before=before: receiver.refused > before, what="a retry of the webhook")
+        eventually(lambda before=before: receiver.refused > before, timeout=30, what="a retry of the webhook")
     owed = _owed_events(stack, rid)
     assert [s for s, _, _ in owed] == ["due"] * len(LIFECYCLE)  # none given up on
     assert owed[0][1] >= 10 and "answered 500" in (owed[0][2] or "")
