@@ -156,19 +156,16 @@ def _attempt(ctx: Context, item: Owed) -> list[MessageRef]:
     if request is None:  # purged meanwhile (retention): nothing to show
         return []
     purpose = f"level-{intent.level}"
-    if intent.send is Send.ESCALATION:
-        if any(r.purpose == f"escalation-{intent.level}" for r in refs):  # posted before a crash: not twice
+    if intent.send in (Send.ESCALATION, Send.APPROVAL):
+        escalation = intent.send is Send.ESCALATION
+        message = f"escalation-{intent.level}" if escalation else purpose
+        if any(r.purpose == message for r in refs):  # posted, and recorded, before a crash: not twice
             return []
-        ref = ctx.notifier.post_escalation(request, intent.level or 0, decisions)
+        post = ctx.notifier.post_escalation if escalation else ctx.notifier.post_approval
+        ref = post(request, intent.level or 0, decisions)
         if ref is None:
-            raise Undelivered(f"Slack did not take the escalation message of level {(intent.level or 0) + 1}")
-        return [ref]
-    if intent.send is Send.APPROVAL:
-        if any(r.purpose == purpose for r in refs):  # posted, and recorded, before a crash: not twice
-            return []
-        ref = ctx.notifier.post_approval(request, intent.level or 0, decisions)
-        if ref is None:
-            raise Undelivered(f"Slack did not take the approval message of level {(intent.level or 0) + 1}")
+            what = "escalation" if escalation else "approval"
+            raise Undelivered(f"Slack did not take the {what} message of level {(intent.level or 0) + 1}")
         return [ref]
     if intent.send is Send.UPDATE:
         for ref in refs:  # the level's message, and its escalation's elsewhere (none: given up on, nothing to update)
