@@ -159,7 +159,8 @@ def on_call(settings: Settings, clock: Clock) -> OnCall | None:
         return None
     from bot.pagerduty import PagerDutyOnCall
 
-    return PagerDutyOnCall(token, settings.pagerduty_api_url, clock.now)
+    return PagerDutyOnCall(token, settings.pagerduty_api_url, clock.now,
+                           cache_seconds=settings.pagerduty_cache_seconds)
 
 
 # -- the domain's Context ---------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     pagerduty_token: SecretStr | None = None
     #: PagerDuty's REST API (a stand-in's address in tests and the demo)
     pagerduty_api_url: str = "https://api.pagerduty.com"
+    #: how long an answer about who is on call is reused (at most a minute; 0: every decision asks PagerDuty)
+    pagerduty_cache_seconds: float = Field(default=60.0, ge=0, le=60)
     #: where Slack's response_url hooks live when not at ``https://hooks.slack.com`` nor ``hooks.<SLACK_API_URL's
     #: host>``: only for a Slack stand-in (the benchmarks' answer receiver); answers go to no other address
     slack_hooks_url: str | None = None
