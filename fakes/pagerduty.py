@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import urlsplit
 
-TOKEN = "pd-test-token"  # noqa: S105 (a test stand-in's token)
+TOKEN = "pd-test-token"
 
 
 class FakePagerDuty:
@@ -28,7 +28,7 @@ class FakePagerDuty:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 fake.calls += 1
                 parts = urlsplit(self.path).path.strip("/").split("/")
                 if fake.down:
@@ -52,7 +52,7 @@ class FakePagerDuty:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's name)
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
