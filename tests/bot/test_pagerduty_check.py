@@ -89,3 +89,25 @@ def test_policies_check_reports_an_unknown_schedule_where_the_file_names_it(
     env.down = True
     code, out, _ = check(tmp_path, capsys)
     assert code == 0 and "note: PagerDuty could not be asked (PagerDuty could not be asked who is on call" in out
+
+
+def test_the_adapter_caches_each_answer_and_refuses_a_bad_token_or_an_outage() -> None:
+    from datetime import UTC, datetime
+
+    from bot.pagerduty import PagerDutyOnCall
+    from core.errors import NotFound, Unavailable
+
+    with FakePagerDuty({"POPS123": ["Bob@Example.com"]}) as fake:
+        client = PagerDutyOnCall(TOKEN, fake.url, lambda: datetime.now(UTC))
+        assert client.on_call("POPS123") == frozenset({"bob@example.com"})
+        fake.schedules["POPS123"] = ["carol@example.com"]
+        assert client.on_call("POPS123") == frozenset({"bob@example.com"}) and fake.calls == 1  # within 60 s
+        assert PagerDutyOnCall(TOKEN, fake.url, lambda: datetime.now(UTC), cache_seconds=0).on_call(
+            "POPS123") == frozenset({"carol@example.com"})
+        with pytest.raises(NotFound):
+            client.on_call("PNONE00")
+        with pytest.raises(Unavailable, match=r"PagerDuty refused jitbot's token \(HTTP 401\)"):
+            PagerDutyOnCall("wrong", fake.url, lambda: datetime.now(UTC)).on_call("POPS123")
+        fake.down = True
+        with pytest.raises(Unavailable, match=r"\(HTTP 503\)"):
+            client.on_call("PMGR456")
