@@ -13,6 +13,7 @@ from core.durations import DurationError, format_duration, parse_duration
 from core.errors import JitError, Unavailable
 from core.idc import idc_group_ref, is_idc_group
 from core.model import Node, UserInfo
+from core.oncall import is_on_call
 from core.policy import PolicyError, PolicyFile, load_policies
 from core.policy.cedar_rules import CedarForbid, CedarPermit
 from core.policy.evaluate import Requester
@@ -178,8 +179,8 @@ def _slack_warnings(policies: PolicyFile, slack: SlackProbe) -> list[str]:
                     out.append(f"{where}: {principal} is a deactivated Slack user")
     for index, manual in enumerate(policies.manual_approval):
         for number, level in enumerate(manual.levels):
-            if any(is_idc_group(p) for p in level.approvers):
-                continue  # Identity Center members are Identity Store users: idc_problems counts them
+            if any(is_idc_group(p) or is_on_call(p) for p in level.approvers):
+                continue  # Identity Center members and on-call people are not Slack ids: checked apart
             people: set[str] = set()
             for principal in level.approvers:
                 people |= (slack.group_members(principal) or frozenset()) if GROUP_ID.match(principal) else {principal}
@@ -316,6 +317,18 @@ def _check(args: argparse.Namespace) -> int:
                 print("\nerrors: IAM Identity Center", file=sys.stderr)
                 print("\n".join(f"  {e}" for e in idc_errors), file=sys.stderr)
                 code = 1
+    from bot import pagerduty
+
+    pd_errors, pd_warnings, pd_notes = pagerduty.report(policies, settings, args.offline)
+    if pd_warnings:
+        print("\nwarnings: PagerDuty")
+        print("\n".join(f"  {w}" for w in pd_warnings))
+        code = 2 if args.strict else code
+    if pd_errors:
+        print("\nerrors: PagerDuty", file=sys.stderr)
+        print("\n".join(f"  {e}" for e in pd_errors), file=sys.stderr)
+        code = 1
+    print("\n".join(f"\n{n}" for n in pd_notes), end="\n" if pd_notes else "")
     groups = group_warnings(policies)
     if groups:  # not counted by --strict: true of every file that names a group, however well it is managed
         print("\nwarnings: user groups with authority (not counted by --strict)")

@@ -32,7 +32,7 @@ from bot.metrics import Metrics, SlackErrorCounter
 from bot.settings import Settings
 from core.context import Context
 from core.policy import PolicyFile
-from core.ports import Alarms, Clock, IdentityStore, Notifier, PrincipalTags
+from core.ports import Alarms, Clock, IdentityStore, Notifier, OnCall, PrincipalTags
 from handlers.breakglass_notices import SlackBreakglassNotices
 from handlers.directory import SlackDirectory
 from handlers.notices import SsoPortal
@@ -150,6 +150,19 @@ def sso_portal(gateway: Any) -> SsoPortal | None:
     return SsoPortal(config.portal_url, config.region) if config is not None else None
 
 
+# -- PagerDuty ------------------------------------------------------------------------------------------------------
+def on_call(settings: Settings, clock: Clock) -> OnCall | None:
+    """Who is on call, from PagerDuty's REST API at ``PAGERDUTY_API_URL`` with ``PAGERDUTY_TOKEN``; None without a
+    token (``pagerduty:`` entries then refuse, saying PagerDuty is not configured)."""
+    token = settings.secret("pagerduty_token")
+    if token is None:
+        return None
+    from bot.pagerduty import PagerDutyOnCall
+
+    return PagerDutyOnCall(token, settings.pagerduty_api_url, clock.now,
+                           cache_seconds=settings.pagerduty_cache_seconds)
+
+
 # -- the domain's Context ---------------------------------------------------------------------------------------
 def context(settings: Settings, db: Database, policies: Policies, client: WebClient, gateway: Any, *,
             clock: Clock, notifier: Notifier, alarms: Alarms | None = None) -> Context:
@@ -173,6 +186,7 @@ def context(settings: Settings, db: Database, policies: Policies, client: WebCli
         principal_tags=tags,
         sessions=gateway if callable(getattr(gateway, "sessions", None)) else None,
         events=event_publisher(gateway, policies, settings),
+        on_call=on_call(settings, clock),
     )
 
 

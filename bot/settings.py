@@ -17,6 +17,12 @@ class Settings(BaseSettings):
     #: signs the requests of the ``[events]`` webhook (bot/events.py); required when the policy file names one
     jitbot_webhook_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    #: a read-only PagerDuty REST API key: ``pagerduty:<schedule id>`` entries are read with it (bot/pagerduty.py)
+    pagerduty_token: SecretStr | None = None
+    #: PagerDuty's REST API (a stand-in's address in tests and the demo)
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    #: how long an answer about who is on call is reused (at most a minute; 0: every decision asks PagerDuty)
+    pagerduty_cache_seconds: float = Field(default=60.0, ge=0, le=60)
     #: where Slack's response_url hooks live when not at ``https://hooks.slack.com`` nor ``hooks.<SLACK_API_URL's
     #: host>``: only for a Slack stand-in (the benchmarks' answer receiver); answers go to no other address
     slack_hooks_url: str | None = None
@@ -41,7 +47,7 @@ class Settings(BaseSettings):
     http_threads: int = Field(default=16, ge=1, le=256)
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "jitbot_webhook_secret",
-                     mode="before")
+                     "pagerduty_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """An empty or blank secret is no secret: treated as unset (``jitbot serve`` then refuses to start),
@@ -51,6 +57,6 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     def secret(self, name: Literal["slack_bot_token", "slack_signing_secret", "slack_app_token",
-                                   "jitbot_webhook_secret"]) -> str | None:
+                                   "jitbot_webhook_secret", "pagerduty_token"]) -> str | None:
         value = getattr(self, name)
         return value.get_secret_value() if value is not None else None

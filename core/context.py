@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.audit import Action
-from core.errors import NotFound
+from core.errors import NotFound, Unavailable
 from core.events import change as lifecycle_change
 from core.idc import idc_group_ref, idc_user_principal, is_idc_group
 from core.identity import idc_identity, principal_of, trusted_email
@@ -33,6 +33,7 @@ from core.model import (
     UserInfo,
     can_transition,
 )
+from core.oncall import is_on_call, schedule_of
 from core.policy.evaluate import Requester
 from core.policy.file import PolicyFile
 from core.policy.schema import GROUP_ID
@@ -45,6 +46,7 @@ from core.ports import (
     IdentityStore,
     NodeDirectory,
     Notifier,
+    OnCall,
     PrincipalTags,
     Publisher,
     Reports,
@@ -82,6 +84,8 @@ class Context:
     sessions: SessionHistory | None = None
     #: EventBridge and the webhook of ``[events]`` (core.events); None: events are owed but published nowhere
     events: Publisher | None = None
+    #: PagerDuty's on-call schedules (``pagerduty:`` entries); None when no token is configured
+    on_call: OnCall | None = None
 
     # -- who someone is, and which lists name them (Slack ids, Slack user groups, Identity Center groups) -------
     def identity_store(self) -> IdentityStore | None:
@@ -104,17 +108,40 @@ class Context:
         store = self.identity_store()
         return None if store is None else idc_identity(store, self.directory.user(user_id))
 
+    def on_call_now(self, entry: str) -> frozenset[str]:
+        """The emails (lower case) of whoever is on call now for a ``pagerduty:`` entry's schedule (none for a
+        schedule PagerDuty does not know); ``Unavailable`` when PagerDuty cannot be asked or is not configured:
+        nobody is ever taken to be on call by default."""
+        schedule = schedule_of(entry)
+        if self.on_call is None:
+            raise Unavailable(f"PagerDuty is not configured (PAGERDUTY_TOKEN), so jitbot cannot tell who is on call "
+                              f"for schedule {schedule}; nothing was decided.")
+        try:
+            return frozenset(e.lower() for e in self.on_call.on_call(schedule))
+        except NotFound:
+            return frozenset()
+
+    def _email(self, user_id: str) -> str | None:
+        """The trusted email (``core.identity.trusted_email``) of a Slack user, lower case: what on-call matches."""
+        email = trusted_email(self.directory.user(user_id))
+        return email.lower() if email else None
+
     def includes(self, user_id: str, principals: Iterable[str]) -> bool:
-        """Whether ``principals`` name ``user_id``: their id, a Slack user group they are in, or an Identity Center
-        group whose members include the Identity Store user their trusted email matches (``Unavailable`` when
-        Identity Center cannot be asked)."""
+        """Whether ``principals`` name ``user_id``: their id, a Slack user group they are in, an Identity Center
+        group whose members include the Identity Store user their trusted email matches, or a PagerDuty schedule
+        they are on call for now by that email (``Unavailable`` when Identity Center or PagerDuty cannot be
+        asked)."""
         entries = list(principals)
         if user_id in entries or any(GROUP_ID.match(p) and user_id in self.directory.group_members(p)
                                      for p in entries):
             return True
         idc_entries = [p for p in entries if is_idc_group(p)]
         person = self.idc_user_id(user_id) if idc_entries else None
-        return person is not None and any(person in self.idc_members(p)[1] for p in idc_entries)
+        if person is not None and any(person in self.idc_members(p)[1] for p in idc_entries):
+            return True
+        on_call = [p for p in entries if is_on_call(p)]
+        email = self._email(user_id) if on_call else None
+        return email is not None and any(email in self.on_call_now(p) for p in on_call)
 
     def eligible_count(self, principals: Iterable[str], excluding: str) -> int:
         """How many people ``principals`` name other than ``excluding``: Slack users, and Identity Center group
@@ -128,6 +155,12 @@ class Context:
             for entry in idc_entries:
                 members |= self.idc_members(entry)[1]
             count += len(members - {self.idc_user_id(excluding)})
+        on_call = [p for p in entries if is_on_call(p)]
+        if on_call:
+            people: set[str] = set()
+            for entry in on_call:
+                people |= self.on_call_now(entry)
+            count += len(people - {self._email(excluding)})
         return count
 
     def expand(self, principals: Iterable[str]) -> frozenset[str]:
@@ -137,7 +170,7 @@ class Context:
         for principal in principals:
             if GROUP_ID.match(principal):
                 users |= self.directory.group_members(principal)
-            elif not is_idc_group(principal):
+            elif not is_idc_group(principal) and not is_on_call(principal):
                 users.add(principal)
         return frozenset(users)
 
@@ -163,6 +196,13 @@ class Context:
                 if person is not None and person in members:
                     via.append(principal)
                     groups[principal] = {**membership(members), "group_id": group_id, "identity_store_user": person}
+            elif is_on_call(principal):
+                email = self._email(user_id)
+                on_call = self.on_call_now(principal)
+                if email is not None and email in on_call:
+                    via.append(principal)
+                    groups[principal] = {"schedule": schedule_of(principal), "on_call": sorted(on_call),
+                                         "email": email}
             elif principal == user_id:
                 via.append(principal)
         return {"via": via, "groups": groups}
@@ -189,8 +229,12 @@ class Context:
         if cedar is not None and cedar.reads_principal_tags and principal and ":iam::" in principal \
                 and self.principal_tags is not None:
             tags = dict(self.principal_tags.principal_tags(principal))
+
+        def on_call(entry: str) -> bool:  # asked only when a list that could decide names a schedule
+            return email is not None and email.lower() in self.on_call_now(entry)
+
         return Requester(user_id, frozenset(groups), email=email, idc_user=idc_user, idc_groups=idc_groups,
-                         principal_arn=principal, principal_tags=tags)
+                         principal_arn=principal, principal_tags=tags, on_call=on_call)
 
     def find(self, request_id: str) -> AccessRequest | None:
         with self.uow() as uow:

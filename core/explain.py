@@ -18,6 +18,8 @@ from core.errors import InvalidInput, NotAllowed
 from core.idc import idc_group_ref, is_idc_group
 from core.identity import principal_of
 from core.model import LIVE_STATES, Node
+from core.oncall import describe as on_call_words
+from core.oncall import is_on_call
 from core.policy.cedar_rules import CedarForbid, CedarPermit
 from core.policy.evaluate import AnyPolicy, Requester, Verdict, evaluate, manual_for, matches
 from core.policy.file import PolicyFile
@@ -64,6 +66,8 @@ def who(principals: Iterable[str], directory: Directory | None) -> str:
                 parts.append(f"{names} (group {principal})")
         elif is_idc_group(principal):
             parts.append(f"the members of IAM Identity Center group '{idc_group_ref(principal)}'")
+        elif is_on_call(principal):
+            parts.append(on_call_words(principal))
         else:
             parts.append(_name(directory, principal))
     return ", ".join(parts)
@@ -110,12 +114,12 @@ def _level_lines(policy: ManualApprovalPolicy, requester: Requester, directory: 
             for principal in level.approvers:
                 if GROUP_ID.match(principal):
                     everyone |= directory.group_members(principal)
-                elif not is_idc_group(principal):
+                elif not is_idc_group(principal) and not is_on_call(principal):
                     everyone.add(principal)
             eligible = everyone - {requester.user_id}
             if requester.user_id in everyone:
                 line += " You are one of them, but nobody approves their own request."
-            if len(eligible) < level.required and not any(is_idc_group(p) for p in level.approvers):
+            if len(eligible) < level.required and not any(is_idc_group(p) or is_on_call(p) for p in level.approvers):
                 line += (f" This level can never be satisfied for you: it needs {level.required} approval(s) and "
                          f"only {len(eligible)} other person(s) can give one; ask an admin to fix the policy.")
             elif len(eligible) == level.required and level.required > 1:

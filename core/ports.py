@@ -117,6 +117,16 @@ class Directory(Protocol):
         ...
 
 
+class OnCall(Protocol):
+    """PagerDuty's on-call schedules, read only, answers cached for at most 60 s by the adapter."""
+
+    def on_call(self, schedule_id: str) -> frozenset[str]:
+        """The emails (lower case) of whoever is on call for the schedule now. ``NotFound`` when there is no such
+        schedule; ``Unavailable`` (saying why) when PagerDuty cannot be asked: not configured, unreachable, or
+        refusing jitbot."""
+        ...
+
+
 class IdentityStore(Protocol):
     """IAM Identity Center's identity store, read only, answers cached for at most 60 s by the adapter.
 

@@ -26,6 +26,7 @@ from core.context import Context, Say, transition
 from core.errors import Conflict, InvalidInput, NotAllowed
 from core.idc import is_idc_group
 from core.model import AccessRequest, Changes, Notice, State
+from core.oncall import is_on_call
 from core.outbox import flush
 from core.policy.schema import GROUP_ID
 
@@ -60,6 +61,8 @@ def revoker_authority(ctx: Context, actor: str) -> Authority | None:
                 return Authority(actor, entry, tuple(sorted(members)))
         elif is_idc_group(entry) and ctx.includes(actor, [entry]):  # Identity Store user ids, read live
             return Authority(actor, entry, tuple(sorted(ctx.idc_members(entry)[1])))
+        elif is_on_call(entry) and ctx.includes(actor, [entry]):  # on call now, by their trusted email
+            return Authority(actor, entry, tuple(sorted(ctx.on_call_now(entry))))
     return None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -10,6 +10,7 @@ from typing import Literal
 from core.durations import format_duration
 from core.idc import IdcUser
 from core.model import Node
+from core.oncall import is_on_call
 from core.policy.cedar_rules import CedarForbid, CedarOutcome, CedarPermit, CedarRequest
 from core.policy.file import PolicyFile
 from core.policy.schema import (
@@ -42,11 +43,16 @@ class Requester:
     idc_groups: frozenset[str] = frozenset()
     principal_arn: str | None = None
     principal_tags: Mapping[str, str] = field(default_factory=dict)
+    #: whether they are on call now for a ``pagerduty:`` entry's schedule (``Context.on_call_now``), asked only when
+    #: a list that could decide names one; None: on call for nothing
+    on_call: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
 
     def is_in(self, principals: tuple[str, ...] | None) -> bool:
         if principals is None:
             return True
-        return self.user_id in principals or bool(self.groups.intersection(principals))
+        if self.user_id in principals or self.groups.intersection(principals):
+            return True
+        return self.on_call is not None and any(self.on_call(p) for p in principals if is_on_call(p))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pydantic import (
 
 from core.durations import DurationError, parse_duration
 from core.idc import check_idc_group, is_idc_group
+from core.oncall import check_on_call, is_on_call
 from core.policy.values import (
     AwsRegion,
     IdentityStoreId,
@@ -63,9 +64,12 @@ def _check_principals(values: tuple[str, ...]) -> tuple[str, ...]:
     for value in values:
         if is_idc_group(value):
             check_idc_group(value)
+        elif is_on_call(value):
+            check_on_call(value)
         elif not (USER_ID.match(value) or GROUP_ID.match(value)):
-            raise ValueError(f"'{value}' is not a Slack user id (U…/W…), user-group id (S…) or IAM Identity Center "
-                             "group (idc-group:<DisplayName> or idc-group:<GroupId>)")
+            raise ValueError(f"'{value}' is not a Slack user id (U…/W…), user-group id (S…), IAM Identity Center "
+                             "group (idc-group:<DisplayName> or idc-group:<GroupId>) or PagerDuty schedule "
+                             "(pagerduty:<schedule id>)")
     if len(set(values)) != len(values):
         raise ValueError("lists the same id twice")
     return values

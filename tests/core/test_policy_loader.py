@@ -74,8 +74,8 @@ LEVEL = """
   approvers = ["U0APPR001"]
 """
 
-NOT_A_PRINCIPAL = ("is not a Slack user id (U…/W…), user-group id (S…) or IAM Identity Center group "
-                   "(idc-group:<DisplayName> or idc-group:<GroupId>)")
+NOT_A_PRINCIPAL = ("is not a Slack user id (U…/W…), user-group id (S…), IAM Identity Center group "
+                   "(idc-group:<DisplayName> or idc-group:<GroupId>) or PagerDuty schedule (pagerduty:<schedule id>)")
 
 
 def manual(name: str, targets: str = '"all"', extra: str = "", levels: str = LEVEL) -> str:
@@ -1026,8 +1026,8 @@ def test_accepted_files_have_one_most_specific_manual_policy_per_node(policies: 
             assert len(tied) == 1, (node, tied)
 
 
-NOT_AN_ENTRY = (" is not a Slack user id (U…/W…), user-group id (S…) or IAM Identity Center group "
-                "(idc-group:<DisplayName> or idc-group:<GroupId>)")
+NOT_AN_ENTRY = (" is not a Slack user id (U…/W…), user-group id (S…), IAM Identity Center group "
+                "(idc-group:<DisplayName> or idc-group:<GroupId>) or PagerDuty schedule (pagerduty:<schedule id>)")
 
 
 @pytest.mark.parametrize(
