@@ -28,11 +28,12 @@ from core.chains import (
 from core.context import Context, Say, owe, record, transition
 from core.continuous import refusal_at_grant, superseded_reason
 from core.documents import documents_for
-from core.durations import backoff
+from core.durations import backoff, format_duration
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
-from core.model import AccessRequest, Changes, Event, Notice, State, ended_notice
+from core.model import AccessRequest, Changes, Event, Expect, Notice, State, ended_notice
 from core.outbox import flush
 from core.ports import UnitOfWork
+from core.schedule import expiry, refusal_at_start
 from core.sessions import after_revocation
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,10 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         ended = ended_parent(uow.repo, request) if request.extends else None
         # the last gate of a lockout (core.lockout): whatever was approved, nothing is granted
         locked = uow.repo.lockout(request.requester) is not None
+        if request.scheduled(now):  # granted at its start (core.schedule): the caller's lease is given back
+            uow.repo.free_grant(request_id)
+            uow.commit()
+            return None
     if ended is not None:  # an earlier attempt AWS did not confirm may have applied it: delete it then
         _refuse_grant(ctx, request, now, ended, applied=request.cleanup_attempts > 0)
         return None
@@ -72,7 +77,13 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
         _refuse_grant(ctx, request, now, "the requester is locked out of jitbot (/jit lockout)",
                       applied=request.cleanup_attempts > 0)
         return None
-    expires_at = now + request.duration
+    expires_at = expiry(request, now)
+    if request.starts_at is not None:  # scheduled: the policy in force at the start decides (core.schedule)
+        late = f"its window ({format_duration(request.duration)} from the start) ended before it could be granted"
+        refused = refusal_at_start(ctx.policies(), request) or (late if expires_at <= now else None)
+        if refused is not None:
+            _refuse_grant(ctx, request, now, refused, applied=request.cleanup_attempts > 0)
+            return None
     if request.extends:
         expires_at = _extended_expiry(ctx, request, now)
         over = refusal_at_grant(ctx, request, now, expires_at)
@@ -314,19 +325,23 @@ def tell(ctx: Context, events: Sequence[Event]) -> None:
 
 
 def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:
+    """The requester withdraws a pending request, or a scheduled one before its start (while nobody is granting
+    it: the lease must be free)."""
     request = ctx.load(request_id)
     if request.requester != actor:
         raise NotAllowed("Only the requester can cancel a request.")
-    if request.state is not State.PENDING:
-        raise Conflict(f"Request {request_id} is {request.state.value}; only pending requests can be cancelled.")
     now = ctx.clock.now()
+    scheduled = request.state is State.APPROVED and request.scheduled(now)
+    if request.state is not State.PENDING and not scheduled:
+        raise Conflict(f"Request {request_id} is {request.state.value}; only pending requests, and scheduled ones "
+                       "before their start, can be cancelled.")
     with ctx.uow() as uow:
         ok = transition(uow, request, State.CANCELLED, actor=actor, action=Action.CANCELLED, at=now,
-                        say=Say(Notice.CANCELLED, actor=actor),
+                        say=Say(Notice.CANCELLED, actor=actor), expect=Expect(lease_free_at=now if scheduled else None),
                         changes=Changes(ended_at=now, ended_by=actor, end_reason="cancelled by the requester"))
         uow.commit()
     if not ok:
-        raise Conflict(f"Request {request_id} changed meanwhile; it is no longer pending.")
+        raise Conflict(f"Request {request_id} changed meanwhile; it can no longer be cancelled.")
     flush(ctx, request_id)
     return ctx.load(request_id)
 

@@ -220,6 +220,9 @@ def _not_granted(request: AccessRequest) -> Outcome:
     if request.state is State.FAILED:
         return Outcome(request, f"Approved, but AWS refused the grant of request {request.id}: {request.end_reason} "
                        "The requester and the audit channel are told.", True)
+    if request.state is State.APPROVED and request.starts_at is not None and request.starts_at > request.created_at:
+        return Outcome(request, f"Approved. Request {request.id} is fully approved; it is scheduled, and access is "
+                       f"granted at its start ({request.starts_at:%Y-%m-%d %H:%M} UTC).", True)
     if request.state is State.APPROVED:
         return Outcome(request, f"Approved. Request {request.id} is fully approved, but AWS has not confirmed the "
                        "grant yet: jitbot keeps trying, and tells the requester once access is in place.", True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.context import Context
 from core.continuous import ContinuousCapExceeded, check_extension
@@ -24,6 +24,7 @@ from core.lockout import refusal
 from core.model import LIVE_STATES, AccessRequest, LevelSnapshot, Lockout, Node, State, UserInfo
 from core.policy.evaluate import Requester, Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
+from core.schedule import check_start, parse_start, shown_at
 
 GrantingPolicy = AutoApprovalPolicy | ManualApprovalPolicy
 
@@ -43,6 +44,8 @@ class RequestInput:
     duration: str | None = None
     ticket: str | None = None
     extends: str | None = None
+    #: scheduled access: the start as typed (``22:00``, ``2026-12-07 09:30``; core.schedule)
+    start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class Checked:
     levels: tuple[LevelSnapshot, ...]
     #: the active request an extension extends
     extends: AccessRequest | None = None
+    #: scheduled access: granted at this moment (core.schedule)
+    starts_at: datetime | None = None
 
 
 class LockedOut(NotAllowed):
@@ -229,6 +234,11 @@ def same_node(ctx: Context, user_id: str, node: Node, extends: str | None = None
             left = f", for another {format_duration(remaining)}"
         raise Conflict(f"You already have access to {name} ({other.id}){left}. To stay longer, extend it: "
                        f"`/jit extend {other.id} <duration> <reason>`.").at("node")
+    if other.state is State.APPROVED and other.starts_at is not None and other.scheduled(ctx.clock.now()):
+        zone = ctx.policies().settings.zone
+        raise Conflict(f"Your request {other.id} for {name} is scheduled to start at "
+                       f"{shown_at(other.starts_at, zone)}. To change it, cancel it first: "
+                       f"`/jit cancel {other.id}`.").at("node")
     if other.state is State.APPROVED:
         raise Conflict(f"Your request {other.id} for {name} is approved and access is being granted.").at("node")
     raise Conflict(f"Your request {other.id} for {name} is already waiting for approval. To ask differently, "
@@ -307,6 +317,10 @@ def check(ctx: Context, data: RequestInput) -> Checked:
     ticket = clean(data.ticket, "ticket", MAX_TICKET)
     requested = parse(data.duration)
     old, waiting = extended(ctx, data.requester, data.extends) if data.extends else (None, [])
+    zone = ctx.policies().settings.zone
+    start = parse_start(data.start, ctx.clock.now(), zone) if data.start and data.start.strip() else None
+    if start is not None and data.extends:
+        raise InvalidInput("An extension continues the access it extends; it cannot be scheduled.").at("start")
     who = person(ctx, data.requester, "extension" if data.extends else "request")
     if old is not None:
         still_active(old, waiting)
@@ -315,6 +329,7 @@ def check(ctx: Context, data: RequestInput) -> Checked:
     node = resolve(ctx, node_ref(old.node) if old is not None else data.node)
     verdict, policy = policy_for(ctx, who.user.id, node, requested, ticket, old)
     duration = within_policy(requested, policy)
+    starts_at = check_start(policy, start, ctx.clock.now(), zone) if start is not None else None
     if old is not None:  # max_continuous: refused before anything is recorded
         try:
             check_extension(ctx, policy, old, duration)
@@ -324,4 +339,4 @@ def check(ctx: Context, data: RequestInput) -> Checked:
     ticket_matches(policy, ticket)
     active_limit(ctx, who.user.id, policy, data.extends)
     levels = levels_of(ctx, policy, who.user.id)
-    return Checked(who, node, verdict, policy, duration, reason, ticket, levels, old)
+    return Checked(who, node, verdict, policy, duration, reason, ticket, levels, old, starts_at)

@@ -39,7 +39,8 @@ TRANSITIONS: Mapping[State, frozenset[State]] = {
     # revoked before access: a revoker ended the request (``core.revokers``); neither its approvers' decision
     # (rejected) nor the requester's withdrawal (cancelled)
     State.PENDING: frozenset({State.APPROVED, State.REJECTED, State.CANCELLED, State.TIMED_OUT, State.REVOKED}),
-    State.APPROVED: frozenset({State.ACTIVE, State.FAILED, State.REVOKED}),
+    # cancelled after approval: the requester withdrew a scheduled request before its start (``starts_at``)
+    State.APPROVED: frozenset({State.ACTIVE, State.FAILED, State.REVOKED, State.CANCELLED}),
     State.ACTIVE: frozenset({State.EXPIRED, State.REVOKED}),
 }
 
@@ -135,6 +136,13 @@ class AccessRequest:
     notice_due: bool = False
     #: the approval level the sweep escalated (its ``escalate_to`` count for it from then on); None: none yet
     escalated_level: int | None = None
+    #: scheduled access: approved ahead, granted at this moment (not before), its expiry counted from it
+    starts_at: datetime | None = None
+
+    def scheduled(self, now: datetime) -> bool:
+        """Whether the request waits for its start: approved ahead (or pending), ``starts_at`` still ahead."""
+        return self.starts_at is not None and self.starts_at > now and not self.state.is_final \
+            and self.state is not State.ACTIVE
 
     def escalated(self, level: int) -> bool:
         """Whether ``level`` was escalated: its fallback approvers have been asked and count for it."""

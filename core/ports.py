@@ -218,7 +218,8 @@ class Repository(Protocol):
         ...
 
     def claim_grant(self, request_id: str, now: datetime, until: datetime) -> bool:
-        """Take the grant step of an approved request until ``until``, if nobody holds its lease at ``now``."""
+        """Take the grant step of an approved request until ``until``, if nobody holds its lease at ``now`` and
+        its start (``starts_at``, scheduled access) is not after ``now``."""
         ...
 
     def retry_grant_later(self, request_id: str, attempts: int, retry_at: datetime) -> bool:

@@ -89,16 +89,20 @@ def record_request(ctx: Context, checked: Checked) -> Submitted:
     request = AccessRequest(
         id=new_request_id(), requester=user.id, principal_arn=principal, node=node, reason=checked.reason,
         duration=duration, policy=policy.name, kind=Kind.MANUAL if levels else Kind.AUTO, levels=levels,
-        state=State.PENDING, created_at=now, ticket=checked.ticket, extends=extends,
+        state=State.PENDING, created_at=now, ticket=checked.ticket, extends=extends, starts_at=checked.starts_at,
     )
+    start = {"starts_at": checked.starts_at.isoformat()} if checked.starts_at is not None else {}
     with ctx.uow() as uow:
         uow.repo.add(request)
         record(uow, request.id, user.id, Action.SUBMITTED, now, node=node.id, node_name=node.name,
                duration=int(duration.total_seconds()), reason=checked.reason, ticket=checked.ticket,
-               policy=policy.name, principal=principal, trace=list(verdict.trace), membership=membership)
+               policy=policy.name, principal=principal, trace=list(verdict.trace), membership=membership,
+               **start)
         owe_event(uow, request, None, action=Action.SUBMITTED, actor=user.id, at=now)
         if not levels:
-            uow.repo.move(request, State.APPROVED, Changes(lease_until=now + GRANT_LEASE))
+            # scheduled: no lease, the sweep grants it at its start (core.schedule)
+            lease = None if request.scheduled(now) else now + GRANT_LEASE
+            uow.repo.move(request, State.APPROVED, Changes(lease_until=lease))
             record(uow, request.id, "jitbot", Action.AUTO_APPROVED, now, policy=policy.name,
                    **{"from": "pending", "to": "approved"})
             owe_event(uow, request.with_changes(state=State.APPROVED), State.PENDING, action="auto_approved",
@@ -107,8 +111,10 @@ def record_request(ctx: Context, checked: Checked) -> Submitted:
             owe_level(uow, request, 0, now)
             owe(uow, Event(Notice.SUBMITTED, request), now)
         uow.commit()
-    if levels:
+    if levels or request.scheduled(now):
         flush(ctx, request.id)
+        if not levels:
+            return Submitted(request.with_changes(state=State.APPROVED), verdict)
         return Submitted(request, verdict)
     active = activate(ctx, request.id, claimed=True)
     if active is None:  # failed, or AWS did not confirm yet (the sweep retries)

@@ -39,7 +39,7 @@ def _request(ctx: Context, user: str, parsed: parsing.Parsed) -> Reply:
     if not parsed.args:  # the form, with a node picker
         return replies.Answer("", modal=lambda url: request_modal(ctx, user, Meta(response_url=url)))
     args = parsing.request_args(parsed)
-    done = submit(ctx, RequestInput(user, args.node, args.reason, args.duration, args.ticket))
+    done = submit(ctx, RequestInput(user, args.node, args.reason, args.duration, args.ticket, start=args.start))
     return replies.submitted(done.request, ctx.policies().settings.zone)
 
 

@@ -13,7 +13,7 @@ from core.lockout import Person
 MAX_TEXT = 4000
 
 USAGE = {
-    "request": "/jit request <node> [duration] <reason> [ticket=ABC-123]",
+    "request": "/jit request <node> [duration] [at 22:00 | at 2026-12-07 09:30] <reason> [ticket=ABC-123]",
     "list": "/jit list",
     "status": "/jit status <request id>",
     "cancel": "/jit cancel <request id>",
@@ -43,6 +43,26 @@ class RequestArgs:
     duration: str | None
     reason: str
     ticket: str | None
+    #: scheduled access: the start as typed after ``at`` (``22:00``, ``2026-12-07 09:30``); core.schedule reads it
+    start: str | None = None
+
+
+#: what may follow ``at``: a time of day, or a date then a time (anything else is the reason: "at risk")
+_CLOCK = re.compile(r"^\d{1,2}:\d{2}$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _start(words: list[str]) -> tuple[str | None, list[str]]:
+    """``at <time>`` or ``at <date> <time>`` at the head of ``words``, and the words after it."""
+    if len(words) < 2 or words[0].lower() != "at":
+        return None, words
+    if _CLOCK.match(words[1]):
+        return words[1], words[2:]
+    if _DAY.match(words[1]):
+        if len(words) < 3 or not _CLOCK.match(words[2]):
+            raise InvalidInput(f"Give a time after the date: `at {words[1]} 09:30`. {usage('request')}")
+        return f"{words[1]} {words[2]}", words[3:]
+    return None, words
 
 
 def parse(text: str) -> Parsed:
@@ -73,9 +93,10 @@ def request_args(parsed: Parsed) -> RequestArgs:
     duration = None
     if rest and (looks_like_duration(rest[0]) or rest[0][:1].isdigit()):
         duration, rest = rest[0], rest[1:]
+    start, rest = _start(rest)
     if not rest:
         raise InvalidInput(f"Please give a reason. {usage('request')}")
-    return RequestArgs(node, duration, " ".join(rest), ticket)
+    return RequestArgs(node, duration, " ".join(rest), ticket, start)
 
 
 def request_id(parsed: Parsed, name: str) -> str:

@@ -25,7 +25,10 @@ HELP = "\n".join(
     + ["", "Example: `/jit request web-1 2h disk full on /var` (or just `/jit request` for a form)",
        "A level nobody decides in time may escalate: its fallback approvers are asked too "
        "(`/jit explain <node>` shows when and to whom).",
-       "Approvers can *Approve for…* less than was asked; the grant is the shortest any approver chose."]
+       "Approvers can *Approve for…* less than was asked; the grant is the shortest any approver chose.",
+       "Scheduled access, where a policy sets `max_start_ahead`: `/jit request web-1 2h at 22:00 night deploy` "
+       "(or `at 2026-12-07 09:30`, in the policy file's timezone) is approved ahead and granted at the start; "
+       "`/jit cancel <id>` withdraws it until then."]
 )
 
 #: Slack allows 50 blocks in a message
@@ -52,6 +55,8 @@ def summary(request: AccessRequest, zone: ZoneInfo) -> str:
         line += f" · extends {request.extends}"
     if request.state is State.PENDING and request.level is not None:
         line += f" · level {request.current_level + 1}/{len(request.levels)} ('{safe(request.level.name, 100)}')"
+    if request.starts_at is not None and request.state in (State.PENDING, State.APPROVED):
+        line += f" · starts at {when(request.starts_at, zone)}"
     if request.state is State.ACTIVE and request.expires_at:
         line += f" · until {when(request.expires_at, zone)}"
     if request.end_reason and request.state.is_final:
@@ -83,13 +88,19 @@ def submitted(request: AccessRequest, zone: ZoneInfo) -> str:
     if request.state is State.ACTIVE:
         return (f":unlock: *{request.id}*{extension}: access to {node} granted until "
                 f"{when(request.expires_at, zone)} (policy '{escape(request.policy)}'). Details are in your DMs.{warn}")
+    if request.state is State.APPROVED and request.starts_at is not None:
+        return (f":calendar: *{request.id}*: access to {node} approved by policy '{escape(request.policy)}', "
+                f"scheduled: granted at {when(request.starts_at, zone)}, until "
+                f"{when(request.starts_at + request.duration, zone)}. `/jit cancel {request.id}` withdraws it "
+                f"before then.{warn}")
     if request.state in (State.APPROVED, State.FAILED):
         return (f"*{request.id}*{extension}: approved by policy '{escape(request.policy)}'; "
                 f"state {request.state.value}.{warn}")
     level = request.levels[0]
+    start = f" Once approved, access starts at {when(request.starts_at, zone)}." if request.starts_at else ""
     return (f"Request *{request.id}*{extension} for {node} ({format_duration(request.duration)}) submitted under "
             f"policy '{escape(request.policy)}'. Waiting for level 1 of {len(request.levels)} "
-            f"('{safe(level.name, 100)}') in <#{level.channel}>.{warn}")
+            f"('{safe(level.name, 100)}') in <#{level.channel}>.{start}{warn}")
 
 
 def decision_card(request: AccessRequest, zone: ZoneInfo, now: datetime) -> list[Block]:

@@ -119,6 +119,7 @@ FIELD_COLUMNS: Mapping[str, Callable[[Any], dict[str, Any]]] = {
     "sessions_ended": _single("sessions_ended"),
     "notice_due": _single("notice_due"),
     "escalated_level": _single("escalated_level"),
+    "starts_at": _single("starts_at"),
 }
 
 def request_columns(request: AccessRequest) -> dict[str, Any]:
@@ -167,6 +168,7 @@ def row_to_request(row: RequestRow | Row[Any]) -> AccessRequest:
         sessions_ended=row.sessions_ended,
         notice_due=row.notice_due,
         escalated_level=row.escalated_level,
+        starts_at=row.starts_at,
     )
 
 

@@ -125,6 +125,8 @@ class RequestRow(Base):
     notice_due: Mapped[bool] = mapped_column(Boolean, server_default=false())
     #: the approval level escalated by the sweep (migration 0009)
     escalated_level: Mapped[int | None] = mapped_column(Integer)
+    #: scheduled access: granted at this moment, not before (migration 0010)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         CheckConstraint(_in_values("state", [s.value for s in State]), name="state"),

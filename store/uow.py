@@ -189,16 +189,17 @@ class SqlRepository:
 
     def due_work(self, now: datetime, *, limit: int = 500) -> list[AccessRequest]:
         """Requests with an AWS step to (re)try, whose lease is free (``lease_until IS NULL OR
-        lease_until < now``): state ``approved`` (grant), ``needs_cleanup`` (revocation), or ``notice_due``
-        (an end-of-access notice not sent). Oldest first; on PostgreSQL rows locked by another transaction are
-        skipped."""
+        lease_until < now``): state ``approved`` (grant; a scheduled one from its ``starts_at``), ``needs_cleanup``
+        (revocation), or ``notice_due`` (an end-of-access notice not sent). Oldest first; on PostgreSQL rows
+        locked by another transaction are skipped."""
         c = REQUESTS.c
         lease_free = or_(c.lease_until.is_(None), c.lease_until < now)
         stmt = (
             select(REQUESTS)
             .where(
                 or_(
-                    and_(narrow(c.state == State.APPROVED.value), lease_free),
+                    and_(narrow(c.state == State.APPROVED.value), lease_free,
+                         or_(c.starts_at.is_(None), c.starts_at <= now)),
                     and_(narrow(c.needs_cleanup.is_(True)), lease_free),
                     and_(narrow(c.notice_due.is_(True)), lease_free),
                 )

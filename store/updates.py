@@ -35,6 +35,7 @@ _WHEN: Mapping[str, ColumnElement[bool]] = {
     "lease_free": or_(_C.lease_until.is_(None), _C.lease_until < _bound("lease_free", "lease_until")),
     "cleanup": _C.needs_cleanup.is_(True),
     "unwarned": _C.warned.is_(False),
+    "started": or_(_C.starts_at.is_(None), _C.starts_at <= _bound("started", "starts_at")),
     "unescalated": or_(_C.escalated_level.is_(None), _C.escalated_level != _bound("unescalated", "escalated_level")),
 }
 
@@ -68,7 +69,8 @@ def move(session: Session, request: AccessRequest, target: State, changes: Chang
 
 
 def claim_grant(session: Session, request_id: str, now: datetime, until: datetime) -> bool:
-    return _update(session, request_id, {"state": State.APPROVED.value, "lease_free": now}, {"lease_until": until})
+    return _update(session, request_id, {"state": State.APPROVED.value, "lease_free": now, "started": now},
+                   {"lease_until": until})
 
 
 def retry_grant_later(session: Session, request_id: str, attempts: int, retry_at: datetime) -> bool:

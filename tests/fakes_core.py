@@ -113,7 +113,8 @@ class InMemoryRepository:
         return self._update(request.id, when, state=target, **changes.written())
 
     def claim_grant(self, request_id: str, now: datetime, until: datetime) -> bool:
-        return self._update(request_id, lambda r: r.state is State.APPROVED and _lease_free(r, now), lease_until=until)
+        return self._update(request_id, lambda r: r.state is State.APPROVED and _lease_free(r, now)
+                            and (r.starts_at is None or r.starts_at <= now), lease_until=until)
 
     def retry_grant_later(self, request_id: str, attempts: int, retry_at: datetime) -> bool:
         return self._update(request_id, lambda r: r.state is State.APPROVED, lease_until=retry_at,
@@ -192,7 +193,8 @@ class InMemoryRepository:
 
     def due_work(self, now: datetime, *, limit: int = 500) -> list[AccessRequest]:
         found = [r for r in self.t.requests.values()
-                 if (r.state is State.APPROVED or r.needs_cleanup or r.notice_due)
+                 if ((r.state is State.APPROVED and (r.starts_at is None or r.starts_at <= now))
+                     or r.needs_cleanup or r.notice_due)
                  and (r.lease_until is None or r.lease_until < now)]
         return sorted(found, key=lambda r: (r.created_at, r.id))[:limit]
 

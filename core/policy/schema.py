@@ -228,6 +228,8 @@ class _Granting(_Policy):
     session_documents: tuple[SessionDocument, ...] | None = Field(default=None, min_length=1)
     #: Fleet Manager Remote Desktop: port forwarding plus the ``ssm-guiconnect`` actions (aws/policy.py)
     remote_desktop: bool = False
+    #: scheduled access (``/jit request … at 22:00``): how far ahead a start may be (None: not allowed; core.schedule)
+    max_start_ahead: Duration | None = None
 
     @field_validator("ticket_pattern")
     @classmethod
