@@ -23,7 +23,8 @@ from core.model import (
 # The lifecycle, written out independently of core.model:
 #   pending → approved → active → expired | revoked; pending → rejected | cancelled | timed_out;
 #   approved → failed (the grant could not be applied);
-#   pending | approved → revoked (a revoker ended it before access: issue 14, ``core.revokers``).
+#   pending | approved → revoked (a revoker ended it before access: issue 14, ``core.revokers``);
+#   approved → cancelled (the requester withdrew scheduled access before its start: issue 18, ``core.schedule``).
 DESIGN_EDGES = {
     ("pending", "revoked"),
     ("approved", "revoked"),
@@ -35,6 +36,7 @@ DESIGN_EDGES = {
     ("pending", "cancelled"),
     ("pending", "timed_out"),
     ("approved", "failed"),
+    ("approved", "cancelled"),
 }
 DESIGN_STATES = {"pending", "approved", "active", "expired", "revoked", "rejected", "cancelled", "timed_out", "failed"}
 DESIGN_FINAL = {"expired", "revoked", "rejected", "cancelled", "timed_out", "failed"}

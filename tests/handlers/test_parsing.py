@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from core.errors import InvalidInput
 from handlers.parsing import MAX_TEXT, USAGE, Parsed, RequestArgs, parse, request_args, request_id, usage
 
-REQUEST_USAGE = "Usage: `/jit request <node> [duration] <reason> [ticket=ABC-123]`"
+REQUEST_USAGE = "Usage: `/jit request <node> [duration] [at 22:00 | at 2026-12-07 09:30] <reason> [ticket=ABC-123]`"
 
 
 
@@ -228,3 +228,19 @@ def test_parse_and_request_args_only_raise_invalid_input(text: str) -> None:
             assert value.startswith("R")
             assert value.isalnum()
         assert message == "" or message.endswith(usage(name))
+
+
+@pytest.mark.parametrize(("text", "start", "reason"), [
+    ("request web-1 2h at 22:00 night deploy", "22:00", "night deploy"),
+    ("request web-1 at 2026-12-07 09:30 patch day ticket=OPS-1", "2026-12-07 09:30", "patch day"),
+    ("request web-1 2h at risk of filling up", None, "at risk of filling up"),  # "at" then no time: the reason
+])
+def test_request_at_a_start(text: str, start: str | None, reason: str) -> None:
+    args = request_args(parse(text))
+    assert (args.node, args.start, args.reason) == ("web-1", start, reason)
+
+
+def test_request_at_a_date_without_a_time() -> None:
+    with pytest.raises(InvalidInput) as info:
+        request_args(parse("request web-1 2h at 2026-12-07 patch day"))
+    assert str(info.value) == f"Give a time after the date: `at 2026-12-07 09:30`. {REQUEST_USAGE}"
