@@ -46,7 +46,7 @@ MAX_OPTIONS = 100  # Slack's cap per answer; typing narrows the list, so every n
 #: seconds left for a lookup within Slack's 3 s for option lists and modal validation
 OPTIONS_BUDGET = 2.0
 VALIDATION_BUDGET = 2.3
-FIELDS = {"node": ids.NODE_BLOCK, "reason": ids.REASON_BLOCK, "ticket": ids.TICKET_BLOCK}
+FIELDS = {"node": ids.NODE_BLOCK, "reason": ids.REASON_BLOCK, "ticket": ids.TICKET_BLOCK, "start": ids.START_BLOCK}
 
 
 def _find_policy(ctx: Context, name: str) -> GrantingPolicy | None:
@@ -148,7 +148,8 @@ def submitted(ctx: Context, later: Later, ack: Ack, body: Body, view: dict[str, 
     user = body["user"]["id"]
     meta = Meta.loads(view.get("private_metadata"))
     form = request_view.parse(view)
-    data = RequestInput(user, form.node, form.reason, form.duration, form.ticket, extends=meta.extends)
+    data = RequestInput(user, form.node, form.reason, form.duration, form.ticket, extends=meta.extends,
+                        start=form.start)
     try:
         checked = within(VALIDATION_BUDGET, lambda: check(ctx, data), "request validation")
     except JitError as err:

@@ -69,6 +69,8 @@ class RequestForm:
     ticket: str | None
     #: the block holding the duration (its id follows the policy), for pointing errors at it
     duration_block: str
+    #: scheduled access: the start as typed (core.schedule reads it)
+    start: str | None = None
 
 
 def _plain(text: str, limit: int = OPTION_TEXT) -> str:
@@ -143,6 +145,12 @@ def build(*, meta: Meta, choices: list[timedelta], default: timedelta, policy: G
         block_id=ids.TICKET_BLOCK, label="Ticket", optional=not pattern,
         element=PlainTextInputElement(action_id=ids.TICKET_INPUT, max_length=MAX_TICKET, initial_value=ticket),
         hint=f"Required by this policy: it must match {pattern}"[:150] if pattern else None))
+    if policy is not None and policy.max_start_ahead is not None and extending is None:
+        blocks.append(InputBlock(
+            block_id=ids.START_BLOCK, label="Start", optional=True,
+            element=PlainTextInputElement(action_id=ids.START_INPUT, max_length=40, placeholder="22:00"),
+            hint=f"Empty: now. Or a later time (22:00, 2026-12-07 09:30), in the policy file's timezone, at most "
+                 f"{format_duration(policy.max_start_ahead)} ahead: approved now, granted then."[:150]))
     return View(type="modal", callback_id=ids.REQUEST_VIEW, title="Extend access" if extending else "Request access",
                 submit="Request", close="Cancel", private_metadata=meta.dumps(), blocks=blocks)
 
@@ -172,5 +180,7 @@ def parse(view: dict[str, Any]) -> RequestForm:
     chosen = values.get(duration_block, {}).get(ids.DURATION_INPUT, {}).get("selected_option") or {}
     reason = values.get(ids.REASON_BLOCK, {}).get(ids.REASON_INPUT, {}).get("value") or ""
     ticket = values.get(ids.TICKET_BLOCK, {}).get(ids.TICKET_INPUT, {}).get("value") or None
+    start = values.get(ids.START_BLOCK, {}).get(ids.START_INPUT, {}).get("value") or None
     return RequestForm(node=picked_node(view) or "", duration=str(chosen.get("value") or "") or None,
-                       reason=str(reason), ticket=str(ticket) if ticket else None, duration_block=duration_block)
+                       reason=str(reason), ticket=str(ticket) if ticket else None, duration_block=duration_block,
+                       start=str(start) if start else None)

@@ -123,7 +123,8 @@ def duration_block(view: dict[str, Any]) -> dict[str, Any]:
 
 
 def submit(stack: Stack, user: str, view: dict[str, Any], *, node: dict[str, Any] | None = None,
-           duration: str | None = None, reason: str = "", ticket: str | None = None) -> SlackResponse:
+           duration: str | None = None, reason: str = "", ticket: str | None = None,
+           start: str | None = None) -> SlackResponse:
     """Submit the request modal with these values (``duration`` is an option value such as "2h")."""
     values: dict[str, Any] = {
         duration_block(view)["block_id"]: {ids.DURATION_INPUT: selected(
@@ -132,6 +133,8 @@ def submit(stack: Stack, user: str, view: dict[str, Any], *, node: dict[str, Any
         ids.REASON_BLOCK: {ids.REASON_INPUT: reason},
         ids.TICKET_BLOCK: {ids.TICKET_INPUT: ticket or ""},
     }
+    if start is not None:
+        values[ids.START_BLOCK] = {ids.START_INPUT: start}
     if node is not None:
         values[ids.NODE_BLOCK] = {ids.NODE_INPUT: selected(node)}
     for _ in range(10):  # like a person would: submit again while jitbot says AWS or Slack is slow

@@ -4,6 +4,7 @@ it; refused without ``max_start_ahead`` or beyond it; kept across a restart; che
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -13,6 +14,7 @@ from fakes import cast
 from fakes.stack import Stack
 from handlers import ids
 from playground.clock import ShiftedClock
+from tests.e2e import slack_steps as slack
 from tests.helpers import approval_post, button_value, events, eventually, request
 
 StackFactory = Callable[..., Stack]
@@ -172,3 +174,24 @@ def test_a_policy_removed_before_the_start_fails_the_request(stack_factory: Stac
     eventually(lambda: request(stack, rid).state is State.FAILED, timeout=15, what="the refusal at the start")
     assert "policy 'night-work' is no longer in the policy file" in (request(stack, rid).end_reason or "")
     assert f"jitbot-{rid}" not in jit_policies(stack)
+
+
+def test_the_request_form_takes_a_start_when_the_policy_allows_one(stack_factory: StackFactory) -> None:
+    clock = ShiftedClock()
+    stack = stack_factory(policies(), clock=clock)
+    t0 = time.time()
+    view = slack.request_form(stack, cast.ALICE, t0)
+    web = next(o for o in slack.options(stack, cast.ALICE, view, "web-1")
+               if o["text"]["text"] == f"web-1 ({stack.nodes['web-1']})")
+    view = slack.pick(stack, cast.ALICE, view, web, t0)
+    field = next(b for b in view["blocks"] if b.get("block_id") == ids.START_BLOCK)
+    assert field["optional"] is True and "at most 12h ahead" in field["hint"]["text"]
+    found = slack.errors(slack.submit(stack, cast.ALICE, view, node=web, duration="2h", reason="x", start="soon"))
+    assert list(found) == [ids.START_BLOCK] and "'soon' is not a time of day" in found[ids.START_BLOCK]
+    start = minute(clock.now()) + timedelta(hours=4)
+    response = slack.submit(stack, cast.ALICE, view, node=web, duration="2h", reason="night deploy",
+                            start=f"{start:%Y-%m-%d %H:%M}")
+    assert response.status == 200 and not response.json()
+    rid = button_value(approval_post(stack, "C0SREAPPR"), ids.APPROVE)
+    made = request(stack, rid)
+    assert (made.state, made.starts_at, made.duration) == (State.PENDING, start, timedelta(hours=2))
