@@ -25,9 +25,11 @@ if TYPE_CHECKING:
 
 
 def _continuous(policy: AutoApprovalPolicy | ManualApprovalPolicy) -> str:
+    """The limits beyond max_duration: continuous access through extensions, how far ahead a start may be."""
+    ahead = f", scheduled up to {format_duration(policy.max_start_ahead)} ahead" if policy.max_start_ahead else ""
     if policy.max_continuous is None:
-        return ""
-    return f", at most {format_duration(policy.max_continuous)} continuous with extensions"
+        return ahead
+    return f", at most {format_duration(policy.max_continuous)} continuous with extensions{ahead}"
 
 
 def summary(policies: PolicyFile, source: str) -> str:

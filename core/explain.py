@@ -160,6 +160,10 @@ def _limits(policies: PolicyFile, policy: AutoApprovalPolicy | ManualApprovalPol
         lines.append(f"Extensions (`/jit extend`) keep access continuous for at most "
                      f"{format_duration(policy.max_continuous)} in all, from the first grant (max_continuous); "
                      "beyond that, new access must be asked for.")
+    if policy.max_start_ahead is not None:
+        lines.append(f"Access may be scheduled up to {format_duration(policy.max_start_ahead)} ahead "
+                     f"(`/jit request <node> <duration> at 22:00 <reason>`, in {policies.settings.timezone}): "
+                     "approved now, granted at the start, checked again against the policy then.")
     return lines
 
 

@@ -1047,3 +1047,15 @@ def test_revokers_users_and_groups() -> None:
     policies = parse_policies('[settings]\nrevokers = ["U0CAROL01", "S0REVOKE", "W0DAVE001"]\n')
     assert policies.settings.revokers == ("U0CAROL01", "S0REVOKE", "W0DAVE001")
     assert parse_policies("").settings.revokers == ()
+
+
+def test_max_start_ahead_is_optional_and_parsed_as_a_duration() -> None:
+    policies = parse_policies(manual("p", '{ tags = { A = "1" } }', extra='max_start_ahead = "12h"') + manual("q"))
+    assert policies.manual_approval[0].max_start_ahead == timedelta(hours=12)
+    assert policies.manual_approval[1].max_start_ahead is None  # scheduling not allowed
+
+
+def test_bad_max_start_ahead_is_located() -> None:
+    error = only_error(manual("p", extra='max_start_ahead = "tonight"'))
+    assert error == ("manual_approval[0].max_start_ahead: 'tonight' is not a duration (use e.g. 90s, 15m, 4h, 1d, "
+                     "1h30m or PT4H)")

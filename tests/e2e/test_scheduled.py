@@ -195,3 +195,8 @@ def test_the_request_form_takes_a_start_when_the_policy_allows_one(stack_factory
     rid = button_value(approval_post(stack, "C0SREAPPR"), ids.APPROVE)
     made = request(stack, rid)
     assert (made.state, made.starts_at, made.duration) == (State.PENDING, start, timedelta(hours=2))
+
+
+def test_explain_says_how_far_ahead(stack_factory: StackFactory) -> None:
+    stack = stack_factory(policies())
+    assert "Access may be scheduled up to 12h ahead" in stack.slash(cast.ALICE, "explain web-1")
