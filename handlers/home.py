@@ -85,11 +85,15 @@ def _mine(request: AccessRequest, data: HomeData) -> list[Block]:
     elif state is State.PENDING and request.level is not None:
         line += (f"\n:hourglass: Waiting for level {request.current_level + 1} of {len(request.levels)} "
                  f"('{safe(request.level.name, 100)}')")
+    elif request.starts_at is not None and request.scheduled(data.now):
+        line += (f"\n:calendar: Approved, scheduled: granted at {when(request.starts_at, data.zone)}, until "
+                 f"{when(request.starts_at + request.duration, data.zone)}")
     else:
         line += "\n:gear: Approved; access is being granted"
     line += f"\n>{safe(request.reason, 500)}"
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=line))]
-    actions = (ids.EXTEND, ids.RELEASE) if state is State.ACTIVE else (ids.CANCEL,) if state is State.PENDING else ()
+    cancellable = state is State.PENDING or (state is State.APPROVED and request.scheduled(data.now))
+    actions = (ids.EXTEND, ids.RELEASE) if state is State.ACTIVE else (ids.CANCEL,) if cancellable else ()
     if actions:
         blocks.append(request_buttons(request.id, *actions, block_id=ids.mine_block(request.id)))
     return blocks

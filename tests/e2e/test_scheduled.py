@@ -96,6 +96,14 @@ def test_the_requester_cancels_before_the_start(stack_factory: StackFactory) -> 
     assert f"scheduled: granted at {start:%Y-%m-%d %H:%M}" in answer and f"/jit cancel {rid}" in answer
     assert request(stack, rid).state is State.APPROVED
     assert "scheduled to start at" in stack.slash(cast.ALICE, "request web-1 1h something else")
+    t0 = time.time()
+    assert slack.sim(stack).event({"type": "app_home_opened", "user": cast.ALICE, "channel": f"D{cast.ALICE}",
+                                   "tab": "home"}).status == 200
+    home = eventually(lambda: next((c.params["view"] for c in stack.slack.calls_to("views.publish")
+                                    if c.params.get("user_id") == cast.ALICE and c.at >= t0
+                                    and "scheduled: granted at" in str(c.params["view"])), None),
+                      what="Alice's App Home with the scheduled request")
+    assert f"granted at {start:%Y-%m-%d %H:%M}" in str(home) and ids.CANCEL in str(home)  # and its Cancel button
     assert "Only the requester can cancel" in stack.slash(cast.SAM, f"cancel {rid}")
     assert stack.slash(cast.ALICE, f"cancel {rid}") == f"Request *{rid}* is cancelled."
     cancelled = next(e for e in events(stack, rid) if e.action == "cancelled")
