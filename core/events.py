@@ -35,6 +35,7 @@ DETAIL_TYPES: dict[tuple[State | None, State], str] = {
     (State.APPROVED, State.ACTIVE): "Access Granted",
     (State.APPROVED, State.FAILED): "Grant Failed",
     (State.APPROVED, State.REVOKED): "Request Revoked",
+    (State.APPROVED, State.CANCELLED): "Request Cancelled",  # scheduled access withdrawn before its start
     (State.ACTIVE, State.EXPIRED): "Access Expired",
     (State.ACTIVE, State.REVOKED): "Access Revoked",
 }
