@@ -41,7 +41,7 @@ def test_an_intent_comes_back_as_owed_and_is_claimed_once(uow_factory: Callable[
 
 
 #: the columns of ``requests`` added after revision 0005
-LATER_COLUMNS = {"escalated_level"}
+LATER_COLUMNS = {"escalated_level", "starts_at"}  # columns of migrations after 0005
 
 
 def test_migration_0007_carries_over_the_notices_left_due(tmp_path: Path) -> None:
