@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 GRANT_LEASE = timedelta(seconds=60)
 ALERT_AFTER_ATTEMPTS = 3
 GRANT_GIVE_UP_AFTER = 5
+#: revocations ending together up to which each one's sessions are read inline (core.sessions.after_revocation)
+INLINE_SESSION_READS = 8
 
 
 def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessRequest | None:
@@ -268,7 +270,9 @@ def revoke_claimed(ctx: Context, requests: Sequence[AccessRequest]) -> tuple[lis
     if not requests:
         return [], []
     carried = carried_on(ctx, requests)
-    revoke = partial(_revoke, ctx, carried)
+    # the sessions go on record with the revocation when a few end together (the end-of-access line lists them);
+    # in a burst they are left to the sessions job, so that every grant of the burst is revoked first
+    revoke = partial(_revoke, ctx, carried, len(requests) <= INLINE_SESSION_READS)
     workers = min(ctx.revoke_workers, len(requests))
     if workers <= 1:
         outcomes = [revoke(request) for request in requests]
@@ -302,14 +306,16 @@ def revoke_claimed(ctx: Context, requests: Sequence[AccessRequest]) -> tuple[lis
     return confirmed, events
 
 
-def _revoke(ctx: Context, carried: frozenset[str], request: AccessRequest) -> int | Exception:
+def _revoke(ctx: Context, carried: frozenset[str], read_sessions: bool,
+            request: AccessRequest) -> int | Exception:
     """The sessions AWS ended, or the error that stopped it (retried later with backoff)."""
     try:
         if request.id in carried:
             ctx.access.delete_policy(request.principal_arn, f"jitbot-{request.id}")
             return 0
         ended = ctx.access.revoke(request)
-        after_revocation(ctx, request)  # the sessions just ended, on record before the notice says it ended
+        if read_sessions:
+            after_revocation(ctx, request)  # the sessions just ended, on record before the notice says it ended
         return ended
     except TransientAwsError as err:
         return err
