@@ -43,6 +43,10 @@ def save(session: Session, found: NodeSession) -> str | None:
         return None
     if found.log is None:  # the log's place could not be read this time: keep what was known
         values.update(log=row.log, log_url=row.log_url)
+    if row.ended_at is not None and found.ended_at is None:
+        # an ended session never opens again: a read can see it in the Active list just before it moves to the
+        # History one (both are read), and must not undo its end, which would then be recorded a second time
+        values.update(ended_at=row.ended_at, status=row.status)
     if all(getattr(row, name) == value for name, value in values.items()):
         return None
     if row.ended_at is None and found.ended_at is not None:

@@ -223,6 +223,8 @@ class InMemoryRepository:
             return None
         if old is not None and session.log is None:
             session = replace(session, log=old.log, log_url=old.log_url)
+        if old is not None and old.ended_at is not None and session.ended_at is None:  # an end is never undone
+            session = replace(session, ended_at=old.ended_at, status=old.status)
         self.t.sessions[session.id] = session
         if old is None:
             return "new"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from core.model import AccessRequest, Changes, Expect, State
+from core.model import AccessRequest, Changes, Expect, NodeSession, State
 from core.ports import UnitOfWork
 from store.convert import FIELD_COLUMNS
 from tests.fakes_core import InMemoryDatabase, InMemoryUnitOfWork
@@ -226,3 +226,21 @@ def test_escalate_once_per_level_and_only_while_pending_there(uows: Uows, put: M
         assert uow.repo.escalate(request.id, 2)  # the next level escalates on its own
         uow.commit()
     assert load(uows, request.id).escalated_level == 2
+
+
+def test_a_session_ends_once_and_never_opens_again(uows: Uows, put: Make) -> None:
+    """Two reads may see one session open then ended, or (Active and History both read) ended then open: its end
+    is recorded once, and a stale open view never undoes it."""
+    request = put(state=State.ACTIVE)
+    opened = NodeSession("s-1", request.id, "arn:aws:iam::123456789012:user/alice", "Connected",
+                         "SSM-SessionManagerRunShell", started_at=T0)
+    ended = dataclasses.replace(opened, status="Terminated", ended_at=LATER)
+    answers = []
+    for seen in (opened, ended, opened, ended, ended):
+        with uows() as uow:
+            answers.append(uow.repo.save_session(seen))
+            uow.commit()
+    assert answers == ["new", "ended", None, None, None]
+    with uows() as uow:
+        [kept] = uow.repo.sessions(request.id)
+    assert (kept.status, kept.ended_at) == ("Terminated", LATER)
