@@ -322,7 +322,10 @@ def test_a_crash_at_every_step_converges(server: Server, fake_slack: FakeSlack,
         # a request whose holder had a session: it goes on record once, when a read finds it (core.sessions: the
         # poll, or the best-effort read after the revocation, whichever a crash left to run)
         assert [a for a in steps if not a.startswith("session_")] == expected, (request_id, steps)
-        assert steps.count("session_opened") == steps.count("session_ended") <= 1, (request_id, steps)
+        # the session this test opened, once each way (moto is shared by the worker's tests: another test's session
+        # of the same role on web-1, started within the minute of clock skew allowed, may be on record too)
+        ours = [e.action for e in trail if e.action.startswith("session_") and e.detail.get("session_id") == session]
+        assert ours in ([], ["session_opened", "session_ended"]), (request_id, ours, steps)
         _ordered(trail)
         figures["audit trails checked against the expected trail"] += 1
         told = [str(c.params.get("text")) for c in fake_slack.messages(f"D{cast.ALICE}")
