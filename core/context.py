@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from core.audit import Action
 from core.errors import NotFound, Unavailable
 from core.events import change as lifecycle_change
+from core.i18n import Catalogs, Tr, language_of
 from core.idc import idc_group_ref, idc_user_principal, is_idc_group
 from core.identity import idc_identity, principal_of, trusted_email
 from core.model import (
@@ -86,6 +87,29 @@ class Context:
     events: Publisher | None = None
     #: PagerDuty's on-call schedules (``pagerduty:`` entries); None when no token is configured
     on_call: OnCall | None = None
+    #: the message catalogs (``core.i18n``), read on first use
+    catalogs: Catalogs = field(default_factory=Catalogs)
+
+    # -- whose language (``[settings] language`` / ``channel_language``) -----------------------------------------
+    def tr_for(self, user_id: str | None) -> Tr:
+        """The language of what ``user_id`` reads alone (DMs, ephemeral answers, modals, App Home): the policy's
+        ``language``, or under "auto" the person's Slack locale (English when Slack does not say or jitbot does
+        not speak it). A profile that cannot be read falls back to English rather than failing the message."""
+        language = self.policies().settings.language
+        if language != "auto":
+            return self.catalogs.get(language)
+        if not user_id:
+            return self.catalogs.get(None)
+        try:
+            locale = self.directory.user(user_id).locale
+        except Exception:
+            log.warning("no locale for %s; answering in English", user_id, exc_info=True)
+            locale = None
+        return self.catalogs.get(language_of(locale))
+
+    def tr_channel(self) -> Tr:
+        """The language of channel messages: approval messages, threads, the audit channel, the digest."""
+        return self.catalogs.get(self.policies().settings.channel_lang)
 
     # -- who someone is, and which lists name them (Slack ids, Slack user groups, Identity Center groups) -------
     def identity_store(self) -> IdentityStore | None:

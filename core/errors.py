@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Self
 
+from core.i18n import TP, Text, Tr
+
 if TYPE_CHECKING:
     from core.model import MessageRef
 
 
 class JitError(Exception):
-    """Base of errors whose message is shown to the user as it is."""
+    """Base of errors whose message is shown to the user: a ``Text`` (``T(...)``) rendered in the reader's
+    language by ``say``; ``str()`` is the English."""
 
     #: the field of the request form the error is about ("node", "duration", "reason", "ticket"), if one is
     field: str | None = None
+
+    def __init__(self, message: Text | str = "") -> None:
+        super().__init__(str(message))
+        self.message = message
+
+    def say(self, tr: Tr) -> str:
+        """The message in ``tr``'s language."""
+        return tr.text(self.message)
 
     def at(self, field: str) -> Self:
         """This error, about ``field`` of the request form (``core.checks``)."""
@@ -36,7 +47,9 @@ class AmbiguousNode(JitError):
     def __init__(self, reference: str, candidates: list[str]) -> None:
         self.candidates = candidates
         listed = ", ".join(candidates[:10]) + (" …" if len(candidates) > 10 else "")
-        super().__init__(f"'{reference}' matches {len(candidates)} nodes: {listed}. Use the node id.")
+        super().__init__(TP("'{reference}' matches {count} node: {listed}. Use the node id.",
+                            "'{reference}' matches {count} nodes: {listed}. Use the node id.",
+                            len(candidates), reference=reference, listed=listed))
 
 
 class NotAllowed(JitError):

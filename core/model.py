@@ -281,6 +281,8 @@ class UserInfo:
     guest: bool = False
     #: not a member of the app's own workspace: ``is_stranger``, or a ``team_id`` other than the app's (Slack Connect)
     external: bool = False
+    #: the person's Slack locale (``users.info`` with ``include_locale``: "ja-JP", "en-US"), when Slack says
+    locale: str | None = None
 
 
 @dataclass(frozen=True)

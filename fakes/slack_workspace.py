@@ -46,8 +46,10 @@ class FakeUser:
     is_ultra_restricted: bool = False
     #: from a team the app's token does not belong to, in no shared channel the app sees
     is_stranger: bool = False
+    #: the Slack locale (``users.info`` returns it with ``include_locale=true`` only)
+    locale: str = "en-US"
 
-    def to_api(self) -> JSONDict:
+    def to_api(self, include_locale: bool = False) -> JSONDict:
         """The user object as `users.info` returns it."""
         name = self.name or self.id.lower()
         profile: JSONDict = {
@@ -58,7 +60,7 @@ class FakeUser:
         }
         if self.email is not None:
             profile["email"] = self.email
-        return {
+        answer: JSONDict = {
             "id": self.id,
             "team_id": self.team_id,
             "name": name,
@@ -76,6 +78,9 @@ class FakeUser:
             "profile": profile,
             **({"is_stranger": True} if self.is_stranger else {}),  # Slack leaves the field out otherwise
         }
+        if include_locale:
+            answer["locale"] = self.locale
+        return answer
 
 
 @dataclass
@@ -157,12 +162,13 @@ class Workspace:
         is_ultra_restricted: bool = False,
         is_stranger: bool = False,
         team_id: str | None = None,
+        locale: str = "en-US",
     ) -> None:
         """A full member of this team with a confirmed email, unless told otherwise (``team_id``: a Slack Connect
         user of another organisation; ``is_stranger``: one the app sees in no shared channel)."""
         with self._lock:
             self._users[user_id] = FakeUser(user_id, team_id or self.team_id, email, name, title, deleted, is_bot,
-                                            email_confirmed, is_restricted, is_ultra_restricted, is_stranger)
+                                            email_confirmed, is_restricted, is_ultra_restricted, is_stranger, locale)
 
     def add_group(self, group_id: str, members: Iterable[str]) -> None:
         with self._lock:
@@ -336,7 +342,7 @@ class Workspace:
         user = self._users.get(_required(params, "user", "user_not_found"))
         if user is None:
             raise SlackApiFailure("user_not_found")
-        return {"user": user.to_api()}
+        return {"user": user.to_api(include_locale=str(params.get("include_locale", "")).lower() in ("1", "true"))}
 
     def _users_lookup_by_email(self, params: JSONDict) -> JSONDict:
         email = _required(params, "email", "users_not_found").lower()

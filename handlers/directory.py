@@ -53,7 +53,7 @@ class SlackDirectory:
 
     def _load_user(self, user_id: str) -> UserInfo:
         try:
-            data = self.client.users_info(user=user_id)["user"]
+            data = self.client.users_info(user=user_id, include_locale=True)["user"]
         except SlackApiError as err:
             if err.response.get("error") == "user_not_found":
                 raise NotFound(f"Slack user {user_id} does not exist.") from None
@@ -63,7 +63,8 @@ class SlackDirectory:
         return UserInfo(id=data["id"], email=profile.get("email"), name=data.get("real_name") or data.get("name"),
                         deleted=bool(data.get("deleted")), is_bot=bool(data.get("is_bot")),
                         email_confirmed=data.get("is_email_confirmed") is True,
-                        guest=bool(data.get("is_restricted") or data.get("is_ultra_restricted")), external=external)
+                        guest=bool(data.get("is_restricted") or data.get("is_ultra_restricted")), external=external,
+                        locale=data.get("locale"))
 
     def find_by_name(self, handle: str) -> list[UserInfo]:
         """Members whose handle (``name``) or display name is ``handle``, case-insensitive; bots and deactivated

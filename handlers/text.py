@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from core.durations import format_duration
+from core.i18n import ENGLISH, Tr
 
 #: what must never be cut in half: an escape (``&amp;``) or a ``<…>`` mention/link that jitbot wrote
 _TOKEN = re.compile(r"&(?:amp|lt|gt);|<[^<>\s]*>")
@@ -49,28 +49,26 @@ def principal(principal_id: str) -> str:
     return f"<!subteam^{principal_id}>" if principal_id.startswith("S") else f"<@{principal_id}>"
 
 
-def fallback(escalate_to: Sequence[str], requester: str) -> str:
+def fallback(escalate_to: Sequence[str], requester: str, tr: Tr = ENGLISH) -> str:
     """An escalated level's fallback approvers as mentions: never the requester, who cannot decide their own
     request; an Identity Center group or a PagerDuty schedule by its name (it has no Slack mention)."""
     shown = [escape(p) if p.startswith(("idc-group:", "pagerduty:")) else principal(p)
              for p in escalate_to if p != requester]
-    return ", ".join(shown) or "nobody else"
+    return tr.join(shown) if shown else tr("nobody else")
 
 
-def when(moment: datetime | None, zone: ZoneInfo) -> str:
-    if moment is None:
-        return "-"
-    local = moment.astimezone(zone)
-    return local.strftime("%Y-%m-%d %H:%M:%S %Z")
+def when(moment: datetime | None, zone: ZoneInfo, tr: Tr = ENGLISH) -> str:
+    """A moment in the policy's zone, written the reader's way (``Tr.when``)."""
+    return tr.when(moment, zone)
 
 
-def left(until: datetime | None, now: datetime) -> str:
-    """Time left until ``until``, to the minute beyond an hour: ``1h20m left``, ``45s left``, ``ended``."""
+def left(until: datetime | None, now: datetime, tr: Tr = ENGLISH) -> str:
+    """Time left until ``until``, to the minute beyond an hour: ``1h 20m left``, ``45s left``, ``ended``."""
     if until is None:
         return "-"
     remaining = until - now
     if remaining <= timedelta(0):
-        return "ended"
+        return tr("ended")
     if remaining >= timedelta(hours=1):
         remaining = timedelta(minutes=remaining // timedelta(minutes=1))
-    return f"{format_duration(remaining)} left"
+    return tr("{duration} left", duration=remaining)

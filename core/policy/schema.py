@@ -98,6 +98,11 @@ class PolicySettings(Frozen):
     max_active_grants: int | None = Field(default=None, ge=1, le=1000)
     #: who may revoke any live request (``/jit revoke``) and lock people out (``/jit lockout``, ``/jit unlock``)
     revokers: tuple[str, ...] = ()
+    #: the language of what people read: "en", "ja", or "auto" (each person's Slack locale, English otherwise)
+    language: Literal["en", "ja", "auto"] = "en"
+    #: the language of channel messages (approval messages, the audit channel, the digest); default ``language``
+    #: ("en" under "auto": a channel has many readers)
+    channel_language: Literal["en", "ja"] | None = None
 
     @field_validator("revokers")
     @classmethod
@@ -139,6 +144,13 @@ class PolicySettings(Frozen):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def channel_lang(self) -> str:
+        """The language of channel messages."""
+        if self.channel_language is not None:
+            return self.channel_language
+        return "en" if self.language == "auto" else self.language
 
 
 class Account(Frozen):

@@ -91,7 +91,7 @@ def test_home_shows_time_left_and_releases(stack: Stack) -> None:
     _open(stack, cast.BOB)
     rid = slack.slash(stack, cast.BOB, "request dev-1 2h run a migration")["text"].split("*")[1]
     view = _home(stack, cast.BOB, rid, "Active until", "left*")
-    assert "1h59m left" in slack.home_text(stack, cast.BOB) or "2h left" in slack.home_text(stack, cast.BOB)
+    assert "1h 59m left" in slack.home_text(stack, cast.BOB) or "2h left" in slack.home_text(stack, cast.BOB)
     assert _buttons(view, ids.RELEASE) == [rid] and _buttons(view, ids.EXTEND) == [rid]
     t0 = time.time()
     _click_home(stack, cast.BOB, ids.RELEASE, rid)

@@ -68,7 +68,7 @@ def test_home_with_many_requests_stays_within_slack_limits() -> None:
     text = json.dumps(view, ensure_ascii=False)
     assert f"Only the oldest {MAX_FOR_ME} are shown" in text and f"Only the newest {MAX_MINE} are shown" in text
     assert "<!channel>" not in text and "<!here>" not in text and "<https://evil" not in text
-    assert "1h20m left" in text and "2025-03-03 19:20:00 JST" in text  # the configured zone
+    assert "1h 20m left" in text and "2025-03-03 19:20:00 JST" in text  # the configured zone
     actions = {e["action_id"] for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]}
     assert actions == {ids.OPEN_REQUEST, ids.APPROVE, ids.REJECT, ids.CANCEL, ids.EXTEND, ids.RELEASE}
     block_ids = [b["block_id"] for b in view["blocks"] if "block_id" in b]
@@ -102,7 +102,7 @@ def test_safe_escapes_before_clipping() -> None:
 
 
 def test_time_left() -> None:
-    assert left(NOW + timedelta(minutes=80, seconds=30), NOW) == "1h20m left"
+    assert left(NOW + timedelta(minutes=80, seconds=30), NOW) == "1h 20m left"
     assert left(NOW + timedelta(seconds=45), NOW) == "45s left"
     assert left(NOW - timedelta(seconds=1), NOW) == "ended"
     assert left(None, NOW) == "-"
