@@ -35,7 +35,8 @@ ATTEMPTS = 2
 
 class OpsgenieOnCall:
     def __init__(self, api_key: str, base_url: str, now: Callable[[], datetime], *,
-                 cache_seconds: float = CACHE_SECONDS, timeout: float = TIMEOUT_SECONDS) -> None:
+                 cache_seconds: float = CACHE_SECONDS, timeout: float = TIMEOUT_SECONDS,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         if not base_url.startswith(("https://", "http://")):
             raise ValueError(f"OPSGENIE_API_URL '{base_url}' is not an http(s) address")
         self._key = api_key
@@ -43,6 +44,7 @@ class OpsgenieOnCall:
         self._now = now
         self._ttl = min(cache_seconds, CACHE_SECONDS)
         self._timeout = timeout
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
 
@@ -51,11 +53,11 @@ class OpsgenieOnCall:
         schedule = entry.removeprefix(OPSGENIE_PREFIX)
         with self._lock:
             cached = self._cache.get(schedule)
-        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+        if cached is not None and self._monotonic() - cached[0] < self._ttl:
             return cached[1]
         emails = self._fetch(schedule)
         with self._lock:
-            self._cache[schedule] = (time.monotonic(), emails)
+            self._cache[schedule] = (self._monotonic(), emails)
         return emails
 
     def _fetch(self, schedule: str) -> frozenset[str]:
