@@ -162,3 +162,10 @@ def test_the_router_asks_each_entry_of_its_own_provider_and_refuses_one_not_conf
         with pytest.raises(Unavailable, match=r"^Opsgenie is not configured \(OPSGENIE_API_KEY\), so jitbot cannot "
                                               r"tell who is on call for schedule 'SRE'"):
             OnCallRouter().on_call("opsgenie:SRE")
+
+
+def test_an_escalation_names_an_opsgenie_schedule_as_text_never_as_a_mention() -> None:
+    from handlers.text import fallback
+
+    shown = fallback(["opsgenie:SRE <Primary>", "pagerduty:PMGR456", "U0SAM0001", "U0ALICE01"], "U0ALICE01")
+    assert shown == "opsgenie:SRE &lt;Primary&gt;, pagerduty:PMGR456, <@U0SAM0001>"
