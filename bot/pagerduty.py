@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core.errors import NotFound, Unavailable
-from core.oncall import is_on_call, schedule_of
+from core.oncall import PAGERDUTY_PREFIX, is_pagerduty, schedule_of
 from core.policy import PolicyFile
 from core.ports import OnCall
 
@@ -44,7 +44,9 @@ class PagerDutyOnCall:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
 
-    def on_call(self, schedule_id: str) -> frozenset[str]:
+    def on_call(self, entry: str) -> frozenset[str]:
+        """Who is on call for a ``pagerduty:`` entry's schedule (a bare schedule id is taken as well)."""
+        schedule_id = entry.removeprefix(PAGERDUTY_PREFIX)
         with self._lock:
             cached = self._cache.get(schedule_id)
         if cached is not None and time.monotonic() - cached[0] < self._ttl:
@@ -95,10 +97,10 @@ def schedule_problems(policies: PolicyFile, on_call: OnCall) -> tuple[list[str],
     found: list[str] = []
     for where, entries in policies.principal_lists():
         for index, entry in enumerate(entries):
-            if not is_on_call(entry):
+            if not is_pagerduty(entry):
                 continue
             try:
-                people = on_call.on_call(schedule_of(entry))
+                people = on_call.on_call(entry)
             except NotFound:
                 errors.append(f"{where}[{index}]: '{entry}': PagerDuty has no schedule {schedule_of(entry)} (or the "
                               "token cannot see it)")
@@ -110,7 +112,7 @@ def schedule_problems(policies: PolicyFile, on_call: OnCall) -> tuple[list[str],
 
 def report(policies: PolicyFile, settings: Settings, offline: bool) -> tuple[list[str], list[str], list[str]]:
     """(errors, warnings, notes) of ``policies check`` about the file's ``pagerduty:`` entries."""
-    if not any(is_on_call(e) for _, entries in policies.principal_lists() for e in entries):
+    if not any(is_pagerduty(e) for _, entries in policies.principal_lists() for e in entries):
         return [], [], []
     token = settings.secret("pagerduty_token")
     if offline or token is None:

@@ -319,18 +319,19 @@ def _check(args: argparse.Namespace) -> int:
                 print("\nerrors: IAM Identity Center", file=sys.stderr)
                 print("\n".join(f"  {e}" for e in idc_errors), file=sys.stderr)
                 code = 1
-    from bot import pagerduty
+    from bot import opsgenie, pagerduty
 
-    pd_errors, pd_warnings, pd_notes = pagerduty.report(policies, settings, args.offline)
-    if pd_warnings:
-        print("\nwarnings: PagerDuty")
-        print("\n".join(f"  {w}" for w in pd_warnings))
-        code = 2 if args.strict else code
-    if pd_errors:
-        print("\nerrors: PagerDuty", file=sys.stderr)
-        print("\n".join(f"  {e}" for e in pd_errors), file=sys.stderr)
-        code = 1
-    print("\n".join(f"\n{n}" for n in pd_notes), end="\n" if pd_notes else "")
+    for provider, module in (("PagerDuty", pagerduty), ("Opsgenie", opsgenie)):
+        oc_errors, oc_warnings, oc_notes = module.report(policies, settings, args.offline)
+        if oc_warnings:
+            print(f"\nwarnings: {provider}")
+            print("\n".join(f"  {w}" for w in oc_warnings))
+            code = 2 if args.strict else code
+        if oc_errors:
+            print(f"\nerrors: {provider}", file=sys.stderr)
+            print("\n".join(f"  {e}" for e in oc_errors), file=sys.stderr)
+            code = 1
+        print("\n".join(f"\n{n}" for n in oc_notes), end="\n" if oc_notes else "")
     groups = group_warnings(policies)
     if groups:  # not counted by --strict: true of every file that names a group, however well it is managed
         print("\nwarnings: user groups with authority (not counted by --strict)")

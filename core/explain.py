@@ -201,6 +201,19 @@ def _identity(policies: PolicyFile, requester: Requester, directory: Directory |
             "account to your IAM role or user.")
 
 
+def _on_call_note(shown: Iterable[AnyPolicy]) -> list[str]:
+    """How an on-call entry among the policies shown finds people in Slack, said once."""
+    entries: list[str] = []
+    for policy in shown:
+        entries += getattr(policy, "requesters", None) or ()
+        for level in getattr(policy, "levels", ()):
+            entries += [*level.approvers, *level.escalate_to]
+    if not any(is_on_call(e) for e in entries):
+        return []
+    return ["Note: whoever is on call is matched to a Slack account by its confirmed email; someone on call whose "
+            "email is no Slack account's is not an approver, nor a requester, here."]
+
+
 def explain(policies: PolicyFile, requester: Requester, node: Node, duration: timedelta | None = None, *,
             has_ticket: bool = False, directory: Directory | None = None, live: int | None = None) -> Explanation:
     """What would happen; ``live`` is how many requests the requester has pending or active, when known."""
@@ -221,6 +234,7 @@ def explain(policies: PolicyFile, requester: Requester, node: Node, duration: ti
         lines += [f"  • {describe(p)}: only for {who(p.requesters or (), directory)}" for p in others]
     lines += [f"Note: {line}" for line in verdict.trace if "could not be evaluated" in line]
     lines += _decision(verdict, requester, node, directory)
+    lines += _on_call_note([*(m.policy for m in verdict.matched), *others])
     if verdict.granting is not None and verdict.outcome in ("auto", "manual"):
         lines += _limits(policies, verdict.granting, live)
     lines.append(_identity(policies, requester, directory))

@@ -51,8 +51,8 @@ def principal(principal_id: str) -> str:
 
 def fallback(escalate_to: Sequence[str], requester: str, tr: Tr = ENGLISH) -> str:
     """An escalated level's fallback approvers as mentions: never the requester, who cannot decide their own
-    request; an Identity Center group or a PagerDuty schedule by its name (it has no Slack mention)."""
-    shown = [escape(p) if p.startswith(("idc-group:", "pagerduty:")) else principal(p)
+    request; an Identity Center group or an on-call schedule by its name (it has no Slack mention)."""
+    shown = [escape(p) if p.startswith(("idc-group:", "pagerduty:", "opsgenie:")) else principal(p)
              for p in escalate_to if p != requester]
     return tr.join(shown) if shown else tr("nobody else")
 

@@ -43,7 +43,7 @@ class Requester:
     idc_groups: frozenset[str] = frozenset()
     principal_arn: str | None = None
     principal_tags: Mapping[str, str] = field(default_factory=dict)
-    #: whether they are on call now for a ``pagerduty:`` entry's schedule (``Context.on_call_now``), asked only when
+    #: whether they are on call now for an on-call entry's schedule (``Context.on_call_now``), asked only when
     #: a list that could decide names one; None: on call for nothing
     on_call: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
 

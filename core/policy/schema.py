@@ -68,8 +68,8 @@ def _check_principals(values: tuple[str, ...]) -> tuple[str, ...]:
             check_on_call(value)
         elif not (USER_ID.match(value) or GROUP_ID.match(value)):
             raise ValueError(f"'{value}' is not a Slack user id (U…/W…), user-group id (S…), IAM Identity Center "
-                             "group (idc-group:<DisplayName> or idc-group:<GroupId>) or PagerDuty schedule "
-                             "(pagerduty:<schedule id>)")
+                             "group (idc-group:<DisplayName> or idc-group:<GroupId>), PagerDuty schedule "
+                             "(pagerduty:<schedule id>) or Opsgenie schedule (opsgenie:<schedule name or id>)")
     if len(set(values)) != len(values):
         raise ValueError("lists the same id twice")
     return values

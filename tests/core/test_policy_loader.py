@@ -75,7 +75,8 @@ LEVEL = """
 """
 
 NOT_A_PRINCIPAL = ("is not a Slack user id (U…/W…), user-group id (S…), IAM Identity Center group "
-                   "(idc-group:<DisplayName> or idc-group:<GroupId>) or PagerDuty schedule (pagerduty:<schedule id>)")
+                   "(idc-group:<DisplayName> or idc-group:<GroupId>), PagerDuty schedule (pagerduty:<schedule id>) "
+                   "or Opsgenie schedule (opsgenie:<schedule name or id>)")
 
 
 def manual(name: str, targets: str = '"all"', extra: str = "", levels: str = LEVEL) -> str:
@@ -1027,7 +1028,8 @@ def test_accepted_files_have_one_most_specific_manual_policy_per_node(policies: 
 
 
 NOT_AN_ENTRY = (" is not a Slack user id (U…/W…), user-group id (S…), IAM Identity Center group "
-                "(idc-group:<DisplayName> or idc-group:<GroupId>) or PagerDuty schedule (pagerduty:<schedule id>)")
+                "(idc-group:<DisplayName> or idc-group:<GroupId>), PagerDuty schedule (pagerduty:<schedule id>) "
+                "or Opsgenie schedule (opsgenie:<schedule name or id>)")
 
 
 @pytest.mark.parametrize(
