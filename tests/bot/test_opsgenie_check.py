@@ -168,4 +168,4 @@ def test_an_escalation_names_an_opsgenie_schedule_as_text_never_as_a_mention() -
     from handlers.text import fallback
 
     shown = fallback(["opsgenie:SRE <Primary>", "pagerduty:PMGR456", "U0SAM0001", "U0ALICE01"], "U0ALICE01")
-    assert shown == "opsgenie:SRE &lt;Primary&gt;, pagerduty:PMGR456, <@U0SAM0001>"
+    assert shown == "opsgenie:SRE &lt;Primary&gt;, pagerduty:PMGR456, and <@U0SAM0001>"
