@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from core.errors import NotFound, Unavailable
+from core.i18n import T
 from core.oncall import OPSGENIE_ID, OPSGENIE_PREFIX, is_opsgenie, schedule_of
 from core.policy import PolicyFile
 from core.ports import OnCall
@@ -79,10 +80,11 @@ class OpsgenieOnCall:
                 return _recipients(body)
             except urllib.error.HTTPError as err:
                 if err.code == 404:
-                    raise NotFound(f"Opsgenie has no schedule '{schedule}'.") from None
+                    raise NotFound(T("Opsgenie has no schedule '{schedule}'.", schedule=schedule)) from None
                 if err.code in (401, 403):
-                    raise Unavailable(f"Opsgenie refused jitbot's API key (HTTP {err.code}), so jitbot cannot tell "
-                                      f"who is on call for schedule '{schedule}'; nothing was decided.") from None
+                    raise Unavailable(T("Opsgenie refused jitbot's API key (HTTP {code}), so jitbot cannot tell "
+                                        "who is on call for schedule '{schedule}'; nothing was decided.",
+                                        code=str(err.code), schedule=schedule)) from None
                 reason = f"HTTP {err.code}"
                 if err.code != 429 and err.code < 500:
                     break
@@ -90,8 +92,8 @@ class OpsgenieOnCall:
                 reason = str(getattr(err, "reason", err)) or type(err).__name__
             if attempt + 1 < ATTEMPTS:
                 time.sleep(0.2)
-        raise Unavailable(f"Opsgenie could not be asked who is on call for schedule '{schedule}' ({reason}); "
-                          "nothing was decided, try again in a moment.")
+        raise Unavailable(T("Opsgenie could not be asked who is on call for schedule '{schedule}' ({reason}); "
+                            "nothing was decided, try again in a moment.", schedule=schedule, reason=reason))
 
 
 def _recipients(body: object) -> frozenset[str]:

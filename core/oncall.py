@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from core.errors import Unavailable
+from core.i18n import T
 from core.ports import OnCall
 
 #: a policy-file entry naming a PagerDuty schedule by id
@@ -84,6 +85,7 @@ class OnCallRouter:
         source = self._sources[prefix]
         if source is None:
             name, setting = PROVIDERS[prefix]
-            raise Unavailable(f"{name} is not configured ({setting}), so jitbot cannot tell who is on call for "
-                              f"schedule {schedule_words(entry)}; nothing was decided.")
+            raise Unavailable(T("{name} is not configured ({setting}), so jitbot cannot tell who is on call for "
+                                "schedule {schedule}; nothing was decided.", name=name, setting=setting,
+                                schedule=schedule_words(entry)))
         return source.on_call(entry)
