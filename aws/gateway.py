@@ -93,6 +93,9 @@ class AwsGateway:
     def search(self, text: str, limit: int = 100) -> list[Node]:
         return self.nodes.search(text, limit)
 
+    def tagged(self, key: str, value: str, *, prefix: str | None = None, limit: int = 100) -> list[Node]:
+        return self.nodes.tagged(key, value, prefix=prefix, limit=limit)
+
     # -- AccessBackend -----------------------------------------------------------------------------------
     def grant(self, request: AccessRequest, expires_at: datetime, documents: Sequence[str]) -> None:
         idc = self._idc_for(request.principal_arn, cleanup=False)
