@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from core.errors import InvalidInput
 from handlers.parsing import MAX_TEXT, USAGE, Parsed, RequestArgs, parse, request_args, request_id, usage
 
-REQUEST_USAGE = "Usage: `/jit request <node> [duration] [at 22:00 | at 2026-12-07 09:30] <reason> [ticket=ABC-123]`"
+REQUEST_USAGE = ("Usage: `/jit request <node>[,<node>…] [duration] [at 22:00 | at 2026-12-07 09:30] <reason> "
+                 "[ticket=ABC-123]`")
 
 
 
