@@ -101,27 +101,30 @@ def distinct(typed: Sequence[str], found: Sequence[Node]) -> None:
         seen[key] = reference
 
 
-def one_place(found: Sequence[Node]) -> None:
+def one_place(found: Sequence[Node], selector: str | None = None) -> None:
     """One account and region: the grant is one IAM policy there (docs/policies.md, "Several nodes")."""
     first = found[0]
+    then = (f"Ask for them in separate requests: `{first.account}/{first.region}/{selector}`, …" if selector
+            else "Ask for them in separate requests.")
     for node in found[1:]:
         if (node.account, node.region) != (first.account, first.region):
             raise NotAllowed(
                 f"One request's nodes must be in one account and region, since its grant is one policy there: "
                 f"{first.label} is in {first.account} ({first.region}) but {node.label} is in {node.account} "
-                f"({node.region}). Ask for them in separate requests.").at("node")
+                f"({node.region}). {then}").at("node")
 
 
 def named(nodes: NodeDirectory, text: str) -> tuple[Node, ...]:
     """Every node ``text`` names, resolved now, each once, all in one account and region."""
     typed = references(text)
-    if is_selector(typed[0]):
+    selector = typed[0].rsplit("/", 1)[-1].strip() if is_selector(typed[0]) else None
+    if selector is not None:
         found = select(nodes, typed[0])
         typed = [node_ref(node) for node in found]
     else:
         found = tuple(resolve(nodes, reference) for reference in typed)
     distinct(typed, found)
-    one_place(found)
+    one_place(found, selector)
     return found
 
 
