@@ -104,7 +104,8 @@ def distinct(typed: Sequence[str], found: Sequence[Node]) -> None:
 def one_place(found: Sequence[Node], selector: str | None = None) -> None:
     """One account and region: the grant is one IAM policy there (docs/policies.md, "Several nodes")."""
     first = found[0]
-    then = (f"Ask for them in separate requests: `{first.account}/{first.region}/{selector}`, …" if selector
+    places = dict.fromkeys(f"`{n.account}/{n.region}/{selector}`" for n in found)
+    then = (f"Ask for them in separate requests: {', '.join(places)}." if selector
             else "Ask for them in separate requests.")
     for node in found[1:]:
         if (node.account, node.region) != (first.account, first.region):
