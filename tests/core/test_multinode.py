@@ -5,13 +5,14 @@ account and region; a refusal names the node it is about and records nothing."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from core.access import end_access
 from core.errors import InvalidInput, JitError, NodeNotFound, NotAllowed
 from core.model import AccessRequest, Node, State
-from core.policy import parse_policies
+from core.policy import load_policies, parse_policies
 from core.schedule import refusal_at_start
 from core.submit import RequestInput, submit
 from tests.fakes_core import FakeNodes, FakeWorld
@@ -195,3 +196,17 @@ def test_a_scheduled_request_beyond_a_lowered_max_nodes_is_not_granted_at_its_st
     reason = refusal_at_start(lowered, request)
     assert reason is not None and "at most 1 node(s)" in reason
     assert refusal_at_start(parse_policies(AUTO), request) is None
+
+
+def test_a_cedar_forbid_on_one_node_refuses_the_whole_list_naming_that_node(tmp_path: Path) -> None:
+    pytest.importorskip("cedarpy")
+    (tmp_path / "policies.cedar").write_text(
+        '@id("no-web-2")\n@block("all")\nforbid (principal, action, resource == AWS::EC2::Instance::"'
+        f'{WEB[1].id}");\n', "utf-8")
+    (tmp_path / "policies.toml").write_text(
+        MANUAL.replace("[settings]\n", '[settings]\ncedar_policies = "policies.cedar"\n', 1), "utf-8")
+    world = world_of(MANUAL)
+    world.policy_file = load_policies(tmp_path / "policies.toml")
+    text = refused(world, "web-1,web-2,web-3")
+    assert text == f"Access to web-2 ({WEB[1].id}) is denied by policy 'no-web-2'."
+    assert ask(world, "web-1,web-3").state is State.PENDING  # the others alone go through
