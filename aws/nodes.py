@@ -164,6 +164,34 @@ class NodeFinder:
                                  n.id))
         return hits[:max(0, limit)]
 
+    # -- tagged ------------------------------------------------------------------------------------------
+    def tagged(self, key: str, value: str, *, prefix: str | None = None, limit: int = 100) -> list[Node]:
+        """The nodes carrying ``key`` = ``value``: in the home account and every other one configured (a
+        failing other account is skipped, as in ``search``), or in the account and region ``prefix`` names."""
+        refuse_wildcards(key + value)
+        account, region, rest = parse_reference(f"{prefix}/-") if prefix else (None, None, "-")
+        if rest != "-":
+            raise InvalidInput(f"'{prefix}/' is not an account id or a region: write `tag:{key}={value}`, or "
+                               f"`<account>/<region>/tag:{key}={value}`.")
+        region = region or self._clients.region
+        if account is not None:
+            found = self._tagged(account, region, key, value)
+        else:
+            home = self._guard(self._clients.home_account, "the home account", region)
+            found = self._tagged(home, region, key, value)
+            for other in self._clients.role_arns():
+                if other != home:
+                    found += self._quietly(self._tagged, other, region, key, value) or []
+        found.sort(key=lambda n: ((n.name or "~").lower(), n.id))
+        return found[:max(0, limit)]
+
+    def _tagged(self, account: str, region: str, key: str, value: str) -> list[Node]:
+        def run() -> list[Node]:
+            nodes = self._ec2(account, region, [{"Name": f"tag:{key}", "Values": [value]}])
+            return nodes + self._managed(account, region, [{"Key": f"tag:{key}", "Values": [value]}])
+
+        return self._guard(run, f"account {account}", region)
+
     def _everything(self, account: str, region: str) -> list[Node]:
         key = (account, region)
         cached = self._inventory.get(key)

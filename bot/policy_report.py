@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 
 def _continuous(policy: AutoApprovalPolicy | ManualApprovalPolicy) -> str:
-    """The limits beyond max_duration: continuous access through extensions, how far ahead a start may be."""
+    """The limits beyond max_duration: continuous access through extensions, how far ahead a start may be, how
+    many nodes one request may name."""
     ahead = f", scheduled up to {format_duration(policy.max_start_ahead)} ahead" if policy.max_start_ahead else ""
+    ahead += f", up to {policy.max_nodes} nodes per request" if policy.max_nodes > 1 else ""
     if policy.max_continuous is None:
         return ahead
     return f", at most {format_duration(policy.max_continuous)} continuous with extensions{ahead}"

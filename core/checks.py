@@ -13,21 +13,29 @@ go through it, so a form never accepts what the submission then refuses. ``check
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core import selection
 from core.context import Context
 from core.continuous import ContinuousCapExceeded, check_extension
 from core.durations import DurationError, format_duration, parse_duration
-from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, TransientAwsError, Unavailable
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from core.lockout import refusal
 from core.model import LIVE_STATES, AccessRequest, LevelSnapshot, Lockout, Node, State, UserInfo
 from core.policy.evaluate import Requester, Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
 from core.schedule import check_start, parse_start, shown_at
+from core.selection import listed, named, node_ref
+
+__all__ = ["Checked", "GrantingPolicy", "LockedOut", "PolicyRefusal", "RequestInput", "Requestable", "check",
+           "extendable", "node_ref", "person", "policy_for", "resolve", "verdict_on"]
 
 GrantingPolicy = AutoApprovalPolicy | ManualApprovalPolicy
 
+#: nodes named in a refusal's message
+MAX_LISTED = 5
 MAX_REASON = 1000
 MAX_TICKET = 100
 
@@ -39,6 +47,7 @@ class RequestInput:
     ticket unless another is given."""
 
     requester: str
+    #: one node, a comma-separated list (``web-1,web-2``) or a tag selector (``tag:Role=web``): core.selection
     node: str
     reason: str
     duration: str | None = None
@@ -85,6 +94,12 @@ class Checked:
     extends: AccessRequest | None = None
     #: scheduled access: granted at this moment (core.schedule)
     starts_at: datetime | None = None
+    #: the nodes after ``node``, for a request of several (``AccessRequest.more_nodes``)
+    more_nodes: tuple[Node, ...] = ()
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return (self.node, *self.more_nodes)
 
 
 class LockedOut(NotAllowed):
@@ -173,21 +188,9 @@ def still_active(old: AccessRequest, waiting: list[AccessRequest]) -> None:
             raise Conflict(f"Extension {other.id} of {old.id} is already {other.state.value}.").at("node")
 
 
-def node_ref(node: Node) -> str:
-    """A reference that resolves to exactly this node: ``account/region/id``."""
-    return f"{node.account}/{node.region}/{node.id}"
-
-
 def resolve(ctx: Context, reference: str) -> Node:
-    if not reference.strip():
-        raise InvalidInput("Pick a node.").at("node")
-    try:
-        return ctx.nodes.resolve(reference.strip())
-    except JitError as err:
-        raise err.at("node") from None
-    except TransientAwsError as err:  # the person is waiting for an answer: say so, rather than "went wrong"
-        raise Unavailable(f"AWS did not answer while jitbot looked up the node ({err}). Nothing was recorded; "
-                          "try again in a minute.").at("node") from None
+    """One node (the form's picker); a request's nodes are ``core.selection.named``."""
+    return selection.resolve(ctx.nodes, reference)
 
 
 def policy_for(ctx: Context, user_id: str, node: Node, duration: timedelta | None, ticket: str | None,
@@ -216,16 +219,39 @@ def within_policy(requested: timedelta | None, policy: GrantingPolicy) -> timede
     return requested
 
 
-def same_node(ctx: Context, user_id: str, node: Node, extends: str | None = None) -> None:
+def _key(node: Node) -> tuple[str, str, str]:
+    return (node.id, node.account, node.region)
+
+
+def policy_for_all(ctx: Context, user_id: str, nodes: Sequence[Node], duration: timedelta | None,
+                   ticket: str | None, old: AccessRequest | None = None) -> tuple[Verdict, GrantingPolicy]:
+    """``policy_for`` each node (a refusal of any refuses the request, naming that node): one deciding policy
+    for them all, which allows that many nodes (``max_nodes``). The first node's verdict is the request's."""
+    decided = [(node, *policy_for(ctx, user_id, node, duration, ticket, old)) for node in nodes]
+    _, verdict, policy = decided[0]
+    if any(other.name != policy.name for _, _, other in decided):
+        which = "; ".join(f"{node.label}: '{other.name}'" for node, _, other in decided)
+        raise NotAllowed(f"These nodes fall under different policies, and one request goes through one: {which}. "
+                         "Ask for the nodes of each policy in a request of their own.").at("node")
+    if len(nodes) > policy.max_nodes:
+        raise NotAllowed(f"You asked for {len(nodes)} nodes ({listed(nodes[:MAX_LISTED])}"
+                         f"{', …' if len(nodes) > MAX_LISTED else ''}); policy '{policy.name}' allows at most "
+                         f"{policy.max_nodes} in one request (max_nodes).").at("node")
+    return verdict, policy
+
+
+def same_node(ctx: Context, user_id: str, nodes: Sequence[Node], extends: str | None = None) -> None:
     """One live request per person and node: a second one would be a second grant of the same access (and
-    with auto-approval, a way around ``max_continuous``). The request an extension replaces does not count."""
+    with auto-approval, a way around ``max_continuous``). The request an extension replaces does not count; a
+    request for several nodes counts for each of them."""
+    wanted = {_key(node): node for node in nodes}
     with ctx.uow() as uow:
         live = [r for r in uow.repo.by_requester(user_id, LIVE_STATES, limit=1000)
-                if r.id != extends and (r.node.id, r.node.account, r.node.region)
-                == (node.id, node.account, node.region)]
+                if r.id != extends and any(_key(n) in wanted for n in r.nodes)]
     if not live:
         return
     other = max(live, key=lambda r: LIVE_STATES.index(r.state))  # active access says most, then approved
+    node = next(wanted[_key(n)] for n in other.nodes if _key(n) in wanted)
     name = node.name or node.id
     if other.state is State.ACTIVE:
         left = ""
@@ -303,7 +329,7 @@ def extendable(ctx: Context, user_id: str, request_id: str, duration: timedelta 
     old, waiting = extended(ctx, user_id, request_id)
     person(ctx, user_id, "extension")
     still_active(old, waiting)
-    _, policy = policy_for(ctx, user_id, old.node, duration, old.ticket, old)
+    _, policy = policy_for_all(ctx, user_id, old.nodes, duration, old.ticket, old)
     check_extension(ctx, policy, old, duration)
     return old
 
@@ -326,8 +352,9 @@ def check(ctx: Context, data: RequestInput) -> Checked:
         still_active(old, waiting)
     if old is not None and ticket is None:
         ticket = old.ticket
-    node = resolve(ctx, node_ref(old.node) if old is not None else data.node)
-    verdict, policy = policy_for(ctx, who.user.id, node, requested, ticket, old)
+    # an extension is for the nodes of the access it extends, as AWS describes them now
+    nodes = named(ctx.nodes, ",".join(node_ref(n) for n in old.nodes) if old is not None else data.node)
+    verdict, policy = policy_for_all(ctx, who.user.id, nodes, requested, ticket, old)
     duration = within_policy(requested, policy)
     starts_at = check_start(policy, start, ctx.clock.now(), zone) if start is not None else None
     if old is not None:  # max_continuous: refused before anything is recorded
@@ -335,8 +362,8 @@ def check(ctx: Context, data: RequestInput) -> Checked:
             check_extension(ctx, policy, old, duration)
         except ContinuousCapExceeded as err:
             raise err.at("duration") from None
-    same_node(ctx, who.user.id, node, data.extends)
+    same_node(ctx, who.user.id, nodes, data.extends)
     ticket_matches(policy, ticket)
     active_limit(ctx, who.user.id, policy, data.extends)
     levels = levels_of(ctx, policy, who.user.id)
-    return Checked(who, node, verdict, policy, duration, reason, ticket, levels, old, starts_at)
+    return Checked(who, nodes[0], verdict, policy, duration, reason, ticket, levels, old, starts_at, nodes[1:])

@@ -160,6 +160,11 @@ def _limits(policies: PolicyFile, policy: AutoApprovalPolicy | ManualApprovalPol
         lines.append(f"Extensions (`/jit extend`) keep access continuous for at most "
                      f"{format_duration(policy.max_continuous)} in all, from the first grant (max_continuous); "
                      "beyond that, new access must be asked for.")
+    if policy.max_nodes > 1:
+        lines.append(f"One request may name up to {policy.max_nodes} nodes under policy '{policy.name}' (max_nodes): "
+                     "`/jit request web-1,web-2 <duration> <reason>`, or every node with a tag, `tag:Role=web`. "
+                     "Each must fall under this policy, in one account and region; they are approved, granted and "
+                     "ended together.")
     if policy.max_start_ahead is not None:
         lines.append(f"Access may be scheduled up to {format_duration(policy.max_start_ahead)} ahead "
                      f"(`/jit request <node> <duration> at 22:00 <reason>`, in {policies.settings.timezone}): "

@@ -138,6 +138,14 @@ class AccessRequest:
     escalated_level: int | None = None
     #: scheduled access: approved ahead, granted at this moment (not before), its expiry counted from it
     starts_at: datetime | None = None
+    #: a request for several nodes (``max_nodes``): the nodes after ``node``, in the order asked; one grant, one
+    #: approval path, all in ``node``'s account and region (``core.checks``)
+    more_nodes: tuple[Node, ...] = ()
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """Every node of the request, ``node`` first: what is approved, granted, revoked and shown."""
+        return (self.node, *self.more_nodes)
 
     def scheduled(self, now: datetime) -> bool:
         """Whether the request waits for its start: approved ahead (or pending), ``starts_at`` still ahead."""

@@ -49,6 +49,12 @@ class NodeDirectory(Protocol):
         """Nodes whose id or name contains ``text`` (case-insensitive), for pickers and ``/jit nodes``."""
         ...
 
+    def tagged(self, key: str, value: str, *, prefix: str | None = None, limit: int = 100) -> list[Node]:
+        """At most ``limit`` nodes carrying the tag ``key`` = ``value`` exactly (a request's ``tag:Role=web``),
+        in the default region of every configured account, or where ``prefix`` (``account/``, ``region/``,
+        both) says. Raises ``InvalidInput`` for a wildcard, like ``resolve``."""
+        ...
+
 
 class AccessBackend(Protocol):
     def grant(self, request: AccessRequest, expires_at: datetime, documents: Sequence[str]) -> None:

@@ -84,6 +84,9 @@ def refusal_at_start(policies: PolicyFile, request: AccessRequest) -> str | None
     if request.duration > policy.max_duration:
         return (f"policy '{policy.name}' now allows at most {format_duration(policy.max_duration)}, less than the "
                 f"{format_duration(request.duration)} approved, so the scheduled access was not granted")
+    if len(request.nodes) > policy.max_nodes:
+        return (f"policy '{policy.name}' now allows at most {policy.max_nodes} node(s) in one request, fewer than the "
+                f"{len(request.nodes)} approved, so the scheduled access was not granted")
     return None
 
 

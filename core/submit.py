@@ -90,8 +90,11 @@ def record_request(ctx: Context, checked: Checked) -> Submitted:
         id=new_request_id(), requester=user.id, principal_arn=principal, node=node, reason=checked.reason,
         duration=duration, policy=policy.name, kind=Kind.MANUAL if levels else Kind.AUTO, levels=levels,
         state=State.PENDING, created_at=now, ticket=checked.ticket, extends=extends, starts_at=checked.starts_at,
+        more_nodes=checked.more_nodes,
     )
-    start = {"starts_at": checked.starts_at.isoformat()} if checked.starts_at is not None else {}
+    start: dict[str, Any] = {"starts_at": checked.starts_at.isoformat()} if checked.starts_at is not None else {}
+    if checked.more_nodes:  # a request for several nodes: each one, as approved and granted
+        start["nodes"] = [{"id": n.id, "name": n.name} for n in checked.nodes]
     with ctx.uow() as uow:
         uow.repo.add(request)
         record(uow, request.id, user.id, Action.SUBMITTED, now, node=node.id, node_name=node.name,

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.i18n import ENGLISH, Tr
+from core.model import Node
 
 #: what must never be cut in half: an escape (``&amp;``) or a ``<…>`` mention/link that jitbot wrote
 _TOKEN = re.compile(r"&(?:amp|lt|gt);|<[^<>\s]*>")
@@ -38,6 +39,11 @@ def clip(text: str, limit: int) -> str:
 def safe(text: str | None, limit: int) -> str:
     """User-supplied text, escaped, then shortened to ``limit`` characters without breaking an escape."""
     return clip(escape(text), limit)
+
+
+def nodes_text(nodes: Sequence[Node], limit: int = 200) -> str:
+    """A request's nodes: ``i-…`` in code, then its name escaped (``limit`` characters), comma-separated."""
+    return ", ".join(f"`{escape(n.id)}`" + (f" ({safe(n.name, limit)})" if n.name else "") for n in nodes)
 
 
 def user(user_id: str | None) -> str:

@@ -140,3 +140,13 @@ def test_breakglass_cannot_override_deny_all() -> None:
     text = REPO_POLICIES + '\n[breakglass]\nrequesters = ["U0MALLORY"]\n'
     done = explain(parse_policies(text), person(cast.MALLORY), PCI, directory=DIRECTORY)
     assert done.lines[-1] == "Break-glass cannot override 'contractors-off-pci': it refuses access outright."
+
+
+def test_max_nodes_is_explained_where_a_policy_allows_several() -> None:
+    text = REPO_POLICIES.replace('max_duration = "8h"\n', 'max_duration = "8h"\nmax_nodes = 4\n', 1)
+    done = explain(parse_policies(text), person(cast.BOB), DEV, directory=DIRECTORY)
+    assert ("One request may name up to 4 nodes under policy 'dev-self-service' (max_nodes): `/jit request "
+            "web-1,web-2 <duration> <reason>`, or every node with a tag, `tag:Role=web`. Each must fall under this "
+            "policy, in one account and region; they are approved, granted and ended together.") in done.lines
+    plain = explain(POLICIES, person(cast.BOB), DEV, directory=DIRECTORY)  # max_nodes = 1: nothing to say
+    assert not any("max_nodes" in line for line in plain.lines)
