@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.errors import InvalidInput, JitError, NodeNotFound, NotAllowed, TransientAwsError, Unavailable
+from core.i18n import T
 from core.model import Node
 from core.policy.schema import MAX_NODES
 from core.ports import NodeDirectory
@@ -35,15 +36,16 @@ def references(text: str) -> list[str]:
     """The references a request names, as typed: a list split at commas, or one tag selector."""
     parts = [part.strip() for part in text.split(",")]
     if not text.strip():
-        raise InvalidInput("Pick a node.").at("node")
+        raise InvalidInput(T("Pick a node.")).at("node")
     if any(not part for part in parts):
-        raise InvalidInput("The list of nodes has an empty entry: separate the nodes with single commas, "
-                           "like `web-1,web-2`.").at("node")
+        raise InvalidInput(T("The list of nodes has an empty entry: separate the nodes with single commas, "
+                             "like `web-1,web-2`.")).at("node")
     if len(parts) > 1 and any(is_selector(part) for part in parts):
-        raise InvalidInput("A tag selector stands alone: ask for `tag:Role=web`, or list the nodes "
-                           "(`web-1,web-2`), not both.").at("node")
+        raise InvalidInput(T("A tag selector stands alone: ask for `tag:Role=web`, or list the nodes "
+                             "(`web-1,web-2`), not both.")).at("node")
     if len(parts) > MAX_NODES:
-        raise NotAllowed(f"You listed {len(parts)} nodes; one request names at most {MAX_NODES}.").at("node")
+        raise NotAllowed(T("You listed {count} nodes; one request names at most {most}.", count=len(parts),
+                           most=MAX_NODES)).at("node")
     return parts
 
 
@@ -52,20 +54,20 @@ def _selector(reference: str) -> tuple[str, str, str]:
     prefix, _, selector = reference.strip().rpartition("/")
     key, equals, value = selector[len(TAG_SELECTOR):].partition("=")
     if not key.strip() or not equals or not value.strip():
-        raise InvalidInput(f"'{reference}' is not a tag selector: write `tag:<key>=<value>`, like "
-                           "`tag:Role=web`.").at("node")
+        raise InvalidInput(T("'{reference}' is not a tag selector: write `tag:<key>=<value>`, like "
+                             "`tag:Role=web`.", reference=reference)).at("node")
     return prefix, key.strip(), value.strip()
 
 
 def _aws(err: TransientAwsError) -> Unavailable:
-    return Unavailable(f"AWS did not answer while jitbot looked up the node ({err}). Nothing was recorded; try "
-                       "again in a minute.").at("node")
+    return Unavailable(T("AWS did not answer while jitbot looked up the node ({error}). Nothing was recorded; "
+                         "try again in a minute.", error=str(err))).at("node")
 
 
 def resolve(nodes: NodeDirectory, reference: str) -> Node:
     """One node; a refusal names the reference (the person may have listed several)."""
     if not reference.strip():
-        raise InvalidInput("Pick a node.").at("node")
+        raise InvalidInput(T("Pick a node.")).at("node")
     try:
         return nodes.resolve(reference.strip())
     except JitError as err:
@@ -84,7 +86,7 @@ def select(nodes: NodeDirectory, reference: str) -> tuple[Node, ...]:
     except TransientAwsError as err:
         raise _aws(err) from None
     if not found:
-        raise NodeNotFound(f"No node is tagged {key}={value}.").at("node")
+        raise NodeNotFound(T("No node is tagged {key}={value}.", key=key, value=value)).at("node")
     return tuple(found)
 
 
@@ -95,9 +97,11 @@ def distinct(typed: Sequence[str], found: Sequence[Node]) -> None:
         key = (node.account, node.region, node.id)
         if key in seen:
             first = seen[key]
-            what = (f"'{reference}' is listed twice" if first == reference else
-                    f"'{first}' and '{reference}' are the same node ({node.id})")
-            raise InvalidInput(f"{what}: list each node once.").at("node")
+            if first == reference:
+                raise InvalidInput(T("'{reference}' is listed twice: list each node once.",
+                                     reference=reference)).at("node")
+            raise InvalidInput(T("'{first}' and '{reference}' are the same node ({node}): list each node once.",
+                                 first=first, reference=reference, node=node.id)).at("node")
         seen[key] = reference
 
 
@@ -105,14 +109,16 @@ def one_place(found: Sequence[Node], selector: str | None = None) -> None:
     """One account and region: the grant is one IAM policy there (docs/policies.md, "Several nodes")."""
     first = found[0]
     places = dict.fromkeys(f"`{n.account}/{n.region}/{selector}`" for n in found)
-    then = (f"Ask for them in separate requests: {', '.join(places)}." if selector
-            else "Ask for them in separate requests.")
+    then = (T("Ask for them in separate requests: {places}.", places=", ".join(places)) if selector
+            else T("Ask for them in separate requests."))
     for node in found[1:]:
         if (node.account, node.region) != (first.account, first.region):
-            raise NotAllowed(
-                f"One request's nodes must be in one account and region, since its grant is one policy there: "
-                f"{first.label} is in {first.account} ({first.region}) but {node.label} is in {node.account} "
-                f"({node.region}). {then}").at("node")
+            raise NotAllowed(T(
+                "One request's nodes must be in one account and region, since its grant is one policy there: "
+                "{first} is in {first_account} ({first_region}) but {other} is in {other_account} "
+                "({other_region}). {then}", first=first.label, first_account=first.account,
+                first_region=first.region, other=node.label, other_account=node.account, other_region=node.region,
+                then=then)).at("node")
 
 
 def named(nodes: NodeDirectory, text: str) -> tuple[Node, ...]:
