@@ -16,7 +16,7 @@ from typing import Any
 from core.audit import Action
 from core.errors import NotFound, Unavailable
 from core.events import change as lifecycle_change
-from core.i18n import Catalogs, Tr, language_of
+from core.i18n import Catalogs, T, Tr, language_of
 from core.idc import idc_group_ref, idc_user_principal, is_idc_group
 from core.identity import idc_identity, principal_of, trusted_email
 from core.model import (
@@ -138,8 +138,8 @@ class Context:
         nobody is ever taken to be on call by default."""
         schedule = schedule_of(entry)
         if self.on_call is None:
-            raise Unavailable(f"PagerDuty is not configured (PAGERDUTY_TOKEN), so jitbot cannot tell who is on call "
-                              f"for schedule {schedule}; nothing was decided.")
+            raise Unavailable(T("PagerDuty is not configured (PAGERDUTY_TOKEN), so jitbot cannot tell who is on "
+                                "call for schedule {schedule}; nothing was decided.", schedule=schedule))
         try:
             return frozenset(e.lower() for e in self.on_call.on_call(schedule))
         except NotFound:
@@ -268,7 +268,7 @@ class Context:
         """The request, or ``NotFound`` with a message for the user."""
         request = self.find(request_id)
         if request is None:
-            raise NotFound(f"There is no request {request_id}.")
+            raise NotFound(T("There is no request {id}.", id=request_id))
         return request
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from core.i18n import T, Text
+
 #: a policy-file entry naming a PagerDuty schedule by id
 PAGERDUTY_PREFIX = "pagerduty:"
 #: a PagerDuty schedule id: ``P`` and six upper-case letters or digits (``PABC123``)
@@ -31,6 +33,6 @@ def check_on_call(entry: str) -> str:
     return entry
 
 
-def describe(entry: str) -> str:
+def describe(entry: str) -> Text:
     """How explanations name an entry: whoever is on call for its schedule."""
-    return f"whoever is on call for PagerDuty schedule {schedule_of(entry)}"
+    return T("whoever is on call for PagerDuty schedule {schedule}", schedule=schedule_of(entry))
