@@ -130,8 +130,8 @@ def test_limits_identity_and_breakglass() -> None:
     done = explain(policies, person(cast.SAM), WEB, directory=DIRECTORY, live=1)
     assert "A ticket is required: add ticket=<id> matching `CHG-[0-9]+`." in english(done)
     assert "You may have at most 2 request(s) pending or active at a time (you have 1)." in english(done)
-    assert english(done)[-1] == ("In an emergency, `/jit breakglass web-1 <reason>` gives you access at once for at most "
-                              "30m; level 1 of 'production' (SRE lead) must review it afterwards.")
+    assert english(done)[-1] == ("In an emergency, `/jit breakglass web-1 <reason>` gives you access at once for at "
+                                 "most 30m; level 1 of 'production' (SRE lead) must review it afterwards.")
     refused = explain(policies, person(cast.SAM), PCI, directory=DIRECTORY)  # the deny is for contractors only
     assert refused.verdict.outcome == "manual"
     nobody = explain(policies, person(cast.OSCAR), WEB, directory=DIRECTORY)
