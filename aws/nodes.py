@@ -15,28 +15,29 @@ from aws.arns import ACCOUNT_ID, INSTANCE_ID, MANAGED_ID, REGION
 from aws.clients import Clients
 from aws.errors import NodeLookupError, describe, error_code, is_transient
 from core.errors import AmbiguousNode, InvalidInput, NodeNotFound, TransientAwsError
+from core.i18n import T
 from core.model import Node
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+V = TypeVar("V")
 
 _LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 _NOT_FOUND = frozenset({"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed", "InvalidInstanceId",
                         "InvalidResourceId"})
 
 
-class TTLCache(Generic[T]):
+class TTLCache(Generic[V]):
     """A small thread-safe cache whose entries live ``ttl`` seconds (oldest dropped beyond ``size``)."""
 
     def __init__(self, ttl: float, size: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl, self._size, self._clock = ttl, size, clock
-        self._data: OrderedDict[Hashable, tuple[float, T]] = OrderedDict()
+        self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> T | None:
+    def get(self, key: Hashable) -> V | None:
         with self._lock:
             found = self._data.get(key)
             if found is None:
@@ -46,7 +47,7 @@ class TTLCache(Generic[T]):
                 return None
             return found[1]
 
-    def put(self, key: Hashable, value: T) -> None:
+    def put(self, key: Hashable, value: V) -> None:
         if self._ttl <= 0:
             return
         with self._lock:
@@ -66,8 +67,8 @@ WILDCARDS = frozenset("*?")
 
 def refuse_wildcards(text: str) -> None:
     if WILDCARDS & set(text):
-        raise InvalidInput("Node references take no wildcards (* or ?): give a node id (i-…, mi-…) or its exact "
-                           "Name; `/jit nodes <part of a name>` lists the nodes you may request.")
+        raise InvalidInput(T("Node references take no wildcards (* or ?): give a node id (i-…, mi-…) or its exact "
+                             "Name; `/jit nodes <part of a name>` lists the nodes you may request."))
 
 
 def parse_reference(reference: str) -> tuple[str | None, str | None, str]:
@@ -104,7 +105,7 @@ class NodeFinder:
         refuse_wildcards(reference)
         account, region, ident = parse_reference(reference)
         if not ident:
-            raise NodeNotFound("Which node? Give an instance id (i-…), a managed node id (mi-…) or its Name.")
+            raise NodeNotFound(T("Which node? Give an instance id (i-…), a managed node id (mi-…) or its Name."))
         region = region or self._clients.region
         key = (account, region, ident)
         cached = self._nodes.get(key)
@@ -126,8 +127,11 @@ class NodeFinder:
                     if found:
                         break
         if not found:
-            what = "node" if is_id else "EC2 instance or SSM managed node named"
-            raise NodeNotFound(f"No {what} '{ident}' in account {where} ({region}).")
+            if is_id:
+                raise NodeNotFound(T("No node '{node}' in account {account} ({region}).", node=ident, account=where,
+                                     region=region))
+            raise NodeNotFound(T("No EC2 instance or SSM managed node named '{node}' in account {account} ({region}).",
+                                 node=ident, account=where, region=region))
         if len(found) > 1:
             raise AmbiguousNode(ident, sorted(n.label for n in found))
         return found[0]
@@ -256,7 +260,7 @@ class NodeFinder:
                               ping_status=item.get("PingStatus"), platform=item.get("PlatformType")))
         return nodes
 
-    def _guard(self, call: Callable[[], T], where: str, region: str) -> T:
+    def _guard(self, call: Callable[[], V], where: str, region: str) -> V:
         """AWS failures as the domain knows them: transient, or a standing refusal shown to the user."""
         try:
             return call()
@@ -267,7 +271,7 @@ class NodeFinder:
                                   f"{describe(err)}") from err
 
     @staticmethod
-    def _quietly(call: Callable[..., T], *args: Any) -> T | None:
+    def _quietly(call: Callable[..., V], *args: Any) -> V | None:
         """Another account is a bonus when looking around: its failures are logged, not raised."""
         try:
             return call(*args)

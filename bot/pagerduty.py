@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core.errors import NotFound, Unavailable
+from core.i18n import T, Text
 from core.oncall import PAGERDUTY_PREFIX, is_pagerduty, schedule_of
 from core.policy import PolicyFile
 from core.ports import OnCall
@@ -64,7 +65,7 @@ class PagerDutyOnCall:
             "Authorization": f"Token token={self._token}",
             "Accept": "application/vnd.pagerduty+json;version=2",
         })
-        reason = "no answer"
+        reason: Text | str = T("no answer")
         for attempt in range(ATTEMPTS):
             try:
                 with urllib.request.urlopen(request, timeout=self._timeout) as answer:  # noqa: S310
@@ -72,10 +73,11 @@ class PagerDutyOnCall:
                 return frozenset(str(u["email"]).lower() for u in body.get("users", []) if u.get("email"))
             except urllib.error.HTTPError as err:
                 if err.code == 404:
-                    raise NotFound(f"PagerDuty has no schedule {schedule_id}.") from None
+                    raise NotFound(T("PagerDuty has no schedule {schedule}.", schedule=schedule_id)) from None
                 if err.code in (401, 403):
-                    raise Unavailable(f"PagerDuty refused jitbot's token (HTTP {err.code}), so jitbot cannot tell "
-                                      f"who is on call for schedule {schedule_id}; nothing was decided.") from None
+                    raise Unavailable(T("PagerDuty refused jitbot's token (HTTP {code}), so jitbot cannot tell who "
+                                        "is on call for schedule {schedule}; nothing was decided.",
+                                        code=str(err.code), schedule=schedule_id)) from None
                 reason = f"HTTP {err.code}"
                 if err.code != 429 and err.code < 500:
                     break
@@ -83,8 +85,8 @@ class PagerDutyOnCall:
                 reason = str(getattr(err, "reason", err)) or type(err).__name__
             if attempt + 1 < ATTEMPTS:
                 time.sleep(0.2)
-        raise Unavailable(f"PagerDuty could not be asked who is on call for schedule {schedule_id} ({reason}); "
-                          "nothing was decided, try again in a moment.")
+        raise Unavailable(T("PagerDuty could not be asked who is on call for schedule {schedule} ({reason}); nothing "
+                            "was decided, try again in a moment.", schedule=schedule_id, reason=reason))
 
 
 # --- jitbot policies check ------------------------------------------------------------------------------------

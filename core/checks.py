@@ -20,14 +20,16 @@ from datetime import datetime, timedelta
 from core import selection
 from core.context import Context
 from core.continuous import ContinuousCapExceeded, check_extension
-from core.durations import DurationError, format_duration, parse_duration
+from core.durations import DurationError, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from core.i18n import T, Text
 from core.lockout import refusal
 from core.model import LIVE_STATES, AccessRequest, LevelSnapshot, Lockout, Node, State, UserInfo
 from core.policy.evaluate import Requester, Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
 from core.schedule import check_start, parse_start, shown_at
 from core.selection import listed, named, node_ref
+from core.words import said
 
 __all__ = ["Checked", "GrantingPolicy", "LockedOut", "PolicyRefusal", "RequestInput", "Requestable", "check",
            "extendable", "node_ref", "person", "policy_for", "resolve", "verdict_on"]
@@ -139,8 +141,14 @@ def clean(text: str | None, field: str, limit: int) -> str | None:
     """Whitespace collapsed; ``InvalidInput`` on ``field`` when longer than ``limit``."""
     value = " ".join((text or "").split())
     if len(value) > limit:
-        raise InvalidInput(f"The {field} is {len(value)} characters long; keep it under {limit}.").at(field)
+        raise InvalidInput(_too_long(field, len(value), limit)).at(field)
     return value or None
+
+
+def _too_long(field: str, length: int, limit: int) -> Text:
+    if field == "ticket":
+        return T("The ticket is {length} characters long; keep it under {limit}.", length=str(length), limit=str(limit))
+    return T("The reason is {length} characters long; keep it under {limit}.", length=str(length), limit=str(limit))
 
 
 def person(ctx: Context, user_id: str, what: str = "request") -> Person:
@@ -148,7 +156,7 @@ def person(ctx: Context, user_id: str, what: str = "request") -> Person:
     principal to receive grants (``Context.principal_of``: ``[identities]`` or Identity Center)."""
     user = ctx.directory.user(user_id)
     if user.deleted or user.is_bot:
-        raise NotAllowed("Your Slack account cannot request access.")
+        raise NotAllowed(T("Your Slack account cannot request access."))
     with ctx.uow() as uow:
         held = uow.repo.lockout(user.id)
     if held is not None:
@@ -162,7 +170,7 @@ def parse(text: str | None) -> timedelta | None:
     try:
         return parse_duration(text)
     except DurationError as err:
-        raise InvalidInput(str(err)).at("duration") from None
+        raise InvalidInput(said(err)).at("duration") from None
 
 
 def extended(ctx: Context, user_id: str, request_id: str) -> tuple[AccessRequest, list[AccessRequest]]:
@@ -172,20 +180,21 @@ def extended(ctx: Context, user_id: str, request_id: str) -> tuple[AccessRequest
         old = uow.repo.get(request_id)
         waiting = uow.repo.by_requester(user_id, [State.PENDING, State.APPROVED]) if old else []
     if old is None:
-        raise NotFound(f"There is no request {request_id}.").at("node")
+        raise NotFound(T("There is no request {id}.", id=request_id)).at("node")
     if old.requester != user_id:
-        raise NotAllowed(f"Only the requester of {request_id} can extend it.").at("node")
+        raise NotAllowed(T("Only the requester of {id} can extend it.", id=request_id)).at("node")
     return old, waiting
 
 
 def still_active(old: AccessRequest, waiting: list[AccessRequest]) -> None:
     """Only active access is extended, by one extension at a time."""
     if old.state is not State.ACTIVE:
-        raise Conflict(f"Request {old.id} is {old.state.value.replace('_', ' ')}; only active access can "
-                       "be extended. Ask for new access instead.").at("node")
+        raise Conflict(T("Request {id} is {state}; only active access can be extended. Ask for new access instead.",
+                         id=old.id, state=old.state.words)).at("node")
     for other in waiting:
         if other.extends == old.id:
-            raise Conflict(f"Extension {other.id} of {old.id} is already {other.state.value}.").at("node")
+            raise Conflict(T("Extension {id} of {extended} is already {state}.", id=other.id, extended=old.id,
+                             state=other.state.words)).at("node")
 
 
 def resolve(ctx: Context, reference: str) -> Node:
@@ -201,9 +210,10 @@ def policy_for(ctx: Context, user_id: str, node: Node, duration: timedelta | Non
     verdict = verdict_on(ctx, ctx.requester(user_id), node, duration, ticket)
     policy = deciding(verdict)
     if old is not None and (policy is None or policy.name != old.policy):
-        now = f"policy '{policy.name}'" if policy else "no policy"
-        raise NotAllowed(f"An extension goes through the policy of the access it extends ('{old.policy}'), but "
-                         f"{now} would decide it now. {verdict.message}".strip()).at("node")
+        now = T("policy '{name}'", name=policy.name) if policy else T("no policy")
+        raise NotAllowed(T("An extension goes through the policy of the access it extends ('{policy}'), but {now} "
+                           "would decide it now. {message}", policy=old.policy, now=now,
+                           message=verdict.message)).at("node")
     if policy is None:
         raise PolicyRefusal(node, verdict)
     return verdict, policy
@@ -214,8 +224,8 @@ def within_policy(requested: timedelta | None, policy: GrantingPolicy) -> timede
     if requested is None:
         return policy.duration_default
     if requested > policy.max_duration:
-        raise InvalidInput(f"{format_duration(requested)} is more than policy '{policy.name}' allows "
-                           f"(at most {format_duration(policy.max_duration)}).").at("duration")
+        raise InvalidInput(T("{duration} is more than policy '{policy}' allows (at most {maximum}).",
+                             duration=requested, policy=policy.name, maximum=policy.max_duration)).at("duration")
     return requested
 
 
@@ -231,12 +241,13 @@ def policy_for_all(ctx: Context, user_id: str, nodes: Sequence[Node], duration: 
     _, verdict, policy = decided[0]
     if any(other.name != policy.name for _, _, other in decided):
         which = "; ".join(f"{node.label}: '{other.name}'" for node, _, other in decided)
-        raise NotAllowed(f"These nodes fall under different policies, and one request goes through one: {which}. "
-                         "Ask for the nodes of each policy in a request of their own.").at("node")
+        raise NotAllowed(T("These nodes fall under different policies, and one request goes through one: {which}. "
+                           "Ask for the nodes of each policy in a request of their own.", which=which)).at("node")
     if len(nodes) > policy.max_nodes:
-        raise NotAllowed(f"You asked for {len(nodes)} nodes ({listed(nodes[:MAX_LISTED])}"
-                         f"{', …' if len(nodes) > MAX_LISTED else ''}); policy '{policy.name}' allows at most "
-                         f"{policy.max_nodes} in one request (max_nodes).").at("node")
+        shown = listed(nodes[:MAX_LISTED]) + (", …" if len(nodes) > MAX_LISTED else "")
+        raise NotAllowed(T("You asked for {count} nodes ({nodes}); policy '{policy}' allows at most {most} in one "
+                           "request (max_nodes).", count=len(nodes), nodes=shown, policy=policy.name,
+                           most=policy.max_nodes)).at("node")
     return verdict, policy
 
 
@@ -254,21 +265,23 @@ def same_node(ctx: Context, user_id: str, nodes: Sequence[Node], extends: str | 
     node = next(wanted[_key(n)] for n in other.nodes if _key(n) in wanted)
     name = node.name or node.id
     if other.state is State.ACTIVE:
-        left = ""
-        if other.expires_at is not None:
-            remaining = timedelta(minutes=max(1, round((other.expires_at - ctx.clock.now()).total_seconds() / 60)))
-            left = f", for another {format_duration(remaining)}"
-        raise Conflict(f"You already have access to {name} ({other.id}){left}. To stay longer, extend it: "
-                       f"`/jit extend {other.id} <duration> <reason>`.").at("node")
+        if other.expires_at is None:
+            raise Conflict(T("You already have access to {node} ({id}). To stay longer, extend it: "
+                             "`/jit extend {id} <duration> <reason>`.", node=name, id=other.id)).at("node")
+        remaining = timedelta(minutes=max(1, round((other.expires_at - ctx.clock.now()).total_seconds() / 60)))
+        raise Conflict(T("You already have access to {node} ({id}), for another {left}. To stay longer, extend it: "
+                         "`/jit extend {id} <duration> <reason>`.", node=name, id=other.id,
+                         left=remaining)).at("node")
     if other.state is State.APPROVED and other.starts_at is not None and other.scheduled(ctx.clock.now()):
         zone = ctx.policies().settings.zone
-        raise Conflict(f"Your request {other.id} for {name} is scheduled to start at "
-                       f"{shown_at(other.starts_at, zone)}. To change it, cancel it first: "
-                       f"`/jit cancel {other.id}`.").at("node")
+        raise Conflict(T("Your request {id} for {node} is scheduled to start at {start}. To change it, cancel it "
+                         "first: `/jit cancel {id}`.", id=other.id, node=name,
+                         start=shown_at(other.starts_at, zone))).at("node")
     if other.state is State.APPROVED:
-        raise Conflict(f"Your request {other.id} for {name} is approved and access is being granted.").at("node")
-    raise Conflict(f"Your request {other.id} for {name} is already waiting for approval. To ask differently, "
-                   f"cancel it first: `/jit cancel {other.id}`.").at("node")
+        raise Conflict(T("Your request {id} for {node} is approved and access is being granted.", id=other.id,
+                         node=name)).at("node")
+    raise Conflict(T("Your request {id} for {node} is already waiting for approval. To ask differently, cancel it "
+                     "first: `/jit cancel {id}`.", id=other.id, node=name)).at("node")
 
 
 def ticket_matches(policy: GrantingPolicy, ticket: str | None) -> None:
@@ -276,11 +289,11 @@ def ticket_matches(policy: GrantingPolicy, ticket: str | None) -> None:
     if not policy.ticket_pattern:
         return
     if not ticket:
-        raise InvalidInput(f"Policy '{policy.name}' needs a ticket matching `{policy.ticket_pattern}`: add "
-                           f"ticket=<id> to your request.").at("ticket")
+        raise InvalidInput(T("Policy '{policy}' needs a ticket matching `{pattern}`: add ticket=<id> to your "
+                             "request.", policy=policy.name, pattern=policy.ticket_pattern)).at("ticket")
     if not re.fullmatch(policy.ticket_pattern, ticket):
-        raise InvalidInput(f"Ticket '{ticket}' does not match `{policy.ticket_pattern}` "
-                           f"(required by policy '{policy.name}').").at("ticket")
+        raise InvalidInput(T("Ticket '{ticket}' does not match `{pattern}` (required by policy '{policy}').",
+                             ticket=ticket, pattern=policy.ticket_pattern, policy=policy.name)).at("ticket")
 
 
 def active_limit(ctx: Context, user_id: str, policy: GrantingPolicy, extends: str | None = None) -> None:
@@ -292,15 +305,15 @@ def active_limit(ctx: Context, user_id: str, policy: GrantingPolicy, extends: st
     with ctx.uow() as uow:
         live = [r for r in uow.repo.by_requester(user_id, LIVE_STATES, limit=1000) if r.id != extends]
     if overall is not None and len(live) >= overall:
-        raise NotAllowed(f"You already have {len(live)} request(s) pending or active, and at most {overall} "
-                         f"are allowed at a time ([settings] max_active_grants). Release or cancel one first: "
-                         + ", ".join(r.id for r in live[:10]) + ".")
+        raise NotAllowed(T("You already have {count} request(s) pending or active, and at most {limit} are "
+                           "allowed at a time ([settings] max_active_grants). Release or cancel one first: "
+                           "{ids}.", count=len(live), limit=overall, ids=", ".join(r.id for r in live[:10])))
     under = [r for r in live if r.policy == policy.name]
     if policy.max_active_grants is not None and len(under) >= policy.max_active_grants:
-        raise NotAllowed(f"You already have {len(under)} request(s) pending or active under policy "
-                         f"'{policy.name}', which allows {policy.max_active_grants} at a time "
-                         f"(max_active_grants). Release or cancel one first: "
-                         + ", ".join(r.id for r in under[:10]) + ".")
+        raise NotAllowed(T("You already have {count} request(s) pending or active under policy '{policy}', which "
+                           "allows {limit} at a time (max_active_grants). Release or cancel one first: {ids}.",
+                           count=len(under), policy=policy.name, limit=policy.max_active_grants,
+                           ids=", ".join(r.id for r in under[:10])))
 
 
 def levels_of(ctx: Context, policy: GrantingPolicy, requester: str) -> tuple[LevelSnapshot, ...]:
@@ -309,14 +322,14 @@ def levels_of(ctx: Context, policy: GrantingPolicy, requester: str) -> tuple[Lev
         return ()
     levels = []
     for index, level in enumerate(policy.levels):
-        name = level.name or f"Level {index + 1}"
+        name = level.name or f"Level {index + 1}"  # as recorded
         eligible = ctx.eligible_count(level.approvers + level.escalate_to, requester)  # once escalated, too
         if eligible < level.required:
-            raise NotAllowed(
-                f"This request could never be approved: level {index + 1} ('{name}') of policy "
-                f"'{policy.name}' needs {level.required} approver(s) other than you, "
-                f"and only {eligible} can approve. Ask an admin to fix the policy."
-            ).at("node")
+            raise NotAllowed(T(
+                "This request could never be approved: level {number} ('{level}') of policy '{policy}' needs "
+                "{required} approver(s) other than you, and only {eligible} can approve. Ask an admin to fix the "
+                "policy.", number=index + 1, level=level.name or T("Level {number}", number=index + 1),
+                policy=policy.name, required=level.required, eligible=eligible)).at("node")
         levels.append(LevelSnapshot(name, level.channel, level.approvers, level.required, level.escalate_after,
                                     level.escalate_to, level.escalate_channel))
     return tuple(levels)
@@ -339,14 +352,14 @@ def check(ctx: Context, data: RequestInput) -> Checked:
     such before anything is said about the person); records nothing."""
     reason = clean(data.reason, "reason", MAX_REASON)
     if not reason:
-        raise InvalidInput("Please say why you need access.").at("reason")
+        raise InvalidInput(T("Please say why you need access.")).at("reason")
     ticket = clean(data.ticket, "ticket", MAX_TICKET)
     requested = parse(data.duration)
     old, waiting = extended(ctx, data.requester, data.extends) if data.extends else (None, [])
     zone = ctx.policies().settings.zone
     start = parse_start(data.start, ctx.clock.now(), zone) if data.start and data.start.strip() else None
     if start is not None and data.extends:
-        raise InvalidInput("An extension continues the access it extends; it cannot be scheduled.").at("start")
+        raise InvalidInput(T("An extension continues the access it extends; it cannot be scheduled.")).at("start")
     who = person(ctx, data.requester, "extension" if data.extends else "request")
     if old is not None:
         still_active(old, waiting)

@@ -16,7 +16,7 @@ from typing import Any
 from core.audit import Action
 from core.errors import NotFound
 from core.events import change as lifecycle_change
-from core.i18n import Catalogs, Tr, language_of
+from core.i18n import Catalogs, T, Tr, language_of
 from core.idc import idc_group_ref, idc_user_principal, is_idc_group
 from core.identity import idc_identity, principal_of, trusted_email
 from core.model import (
@@ -265,7 +265,7 @@ class Context:
         """The request, or ``NotFound`` with a message for the user."""
         request = self.find(request_id)
         if request is None:
-            raise NotFound(f"There is no request {request_id}.")
+            raise NotFound(T("There is no request {id}.", id=request_id))
         return request
 
 

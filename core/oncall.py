@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from core.errors import Unavailable
-from core.i18n import T
+from core.i18n import T, Text
 from core.ports import OnCall
 
 #: a policy-file entry naming a PagerDuty schedule by id
@@ -68,9 +68,10 @@ def check_on_call(entry: str) -> str:
     return entry
 
 
-def describe(entry: str) -> str:
+def describe(entry: str) -> Text:
     """How explanations name an entry: whoever is on call for its schedule."""
-    return f"whoever is on call for {provider_of(entry)} schedule {schedule_words(entry)}"
+    return T("whoever is on call for {provider} schedule {schedule}", provider=provider_of(entry),
+             schedule=schedule_words(entry))
 
 
 class OnCallRouter:

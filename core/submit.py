@@ -50,8 +50,8 @@ def _refused(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> 
     with ctx.uow() as uow:
         record(uow, None, data.requester, Action.REQUEST_REFUSED, now, node=node.id, node_name=node.name,
                outcome=verdict.outcome, policy=verdict.policy.name if verdict.policy else None,
-               reason=data.reason, message=verdict.message, membership=relied_on(ctx, data.requester, verdict))
-        owe(uow, Event(Notice.DENIED, shadow, reason=verdict.message), now, threads="none")
+               reason=data.reason, message=str(verdict.message), membership=relied_on(ctx, data.requester, verdict))
+        owe(uow, Event(Notice.DENIED, shadow, reason=str(verdict.message)), now, threads="none")  # a record
         uow.commit()
     flush(ctx, shadow.id)
 
