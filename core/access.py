@@ -29,7 +29,8 @@ from core.context import Context, Say, owe, record, transition
 from core.continuous import refusal_at_grant, superseded_reason
 from core.documents import documents_for
 from core.durations import backoff, format_duration
-from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
+from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError, Unavailable
+from core.gates import denial_at_grant
 from core.i18n import T
 from core.model import AccessRequest, Changes, Event, Expect, Notice, State, ended_notice
 from core.outbox import flush
@@ -79,6 +80,14 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
     if locked:
         _refuse_grant(ctx, request, now, "the requester is locked out of jitbot (/jit lockout)",
                       applied=request.cleanup_attempts > 0)
+        return None
+    try:  # a deny added since the request was decided (core.gates)
+        denied = denial_at_grant(ctx, request)
+    except Unavailable as err:  # who the requester is could not be read: never granted unchecked, retried
+        _grant_not_confirmed(ctx, request, now, err)
+        return None
+    if denied is not None:
+        _refuse_grant(ctx, request, now, denied, applied=request.cleanup_attempts > 0)
         return None
     expires_at = expiry(request, now)
     if request.starts_at is not None:  # scheduled: the policy in force at the start decides (core.schedule)

@@ -81,3 +81,31 @@ def test_serve_reloads_the_policy_file_on_sighup(tmp_path: Path, fake_slack: Fak
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert process.returncode == 0
+
+
+def test_a_deny_added_while_a_request_waited_refuses_it_at_the_grant(stack_factory: StackFactory) -> None:
+    """Approval takes time: a freeze written meanwhile is in force when the last approver clicks, and nothing is
+    granted on AWS (the approvers were right about the request, the policy file now says no)."""
+    from core.model import State
+    from handlers import ids
+    from tests.helpers import approval_post, button_value, events, request
+
+    good = REPO_POLICIES.read_text("utf-8")
+    stack = stack_factory(good, settings={"policy_poll_seconds": 0.05})
+    assert stack.runtime is not None
+    stack.slash(cast.ALICE, "request web-1 1h disk full on /var")
+    rid = button_value(approval_post(stack, "C0SREAPPR"), ids.APPROVE)
+    assert "level 2" in stack.click(cast.SAM, ids.APPROVE, rid)
+
+    freeze = good + '\n[[deny]]\nname = "web-freeze"\ntargets = { tags = { Team = "web" } }\n'
+    stack.policies_path.write_text(freeze, "utf-8")
+    eventually(lambda: audit_lines(stack, ":scroll:"), what="the freeze reloaded")
+    stack.click(cast.CAROL, ids.APPROVE, rid, "C0MGRAPPR")
+    stack.click(cast.DAVE, ids.APPROVE, rid, "C0MGRAPPR")
+
+    failed = eventually(lambda: (r := request(stack, rid)).state is State.FAILED and r, what="the grant refused")
+    assert failed.end_reason is not None and "policy 'web-freeze' now refuses access to web-1" in failed.end_reason
+    assert f"jitbot-{rid}" not in stack.aws.inline_policies("arn:aws:iam::123456789012:role/alice")
+    assert [e.action for e in events(stack, rid)][-2:] == ["approved", "grant_failed"]
+    stack.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.params["channel"] == f"D{cast.ALICE}"
+                         and "web-freeze" in c.params.get("text", ""))
