@@ -175,8 +175,8 @@ class NodeFinder:
         refuse_wildcards(key + value)
         account, region, rest = parse_reference(f"{prefix}/-") if prefix else (None, None, "-")
         if rest != "-":
-            raise InvalidInput(f"'{prefix}/' is not an account id or a region: write `tag:{key}={value}`, or "
-                               f"`<account>/<region>/tag:{key}={value}`.")
+            raise InvalidInput(T("'{prefix}/' is not an account id or a region: write `tag:{key}={value}`, or "
+                                 "`<account>/<region>/tag:{key}={value}`.", prefix=prefix, key=key, value=value))
         region = region or self._clients.region
         if account is not None:
             found = self._tagged(account, region, key, value)

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from core import access, queries, sessions
 from core.context import Context
 from core.errors import InvalidInput, JitError
+from core.i18n import T, Tr
 from core.submit import RequestInput, submit
 from handlers import parsing, policy_commands, replies, revoker_commands
 from handlers.later import Later
@@ -25,70 +26,77 @@ Reply = str | replies.Answer
 
 def _no_arguments(parsed: parsing.Parsed) -> None:
     if parsed.args:
-        raise InvalidInput(f"`/jit {parsed.name}` takes no arguments. {parsing.usage(parsed.name)}")
+        raise InvalidInput(T("`/jit {name}` takes no arguments. {usage}", name=parsed.name,
+                             usage=parsing.usage(parsed.name)))
 
 
 def _one_id(parsed: parsing.Parsed) -> str:
     request_id = parsing.request_id(parsed, parsed.name)
     if len(parsed.args) > 1:
-        raise InvalidInput(f"One request id only. {parsing.usage(parsed.name)}")
+        raise InvalidInput(T("One request id only. {usage}", usage=parsing.usage(parsed.name)))
     return request_id
 
 
-def _request(ctx: Context, user: str, parsed: parsing.Parsed) -> Reply:
+def _request(ctx: Context, user: str, parsed: parsing.Parsed, tr: Tr) -> Reply:
     if not parsed.args:  # the form, with a node picker
         return replies.Answer("", modal=lambda url: request_modal(ctx, user, Meta(response_url=url)))
     args = parsing.request_args(parsed)
     done = submit(ctx, RequestInput(user, args.node, args.reason, args.duration, args.ticket, start=args.start))
-    return replies.submitted(done.request, ctx.policies().settings.zone)
+    return replies.submitted(done.request, ctx.policies().settings.zone, tr)
 
 
-def _list(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
+def _list(ctx: Context, user: str, parsed: parsing.Parsed, tr: Tr) -> str:
     _no_arguments(parsed)
-    return replies.listing(queries.live_requests(ctx, user), ctx.policies().settings.zone)
+    return replies.listing(queries.live_requests(ctx, user), ctx.policies().settings.zone, tr)
 
 
-def _pending(ctx: Context, user: str, parsed: parsing.Parsed) -> Reply:
+def _pending(ctx: Context, user: str, parsed: parsing.Parsed, tr: Tr) -> Reply:
     _no_arguments(parsed)
-    return replies.pending(queries.awaiting_decision(ctx, user), ctx.policies().settings.zone, ctx.clock.now())
+    return replies.pending(queries.awaiting_decision(ctx, user), ctx.policies().settings.zone, ctx.clock.now(), tr)
 
 
-def _nodes(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
+def _nodes(ctx: Context, user: str, parsed: parsing.Parsed, tr: Tr) -> str:
     text = " ".join(parsed.args)
     if len(text) > 100:
-        raise InvalidInput(f"That filter is too long; keep it under 100 characters. {parsing.usage('nodes')}")
+        raise InvalidInput(T("That filter is too long; keep it under 100 characters. {usage}",
+                             usage=parsing.usage("nodes")))
     found = queries.requestable_nodes(ctx, user, text, limit=replies.MAX_NODES_SHOWN + 1)
-    return replies.nodes(found, text)
+    return replies.nodes(found, text, tr)
 
 
-def _extend(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
+def _extend(ctx: Context, user: str, parsed: parsing.Parsed, tr: Tr) -> str:
     request_id = parsing.request_id(parsed, "extend")
     if len(parsed.args) < 3:
-        raise InvalidInput(f"Give a duration and a reason. {parsing.usage('extend')}")
+        raise InvalidInput(T("Give a duration and a reason. {usage}", usage=parsing.usage("extend")))
     reason = " ".join(parsed.args[2:])
     done = submit(ctx, RequestInput(user, "", reason, parsed.args[1], extends=request_id))
-    return replies.submitted(done.request, ctx.policies().settings.zone)
+    return replies.submitted(done.request, ctx.policies().settings.zone, tr)
 
 
-def _status(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
+def _status(ctx: Context, user: str, parsed: parsing.Parsed, tr: Tr) -> str:
     request = queries.visible_request(ctx, user, _one_id(parsed))
     zone = ctx.policies().settings.zone
     if request.granted_at is None:
-        return replies.summary(request, zone)
-    return replies.summary(request, zone) + "\n" + sessions_text(sessions.recorded(ctx, request.id), zone)
+        return replies.summary(request, zone, tr)
+    return replies.summary(request, zone, tr) + "\n" + sessions_text(sessions.recorded(ctx, request.id), zone)
 
 
-def _cancel(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
+def _cancel(ctx: Context, user: str, parsed: parsing.Parsed, tr: Tr) -> str:
     done = access.cancel(ctx, _one_id(parsed), user)
-    return f"Request *{done.id}* is cancelled."
+    return tr("Request *{id}* is cancelled.", id=done.id)
 
 
-def _release(ctx: Context, user: str, parsed: parsing.Parsed) -> str:
+def _release(ctx: Context, user: str, parsed: parsing.Parsed, tr: Tr) -> str:
     done = access.release(ctx, _one_id(parsed), user)
-    return replies.released(done)
+    return replies.released(done, tr)
 
 
-SUBCOMMANDS: dict[str, Callable[[Context, str, parsing.Parsed], Reply]] = {
+def _help(ctx: Context, user: str, parsed: parsing.Parsed, tr: Tr) -> str:
+    return replies.help_text(tr)
+
+
+#: each subcommand: (context, the person acting, the parsed command, their translator) → the answer
+SUBCOMMANDS: dict[str, Callable[[Context, str, parsing.Parsed, Tr], Reply]] = {
     "request": _request,
     "list": _list,
     "status": _status,
@@ -100,23 +108,24 @@ SUBCOMMANDS: dict[str, Callable[[Context, str, parsing.Parsed], Reply]] = {
     "pending": _pending,
     "extend": _extend,
     "nodes": _nodes,
-    "help": lambda ctx, user, parsed: replies.HELP,
+    "help": _help,
     "explain": policy_commands.explain_command,
     "breakglass": policy_commands.breakglass_command,
 }
 
 
 def answer(ctx: Context, user: str, text: str) -> Reply:
-    """The reply to ``/jit <text>``; a ``JitError`` becomes its message (escaped: it may quote the input),
-    nothing else is caught here."""
+    """The reply to ``/jit <text>``, in the language of the person acting; a ``JitError`` becomes its message
+    (escaped: it may quote the input), nothing else is caught here."""
+    tr = ctx.tr_for(user)
     try:
         parsed = parsing.parse(text)
         handler = SUBCOMMANDS.get(parsed.name)
         if handler is None:
-            raise InvalidInput(f"Unknown subcommand '{parsed.name[:30]}'. Try `/jit help`.")
-        return handler(ctx, user, parsed)
+            raise InvalidInput(T("Unknown subcommand '{name}'. Try `/jit help`.", name=parsed.name[:30]))
+        return handler(ctx, user, parsed, tr)
     except JitError as err:
-        return f":warning: {escape(str(err))}"
+        return f":warning: {escape(err.say(tr))}"
 
 
 def register(app: App, ctx: Context, later: Later) -> None:

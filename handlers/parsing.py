@@ -1,5 +1,7 @@
 """Parsing the text of ``/jit …`` into a subcommand and its arguments. Pure and total: never raises
-anything but ``InvalidInput``, whose message says how to write it."""
+anything but ``InvalidInput``, whose message (a ``Text``, in the reader's language) says how to write it.
+
+The usage lines are syntax, shown as they are in every language (commands and their arguments are typed so)."""
 
 from __future__ import annotations
 
@@ -8,26 +10,28 @@ from dataclasses import dataclass
 
 from core.durations import looks_like_duration
 from core.errors import InvalidInput
+from core.i18n import T, Text
 from core.lockout import Person
 
 MAX_TEXT = 4000
 
+#: how each subcommand is written: syntax, shown as it is typed in every language
 USAGE = {
-    "request": "/jit request <node>[,<node>…] [duration] [at 22:00 | at 2026-12-07 09:30] <reason> "
-               "[ticket=ABC-123]",
-    "list": "/jit list",
-    "status": "/jit status <request id>",
-    "cancel": "/jit cancel <request id>",
-    "release": "/jit release <request id>",
-    "revoke": "/jit revoke <request id> <reason>",
-    "lockout": "/jit lockout <@user> <reason>",
-    "unlock": "/jit unlock <@user> [reason]",
-    "pending": "/jit pending",
-    "extend": "/jit extend <request id> <duration> <reason>",
-    "nodes": "/jit nodes [filter]",
-    "explain": "/jit explain <node> [duration]",
-    "breakglass": "/jit breakglass <node> [duration] <reason>",
-    "help": "/jit help",
+    "request": ("/jit request <node>[,<node>…] [duration] [at 22:00 | at 2026-12-07 09:30] <reason> "  # not words
+                "[ticket=ABC-123]"),  # not words
+    "list": "/jit list",  # not words
+    "status": "/jit status <request id>",  # not words
+    "cancel": "/jit cancel <request id>",  # not words
+    "release": "/jit release <request id>",  # not words
+    "revoke": "/jit revoke <request id> <reason>",  # not words
+    "lockout": "/jit lockout <@user> <reason>",  # not words
+    "unlock": "/jit unlock <@user> [reason]",  # not words
+    "pending": "/jit pending",  # not words
+    "extend": "/jit extend <request id> <duration> <reason>",  # not words
+    "nodes": "/jit nodes [filter]",  # not words
+    "explain": "/jit explain <node> [duration]",  # not words
+    "breakglass": "/jit breakglass <node> [duration] <reason>",  # not words
+    "help": "/jit help",  # not words
 }
 
 
@@ -62,7 +66,8 @@ def _start(words: list[str]) -> tuple[str | None, list[str]]:
         return words[1], words[2:]
     if _DAY.match(words[1]):
         if len(words) < 3 or not _CLOCK.match(words[2]):
-            raise InvalidInput(f"Give a time after the date: `at {words[1]} 09:30`. {usage('request')}")
+            raise InvalidInput(T("Give a time after the date: `at {day} 09:30`. {usage}", day=words[1],
+                                 usage=usage("request")))
         return f"{words[1]} {words[2]}", words[3:]
     return None, words
 
@@ -70,7 +75,8 @@ def _start(words: list[str]) -> tuple[str | None, list[str]]:
 def parse(text: str) -> Parsed:
     text = (text or "").strip()
     if len(text) > MAX_TEXT:
-        raise InvalidInput(f"That command is too long ({len(text)} characters); keep it under {MAX_TEXT}.")
+        raise InvalidInput(T("That command is too long ({length} characters); keep it under {limit}.",
+                             length=str(len(text)), limit=str(MAX_TEXT)))
     if not text:
         return Parsed("help", (), "")
     name, *tail = text.split(None, 1)
@@ -78,8 +84,9 @@ def parse(text: str) -> Parsed:
     return Parsed(name.lower(), tuple(rest.split()), rest.strip())
 
 
-def usage(name: str) -> str:
-    return f"Usage: `{USAGE[name]}`"
+def usage(name: str) -> Text:
+    """How to write ``/jit <name>``: ``Usage: `/jit status <request id>```."""
+    return T("Usage: `{command}`", command=USAGE[name])
 
 
 def request_args(parsed: Parsed) -> RequestArgs:
@@ -90,7 +97,7 @@ def request_args(parsed: Parsed) -> RequestArgs:
             ticket = word.split("=", 1)[1] or None
             words.remove(word)
     if not words:
-        raise InvalidInput(f"Which node? {usage('request')}")
+        raise InvalidInput(T("Which node? {usage}", usage=usage("request")))
     node, rest = words[0], words[1:]
     while rest and (node.endswith(",") or rest[0].startswith(",")):  # a list written with spaces: web-1, web-2
         node, rest = node + rest[0], rest[1:]
@@ -99,16 +106,17 @@ def request_args(parsed: Parsed) -> RequestArgs:
         duration, rest = rest[0], rest[1:]
     start, rest = _start(rest)
     if not rest:
-        raise InvalidInput(f"Please give a reason. {usage('request')}")
+        raise InvalidInput(T("Please give a reason. {usage}", usage=usage("request")))
     return RequestArgs(node, duration, " ".join(rest), ticket, start)
 
 
 def request_id(parsed: Parsed, name: str) -> str:
     if not parsed.args:
-        raise InvalidInput(f"Which request? {usage(name)}")
+        raise InvalidInput(T("Which request? {usage}", usage=usage(name)))
     value = parsed.args[0].upper()
     if not (value.startswith("R") and 2 <= len(value) <= 20 and value.isalnum()):
-        raise InvalidInput(f"'{parsed.args[0][:40]}' is not a request id (like R7K3Q9XAB). {usage(name)}")
+        raise InvalidInput(T("'{text}' is not a request id (like R7K3Q9XAB). {usage}", text=parsed.args[0][:40],
+                             usage=usage(name)))
     return value
 
 
@@ -122,7 +130,7 @@ _HANDLE = re.compile(r"^@([^\s<>@|]{1,80})$")
 def person(parsed: Parsed, name: str) -> Person:
     """The person named by the first argument: a mention (``<@U…>``, ``<@U…|name>``), ``@name`` or a member id."""
     if not parsed.args:
-        raise InvalidInput(f"Who? {usage(name)}")
+        raise InvalidInput(T("Who? {usage}", usage=usage(name)))
     word = parsed.args[0]
     mention = _MENTION.match(word)
     if mention:
@@ -132,8 +140,8 @@ def person(parsed: Parsed, name: str) -> Person:
     handle = _HANDLE.match(word)
     if handle:
         return Person(handle=handle.group(1))
-    raise InvalidInput(f"'{word[:40]}' is not a person: give their mention (@name) or their member id (U…). "
-                       f"{usage(name)}")
+    raise InvalidInput(T("'{text}' is not a person: give their mention (@name) or their member id (U…). {usage}",
+                         text=word[:40], usage=usage(name)))
 
 
 def after_first(parsed: Parsed) -> str:

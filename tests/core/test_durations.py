@@ -17,6 +17,7 @@ from core.durations import (
     looks_like_duration,
     parse_duration,
 )
+from core.i18n import ENGLISH, Catalogs, Tr
 
 HINT = "(use e.g. 90s, 15m, 4h, 1d, 1h30m or PT4H)"
 
@@ -262,3 +263,95 @@ def test_format_then_parse_round_trips(seconds: int) -> None:
     assert re.fullmatch(r"(\d+d)?(\d+h)?(\d+m)?(\d+s)?", text)
     assert parse_duration(text) == value
     assert parse_duration(text.upper()) == value
+
+
+# --- Japanese, and full-width characters -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ja() -> Tr:
+    return Catalogs().get("ja")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2時間", timedelta(hours=2)),
+        ("30分", timedelta(minutes=30)),
+        ("1日", timedelta(days=1)),
+        ("90秒", timedelta(seconds=90)),
+        ("2時間30分", timedelta(hours=2, minutes=30)),
+        ("1日2時間3分4秒", timedelta(days=1, hours=2, minutes=3, seconds=4)),
+        ("3日間", timedelta(days=3)),
+        ("45分間", timedelta(minutes=45)),
+        ("10秒間", timedelta(seconds=10)),
+        ("1時間半", timedelta(hours=1, minutes=30)),
+        ("1日12時間", timedelta(days=1, hours=12)),
+        ("30日", timedelta(days=30)),
+        # full-width digits and letters are read as the ASCII they stand for
+        ("２時間", timedelta(hours=2)),
+        ("２時間３０分", timedelta(hours=2, minutes=30)),
+        ("１ｈ３０ｍ", timedelta(hours=1, minutes=30)),
+        ("ＰＴ４Ｈ", timedelta(hours=4)),
+        ("\u30002時間\u3000", timedelta(hours=2)),
+    ],
+)
+def test_japanese_forms(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+    assert looks_like_duration(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["時間", "分", "2 時間", "30分2時間", "2時間半30分", "半", "1.5時間", "2じかん", "二時間", "2時", "2時間半半",
+     "٤時間", "2時間h", "2h30分", "1週間"],
+)
+def test_malformed_japanese_is_refused_with_a_hint(text: str) -> None:
+    with pytest.raises(DurationError) as info:
+        parse_duration(text)
+    assert str(info.value) == f"'{text}' is not a duration {HINT}"
+    assert not looks_like_duration(text)
+
+
+def test_bounds_hold_in_japanese_and_full_width() -> None:
+    with pytest.raises(DurationError, match=r"^'31日' is longer than the maximum of 30d$"):
+        parse_duration("31日")
+    with pytest.raises(DurationError, match=r"^'０秒' is shorter than the minimum of 1s$"):
+        parse_duration("０秒")
+    assert parse_duration("０", allow_zero=True) == timedelta(0)
+
+
+def test_messages_are_catalog_messages_in_the_readers_language(ja: Tr) -> None:
+    with pytest.raises(DurationError) as info:
+        parse_duration("5x")
+    assert info.value.say(ENGLISH) == str(info.value) == f"'5x' is not a duration {HINT}"
+    assert info.value.say(ja).startswith("'5x' は期間として読み取れません")
+    assert "2時間" in info.value.say(ja)
+    with pytest.raises(DurationError) as info:
+        parse_duration("31d")
+    assert info.value.say(ja) == "'31d' は上限の 30日 を超えています"
+    with pytest.raises(DurationError) as info:
+        parse_duration("0s")
+    assert info.value.say(ja) == "'0s' は下限の 1秒 より短いです"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=1, max_value=30 * 86400))
+@example(1)
+@example(60)
+@example(3600)
+@example(86400 + 1)
+@example(30 * 86400)
+def test_japanese_text_of_any_duration_parses_back_to_it(ja: Tr, seconds: int) -> None:
+    value = timedelta(seconds=seconds)
+    text = ja.duration(value)
+    assert parse_duration(text) == value
+    wide = text.translate({code: code + 0xFEE0 for code in range(ord("0"), ord("9") + 1)})
+    assert parse_duration(wide) == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=1, max_value=30 * 86400))
+def test_english_text_of_any_duration_parses_back_to_it_written_as_one_word(seconds: int) -> None:
+    value = timedelta(seconds=seconds)
+    assert parse_duration(ENGLISH.duration(value).replace(" ", "")) == value

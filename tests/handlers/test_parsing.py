@@ -7,6 +7,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.errors import InvalidInput
+from core.i18n import Catalogs
 from handlers.parsing import MAX_TEXT, USAGE, Parsed, RequestArgs, parse, request_args, request_id, usage
 
 REQUEST_USAGE = ("Usage: `/jit request <node>[,<node>…] [duration] [at 22:00 | at 2026-12-07 09:30] <reason> "
@@ -71,10 +72,32 @@ def test_over_long_text_is_refused() -> None:
 
 
 def test_usage() -> None:
-    assert usage("request") == REQUEST_USAGE
-    assert usage("revoke") == "Usage: `/jit revoke <request id> <reason>`"
+    assert str(usage("request")) == REQUEST_USAGE
+    assert str(usage("revoke")) == "Usage: `/jit revoke <request id> <reason>`"
     for name in USAGE:
-        assert usage(name).startswith("Usage: `/jit ")
+        assert str(usage(name)).startswith("Usage: `/jit ")
+
+
+def test_usage_and_errors_in_japanese_keep_the_syntax_as_typed() -> None:
+    ja = Catalogs().get("ja")
+    assert ja.text(usage("revoke")) == "使い方: `/jit revoke <request id> <reason>`"
+    with pytest.raises(InvalidInput) as info:
+        request_id(parse("status x!"), "status")
+    assert info.value.say(ja) == ("'x!' はリクエスト ID（R7K3Q9XAB のような形式）ではありません。"
+                                  "使い方: `/jit status <request id>`")
+    assert str(info.value) == "'x!' is not a request id (like R7K3Q9XAB). Usage: `/jit status <request id>`"
+
+
+@pytest.mark.parametrize(("text", "duration"), [
+    ("request web-1 2時間 ディスクがいっぱい", "2時間"),
+    ("request web-1 ２時間３０分 ディスクがいっぱい", "２時間３０分"),
+    ("request web-1 30分 at 22:00 夜間デプロイ", "30分"),
+    ("request web-1 1時間半 deploy", "1時間半"),
+])
+def test_japanese_durations_are_told_from_the_reason(text: str, duration: str) -> None:
+    args = request_args(parse(text))
+    assert args.node == "web-1" and args.duration == duration
+    assert args.reason and duration not in args.reason
 
 
 # --- request_args --------------------------------------------------------------------------------
@@ -228,7 +251,7 @@ def test_parse_and_request_args_only_raise_invalid_input(text: str) -> None:
             message = ""
             assert value.startswith("R")
             assert value.isalnum()
-        assert message == "" or message.endswith(usage(name))
+        assert message == "" or message.endswith(str(usage(name)))
 
 
 @pytest.mark.parametrize(("text", "start", "reason"), [
