@@ -31,7 +31,7 @@ JA = Catalogs().get("ja")
 HOSTILE = ("<!channel> <@U0CAROL01> <https://evil|click> *bold* & 再起動が必要 🙂 " * 40)[:1000]
 NODE = Node("i-0123456789abcdef0", "123456789012", "ap-northeast-1", name="web-" + "x" * 250,
             tags={"Environment": "prod"})
-APPROVERS = tuple(f"U0APPR{i:03d}" for i in range(30)) + ("S0SRELEAD",)
+APPROVERS = (*(f"U0APPR{i:03d}" for i in range(30)), "S0SRELEAD")
 LEVEL_NAME = "SRE lead <@U0CAROL01> " + "ｓ" * 180
 LEVELS = (
     LevelSnapshot(LEVEL_NAME, "C0SREAPPR", APPROVERS, 2, escalate_after=timedelta(hours=2, minutes=30),
@@ -148,7 +148,8 @@ def test_warning_escalation_and_shortened_in_japanese() -> None:
         ":rotating_light: Escalated after 2h 30m in <#C0ONCALL1>: <@U0APPR000>, <@U0APPR001>")
     assert "Platform On-Call, and pagerduty:PXXXXXX, request *R0000NTCE* is waiting" in escalated.thread
     shortened = _render(Notice.SHORTENED, JA, ENGLISH)
-    assert shortened.dm is not None and "*2時間30分* で承認" in shortened.dm and "申請した 4時間 より短い" in shortened.dm
+    assert shortened.dm is not None
+    assert "*2時間30分* で承認" in shortened.dm and "申請した 4時間 より短い" in shortened.dm
     assert shortened.thread == ":scissors: Approved for 2h 30m (asked: 4h), as <@U0TINA001> chose."
 
 
