@@ -162,7 +162,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     listeners = ThreadPoolExecutor(max_workers=LISTENERS_PER_HTTP_THREAD * settings.http_threads,
                                    thread_name_prefix="listener")
     acks = Acks()
-    later = Later(listeners, client, acks)
+    later = Later(listeners, client, acks, tr_for=ctx.tr_for)  # "something went wrong" in the person's language
     app = App(client=client, signing_secret=settings.secret("slack_signing_secret") or "",
               token_verification_enabled=False, process_before_response=True, listener_executor=listeners)
     register_error_handler(app)

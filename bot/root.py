@@ -34,8 +34,8 @@ from core.context import Context
 from core.policy import PolicyFile
 from core.ports import Alarms, Clock, IdentityStore, Notifier, OnCall, PrincipalTags
 from handlers.breakglass_notices import SlackBreakglassNotices
+from handlers.connect import SsoPortal
 from handlers.directory import SlackDirectory
-from handlers.notices import SsoPortal
 from handlers.notifier import SlackNotifier
 from handlers.tell import SlackWebClient
 from store.engine import create_session_factory, make_engine
@@ -74,8 +74,17 @@ def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClien
 
 
 def slack_notifier(client: WebClient, policies: Policies, clock: Clock, gateway: Any) -> SlackNotifier:
-    """The Notifier port on Slack (messages only: App Homes are ``bot.homes``' decorator)."""
+    """The Notifier port on Slack (messages only: App Homes are ``bot.homes``' decorator). It speaks English until
+    ``context`` gives it the Context's languages."""
     return SlackNotifier(client, policies, clock.now, sso=lambda: sso_portal(gateway))
+
+
+def speak(ctx: Context, notifier: object, breakglass: SlackBreakglassNotices) -> None:
+    """The Slack adapters made before the Context (they are among its ports) write in its languages: a person's
+    DMs in theirs (``Context.tr_for``), channel messages in the channel language (``Context.tr_channel``)."""
+    if isinstance(notifier, SlackNotifier):
+        notifier.tr_for, notifier.tr_channel = ctx.tr_for, ctx.tr_channel
+    breakglass.tr_channel = ctx.tr_channel
 
 
 # -- the database ---------------------------------------------------------------------------------------------
@@ -180,7 +189,8 @@ def context(settings: Settings, db: Database, policies: Policies, client: WebCli
     """The Context of the use cases, finished: every port is created here or passed in (``notifier``, decorated as
     the caller needs; ``alarms``, which exist before the scheduler runs)."""
     identities, tags = identity_center(gateway, policies)
-    return Context(
+    alerts = SlackBreakglassNotices(client, policies)
+    ctx = Context(
         # lifecycle events go to the outbox only while [events] names a destination
         uow=partial(db.unit_of_work, lambda: policies().events is not None),
         clock=clock,
@@ -190,7 +200,7 @@ def context(settings: Settings, db: Database, policies: Policies, client: WebCli
         notifier=notifier,
         policies=policies,
         alarms=alarms,
-        breakglass=failpoints.wrap_breakglass(SlackBreakglassNotices(client, policies)),
+        breakglass=failpoints.wrap_breakglass(alerts),
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
         reports=SqlReports(db.sessions),
         identities=identities,
@@ -199,6 +209,8 @@ def context(settings: Settings, db: Database, policies: Policies, client: WebCli
         events=event_publisher(gateway, policies, settings),
         on_call=on_call(settings, clock),
     )
+    speak(ctx, notifier, alerts)
+    return ctx
 
 
 # -- evidence and integration: the sessions of grants (core.sessions), lifecycle events out (core.events) ---------

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from slack_sdk import WebClient
 
 from core.errors import Undelivered
+from core.i18n import ENGLISH, Tr
 from core.model import AccessRequest, MessageRef, Review
 from core.policy.file import PolicyFile
 from handlers.blocks import breakglass_blocks, breakglass_text
@@ -18,13 +19,16 @@ from handlers.text import escape, user
 
 
 class SlackBreakglassNotices:
-    def __init__(self, client: WebClient, policies: Callable[[], PolicyFile]) -> None:
+    def __init__(self, client: WebClient, policies: Callable[[], PolicyFile],
+                 tr_channel: Callable[[], Tr] | None = None) -> None:
+        """``tr_channel``: the language of channel messages (``Context.tr_channel``; English when not given)."""
         self.client = client
         self.policies = policies
+        self.tr_channel: Callable[[], Tr] = tr_channel or (lambda: ENGLISH)
 
     def alert(self, request: AccessRequest, reviewers: tuple[str, ...],
               done: frozenset[str] = frozenset()) -> list[MessageRef]:
-        settings = self.policies().settings
+        settings, tr = self.policies().settings, self.tr_channel()
         targets: dict[str, tuple[str, bool]] = {}
         if settings.audit_channel:
             targets[settings.audit_channel] = ("breakglass-audit", True)
@@ -34,9 +38,9 @@ class SlackBreakglassNotices:
         for channel, (purpose, here) in targets.items():
             if purpose in done:
                 continue
-            blocks = breakglass_blocks(request, reviewers, settings.zone, here=here)
+            blocks = breakglass_blocks(tr, request, reviewers, settings.zone, here=here)
             data = call(self.client, "chat.postMessage", channel=channel,
-                        text=breakglass_text(request, reviewers, here), blocks=[b.to_dict() for b in blocks],
+                        text=breakglass_text(tr, request, reviewers, here), blocks=[b.to_dict() for b in blocks],
                         unfurl_links=False)
             if data and data.get("ts"):
                 refs.append(MessageRef(request.id, purpose, str(data.get("channel", channel)), str(data["ts"])))
@@ -48,27 +52,34 @@ class SlackBreakglassNotices:
 
     def reviewed(self, request: AccessRequest, refs: Sequence[MessageRef], review: Review,
                  done: frozenset[str] = frozenset()) -> None:
-        settings = self.policies().settings
+        settings, tr = self.policies().settings, self.tr_channel()
         reviewers = request.levels[0].approvers if request.levels else ()
         sent: set[str] = set()
         missed: list[str] = []
         for ref in refs:
             if f"update:{ref.purpose}" in done:
                 continue
-            blocks = breakglass_blocks(request, reviewers, settings.zone, here=False, review=review)
+            blocks = breakglass_blocks(tr, request, reviewers, settings.zone, here=False, review=review)
             if call(self.client, "chat.update", channel=ref.channel, ts=ref.ts,
-                    text=f"Break-glass {request.id}: reviewed", blocks=[b.to_dict() for b in blocks]):
+                    text=tr("Break-glass {id}: reviewed", id=request.id), blocks=[b.to_dict() for b in blocks]):
                 sent.add(f"update:{ref.purpose}")
             else:
                 missed.append(f"update:{ref.purpose}")
         if settings.audit_channel and "audit" not in done:
             thread = next((r.ts for r in refs if r.channel == settings.audit_channel), None)
-            verdict = "justified" if review.justified else "NOT justified"
             if call(self.client, "chat.postMessage", channel=settings.audit_channel, thread_ts=thread,
-                    unfurl_links=False, text=f"*{request.id}* · break-glass of {user(request.requester)} reviewed "
-                                             f"by {user(review.reviewer)}: {verdict}. {escape(review.note)}"):
+                    unfurl_links=False, text=_review_line(tr, request, review)):
                 sent.add("audit")
             else:
                 missed.append("audit")
         if missed:
             raise Undelivered(f"break-glass review not shown: {', '.join(missed)}", sent=frozenset(sent))
+
+
+def _review_line(tr: Tr, request: AccessRequest, review: Review) -> str:
+    """The audit channel's line of a break-glass review, in the thread of its alert."""
+    values = {"id": request.id, "requester": user(request.requester), "reviewer": user(review.reviewer),
+              "note": escape(review.note)}
+    if review.justified:
+        return tr("*{id}* · break-glass of {requester} reviewed by {reviewer}: justified. {note}", **values)
+    return tr("*{id}* · break-glass of {requester} reviewed by {reviewer}: NOT justified. {note}", **values)

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from core.errors import NotFound
+from core.i18n import T
 from core.model import UserInfo
 
 
@@ -56,7 +57,7 @@ class SlackDirectory:
             data = self.client.users_info(user=user_id, include_locale=True)["user"]
         except SlackApiError as err:
             if err.response.get("error") == "user_not_found":
-                raise NotFound(f"Slack user {user_id} does not exist.") from None
+                raise NotFound(T("Slack user {user} does not exist.", user=user_id)) from None
             raise
         profile = data.get("profile") or {}
         external = bool(data.get("is_stranger")) or data.get("team_id") != self.team_id()

@@ -22,14 +22,15 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from core.i18n import ENGLISH, Tr
 from handlers.tell import tell
 
 log = logging.getLogger(__name__)
 
 
-def failure_message(reference: str) -> str:
-    return (f":boom: Something went wrong on jitbot's side (reference `{reference}`). Nothing was changed unless "
-            "you were told so; please try again or tell your jitbot admins.")
+def failure_message(reference: str, tr: Tr = ENGLISH) -> str:
+    return tr(":boom: Something went wrong on jitbot's side (reference `{reference}`). Nothing was changed unless "
+              "you were told so; please try again or tell your jitbot admins.", reference=reference)
 
 
 #: how long work waits, at most, for the acks in flight to leave first
@@ -62,11 +63,13 @@ class Acks:
 
 class Later:
     def __init__(self, pool: Executor, client: WebClient, acks: Acks | None = None, *,
-                 acks_first: float = ACKS_FIRST) -> None:
-        """``client`` tells the user when the work fails (through the body's response_url, else by DM);
-        ``acks``: work waits for these to leave first, ``acks_first`` seconds at most."""
+                 acks_first: float = ACKS_FIRST, tr_for: Callable[[str], Tr] | None = None) -> None:
+        """``client`` tells the user when the work fails (through the body's response_url, else by DM), in their
+        language (``tr_for``, the Context's; English when not given); ``acks``: work waits for these to leave
+        first, ``acks_first`` seconds at most."""
         self._pool = pool
         self.client = client
+        self._tr_for = tr_for
         self._acks = acks
         self._acks_first = acks_first
         self._running: set[Future[None]] = set()
@@ -109,6 +112,7 @@ class Later:
             user = (body.get("user") or {}).get("id") or body.get("user_id")
             try:
                 if user:
-                    tell(self.client, body.get("response_url"), str(user), failure_message(reference))
+                    tr = self._tr_for(str(user)) if self._tr_for is not None else ENGLISH
+                    tell(self.client, body.get("response_url"), str(user), failure_message(reference, tr))
             except Exception:  # the original error is already logged with its reference
                 log.exception("could not tell the user about error %s", reference)

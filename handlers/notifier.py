@@ -15,11 +15,13 @@ from slack_sdk import WebClient
 
 from core.documents import documents_for
 from core.errors import Undelivered
+from core.i18n import ENGLISH, Tr
 from core.model import AccessRequest, Decision, Event, MessageRef, Notice
 from core.policy.file import PolicyFile
 from handlers import ids
 from handlers.blocks import approval_blocks, approval_text, escalation_text, message_blocks, request_buttons
-from handlers.notices import SsoPortal, render
+from handlers.connect import SsoPortal
+from handlers.notices import render
 from handlers.slack_api import must
 
 log = logging.getLogger(__name__)
@@ -34,13 +36,18 @@ DM_BUTTONS = {
 class SlackNotifier:
     def __init__(self, client: WebClient, policies: Callable[[], PolicyFile],
                  now: Callable[[], datetime] | None = None,
-                 sso: Callable[[], SsoPortal | None] | None = None) -> None:
+                 sso: Callable[[], SsoPortal | None] | None = None,
+                 tr_for: Callable[[str], Tr] | None = None, tr_channel: Callable[[], Tr] | None = None) -> None:
         """``now`` (the domain's clock) dates what the texts say relative to now ("in 2 hours"); ``sso`` is the
-        Identity Center access portal, for the "granted" DM of Identity Center people."""
+        Identity Center access portal, for the "granted" DM of Identity Center people. ``tr_for`` is the language
+        of a person's DMs, ``tr_channel`` that of channel messages (``Context.tr_for`` / ``Context.tr_channel``;
+        English when not given)."""
         self.client = client
         self.policies = policies
         self.now = now
         self.sso = sso
+        self.tr_for: Callable[[str], Tr] = tr_for or (lambda _user: ENGLISH)
+        self.tr_channel: Callable[[], Tr] = tr_channel or (lambda: ENGLISH)
 
     def _must(self, method: str, **kwargs: object) -> dict[str, object]:
         """One Web API call that must go through: ``Undelivered`` (permanent or not) when it did not."""
@@ -48,47 +55,52 @@ class SlackNotifier:
 
     # -- the Notifier port ------------------------------------------------------------------------------
     def post_approval(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
-        channel = request.levels[level].channel
-        blocks = approval_blocks(request, level, decisions, self.policies().settings.zone)
-        data = self._must("chat.postMessage", channel=channel, text=approval_text(request, level),
+        channel, tr = request.levels[level].channel, self.tr_channel()
+        blocks = approval_blocks(tr, request, level, decisions, self.policies().settings.zone)
+        data = self._must("chat.postMessage", channel=channel, text=approval_text(tr, request, level),
                           blocks=[b.to_dict() for b in blocks], unfurl_links=False)
         return MessageRef(request.id, f"level-{level}", str(data.get("channel", channel)), str(data["ts"]))
 
     def post_escalation(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
-        channel = request.levels[level].escalate_channel or request.levels[level].channel
-        blocks = approval_blocks(request, level, decisions, self.policies().settings.zone, escalation=True)
-        data = self._must("chat.postMessage", channel=channel, text=escalation_text(request, level),
+        channel, tr = request.levels[level].escalate_channel or request.levels[level].channel, self.tr_channel()
+        blocks = approval_blocks(tr, request, level, decisions, self.policies().settings.zone, escalation=True)
+        data = self._must("chat.postMessage", channel=channel, text=escalation_text(tr, request, level),
                           blocks=[b.to_dict() for b in blocks], unfurl_links=False)
         return MessageRef(request.id, f"escalation-{level}", str(data.get("channel", channel)), str(data["ts"]))
 
     def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
         level = ref.level or 0
-        escalation = ref.purpose.startswith("escalation-")
-        blocks = approval_blocks(request, level, decisions, self.policies().settings.zone, escalation=escalation)
-        self._must("chat.update", channel=ref.channel, ts=ref.ts, text=approval_text(request, level),
+        escalation, tr = ref.purpose.startswith("escalation-"), self.tr_channel()
+        blocks = approval_blocks(tr, request, level, decisions, self.policies().settings.zone, escalation=escalation)
+        self._must("chat.update", channel=ref.channel, ts=ref.ts, text=approval_text(tr, request, level),
                    blocks=[b.to_dict() for b in blocks])
 
-    def dm(self, user_id: str, text: str, buttons: Sequence[str] = (), request_id: str = "") -> None:
+    def dm(self, user_id: str, text: str, buttons: Sequence[str] = (), request_id: str = "",
+           tr: Tr | None = None) -> None:
+        """``text`` to ``user_id``, with the buttons of ``request_id`` in ``tr``'s language (theirs by default)."""
         opened = self._must("conversations.open", users=user_id)
         channel = opened.get("channel")
         if not isinstance(channel, dict) or not channel.get("id"):
             raise Undelivered("conversations.open: no channel in the answer")
         blocks = message_blocks(text)
         if buttons:
-            blocks.append(request_buttons(request_id, *buttons))
+            tr = tr or self.tr_for(user_id)
+            blocks.append(request_buttons(tr, request_id, *buttons))
         self._must("chat.postMessage", channel=channel["id"], text=text, blocks=[b.to_dict() for b in blocks],
                    unfurl_links=False)
 
     def announce(self, event: Event, refs: Sequence[MessageRef], done: frozenset[str] = frozenset()) -> None:
         settings = self.policies().settings
-        text = render(event, settings.zone, self.now() if self.now is not None else None,
+        request = event.request
+        tr = self.tr_for(request.requester)  # the DM in the requester's language, the rest in the channels'
+        text = render(event, settings.zone, tr, self.tr_channel(), self.now() if self.now is not None else None,
                       self.sso() if self.sso is not None else None,
                       documents_for(self.policies(), event.request.policy))
-        request = event.request
         parts: list[tuple[str, Callable[[], object]]] = []
         if text.dm:
             dm = text.dm
-            parts.append(("dm", lambda: self.dm(request.requester, dm, DM_BUTTONS.get(event.notice, ()), request.id)))
+            parts.append(("dm", lambda: self.dm(request.requester, dm, DM_BUTTONS.get(event.notice, ()), request.id,
+                                                tr)))
         if text.thread:
             for ref in refs:
                 if ref.purpose.startswith("level-"):

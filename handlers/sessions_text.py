@@ -1,12 +1,13 @@
 """The SSM sessions of a grant as people read them (``/jit status``, the App Home, the audit line, the digest):
 one line per session, its id, document, times, status and a link to its log ("not logged" when the account keeps
-none)."""
+none), in the reader's language (``tr``, English when not given)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
+from core.i18n import ENGLISH, Tr
 from core.model import NodeSession
 from handlers.text import escape, safe
 
@@ -14,11 +15,11 @@ from handlers.text import escape, safe
 MAX_LISTED = 10
 
 
-def log_link(session: NodeSession) -> str:
+def log_link(session: NodeSession, tr: Tr = ENGLISH) -> str:
     if session.log_url:
-        where = {"cloudwatch": "CloudWatch log", "s3": "S3 log"}.get(session.log or "", "log")
+        where = {"cloudwatch": tr("CloudWatch log"), "s3": tr("S3 log")}.get(session.log or "", tr("log"))
         return f"<{escape(session.log_url)}|{where}>"
-    return "not logged" if session.log == "none" else "log unknown"
+    return tr("not logged") if session.log == "none" else tr("log unknown")
 
 
 def _time(session: NodeSession, zone: ZoneInfo) -> str:
@@ -27,18 +28,18 @@ def _time(session: NodeSession, zone: ZoneInfo) -> str:
     return f"{start}–{end} {session.started_at.astimezone(zone).strftime('%Z') if session.started_at else ''}".strip()
 
 
-def session_line(session: NodeSession, zone: ZoneInfo) -> str:
-    document = safe(session.document or "default document", 120)
+def session_line(session: NodeSession, zone: ZoneInfo, tr: Tr = ENGLISH) -> str:
+    document = safe(session.document, 120) if session.document else tr("default document")
     return (f"`{safe(session.id, 120)}` · {document} · {_time(session, zone)} · {safe(session.status, 40)} · "
-            f"{log_link(session)}")
+            f"{log_link(session, tr)}")
 
 
-def sessions_text(sessions: Sequence[NodeSession], zone: ZoneInfo, *, indent: str = "• ") -> str:
+def sessions_text(sessions: Sequence[NodeSession], zone: ZoneInfo, tr: Tr = ENGLISH, *, indent: str = "• ") -> str:
     """"Sessions (n):" then a line each (at most ``MAX_LISTED``); "No sessions recorded." when there are none."""
     if not sessions:
-        return "No sessions recorded."
-    lines = [f"Sessions ({len(sessions)}):"]
-    lines += [indent + session_line(s, zone) for s in sessions[:MAX_LISTED]]
+        return tr("No sessions recorded.")
+    lines = [tr("Sessions ({count}):", count=len(sessions))]
+    lines += [indent + session_line(s, zone, tr) for s in sessions[:MAX_LISTED]]
     if len(sessions) > MAX_LISTED:
-        lines.append(f"{indent}… and {len(sessions) - MAX_LISTED} more (`jitbot audit export`)")
+        lines.append(indent + tr("… and {count} more (`jitbot audit export`)", count=len(sessions) - MAX_LISTED))
     return "\n".join(lines)

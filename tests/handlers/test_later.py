@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from slack_sdk import WebClient
 
+from core.i18n import ENGLISH, Catalogs
 from fakes.slack_api import FakeSlack
 from handlers.later import Acks, Later
 
@@ -118,3 +119,21 @@ def test_close_gives_up_on_work_that_outlasts_its_timeout() -> None:
         later({"user": {"id": "U1"}}, lambda: release.wait(10))
         assert later.close(timeout=0.05) == 1
         release.set()
+
+
+def test_a_failure_is_told_in_the_language_of_the_person_who_acted() -> None:
+    def work() -> None:
+        raise RuntimeError("boom")
+
+    japanese = Catalogs().get("ja")
+    with FakeSlack() as slack:
+        pool = ThreadPoolExecutor(2)
+        later = Later(pool, WebClient(token="xoxb-test", base_url=slack.url, retry_handlers=[]),
+                      tr_for=lambda user: japanese if user == "U0KENJI01" else ENGLISH)
+        later({"type": "block_actions", "user": {"id": "U0KENJI01"}}, work)
+        later({"type": "block_actions", "user": {"id": "U0ALICE01"}}, work)
+        pool.shutdown(wait=True)
+        [told] = slack.messages("DU0KENJI01")
+        assert "jitbot 側でエラーが発生しました" in told.params["text"]
+        [english] = slack.messages("DU0ALICE01")
+        assert "Something went wrong on jitbot's side" in english.params["text"]
