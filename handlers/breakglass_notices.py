@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from slack_sdk import WebClient
 
 from core.errors import Undelivered
+from core.i18n import Catalogs
 from core.model import AccessRequest, MessageRef, Review
 from core.policy.file import PolicyFile
 from handlers.blocks import breakglass_blocks, breakglass_text
@@ -18,9 +19,12 @@ from handlers.text import escape, user
 
 
 class SlackBreakglassNotices:
-    def __init__(self, client: WebClient, policies: Callable[[], PolicyFile]) -> None:
+    def __init__(self, client: WebClient, policies: Callable[[], PolicyFile],
+                 catalogs: Catalogs | None = None) -> None:
         self.client = client
         self.policies = policies
+        #: the alerts are channel messages: in ``[settings] channel_language``
+        self.catalogs = catalogs or Catalogs()
 
     def alert(self, request: AccessRequest, reviewers: tuple[str, ...],
               done: frozenset[str] = frozenset()) -> list[MessageRef]:
@@ -34,9 +38,10 @@ class SlackBreakglassNotices:
         for channel, (purpose, here) in targets.items():
             if purpose in done:
                 continue
-            blocks = breakglass_blocks(request, reviewers, settings.zone, here=here)
+            tr = self.catalogs.get(settings.channel_lang)
+            blocks = breakglass_blocks(tr, request, reviewers, settings.zone, here=here)
             data = call(self.client, "chat.postMessage", channel=channel,
-                        text=breakglass_text(request, reviewers, here), blocks=[b.to_dict() for b in blocks],
+                        text=breakglass_text(tr, request, reviewers, here), blocks=[b.to_dict() for b in blocks],
                         unfurl_links=False)
             if data and data.get("ts"):
                 refs.append(MessageRef(request.id, purpose, str(data.get("channel", channel)), str(data["ts"])))
@@ -55,7 +60,8 @@ class SlackBreakglassNotices:
         for ref in refs:
             if f"update:{ref.purpose}" in done:
                 continue
-            blocks = breakglass_blocks(request, reviewers, settings.zone, here=False, review=review)
+            blocks = breakglass_blocks(self.catalogs.get(settings.channel_lang), request, reviewers, settings.zone,
+                                       here=False, review=review)
             if call(self.client, "chat.update", channel=ref.channel, ts=ref.ts,
                     text=f"Break-glass {request.id}: reviewed", blocks=[b.to_dict() for b in blocks]):
                 sent.add(f"update:{ref.purpose}")

@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 
 from core.documents import documents_for
 from core.errors import Undelivered
+from core.i18n import ENGLISH, Catalogs, Tr
 from core.model import AccessRequest, Decision, Event, MessageRef, Notice
 from core.policy.file import PolicyFile
 from handlers import ids
@@ -41,6 +42,11 @@ class SlackNotifier:
         self.policies = policies
         self.now = now
         self.sso = sso
+        self.catalogs = Catalogs()
+
+    def _tr_channel(self) -> Tr:
+        """Channel messages in ``[settings] channel_language``."""
+        return self.catalogs.get(self.policies().settings.channel_lang)
 
     def _must(self, method: str, **kwargs: object) -> dict[str, object]:
         """One Web API call that must go through: ``Undelivered`` (permanent or not) when it did not."""
@@ -48,24 +54,24 @@ class SlackNotifier:
 
     # -- the Notifier port ------------------------------------------------------------------------------
     def post_approval(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
-        channel = request.levels[level].channel
-        blocks = approval_blocks(request, level, decisions, self.policies().settings.zone)
-        data = self._must("chat.postMessage", channel=channel, text=approval_text(request, level),
+        channel, tr = request.levels[level].channel, self._tr_channel()
+        blocks = approval_blocks(tr, request, level, decisions, self.policies().settings.zone)
+        data = self._must("chat.postMessage", channel=channel, text=approval_text(tr, request, level),
                           blocks=[b.to_dict() for b in blocks], unfurl_links=False)
         return MessageRef(request.id, f"level-{level}", str(data.get("channel", channel)), str(data["ts"]))
 
     def post_escalation(self, request: AccessRequest, level: int, decisions: Sequence[Decision]) -> MessageRef | None:
-        channel = request.levels[level].escalate_channel or request.levels[level].channel
-        blocks = approval_blocks(request, level, decisions, self.policies().settings.zone, escalation=True)
-        data = self._must("chat.postMessage", channel=channel, text=escalation_text(request, level),
+        channel, tr = request.levels[level].escalate_channel or request.levels[level].channel, self._tr_channel()
+        blocks = approval_blocks(tr, request, level, decisions, self.policies().settings.zone, escalation=True)
+        data = self._must("chat.postMessage", channel=channel, text=escalation_text(tr, request, level),
                           blocks=[b.to_dict() for b in blocks], unfurl_links=False)
         return MessageRef(request.id, f"escalation-{level}", str(data.get("channel", channel)), str(data["ts"]))
 
     def update_approval(self, request: AccessRequest, ref: MessageRef, decisions: Sequence[Decision]) -> None:
         level = ref.level or 0
-        escalation = ref.purpose.startswith("escalation-")
-        blocks = approval_blocks(request, level, decisions, self.policies().settings.zone, escalation=escalation)
-        self._must("chat.update", channel=ref.channel, ts=ref.ts, text=approval_text(request, level),
+        escalation, tr = ref.purpose.startswith("escalation-"), self._tr_channel()
+        blocks = approval_blocks(tr, request, level, decisions, self.policies().settings.zone, escalation=escalation)
+        self._must("chat.update", channel=ref.channel, ts=ref.ts, text=approval_text(tr, request, level),
                    blocks=[b.to_dict() for b in blocks])
 
     def dm(self, user_id: str, text: str, buttons: Sequence[str] = (), request_id: str = "") -> None:
@@ -75,7 +81,7 @@ class SlackNotifier:
             raise Undelivered("conversations.open: no channel in the answer")
         blocks = message_blocks(text)
         if buttons:
-            blocks.append(request_buttons(request_id, *buttons))
+            blocks.append(request_buttons(ENGLISH, request_id, *buttons))  # the DMs' language: handlers.notices
         self._must("chat.postMessage", channel=channel["id"], text=text, blocks=[b.to_dict() for b in blocks],
                    unfurl_links=False)
 

@@ -12,6 +12,7 @@ from slack_sdk.models.views import View
 
 from core.checks import Requestable
 from core.durations import format_duration
+from core.i18n import ENGLISH, Tr
 from core.model import AccessRequest, State
 from handlers import ids
 from handlers.blocks import decide_buttons
@@ -103,7 +104,7 @@ def submitted(request: AccessRequest, zone: ZoneInfo) -> str:
             f"('{safe(level.name, 100)}') in <#{level.channel}>.{start}{warn}")
 
 
-def decision_card(request: AccessRequest, zone: ZoneInfo, now: datetime) -> list[Block]:
+def decision_card(request: AccessRequest, zone: ZoneInfo, now: datetime, tr: Tr = ENGLISH) -> list[Block]:
     """One request waiting for the reader's decision: who, what, why, which level, and the two buttons."""
     level = request.levels[request.current_level]
     ticket = f" · ticket {safe(request.ticket, 120)}" if request.ticket else ""
@@ -112,7 +113,8 @@ def decision_card(request: AccessRequest, zone: ZoneInfo, now: datetime) -> list
             f"{format_duration(request.duration)}{ticket}\n>{safe(request.reason, 1500)}\n"
             f"Level {request.current_level + 1} of {len(request.levels)} ('{safe(level.name, 100)}') · "
             f"waiting for {waited}")
-    return [SectionBlock(text=MarkdownTextObject(text=text)), decide_buttons(request.id, ids.decide_block(request.id))]
+    return [SectionBlock(text=MarkdownTextObject(text=text)),
+            decide_buttons(tr, request.id, ids.decide_block(request.id))]
 
 
 def pending(requests: Sequence[AccessRequest], zone: ZoneInfo, now: datetime) -> Answer:
@@ -135,7 +137,7 @@ def nodes(found: Sequence[Requestable], text: str) -> str:
     for item in found[:MAX_NODES_SHOWN]:
         name = f" {safe(item.node.name, 100)}" if item.node.name else ""
         lines.append(f"• `{escape(item.node.id)}`{name} ({item.node.account}/{item.node.region}) — "
-                     f"{safe(policy_summary(item.policy), 300)}")
+                     f"{safe(policy_summary(ENGLISH, item.policy), 300)}")
     if len(found) > MAX_NODES_SHOWN:
         lines.append(f"… and more. Narrow it down: `/jit nodes {escape('<filter>')}`")
     return "\n".join(lines)
