@@ -41,9 +41,10 @@ def facts(tr: Tr, request: AccessRequest, zone: ZoneInfo) -> SectionBlock:
     ping = f" · SSM: {safe(node.ping_status, 50)}" if node.ping_status else ""  # not words
     duration = (tr("{duration} (extends {id})", duration=request.duration, id=request.extends) if request.extends
                 else tr.duration(request.duration))
+    shown = f"`{escape(node.id)}` {safe(node.name, 300)}\n{where}{ping}"
     fields = [
         tr("*Requester*\n{who}", who=user(request.requester)),
-        tr("*Node*\n{node}", node=f"`{escape(node.id)}` {safe(node.name, 300)}\n{where}{ping}"),
+        tr("*Node*\n{node}", node=shown),
         tr("*Duration*\n{duration}", duration=duration),
         tr("*Policy*\n{policy}", policy=safe(request.policy, 200)),
         tr("*Reason*\n{reason}", reason=safe(request.reason, FIELD_TEXT - 20)),
@@ -145,8 +146,8 @@ def escalation_line(tr: Tr, request: AccessRequest, level: int) -> str:
     spec = request.levels[level]
     after = spec.escalate_after if spec.escalate_after else tr("its escalation time")
     return tr(":rotating_light: *Escalated*: level {level} ('{name}') has waited {after} without a decision in "
-              "{channel}. {fallback}: you can approve or reject it too.", level=level + 1,
-              name=safe(spec.name, 200), after=after, channel=f"<#{spec.channel}>",
+              "<#{channel}>. {fallback}: you can approve or reject it too.", level=level + 1,
+              name=safe(spec.name, 200), after=after, channel=spec.channel,
               fallback=fallback(spec.escalate_to, request.requester, tr))
 
 
@@ -160,7 +161,7 @@ def escalation_text(tr: Tr, request: AccessRequest, level: int) -> str:
 def approval_text(tr: Tr, request: AccessRequest, level: int) -> str:
     """The notification fallback text of an approval message."""
     return tr("Access request {id}: {who} asks for {node} for {duration} (level {level}/{levels})", id=request.id,
-              who=f"<@{request.requester}>", node=request.node.id, duration=request.duration, level=level + 1,
+              who=user(request.requester), node=request.node.id, duration=request.duration, level=level + 1,
               levels=len(request.levels))
 
 
@@ -222,8 +223,8 @@ def breakglass_blocks(tr: Tr, request: AccessRequest, reviewers: Sequence[str], 
         blocks += [
             ContextBlock(elements=[MarkdownTextObject(text=tr(
                 "A review is required from level 1 ('{level}') of policy '{policy}': {who}. They can also end the "
-                "access: {command}.", level=escape(level), policy=escape(request.policy), who=who,
-                command=f"`/jit revoke {request.id} <reason>`"))]),  # not words
+                "access: `/jit revoke {id} <reason>`.", level=escape(level), policy=escape(request.policy), who=who,
+                id=request.id))]),
             ActionsBlock(block_id=ids.BREAKGLASS_REVIEW_BLOCK, elements=[
                 ButtonElement(text=tr("Review"), action_id=ids.REVIEW, value=request.id, style="primary")]),
         ]
@@ -239,5 +240,5 @@ def breakglass_text(tr: Tr, request: AccessRequest, reviewers: Sequence[str], he
     """The alert's notification text: ``@here`` in the audit channel, the reviewers by name in their own channel."""
     who = "<!here>" if here else ", ".join(principal(r) for r in reviewers)
     return tr("{who} Break-glass {id}: {requester} took access to {node} for {duration} without approval; review "
-              "required", who=who, id=request.id, requester=f"<@{request.requester}>", node=request.node.id,
+              "required", who=who, id=request.id, requester=user(request.requester), node=request.node.id,
               duration=request.duration)

@@ -202,7 +202,7 @@ def sections(tr: Tr, digest: Digest, style: Style) -> list[Section]:
 
 def title(tr: Tr, digest: Digest) -> str:
     local = digest.generated_at.astimezone(ZoneInfo(digest.timezone))
-    return tr("jitbot daily digest · {date}", date=f"{local:%Y-%m-%d}")
+    return tr("jitbot daily digest · {date}", date=local.strftime("%Y-%m-%d"))
 
 
 def _clip(text: str, limit: int = TEXT_LIMIT) -> str:

@@ -112,9 +112,10 @@ def duration_block_id(policy: GrantingPolicy | None) -> str:
 
 
 def _extending(tr: Tr, old: AccessRequest, zone: ZoneInfo) -> SectionBlock:
+    node = f"`{escape(old.node.id)}` {safe(old.node.name, 200)}".rstrip()
     return SectionBlock(block_id=ids.NODE_BLOCK, text=MarkdownTextObject(text=tr(
         "Extend *{id}* on {node}.\nYour access ends at {until}; once approved, the extension starts then, without "
-        "a gap.", id=old.id, node=f"`{escape(old.node.id)}` {safe(old.node.name, 200)}".rstrip(),
+        "a gap.", id=old.id, node=node,
         until=when(old.expires_at, zone, tr))))
 
 

@@ -23,7 +23,7 @@ from slack_sdk.models.views import View
 from core.i18n import Catalogs, Tr
 from core.model import AccessRequest
 from handlers import ids
-from handlers.text import escape, safe
+from handlers.text import escape, safe, user
 
 #: a modal's field errors, by block id (Slack shows each under its input); empty when the submission is complete
 Errors = dict[str, str]
@@ -90,8 +90,8 @@ class RejectModal:
             private_metadata=_in_language(private_metadata, tr),
             blocks=[
                 SectionBlock(text=MarkdownTextObject(text=tr(
-                    "Reject *{id}*: {who} on {node} for {duration}?\n>{reason}", id=request.id,
-                    who=f"<@{request.requester}>", node=f"`{escape(request.node.id)}`", duration=request.duration,
+                    "Reject *{id}*: {who} on `{node}` for {duration}?\n>{reason}", id=request.id,
+                    who=user(request.requester), node=escape(request.node.id), duration=request.duration,
                     reason=safe(request.reason, 2500)))),
                 InputBlock(block_id=ids.REASON_BLOCK, label=tr("Why?"),
                            element=PlainTextInputElement(action_id=ids.REASON_INPUT, multiline=True,
@@ -119,8 +119,8 @@ class ReviewModal:
             close=tr("Cancel"), private_metadata=_in_language(private_metadata, tr),
             blocks=[
                 SectionBlock(text=MarkdownTextObject(text=tr(
-                    "*{id}*: {who} on {node} for {duration}, without approval.\n>{reason}", id=request.id,
-                    who=f"<@{request.requester}>", node=f"`{escape(request.node.id)}`", duration=request.duration,
+                    "*{id}*: {who} on `{node}` for {duration}, without approval.\n>{reason}", id=request.id,
+                    who=user(request.requester), node=escape(request.node.id), duration=request.duration,
                     reason=escape(request.reason)))),
                 InputBlock(block_id=ids.VERDICT_BLOCK, label=tr("Was it justified?"), element=RadioButtonsElement(
                     action_id=ids.VERDICT_INPUT, options=[
