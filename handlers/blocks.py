@@ -121,7 +121,8 @@ def approval_blocks(tr: Tr, request: AccessRequest, level: int, decisions: Seque
     if here:
         lines = [_decision_line(tr, d, zone) for d in here]
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip("\n".join(lines), TEXT))]))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_status_line(tr, request, level, remaining))]))
+    status = clip(_status_line(tr, request, level, remaining), TEXT)  # many approvers: still one valid element
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=status)]))
     if request.state is State.PENDING and request.current_level == level:
         blocks.append(decide_buttons(tr, request.id, ids.decide_block(level), shorter_durations(request.duration)))
     return blocks

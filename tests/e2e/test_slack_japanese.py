@@ -109,10 +109,11 @@ def test_a_japanese_approver_rejects_through_the_japanese_modal(auto: Stack) -> 
     assert empty.json() == {"response_action": "errors",
                             "errors": {ids.REASON_BLOCK: "却下の理由を入力してください。"}}
     assert request(stack, rid).state is State.PENDING
-    stack.sim.view_submission(cast.SAM, ids.REJECT_VIEW, {ids.REASON_BLOCK: {ids.REASON_INPUT: "手順書を使ってください"}},
+    why = "手順書を使ってください"
+    stack.sim.view_submission(cast.SAM, ids.REJECT_VIEW, {ids.REASON_BLOCK: {ids.REASON_INPUT: why}},
                               private_metadata=meta)
     rejected = eventually(lambda: (r := request(stack, rid)).state is State.REJECTED and r, what="rejection")
-    assert rejected.end_reason == "手順書を使ってください"
+    assert rejected.end_reason == why
 
 
 def test_channel_language_ja_makes_approval_messages_japanese_and_their_buttons_work(stack_factory: object) -> None:
@@ -123,8 +124,8 @@ def test_channel_language_ja_makes_approval_messages_japanese_and_their_buttons_
     assert post["text"].startswith(f"アクセス申請 {rid}: <@{cast.ALICE}> が ")
     assert "1時間" in post["text"]
     text = json.dumps(post["blocks"], ensure_ascii=False)
-    for words in (f"アクセス申請 {rid}", "*レベル 1/2: SRE lead* · 承認 0/1", "*申請者*", "*理由*\\nrotate the certificates",
-                  "<!subteam^S0SRELEAD> からの承認をあと 1 件待っています"):
+    for words in (f"アクセス申請 {rid}", "*レベル 1/2: SRE lead* · 承認 0/1", "*申請者*",
+                  "*理由*\\nrotate the certificates", "<!subteam^S0SRELEAD> からの承認をあと 1 件待っています"):
         assert words in text, words
     buttons = {e["action_id"]: e for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]}
     assert buttons[ids.APPROVE]["text"]["text"] == "承認" and buttons[ids.REJECT]["text"]["text"] == "却下"
