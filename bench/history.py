@@ -230,13 +230,14 @@ def measurements(url: str, anchor: datetime) -> Iterator[tuple[str, Callable[[],
                   notifier=none, policies=policies)
     try:
         from core.digest import build_digest
+        from core.i18n import ENGLISH
         from handlers.digest_blocks import digest_blocks
         from store.reports import SqlReports
 
         reports = SqlReports(sessions)
         yield "digest: core.digest.build_digest (SqlReports)", lambda: build_digest(reports, anchor, "Europe/Paris")
         yield "digest: built and rendered (Block Kit)", lambda: [b.to_dict() for b in digest_blocks(
-            build_digest(reports, anchor, "Europe/Paris"))]
+            ENGLISH, build_digest(reports, anchor, "Europe/Paris"))]
     except ImportError as err:  # the digest builder is not there yet: its queries from store.queries
         from store import queries
 

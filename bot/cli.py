@@ -104,6 +104,7 @@ def _digest(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
     from bot.root import database, slack_client
     from core.digest import build_digest
+    from core.i18n import Catalogs
     from core.policy import load_policies
     from handlers.digest_blocks import DigestPoster, plain_text
     from store.reports import SqlReports
@@ -125,7 +126,7 @@ def _digest(args: argparse.Namespace) -> int:
         return 1
     finally:
         db.dispose()
-    print(plain_text(digest), end="")
+    print(plain_text(Catalogs().get(policies.settings.channel_lang), digest), end="")  # as the channel reads it
     if args.post:
         try:
             ts = DigestPoster(slack_client(settings), lambda: policies).post(digest)

@@ -84,7 +84,8 @@ def ask_why(ctx: Context, client: WebClient, body: Body, request_id: str) -> Non
         _tell(body, client, _warn(err, _tr(ctx, body)))
         return
     meta = metadata(request_id, body.get("response_url"))
-    client.views_open(trigger_id=body["trigger_id"], view=RejectModal.build(request, meta).to_dict())
+    view = RejectModal.build(ctx.tr_for(body["user"]["id"]), request, meta)
+    client.views_open(trigger_id=body["trigger_id"], view=view.to_dict())
 
 
 def reject(ctx: Context, client: WebClient, body: Body, view: dict[str, Any], reason: str) -> None:

@@ -31,24 +31,26 @@ def register(app: App, ctx: Context, later: Later) -> None:
 def open_review(ctx: Context, client: WebClient, body: Body, request_id: str) -> None:
     """The review modal, once it is sure the clicker may review."""
     actor = body["user"]["id"]
+    tr = ctx.tr_for(actor)
     try:
         request = check_reviewer(ctx, request_id, actor)
     except JitError as err:
-        tell(client, body.get("response_url"), actor, f":warning: {escape(str(err))}")
+        tell(client, body.get("response_url"), actor, tr(":warning: {error}", error=escape(err.say(tr))))
         return
     meta = metadata(request_id, body.get("response_url"))
-    client.views_open(trigger_id=body["trigger_id"], view=ReviewModal.build(request, meta).to_dict())
+    client.views_open(trigger_id=body["trigger_id"], view=ReviewModal.build(tr, request, meta).to_dict())
 
 
 def record_review(ctx: Context, client: WebClient, body: Body, view: dict[str, Any],
                   verdict: tuple[bool, str]) -> None:
     request_id, response_url = modal_metadata(view)
     actor = body["user"]["id"]
+    tr = ctx.tr_for(actor)
     justified, note = verdict
     try:
         done = review(ctx, request_id, actor, justified, note)
-        text = f"Recorded: break-glass {done.request_id} reviewed as " + \
-               ("justified." if done.justified else "*not justified*; follow it up.")
+        text = (tr("Recorded: break-glass {id} reviewed as justified.", id=done.request_id) if done.justified
+                else tr("Recorded: break-glass {id} reviewed as *not justified*; follow it up.", id=done.request_id))
     except JitError as err:
-        text = f":warning: {escape(str(err))}"
+        text = tr(":warning: {error}", error=escape(err.say(tr)))
     tell(client, response_url, actor, text)

@@ -1,6 +1,7 @@
 """The daily digest on Slack (Block Kit, posted to the audit channel) and as plain text (``jitbot digest``).
 
-Both renderings come from the same sections, so what the CLI prints is what the channel reads.
+Both renderings come from the same sections, so what the CLI prints is what the channel reads: in the language
+of channel messages (``[settings] channel_language``), given as ``tr``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import Enum
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
@@ -16,7 +18,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 
 from core.audit import Action
 from core.digest import Digest, Timed
-from core.durations import format_duration
+from core.i18n import N_, Catalogs, Tr
 from core.model import LIVE_STATES, AccessRequest, AuditEvent, State
 from core.policy.file import PolicyFile
 from core.reconcile import OUTSIDE
@@ -29,6 +31,31 @@ FIELD_LIMIT = 2000  # a section's field
 ELLIPSIS = "…"
 ENDED_ORDER = (State.EXPIRED, State.REVOKED, State.REJECTED, State.CANCELLED, State.TIMED_OUT, State.FAILED)
 CREATED_ORDER = (*LIVE_STATES, *ENDED_ORDER)
+#: "2 expired": how many requests are in each state
+COUNTED = {
+    State.PENDING: N_("{count} pending"), State.APPROVED: N_("{count} approved"), State.ACTIVE: N_("{count} active"),
+    State.EXPIRED: N_("{count} expired"), State.REVOKED: N_("{count} revoked"), State.REJECTED: N_("{count} rejected"),
+    State.CANCELLED: N_("{count} cancelled"), State.TIMED_OUT: N_("{count} timed out"),
+    State.FAILED: N_("{count} failed"),
+}
+#: a grant's state in the sessions section
+STATES = {State.EXPIRED: N_("expired"), State.REVOKED: N_("revoked"), State.FAILED: N_("failed"),
+          State.ACTIVE: N_("active")}
+
+
+class Kind(Enum):
+    """Where a section goes on Slack: one of its own, side by side with the other tops, or the last one."""
+
+    PLAIN = "plain"
+    TOP = "top"
+    HUMAN = "human"
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    lines: list[str]
+    kind: Kind = Kind.PLAIN
 
 
 @dataclass(frozen=True)
@@ -57,112 +84,126 @@ class Style:
         return (self.code(node.name) if node.name else self.code(node.id)) + more
 
 
-def span(value: timedelta) -> str:
-    """``1h20m`` beyond an hour (to the minute), ``45m``, ``30s``."""
+def span(value: timedelta) -> timedelta:
+    """To the minute beyond an hour (``1h 20m``), else as it is (``45m``, ``30s``)."""
     if value >= timedelta(hours=1):
         value = timedelta(minutes=value // timedelta(minutes=1))
-    return format_duration(value)
+    return value
 
 
-def _counts(counts: Mapping[str, int], order: tuple[State, ...]) -> str:
-    parts = [f"{counts[s.value]} {s.value.replace('_', ' ')}" for s in order if counts.get(s.value)]
-    return ", ".join(parts) or "none"
+def _counts(tr: Tr, counts: Mapping[str, int], order: tuple[State, ...]) -> str:
+    parts = [tr(COUNTED[s], count=counts[s.value]) for s in order if counts.get(s.value)]
+    return ", ".join(parts) or tr("none")
 
 
-def _ended_line(r: AccessRequest, style: Style) -> str:
-    by = f" by {style.user(r.ended_by)}" if r.ended_by and r.ended_by not in ("jitbot", OUTSIDE) else ""
-    why = f": {style.text(r.end_reason)}" if r.end_reason else ""
-    return f"• {r.id} {style.user(r.requester)} on {style.node(r)}{by}{why}"
+def _ended_line(tr: Tr, r: AccessRequest, style: Style) -> str:
+    who, node = style.user(r.requester), style.node(r)
+    by = style.user(r.ended_by) if r.ended_by and r.ended_by not in ("jitbot", OUTSIDE) else None
+    line = (tr("• {id} {who} on {node} by {by}", id=r.id, who=who, node=node, by=by) if by
+            else tr("• {id} {who} on {node}", id=r.id, who=who, node=node))
+    return line + (f": {style.text(r.end_reason)}" if r.end_reason else "")
 
 
-def _active_line(t: Timed, style: Style, zone: ZoneInfo) -> str:
+def _active_line(tr: Tr, t: Timed, style: Style, zone: ZoneInfo) -> str:
     r = t.request
-    until = when(r.expires_at, zone)
-    return f"• {r.id} {style.user(r.requester)} on {style.node(r)} · {span(t.span)} left (until {until})"
+    return tr("• {id} {who} on {node} · {left} left (until {until})", id=r.id, who=style.user(r.requester),
+              node=style.node(r), left=span(t.span), until=when(r.expires_at, zone, tr))
 
 
-def _pending_line(t: Timed, style: Style) -> str:
+def _pending_line(tr: Tr, t: Timed, style: Style) -> str:
     r = t.request
     level = r.level
-    where = f" · level {r.current_level + 1}/{len(r.levels)} ({style.text(level.name, 80)})" if level else ""
-    return f"• {r.id} {style.user(r.requester)} on {style.node(r)} · waiting {span(t.span)}{where}"
+    line = tr("• {id} {who} on {node} · waiting {waited}", id=r.id, who=style.user(r.requester), node=style.node(r),
+              waited=span(t.span))
+    if level:
+        line += tr(" · level {level}/{levels} ({name})", level=r.current_level + 1, levels=len(r.levels),
+                   name=style.text(level.name, 80))
+    return line
 
 
-def _drift_line(e: AuditEvent, style: Style, zone: ZoneInfo) -> str:
+def _drift_line(tr: Tr, e: AuditEvent, style: Style, zone: ZoneInfo) -> str:
     policy, principal = str(e.detail.get("policy", "?")), str(e.detail.get("principal", "?"))
     why = f": {style.text(str(e.detail['why']))}" if e.detail.get("why") else ""
-    return f"• drift removed at {when(e.at, zone)}: {style.code(policy)} from {style.code(principal)}{why}"
+    return tr("• drift removed at {at}: {policy} from {principal}", at=when(e.at, zone, tr),
+              policy=style.code(policy), principal=style.code(principal)) + why
 
 
-def _lockout_lines(digest: Digest, style: Style, zone: ZoneInfo) -> list[str]:
+def _lockout_lines(tr: Tr, digest: Digest, style: Style, zone: ZoneInfo) -> list[str]:
     """The day's lockouts and unlocks, then who is locked out now (until unlocked, in every digest)."""
     lines = []
     for e in digest.lockout_events:
-        verb = "locked out" if e.action == Action.LOCKOUT else "unlocked"
-        why = f": {style.text(str(e.detail['reason']))}" if e.detail.get("reason") else ""
-        lines.append(f"• {style.user(str(e.detail.get('user') or '?'))} {verb} by {style.user(e.actor)} at "
-                     f"{when(e.at, zone)}{why}")
-    lines += [f"• still locked out: {style.user(held.user_id)} since {when(held.at, zone)} (by {style.user(held.by)}"
-              f"): {style.text(held.reason)}" for held in digest.locked_out]
+        who, by, at = style.user(str(e.detail.get("user") or "?")), style.user(e.actor), when(e.at, zone, tr)
+        line = (tr("• {who} locked out by {by} at {at}", who=who, by=by, at=at) if e.action == Action.LOCKOUT
+                else tr("• {who} unlocked by {by} at {at}", who=who, by=by, at=at))
+        lines.append(line + (f": {style.text(str(e.detail['reason']))}" if e.detail.get("reason") else ""))
+    lines += [tr("• still locked out: {who} since {at} (by {by}): {reason}", who=style.user(held.user_id),
+                 at=when(held.at, zone, tr), by=style.user(held.by), reason=style.text(held.reason))
+              for held in digest.locked_out]
     return lines
 
 
-def _session_lines(digest: Digest, style: Style) -> list[str]:
+def _session_lines(tr: Tr, digest: Digest, style: Style) -> list[str]:
     """Sessions per grant: those that ended in the last 24 hours, then those active now."""
     counts = digest.session_counts
-    lines = [f"• {r.id} {style.user(r.requester)} on {style.node(r)} ({r.state.value}): {counts.get(r.id, 0)} "
-             "session(s)" for r in digest.ended_grants]
-    lines += [f"• {t.request.id} {style.user(t.request.requester)} on {style.node(t.request)} (active): "
-              f"{counts.get(t.request.id, 0)} session(s)" for t in digest.active]
-    return lines
+    return [tr("• {id} {who} on {node} ({state}): {count} session(s)", id=r.id, who=style.user(r.requester),
+               node=style.node(r), state=tr(STATES[r.state]) if r.state in STATES else r.state.value,
+               count=counts.get(r.id, 0))
+            for r in [*digest.ended_grants, *(t.request for t in digest.active)]]
 
 
-def _more(lines: list[str], total: int) -> list[str]:
-    return lines + ([f"… and {total - len(lines)} more"] if total > len(lines) else [])
+def _more(tr: Tr, lines: list[str], total: int) -> list[str]:
+    return lines + ([tr("… and {count} more", count=total - len(lines))] if total > len(lines) else [])
 
 
-def sections(digest: Digest, style: Style) -> list[tuple[str, list[str]]]:
-    """(title, lines) in the order they are shown; empty lists are left out by the renderers."""
+def _human(tr: Tr, d: Digest, style: Style, zone: ZoneInfo) -> list[str]:
+    human = [tr("• revocation failing: {id} {who} on {node} after {attempts} attempt(s), ended {at}", id=r.id,
+                who=style.user(r.requester), node=style.node(r), attempts=r.cleanup_attempts,
+                at=when(r.ended_at, zone, tr)) for r in d.failing_revocations]
+    human += _more(tr, [_drift_line(tr, e, style, zone) for e in d.drift], d.drift_total)
+    human += [tr("• break-glass not reviewed: {id} {who} on {node} at {at}", id=r.id, who=style.user(r.requester),
+                 node=style.node(r), at=when(r.created_at, zone, tr)) for r in d.unreviewed_breakglass]
+    return human or [tr("nothing")]
+
+
+def sections(tr: Tr, digest: Digest, style: Style) -> list[Section]:
+    """The sections in the order they are shown; those without lines are left out by the renderers."""
     zone = ZoneInfo(digest.timezone)
     d = digest
-    retries = f"{d.retries.get(Action.GRANT_RETRY, 0)} grant, {d.retries.get(Action.REVOKE_RETRY, 0)} revocation"
     last_day = [
-        f"New requests: {d.created_total} ({_counts(d.created, CREATED_ORDER)})",
-        f"Auto-approved: {d.auto_approved}",
-        f"Ended: {_counts(d.ended, ENDED_ORDER)}",
-        f"AWS steps retried: {retries}",
+        tr("New requests: {total} ({counts})", total=d.created_total, counts=_counts(tr, d.created, CREATED_ORDER)),
+        tr("Auto-approved: {count}", count=d.auto_approved),
+        tr("Ended: {counts}", counts=_counts(tr, d.ended, ENDED_ORDER)),
+        tr("AWS steps retried: {grants} grant, {revocations} revocation", grants=d.retries.get(Action.GRANT_RETRY, 0),
+           revocations=d.retries.get(Action.REVOKE_RETRY, 0)),
     ]
-    human = [f"• revocation failing: {r.id} {style.user(r.requester)} on {style.node(r)} after "
-             f"{r.cleanup_attempts} attempt(s), ended {when(r.ended_at, zone)}" for r in d.failing_revocations]
-    human += _more([_drift_line(e, style, zone) for e in d.drift], d.drift_total)
-    human += [f"• break-glass not reviewed: {r.id} {style.user(r.requester)} on {style.node(r)} at "
-              f"{when(r.created_at, zone)}" for r in d.unreviewed_breakglass]
-    top_people = [f"{i}. {style.user(r.key)}: {r.count}" for i, r in enumerate(d.top_requesters, 1)]
-    top_nodes = [f"{i}. {style.code(r.label or r.key)}" + (f" ({r.key})" if r.label else "") + f": {r.count}"
-                 for i, r in enumerate(d.top_nodes, 1)]
+    top_people = [f"{i}. {style.user(r.key)}: {tr.number(r.count)}" for i, r in enumerate(d.top_requesters, 1)]
+    top_nodes = [f"{i}. {style.code(r.label or r.key)}" + (f" ({r.key})" if r.label else "")
+                 + f": {tr.number(r.count)}" for i, r in enumerate(d.top_nodes, 1)]
+    ended = d.ended.get
     return [
-        ("Last 24 hours", last_day),
-        (f"Rejected ({d.ended.get('rejected', 0)})",
-         _more([_ended_line(r, style) for r in d.rejections], d.ended.get("rejected", 0))),
-        (f"Revoked ({d.ended.get('revoked', 0)})",
-         _more([_ended_line(r, style) for r in d.revocations], d.ended.get("revoked", 0))),
-        (f"Grants that failed ({d.ended.get('failed', 0)})",
-         _more([_ended_line(r, style) for r in d.grant_failures], d.ended.get("failed", 0))),
-        (f"Active now ({d.active_total})",
-         _more([_active_line(t, style, zone) for t in d.active], d.active_total) or ["none"]),
-        (f"Waiting for approval ({d.pending_total})",
-         _more([_pending_line(t, style) for t in d.pending], d.pending_total) or ["none"]),
-        (f"Sessions opened ({d.sessions_started} on {d.session_grants} grant(s))", _session_lines(d, style)),
-        ("Lockouts", _lockout_lines(d, style, zone)),
-        ("Top requesters this week", top_people),
-        ("Top nodes this week", top_nodes),
-        ("Needs a human", human or ["nothing"]),
+        Section(tr("Last 24 hours"), last_day),
+        Section(tr("Rejected ({count})", count=ended("rejected", 0)),
+                _more(tr, [_ended_line(tr, r, style) for r in d.rejections], ended("rejected", 0))),
+        Section(tr("Revoked ({count})", count=ended("revoked", 0)),
+                _more(tr, [_ended_line(tr, r, style) for r in d.revocations], ended("revoked", 0))),
+        Section(tr("Grants that failed ({count})", count=ended("failed", 0)),
+                _more(tr, [_ended_line(tr, r, style) for r in d.grant_failures], ended("failed", 0))),
+        Section(tr("Active now ({count})", count=d.active_total),
+                _more(tr, [_active_line(tr, t, style, zone) for t in d.active], d.active_total) or [tr("none")]),
+        Section(tr("Waiting for approval ({count})", count=d.pending_total),
+                _more(tr, [_pending_line(tr, t, style) for t in d.pending], d.pending_total) or [tr("none")]),
+        Section(tr("Sessions opened ({count} on {grants} grant(s))", count=d.sessions_started,
+                   grants=d.session_grants), _session_lines(tr, d, style)),
+        Section(tr("Lockouts"), _lockout_lines(tr, d, style, zone)),
+        Section(tr("Top requesters this week"), top_people, Kind.TOP),
+        Section(tr("Top nodes this week"), top_nodes, Kind.TOP),
+        Section(tr("Needs a human"), _human(tr, d, style, zone), Kind.HUMAN),
     ]
 
 
-def title(digest: Digest) -> str:
+def title(tr: Tr, digest: Digest) -> str:
     local = digest.generated_at.astimezone(ZoneInfo(digest.timezone))
-    return f"jitbot daily digest · {local:%Y-%m-%d}"
+    return tr("jitbot daily digest · {date}", date=local.strftime("%Y-%m-%d"))
 
 
 def _clip(text: str, limit: int = TEXT_LIMIT) -> str:
@@ -172,61 +213,68 @@ def _clip(text: str, limit: int = TEXT_LIMIT) -> str:
     return text[: cut if cut > 0 else limit - 2] + "\n" + ELLIPSIS
 
 
-def digest_blocks(digest: Digest) -> list[Block]:
+def digest_blocks(tr: Tr, digest: Digest) -> list[Block]:
     zone = ZoneInfo(digest.timezone)
     style = Style(slack=True)
     blocks: list[Block] = [
-        HeaderBlock(text=title(digest)[:150]),
-        ContextBlock(elements=[MarkdownTextObject(
-            text=f"{when(digest.since, zone)} → {when(digest.generated_at, zone)} · times in {digest.timezone}")]),
+        HeaderBlock(text=title(tr, digest)[:150]),
+        ContextBlock(elements=[MarkdownTextObject(text=tr(
+            "{since} → {until} · times in {zone}", since=when(digest.since, zone, tr),
+            until=when(digest.generated_at, zone, tr), zone=digest.timezone))]),
     ]
     tops: list[MarkdownTextObject] = []
-    for heading, lines in sections(digest, style):
-        if not lines:
+    for section in sections(tr, digest, style):
+        if not section.lines:
             continue
-        if heading.startswith("Top "):  # side by side, in one section
-            tops.append(MarkdownTextObject(text=_clip(f"*{heading}*\n" + "\n".join(lines), FIELD_LIMIT)))
+        heading, body = section.title, "\n".join(section.lines)
+        if section.kind is Kind.TOP:  # side by side, in one section
+            tops.append(MarkdownTextObject(text=_clip(f"*{heading}*\n{body}", FIELD_LIMIT)))
             continue
-        if heading == "Needs a human":
+        if section.kind is Kind.HUMAN:
             if tops:
                 blocks.append(SectionBlock(fields=tops))
             blocks.append(DividerBlock())
             heading = (":rotating_light: " if digest.needs_human else ":white_check_mark: ") + heading
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(f"*{heading}*\n" + "\n".join(lines)))))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(f"*{heading}*\n{body}"))))
     return blocks
 
 
-def digest_text(digest: Digest) -> str:
+def digest_text(tr: Tr, digest: Digest) -> str:
     """The notification's fallback text: one line."""
-    attention = " · needs a human" if digest.needs_human else ""
-    return (f"{title(digest)}: {digest.created_total} new request(s), {digest.active_total} active, "
-            f"{digest.pending_total} waiting{attention}")
+    counts = dict(title=title(tr, digest), created=digest.created_total, active=digest.active_total,
+                  waiting=digest.pending_total)
+    if digest.needs_human:
+        return tr("{title}: {created} new request(s), {active} active, {waiting} waiting · needs a human", **counts)
+    return tr("{title}: {created} new request(s), {active} active, {waiting} waiting", **counts)
 
 
-def plain_text(digest: Digest) -> str:
+def plain_text(tr: Tr, digest: Digest) -> str:
     """The digest for a terminal (``jitbot digest``)."""
     zone = ZoneInfo(digest.timezone)
-    out = [title(digest), f"{when(digest.since, zone)} -> {when(digest.generated_at, zone)}"]
-    for heading, lines in sections(digest, Style(slack=False)):
-        if lines:
-            out += ["", heading, *lines]
+    out = [title(tr, digest), f"{when(digest.since, zone, tr)} -> {when(digest.generated_at, zone, tr)}"]
+    for section in sections(tr, digest, Style(slack=False)):
+        if section.lines:
+            out += ["", section.title, *section.lines]
     return "\n".join(out) + "\n"
 
 
 class DigestPoster:
-    """Posts the digest to the policy file's audit channel."""
+    """Posts the digest to the policy file's audit channel, in the language of channel messages."""
 
-    def __init__(self, client: WebClient, policies: Callable[[], PolicyFile]) -> None:
+    def __init__(self, client: WebClient, policies: Callable[[], PolicyFile], catalogs: Catalogs | None = None) -> None:
         self.client = client
         self.policies = policies
+        self.catalogs = catalogs or Catalogs()
 
     def post(self, digest: Digest) -> str | None:
         """The posted message's ts; None (and a log line) when no audit channel is configured.
         Slack errors propagate: the caller (the scheduler's job, the CLI) reports them."""
-        channel = self.policies().settings.audit_channel
-        if not channel:
+        settings = self.policies().settings
+        if not settings.audit_channel:
             log.warning("no [settings] audit_channel: the daily digest is not posted")
             return None
-        response = self.client.chat_postMessage(channel=channel, text=digest_text(digest), unfurl_links=False,
-                                                blocks=[b.to_dict() for b in digest_blocks(digest)])
+        tr = self.catalogs.get(settings.channel_lang)
+        response = self.client.chat_postMessage(channel=settings.audit_channel, text=digest_text(tr, digest),
+                                                unfurl_links=False,
+                                                blocks=[b.to_dict() for b in digest_blocks(tr, digest)])
         return str(response["ts"])

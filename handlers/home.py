@@ -31,6 +31,7 @@ from slack_sdk.models.views import View
 
 from core import queries, sessions
 from core.context import Context
+from core.i18n import N_, Tr
 from core.model import AccessRequest, NodeSession, State
 from handlers import ids
 from handlers.blocks import TEXT, request_buttons
@@ -47,6 +48,12 @@ log = logging.getLogger(__name__)
 MAX_FOR_ME = 15
 MAX_MINE = 15
 MAX_HISTORY = 10
+#: how the history names the state a request ended in (or is in)
+STATES = {
+    State.PENDING: N_("pending"), State.APPROVED: N_("approved"), State.ACTIVE: N_("active"),
+    State.EXPIRED: N_("expired"), State.REVOKED: N_("revoked"), State.REJECTED: N_("rejected"),
+    State.CANCELLED: N_("cancelled"), State.TIMED_OUT: N_("timed out"), State.FAILED: N_("failed"),
+}
 
 
 @dataclass(frozen=True)
@@ -76,69 +83,76 @@ def _note(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=text)])
 
 
-def _mine(request: AccessRequest, data: HomeData) -> list[Block]:
+def _status(tr: Tr, request: AccessRequest, data: HomeData) -> str:
     state = request.state
-    line = f"*{request.id}* · {node_label(request)}"
     if state is State.ACTIVE:
-        line += (f"\n:unlock: Active until {when(request.expires_at, data.zone)} · "
-                 f"*{left(request.expires_at, data.now)}*")
-    elif state is State.PENDING and request.level is not None:
-        line += (f"\n:hourglass: Waiting for level {request.current_level + 1} of {len(request.levels)} "
-                 f"('{safe(request.level.name, 100)}')")
-    elif request.starts_at is not None and request.scheduled(data.now):
-        line += (f"\n:calendar: Approved, scheduled: granted at {when(request.starts_at, data.zone)}, until "
-                 f"{when(request.starts_at + request.duration, data.zone)}")
-    else:
-        line += "\n:gear: Approved; access is being granted"
-    line += f"\n>{safe(request.reason, 500)}"
+        return tr(":unlock: Active until {until} · *{left}*", until=when(request.expires_at, data.zone, tr),
+                  left=left(request.expires_at, data.now, tr))
+    if state is State.PENDING and request.level is not None:
+        return tr(":hourglass: Waiting for level {level} of {levels} ('{name}')", level=request.current_level + 1,
+                  levels=len(request.levels), name=safe(request.level.name, 100))
+    if request.starts_at is not None and request.scheduled(data.now):
+        return tr(":calendar: Approved, scheduled: granted at {start}, until {end}",
+                  start=when(request.starts_at, data.zone, tr),
+                  end=when(request.starts_at + request.duration, data.zone, tr))
+    return tr(":gear: Approved; access is being granted")
+
+
+def _mine(tr: Tr, request: AccessRequest, data: HomeData) -> list[Block]:
+    state = request.state
+    line = f"*{request.id}* · {node_label(request)}\n{_status(tr, request, data)}\n>{safe(request.reason, 500)}"
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=line))]
     cancellable = state is State.PENDING or (state is State.APPROVED and request.scheduled(data.now))
     actions = (ids.EXTEND, ids.RELEASE) if state is State.ACTIVE else (ids.CANCEL,) if cancellable else ()
     if actions:
-        blocks.append(request_buttons(request.id, *actions, block_id=ids.mine_block(request.id)))
+        blocks.append(request_buttons(tr, request.id, *actions, block_id=ids.mine_block(request.id)))
     return blocks
 
 
-def _history_line(request: AccessRequest, zone: ZoneInfo, held: Sequence[NodeSession] = ()) -> str:
-    ended = f" {when(request.ended_at, zone)}" if request.ended_at else ""
+def _history_line(tr: Tr, request: AccessRequest, zone: ZoneInfo, held: Sequence[NodeSession] = ()) -> str:
+    ended = f" {when(request.ended_at, zone, tr)}" if request.ended_at else ""
     why = f" · {safe(request.end_reason, 150)}" if request.end_reason else ""
-    line = f"*{request.id}* · {node_label(request)} · {request.state.value.replace('_', ' ')}{ended}{why}"
+    state = tr(STATES[request.state]) if request.state in STATES else request.state.value
+    line = f"*{request.id}* · {node_label(request)} · {state}{ended}{why}"
     if request.granted_at is not None:
-        line += f" · {len(held)} session(s)" + "".join(f"\n    ◦ {session_line(s, zone)}" for s in held[:3])
+        line += " · " + tr("{count} session(s)", count=len(held))
+        line += "".join(f"\n    ◦ {session_line(s, zone)}" for s in held[:3])
     return line
 
 
-def build(data: HomeData) -> View:
+def build(tr: Tr, data: HomeData) -> View:
+    """The home of one person, in their language."""
     blocks: list[Block] = [
         ActionsBlock(block_id=ids.HOME_TOP_BLOCK, elements=[
-            ButtonElement(text="Request access", action_id=ids.OPEN_REQUEST, value="new", style="primary")]),
-        HeaderBlock(text="Requests for me"),
+            ButtonElement(text=tr("Request access"), action_id=ids.OPEN_REQUEST, value="new", style="primary")]),
+        HeaderBlock(text=tr("Requests for me")),
     ]
     for request in data.for_me[:MAX_FOR_ME]:
-        blocks += decision_card(request, data.zone, data.now)
+        blocks += decision_card(request, data.zone, data.now, tr)
     if not data.for_me:
-        blocks.append(_note("Nothing is waiting for your decision."))
+        blocks.append(_note(tr("Nothing is waiting for your decision.")))
     elif len(data.for_me) > MAX_FOR_ME:
-        blocks.append(_note(f"Only the oldest {MAX_FOR_ME} are shown; `/jit pending` lists them all."))
-    blocks += [DividerBlock(), HeaderBlock(text="My access")]
+        blocks.append(_note(tr("Only the oldest {count} are shown; `/jit pending` lists them all.", count=MAX_FOR_ME)))
+    blocks += [DividerBlock(), HeaderBlock(text=tr("My access"))]
     for request in data.mine[:MAX_MINE]:
-        blocks += _mine(request, data)
+        blocks += _mine(tr, request, data)
     if not data.mine:
-        blocks.append(_note("You have no pending or active access. Use *Request access* or `/jit request`."))
+        blocks.append(_note(tr("You have no pending or active access. Use *Request access* or `/jit request`.")))
     elif len(data.mine) > MAX_MINE:
-        blocks.append(_note(f"Only the newest {MAX_MINE} are shown; `/jit list` lists them all."))
-    blocks += [DividerBlock(), HeaderBlock(text="Recent history")]
+        blocks.append(_note(tr("Only the newest {count} are shown; `/jit list` lists them all.", count=MAX_MINE)))
+    blocks += [DividerBlock(), HeaderBlock(text=tr("Recent history"))]
     if data.history:
-        blocks.append(_note(clip("\n".join(_history_line(r, data.zone, data.sessions.get(r.id, ()))
+        blocks.append(_note(clip("\n".join(_history_line(tr, r, data.zone, data.sessions.get(r.id, ()))
                                              for r in data.history), TEXT)))
     else:
-        blocks.append(_note("Nothing yet."))
-    blocks.append(_note(f"Updated {when(data.now, data.zone)}"))
+        blocks.append(_note(tr("Nothing yet.")))
+    blocks.append(_note(tr("Updated {at}", at=when(data.now, data.zone, tr))))
     return View(type="home", blocks=blocks)
 
 
 def publish(ctx: Context, client: WebClient, user: str) -> None:
-    client.views_publish(user_id=user, view=build(gather(ctx, user)).to_dict())
+    """The home of ``user``, in the language they read alone (``ctx.tr_for``)."""
+    client.views_publish(user_id=user, view=build(ctx.tr_for(user), gather(ctx, user)).to_dict())
 
 
 def register(app: App, ctx: Context, later: Later, views: HomeViews | None = None) -> None:

@@ -58,28 +58,30 @@ def _find_policy(ctx: Context, name: str) -> GrantingPolicy | None:
 def request_modal(ctx: Context, user: str, meta: Meta, extending: AccessRequest | None = None) -> View:
     """The request modal for ``user`` (a View), or one explaining why they cannot request anything."""
     zone = ctx.policies().settings.zone
+    tr = ctx.tr_for(user)
     try:
         person(ctx, user, "extension" if extending is not None else "request")
     except JitError as err:
-        return request_view.blocked(str(err))
+        return request_view.blocked(tr, err.say(tr))
     if extending is not None:
         policy = _find_policy(ctx, extending.policy)
         if policy is None:
-            return request_view.blocked(f"Policy '{extending.policy}' no longer exists; request new access.")
+            return request_view.blocked(tr, tr("Policy '{policy}' no longer exists; request new access.",
+                                               policy=extending.policy))
         longest = policy.max_duration
         window = continuity(ctx, policy, extending)  # max_continuous: offer no more than what is left
         if window is not None and window.left > timedelta(0):
             longest = min(longest, window.left)
-        return request_view.build(meta=meta, policy=policy, extending=extending, zone=zone,
+        return request_view.build(tr, meta=meta, policy=policy, extending=extending, zone=zone,
                                   choices=duration_choices(longest, policy.duration_default),
                                   default=min(policy.duration_default, longest))
-    in_background(lambda: ctx.nodes.search("", limit=1), "node inventory warm-up")  # the typeahead needs it
+    in_background(lambda: ctx.nodes.search("", limit=1), "node inventory warm-up")  # not words: the typeahead needs it
     usable = usable_policies(ctx, ctx.requester(user))
     if not usable:
-        return request_view.blocked("No policy lets you request access to any node.")
+        return request_view.blocked(tr, tr("No policy lets you request access to any node."))
     longest = max(p.max_duration for p in usable)
     default = min(timedelta(hours=1), longest)
-    return request_view.build(meta=meta, choices=duration_choices(longest, default), default=default)
+    return request_view.build(tr, meta=meta, choices=duration_choices(longest, default), default=default)
 
 
 def _picked_view(ctx: Context, user: str, view: dict[str, Any]) -> View:
@@ -92,7 +94,7 @@ def _picked_view(ctx: Context, user: str, view: dict[str, Any]) -> View:
         verdict, policy = policy_for(ctx, user, node, None, request_view.parse(view).ticket)
     except PolicyRefusal:
         return request_modal(ctx, user, meta)  # the submission will say why
-    return request_view.build(meta=meta, policy=policy, node=Requestable(node, verdict),
+    return request_view.build(ctx.tr_for(user), meta=meta, policy=policy, node=Requestable(node, verdict),
                               choices=duration_choices(policy.max_duration, policy.duration_default),
                               default=policy.duration_default)
 
@@ -121,11 +123,12 @@ def node_options(ctx: Context, ack: Ack, body: Body) -> None:
     text = str(body.get("value") or "")[:100]
     try:
         found = within(OPTIONS_BUDGET, lambda: requestable_nodes(ctx, body["user"]["id"], text,
-                                                                 limit=MAX_OPTIONS), "node search")
+                                                                 limit=MAX_OPTIONS), "node search")  # not words
     except (JitError, TransientAwsError, Late) as err:  # an empty list rather than a spinning picker
         log.warning("node options failed", extra={"error": str(err)})
         found = []
-    ack(options=[request_view.node_option(f).to_dict() for f in found])
+    tr = ctx.tr_for(body["user"]["id"])
+    ack(options=[request_view.node_option(tr, f).to_dict() for f in found])
 
 
 def node_picked(ctx: Context, client: WebClient, body: Body) -> None:
@@ -150,14 +153,15 @@ def submitted(ctx: Context, later: Later, ack: Ack, body: Body, view: dict[str, 
     form = request_view.parse(view)
     data = RequestInput(user, form.node, form.reason, form.duration, form.ticket, extends=meta.extends,
                         start=form.start)
+    tr = ctx.tr_for(user)
     try:
-        checked = within(VALIDATION_BUDGET, lambda: check(ctx, data), "request validation")
+        checked = within(VALIDATION_BUDGET, lambda: check(ctx, data), "request validation")  # not words
     except JitError as err:
-        ack(response_action="errors", errors=_errors(err.field, str(err), form, bool(meta.extends)))
+        ack(response_action="errors", errors=_errors(err.field, err.say(tr), form, bool(meta.extends)))
         return
     except Late:
         ack(response_action="errors", errors=_errors(
-            "node", "AWS or Slack is slow to answer right now; please submit again in a moment.", form,
+            "node", tr("AWS or Slack is slow to answer right now; please submit again in a moment."), form,
             bool(meta.extends)))
         return
     ack()
@@ -169,7 +173,8 @@ def submit_checked(ctx: Context, client: WebClient, checked: Checked, response_u
         done = record_request(ctx, checked)
         text = replies.submitted(done.request, ctx.policies().settings.zone)
     except JitError as err:  # something changed between the check and the recording
-        text = f":warning: {escape(str(err))}"
+        tr = ctx.tr_for(checked.person.user.id)
+        text = tr(":warning: {error}", error=escape(err.say(tr)))
     tell(client, response_url, checked.person.user.id, text)
 
 

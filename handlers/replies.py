@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
@@ -148,8 +148,9 @@ def decision_card(request: AccessRequest, zone: ZoneInfo, now: datetime, tr: Tr 
               "Level {number} of {count} ('{level}') · waiting for {waited}", id=request.id,
               requester=user(request.requester), node=node_label(request), duration=request.duration, ticket=ticket,
               reason=safe(request.reason, 1500), number=request.current_level + 1, count=len(request.levels),
-              level=safe(level.name, 100), waited=now - request.created_at)
-    return [SectionBlock(text=MarkdownTextObject(text=text)), decide_buttons(request.id, ids.decide_block(request.id))]
+              level=safe(level.name, 100), waited=max(now - request.created_at, timedelta(0)))
+    return [SectionBlock(text=MarkdownTextObject(text=text)),
+            decide_buttons(tr, request.id, ids.decide_block(request.id))]
 
 
 def pending(requests: Sequence[AccessRequest], zone: ZoneInfo, now: datetime, tr: Tr) -> Answer:
@@ -174,7 +175,7 @@ def nodes(found: Sequence[Requestable], text: str, tr: Tr) -> str:
     for item in found[:MAX_NODES_SHOWN]:
         name = f" {safe(item.node.name, 100)}" if item.node.name else ""
         lines.append(f"• `{escape(item.node.id)}`{name} ({item.node.account}/{item.node.region}) — "
-                     f"{safe(policy_summary(item.policy), 300)}")
+                     f"{safe(policy_summary(tr, item.policy), 300)}")
     if len(found) > MAX_NODES_SHOWN:
         lines.append(tr("… and more. Narrow it down: `/jit nodes {filter}`", filter=escape("<filter>")))
     return "\n".join(lines)

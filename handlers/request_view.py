@@ -31,6 +31,7 @@ from slack_sdk.models.views import View
 
 from core.checks import MAX_REASON, MAX_TICKET, GrantingPolicy, Requestable, node_ref
 from core.durations import format_duration
+from core.i18n import Tr
 from core.model import AccessRequest
 from core.policy.schema import ManualApprovalPolicy
 from handlers import ids
@@ -77,28 +78,30 @@ def _plain(text: str, limit: int = OPTION_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def policy_summary(policy: GrantingPolicy) -> str:
+def policy_summary(tr: Tr, policy: GrantingPolicy) -> str:
     """How a policy decides, in a few words (plain text)."""
     if isinstance(policy, ManualApprovalPolicy):
-        steps = " → ".join(level.name or f"level {i + 1}" for i, level in enumerate(policy.levels))
-        how = f"approval by {steps}"
-    else:
-        how = "approved at once"
-    return f"{policy.name}: {how}, at most {format_duration(policy.max_duration)}"
+        steps = " → ".join(level.name or tr("level {number}", number=i + 1) for i, level in enumerate(policy.levels))
+        return tr("{policy}: approval by {steps}, at most {duration}", policy=policy.name, steps=steps,
+                  duration=policy.max_duration)
+    return tr("{policy}: approved at once, at most {duration}", policy=policy.name, duration=policy.max_duration)
 
 
-def node_option(found: Requestable) -> Option:
+def node_option(tr: Tr, found: Requestable) -> Option:
+    """A node of the picker: its value is the node's reference, whatever the language."""
     node = found.node
     label = f"{node.name} ({node.id})" if node.name else node.id
-    return Option(value=node_ref(node), text=_plain(label), description=_plain(policy_summary(found.policy)))
+    return Option(value=node_ref(node), text=_plain(label), description=_plain(policy_summary(tr, found.policy)))
 
 
-def duration_option(value: timedelta, default: timedelta, maximum: timedelta) -> Option:
-    label = format_duration(value)
+def duration_option(tr: Tr, value: timedelta, default: timedelta, maximum: timedelta) -> Option:
+    """A duration to choose: labelled in the reader's language, its value the duration as ``parse`` reads it."""
     if value == default:
-        label += " (default)"
+        label = tr("{duration} (default)", duration=value)
     elif value == maximum:
-        label += " (maximum)"
+        label = tr("{duration} (maximum)", duration=value)
+    else:
+        label = tr.duration(value)
     return Option(value=format_duration(value), text=label)
 
 
@@ -108,56 +111,63 @@ def duration_block_id(policy: GrantingPolicy | None) -> str:
     return f"{ids.DURATION_BLOCK}.{hashlib.sha256(policy.name.encode()).hexdigest()[:10]}"
 
 
-def build(*, meta: Meta, choices: list[timedelta], default: timedelta, policy: GrantingPolicy | None = None,
+def _extending(tr: Tr, old: AccessRequest, zone: ZoneInfo) -> SectionBlock:
+    node = nodes_text(old.nodes, 200)
+    return SectionBlock(block_id=ids.NODE_BLOCK, text=MarkdownTextObject(text=tr(
+        "Extend *{id}* on {node}.\nYour access ends at {until}; once approved, the extension starts then, without "
+        "a gap.", id=old.id, node=node,
+        until=when(old.expires_at, zone, tr))))
+
+
+def _picker(tr: Tr, node: Requestable | None) -> InputBlock:
+    picker = ExternalDataSelectElement(
+        action_id=ids.NODE_INPUT, placeholder=tr("Type part of a node's name or id"), min_query_length=0,
+        initial_option=node_option(tr, node) if node else None)
+    return InputBlock(block_id=ids.NODE_BLOCK, label=tr("Node"), element=picker, dispatch_action=True,
+                      hint=tr("Only the nodes you may request are listed, with the policy that applies."))
+
+
+def build(tr: Tr, *, meta: Meta, choices: list[timedelta], default: timedelta, policy: GrantingPolicy | None = None,
           node: Requestable | None = None, extending: AccessRequest | None = None,
           zone: ZoneInfo | None = None) -> View:
-    """The modal. With ``extending``, the node is fixed and the extension starts when that access ends."""
-    blocks: list[Block] = []
-    if extending is not None:
-        old = extending
-        blocks.append(SectionBlock(block_id=ids.NODE_BLOCK, text=MarkdownTextObject(
-            text=f"Extend *{old.id}* on {nodes_text(old.nodes, 200)}.\n"
-                 f"Your access ends at {when(old.expires_at, zone or ZoneInfo('UTC'))}; once approved, the "
-                 "extension starts then, without a gap.")))
-    else:
-        picker = ExternalDataSelectElement(
-            action_id=ids.NODE_INPUT, placeholder="Type part of a node's name or id", min_query_length=0,
-            initial_option=node_option(node) if node else None)
-        blocks.append(InputBlock(block_id=ids.NODE_BLOCK, label="Node", element=picker, dispatch_action=True,
-                                 hint="Only the nodes you may request are listed, with the policy that applies."))
+    """The modal, in the reader's language (its values never depend on it: ``parse`` reads any). With
+    ``extending``, the node is fixed and the extension starts when that access ends."""
+    blocks: list[Block] = [_extending(tr, extending, zone or ZoneInfo("UTC")) if extending is not None
+                           else _picker(tr, node)]
     if policy is not None:
         blocks.append(ContextBlock(block_id=ids.POLICY_BLOCK, elements=[MarkdownTextObject(
-            text=f"Policy {safe(policy_summary(policy), 500)}"
+            text=tr("Policy {summary}", summary=safe(policy_summary(tr, policy), 500))
                  + (f"\n{safe(policy.description, 1000)}" if policy.description else ""))]))
     maximum = max(choices)
-    options = [duration_option(c, default, maximum) for c in choices]
+    options = [duration_option(tr, c, default, maximum) for c in choices]
     initial = next((o for o, c in zip(options, choices, strict=True) if c == default), None)
     blocks.append(InputBlock(
-        block_id=duration_block_id(policy), label="Duration",
+        block_id=duration_block_id(policy), label=tr("Duration"),
         element=StaticSelectElement(action_id=ids.DURATION_INPUT, options=options, initial_option=initial),
-        hint=None if policy else "The choices follow the policy of the node you pick."))
-    blocks.append(InputBlock(block_id=ids.REASON_BLOCK, label="Reason", element=PlainTextInputElement(
+        hint=None if policy else tr("The choices follow the policy of the node you pick.")))
+    blocks.append(InputBlock(block_id=ids.REASON_BLOCK, label=tr("Reason"), element=PlainTextInputElement(
         action_id=ids.REASON_INPUT, multiline=True, max_length=MAX_REASON,
-        placeholder="What you need to do, so that approvers can decide")))
+        placeholder=tr("What you need to do, so that approvers can decide"))))
     pattern = policy.ticket_pattern if policy else None
     ticket = extending.ticket if extending else None
     blocks.append(InputBlock(
-        block_id=ids.TICKET_BLOCK, label="Ticket", optional=not pattern,
+        block_id=ids.TICKET_BLOCK, label=tr("Ticket"), optional=not pattern,
         element=PlainTextInputElement(action_id=ids.TICKET_INPUT, max_length=MAX_TICKET, initial_value=ticket),
-        hint=f"Required by this policy: it must match {pattern}"[:150] if pattern else None))
+        hint=tr("Required by this policy: it must match {pattern}", pattern=pattern)[:150] if pattern else None))
     if policy is not None and policy.max_start_ahead is not None and extending is None:
         blocks.append(InputBlock(
-            block_id=ids.START_BLOCK, label="Start", optional=True,
+            block_id=ids.START_BLOCK, label=tr("Start"), optional=True,
             element=PlainTextInputElement(action_id=ids.START_INPUT, max_length=40, placeholder="22:00"),
-            hint=f"Empty: now. Or a later time (22:00, 2026-12-07 09:30), in the policy file's timezone, at most "
-                 f"{format_duration(policy.max_start_ahead)} ahead: approved now, granted then."[:150]))
-    return View(type="modal", callback_id=ids.REQUEST_VIEW, title="Extend access" if extending else "Request access",
-                submit="Request", close="Cancel", private_metadata=meta.dumps(), blocks=blocks)
+            hint=tr("Empty: now. Or a later time (22:00, 2026-12-07 09:30), in the policy file's timezone, at most "
+                    "{ahead} ahead: approved now, granted then.", ahead=policy.max_start_ahead)[:150]))
+    return View(type="modal", callback_id=ids.REQUEST_VIEW,
+                title=tr("Extend access") if extending else tr("Request access"),
+                submit=tr("Request"), close=tr("Cancel"), private_metadata=meta.dumps(), blocks=blocks)
 
 
-def blocked(message: str) -> View:
-    """A modal that only explains why the person cannot request access at all."""
-    return View(type="modal", title="Request access", close="Close",
+def blocked(tr: Tr, message: str) -> View:
+    """A modal that only explains why the person cannot request access at all (``message``, in their language)."""
+    return View(type="modal", title=tr("Request access"), close=tr("Close"),
                 blocks=[SectionBlock(text=MarkdownTextObject(text=f":no_entry: {safe(message, 2900)}"))])
 
 

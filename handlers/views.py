@@ -7,6 +7,7 @@ A modal carries the request it is about, and where to answer, in its ``private_m
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -19,10 +20,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from core.durations import format_duration
+from core.i18n import Catalogs, Tr
 from core.model import AccessRequest
 from handlers import ids
-from handlers.text import escape, nodes_text, safe
+from handlers.text import escape, safe, user
 
 #: a modal's field errors, by block id (Slack shows each under its input); empty when the submission is complete
 Errors = dict[str, str]
@@ -41,14 +42,17 @@ def _text(view: dict[str, Any], block: str, element: str) -> str:
 def modal_metadata(view: dict[str, Any]) -> tuple[str, str | None]:
     """(request id, response_url) from the ``private_metadata`` jitbot gave a modal; anything else it may hold
     (not JSON, not an object, odd types) reads as no request and nowhere to answer, never as an error."""
-    try:
-        meta = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        meta = {}
-    if not isinstance(meta, dict):
-        meta = {}
+    meta = _meta(view.get("private_metadata"))
     url = meta.get("response_url")
     return str(meta.get("id") or "")[:40], url if isinstance(url, str) and url.startswith("http") else None
+
+
+def _meta(text: str | None) -> dict[str, Any]:
+    try:
+        meta = json.loads(text or "{}")
+    except ValueError:
+        meta = {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def metadata(request_id: str, response_url: str | None) -> str:
@@ -56,23 +60,41 @@ def metadata(request_id: str, response_url: str | None) -> str:
     return json.dumps({"id": request_id, "response_url": response_url})
 
 
+def _in_language(private_metadata: str, tr: Tr) -> str:
+    """``private_metadata`` noting the language the modal is in: its errors (``check``) are said in it."""
+    return json.dumps({**_meta(private_metadata), "lang": tr.language})
+
+
+@cache
+def _catalogs() -> Catalogs:
+    return Catalogs()
+
+
+def modal_language(view: dict[str, Any]) -> Tr:
+    """The translator of the language a modal was built in (English when it does not say)."""
+    lang = _meta(view.get("private_metadata")).get("lang")
+    return _catalogs().get(lang if isinstance(lang, str) else None)
+
+
 class RejectModal:
     """An approver rejects a request: why."""
 
     @staticmethod
-    def build(request: AccessRequest, private_metadata: str) -> View:
+    def build(tr: Tr, request: AccessRequest, private_metadata: str) -> View:
         return View(
             type="modal",
             callback_id=ids.REJECT_VIEW,
-            title="Reject request",
-            submit="Reject",
-            close="Cancel",
-            private_metadata=private_metadata,
+            title=tr("Reject request"),
+            submit=tr("Reject"),
+            close=tr("Cancel"),
+            private_metadata=_in_language(private_metadata, tr),
             blocks=[
-                SectionBlock(text=MarkdownTextObject(
-                    text=f"Reject *{request.id}*: <@{request.requester}> on {nodes_text(request.nodes, 100)} for "
-                         f"{format_duration(request.duration)}?\n>{safe(request.reason, 2500)}")),
-                InputBlock(block_id=ids.REASON_BLOCK, label="Why?",
+                SectionBlock(text=MarkdownTextObject(text=tr(
+                    "Reject *{id}*: {who} on `{node}` for {duration}?\n>{reason}", id=request.id,
+                    who=user(request.requester), node=", ".join(escape(n.id) for n in request.nodes),
+                    duration=request.duration,
+                    reason=safe(request.reason, 2500)))),
+                InputBlock(block_id=ids.REASON_BLOCK, label=tr("Why?"),
                            element=PlainTextInputElement(action_id=ids.REASON_INPUT, multiline=True,
                                                          max_length=1000)),
             ],
@@ -80,42 +102,47 @@ class RejectModal:
 
     @staticmethod
     def check(view: dict[str, Any]) -> tuple[Errors, str]:
-        """The reason given, or the error saying it is missing."""
+        """The reason given, or the error saying it is missing (in the modal's language)."""
         reason = _text(view, ids.REASON_BLOCK, ids.REASON_INPUT)
-        return ({} if reason else {ids.REASON_BLOCK: "Please say why you reject it."}), reason
+        if reason:
+            return {}, reason
+        tr = modal_language(view)
+        return {ids.REASON_BLOCK: tr("Please say why you reject it.")}, reason
 
 
 class ReviewModal:
     """A level-1 approver reviews a break-glass use after the fact: justified or not, and what they checked."""
 
     @staticmethod
-    def build(request: AccessRequest, private_metadata: str) -> View:
+    def build(tr: Tr, request: AccessRequest, private_metadata: str) -> View:
         return View(
-            type="modal", callback_id=ids.REVIEW_VIEW, title="Review break-glass", submit="Record review",
-            close="Cancel", private_metadata=private_metadata,
+            type="modal", callback_id=ids.REVIEW_VIEW, title=tr("Review break-glass"), submit=tr("Record review"),
+            close=tr("Cancel"), private_metadata=_in_language(private_metadata, tr),
             blocks=[
-                SectionBlock(text=MarkdownTextObject(
-                    text=f"*{request.id}*: <@{request.requester}> on `{escape(request.node.id)}` for "
-                         f"{format_duration(request.duration)}, without approval.\n>{escape(request.reason)}")),
-                InputBlock(block_id=ids.VERDICT_BLOCK, label="Was it justified?", element=RadioButtonsElement(
+                SectionBlock(text=MarkdownTextObject(text=tr(
+                    "*{id}*: {who} on `{node}` for {duration}, without approval.\n>{reason}", id=request.id,
+                    who=user(request.requester), node=escape(request.node.id), duration=request.duration,
+                    reason=escape(request.reason)))),
+                InputBlock(block_id=ids.VERDICT_BLOCK, label=tr("Was it justified?"), element=RadioButtonsElement(
                     action_id=ids.VERDICT_INPUT, options=[
-                        Option(value="justified", label="Justified"),
-                        Option(value="not_justified", label="Not justified: follow up"),
+                        Option(value="justified", label=tr("Justified")),
+                        Option(value="not_justified", label=tr("Not justified: follow up")),
                     ])),
-                InputBlock(block_id=ids.NOTE_BLOCK, label="What did you check?", element=PlainTextInputElement(
+                InputBlock(block_id=ids.NOTE_BLOCK, label=tr("What did you check?"), element=PlainTextInputElement(
                     action_id=ids.NOTE_INPUT, multiline=True, max_length=1000)),
             ],
         )
 
     @staticmethod
     def check(view: dict[str, Any]) -> tuple[Errors, tuple[bool, str]]:
-        """(justified, note), or the errors saying which is missing."""
+        """(justified, note), or the errors saying which is missing (in the modal's language)."""
         verdict = _values(view).get(ids.VERDICT_BLOCK, {}).get(ids.VERDICT_INPUT, {})
         selected = (verdict.get("selected_option") or {}).get("value")
         note = _text(view, ids.NOTE_BLOCK, ids.NOTE_INPUT)
+        tr = modal_language(view)
         errors: Errors = {}
         if selected is None:
-            errors[ids.VERDICT_BLOCK] = "Say whether it was justified."
+            errors[ids.VERDICT_BLOCK] = tr("Say whether it was justified.")
         if not note:
-            errors[ids.NOTE_BLOCK] = "Say what you checked."
+            errors[ids.NOTE_BLOCK] = tr("Say what you checked.")
         return errors, (selected == "justified", note)

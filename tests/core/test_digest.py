@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.digest import Digest, Ranked, build_digest, daily_digest
+from core.i18n import ENGLISH
 from core.model import State
 from tests.fakes_core import NOW, FakeWorld, check_seeded_digest, seed_history
 
@@ -64,7 +65,7 @@ def test_blocks_of_the_seeded_digest_are_valid_and_complete() -> None:
     from tests.helpers import valid_blocks
 
     _, digest = seeded()
-    blocks = valid_blocks([b.to_dict() for b in digest_blocks(digest)])
+    blocks = valid_blocks([b.to_dict() for b in digest_blocks(ENGLISH, digest)])
     assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "jitbot daily digest · 2025-03-10",
                                                     "emoji": True}}
     text = "\n".join(str(b) for b in blocks)
@@ -76,9 +77,9 @@ def test_blocks_of_the_seeded_digest_are_valid_and_complete() -> None:
                      ":rotating_light: Needs a human", "revocation failing: RO3", "after 4 attempt(s)",
                      "`jitbot-RZZZ1`", "break-glass not reviewed: RB1"):
         assert expected in text, expected
-    assert digest_text(digest) == ("jitbot daily digest · 2025-03-10: 9 new request(s), 2 active, 2 waiting · "
-                                   "needs a human")
-    printed = plain_text(digest)
+    assert digest_text(ENGLISH, digest) == ("jitbot daily digest · 2025-03-10: 9 new request(s), 2 active, "
+                                            "2 waiting · needs a human")
+    printed = plain_text(ENGLISH, digest)
     assert "RJ1 U0ERIN001 on web-1 by U0SAM0001: use the runbook" in printed and "<@" not in printed
 
 
@@ -96,7 +97,7 @@ def test_blocks_stay_within_slack_limits_and_escape_what_people_wrote() -> None:
     world.clock.advance(minutes=1)
     digest = daily_digest(world.ctx)
     assert digest.active_total == 60 and len(digest.active) == 25 and digest.ended["rejected"] == 40
-    blocks = valid_blocks([b.to_dict() for b in digest_blocks(digest)])
+    blocks = valid_blocks([b.to_dict() for b in digest_blocks(ENGLISH, digest)])
     sections = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
     assert all(len(s) <= 3000 for s in sections)
     assert "… and 30 more" in next(s for s in sections if s.startswith("*Rejected (40)*"))

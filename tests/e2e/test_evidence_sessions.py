@@ -18,6 +18,7 @@ import pytest
 
 from core import sessions
 from core.digest import daily_digest
+from core.i18n import ENGLISH
 from core.model import NodeSession
 from fakes import cast
 from fakes.aws import FakeAws
@@ -108,7 +109,7 @@ def test_two_sessions_of_a_grant_are_on_record_with_their_log_links_everywhere(
     assert "2 session(s)" in json.dumps(home) and stack.slack.calls_to("views.publish")[-1].at >= t0
 
     clock.advance(minutes=1)  # the digest's window is half-open: [a day ago, now)
-    digest = plain_text(daily_digest(stack.runtime.ctx))
+    digest = plain_text(ENGLISH, daily_digest(stack.runtime.ctx))
     assert "Sessions opened (2 on 1 grant(s))" in digest and f"{grant.id}" in digest and "2 session(s)" in digest
 
     from bot.cli import main

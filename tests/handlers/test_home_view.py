@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.i18n import ENGLISH
 from core.model import AccessRequest, Kind, LevelSnapshot, Node, State
 from core.policy.evaluate import Verdict
 from core.policy.loader import parse_policies
@@ -62,7 +63,7 @@ def test_home_with_many_requests_stays_within_slack_limits() -> None:
         mine=[a_request(100 + i, State.ACTIVE if i % 2 else State.PENDING) for i in range(40)],
         history=[a_request(200 + i, State.REJECTED) for i in range(10)],
         now=NOW, zone=ZONE)
-    view = build(data).to_dict()
+    view = build(ENGLISH, data).to_dict()
     valid_view(view)
     assert len(view["blocks"]) <= 100
     text = json.dumps(view, ensure_ascii=False)
@@ -76,7 +77,7 @@ def test_home_with_many_requests_stays_within_slack_limits() -> None:
 
 
 def test_empty_home() -> None:
-    view = build(HomeData([], [], [], NOW, ZONE)).to_dict()
+    view = build(ENGLISH, HomeData([], [], [], NOW, ZONE)).to_dict()
     valid_view(view)
     text = json.dumps(view)
     assert "Nothing is waiting for your decision" in text and "You have no pending or active access" in text
@@ -109,14 +110,14 @@ def test_time_left() -> None:
 
 
 def test_request_modal_before_and_after_a_node_is_picked() -> None:
-    fresh = request_view.build(meta=Meta(response_url="https://hooks.example/x"),
+    fresh = request_view.build(ENGLISH, meta=Meta(response_url="https://hooks.example/x"),
                                choices=duration_choices(timedelta(hours=8), timedelta(hours=1)),
                                default=timedelta(hours=1)).to_dict()
     valid_view(fresh)
     assert Meta.loads(fresh["private_metadata"]) == Meta(response_url="https://hooks.example/x")
     production = POLICIES.manual_approval[0]
     found = Requestable(NODE, Verdict("manual", production, "Needs approval"))
-    picked = request_view.build(meta=Meta(), policy=production, node=found,
+    picked = request_view.build(ENGLISH, meta=Meta(), policy=production, node=found,
                                 choices=duration_choices(production.max_duration, production.duration_default),
                                 default=production.duration_default).to_dict()
     valid_view(picked)
@@ -132,7 +133,7 @@ def test_request_modal_before_and_after_a_node_is_picked() -> None:
 def test_extension_modal_has_no_node_picker() -> None:
     old = a_request(7, State.ACTIVE)
     production = POLICIES.manual_approval[0]
-    view = request_view.build(meta=Meta(extends=old.id), policy=production, extending=old, zone=ZONE,
+    view = request_view.build(ENGLISH, meta=Meta(extends=old.id), policy=production, extending=old, zone=ZONE,
                               choices=duration_choices(production.max_duration, production.duration_default),
                               default=production.duration_default).to_dict()
     valid_view(view)

@@ -16,6 +16,7 @@ from collections import Counter
 import pytest
 
 from core.digest import daily_digest
+from core.i18n import ENGLISH
 from core.model import AuditEvent, State
 from fakes import cast
 from fakes.aws import FakeAws
@@ -211,9 +212,9 @@ def test_lockout_ends_everything_refuses_new_requests_until_unlock(
     said(stack, DM, "locked you out of jitbot")
 
     digest = daily_digest(ctx(stack))
-    valid_blocks([b.to_dict() for b in digest_blocks(digest)])
-    assert f"{cast.ALICE} locked out by {cast.CAROL}" in plain_text(digest)
-    assert f"still locked out: {cast.ALICE} since" in plain_text(digest)
+    valid_blocks([b.to_dict() for b in digest_blocks(ENGLISH, digest)])
+    assert f"{cast.ALICE} locked out by {cast.CAROL}" in plain_text(ENGLISH, digest)
+    assert f"still locked out: {cast.ALICE} since" in plain_text(ENGLISH, digest)
 
     stack.restart()  # the lockout lives in the database
     refusals = {f"request {later} 30m please": "no request is accepted",
@@ -241,7 +242,7 @@ def test_lockout_ends_everything_refuses_new_requests_until_unlock(
             unlock.detail["group_members"]) == (cast.DAVE, cast.ALICE, REVOKE_GROUP, [cast.DAVE])
     said(stack, AUDIT, f"<@{cast.ALICE}> unlocked by <@{cast.DAVE}>")
     _auto(stack, later)  # accepted again
-    text = plain_text(daily_digest(ctx(stack)))
+    text = plain_text(ENGLISH, daily_digest(ctx(stack)))
     assert f"{cast.ALICE} unlocked by {cast.DAVE}" in text and f"still locked out: {cast.ALICE}" not in text
     figures["requests: revokers"] += 4
 
