@@ -63,14 +63,14 @@ def _file(tmp_path: Path, language: str | None = None, text: str = FILE) -> Path
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A directory of its own (no .env), no Slack or AWS configuration, an English terminal."""
     monkeypatch.chdir(tmp_path)
     for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "JIT_POLICIES", "DATABASE_URL",
                  "LC_ALL", "LC_MESSAGES", "LANGUAGE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
-    yield tmp_path
+    return tmp_path
 
 
 # -- which language ---------------------------------------------------------------------------------------
@@ -121,7 +121,8 @@ def test_policies_check_summarises_in_japanese(cli_env: Path, capsys: pytest.Cap
     assert "手動承認 'production': 全員 の" in out and "最長 4時間（既定 1時間）" in out
     assert ("    レベル 1 'SRE lead': C0SREAPPR で U0SAM0001, U0TINA001, U0CAROL01, U0DAVE001, U0RITA001, U0BOB0001, "
             "U0ALICE01 のうち 2 人。30分後にスレッドで U0CAROL01 にもエスカレーション\n") in out
-    assert "警告: 権限を持つユーザーグループ（--strict では数えません）\n  ユーザーグループ S0CONTRACT（deny[0].requesters）" in out
+    assert ("警告: 権限を持つユーザーグループ（--strict では数えません）\n"
+            "  ユーザーグループ S0CONTRACT（deny[0].requesters）") in out
     assert "注: Slack には問い合わせていません（--offline）" in out
     assert "settings:" not in out and "warnings" not in out and "note:" not in out
 
@@ -165,8 +166,8 @@ def test_explain_refuses_in_japanese(cli_env: Path, capsys: pytest.CaptureFixtur
     path = _file(cli_env)
     assert main(["policies", "explain", "--lang", "ja", "--user", "U0ALICE01", "--policies", str(path),
                  "--offline"]) == 1
-    assert capsys.readouterr().err.strip() == ("どのノードですか？ --node <ID または Name> を指定するか、仮のノードなら "
-                                               "--tags k=v,… を指定してください。")
+    assert capsys.readouterr().err.strip() == ("どのノードですか？ --node <ID または Name> を指定するか、"
+                                               "仮のノードなら --tags k=v,… を指定してください。")
     assert main(["policies", "explain", "--lang", "ja", "--user", "U0ALICE01", "--policies", str(path),
                  "--tags", "Environment"]) == 1
     assert capsys.readouterr().err.strip() == "'Environment' は key=value の形ではありません"
