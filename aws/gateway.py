@@ -93,6 +93,9 @@ class AwsGateway:
     def search(self, text: str, limit: int = 100) -> list[Node]:
         return self.nodes.search(text, limit)
 
+    def tagged(self, key: str, value: str, *, prefix: str | None = None, limit: int = 100) -> list[Node]:
+        return self.nodes.tagged(key, value, prefix=prefix, limit=limit)
+
     # -- AccessBackend -----------------------------------------------------------------------------------
     def grant(self, request: AccessRequest, expires_at: datetime, documents: Sequence[str]) -> None:
         idc = self._idc_for(request.principal_arn, cleanup=False)
@@ -123,7 +126,7 @@ class AwsGateway:
             raise errors.for_grant(err, what) from err
         except JitError as err:  # the principal's account is not configured
             raise GrantRefused(f"{what}: {err}") from None
-        log.info("granted %s on %s to %s until %s", name, request.node.id, principal.arn,
+        log.info("granted %s on %s to %s until %s", name, ",".join(n.id for n in request.nodes), principal.arn,
                  expires_at.isoformat())
 
     def revoke(self, request: AccessRequest) -> int:
@@ -132,7 +135,7 @@ class AwsGateway:
             return idc.revoke(request)
         principal = self._principal_for_cleanup(request.principal_arn)
         self._delete(principal, policy_name(request.id))
-        return terminate_sessions(self.clients, request.node, principal.owns, principal.arn)
+        return sum(terminate_sessions(self.clients, node, principal.owns, principal.arn) for node in request.nodes)
 
     def has_grant(self, request: AccessRequest) -> bool:
         idc = self._idc_for(request.principal_arn, cleanup=True)

@@ -107,7 +107,8 @@ class IdentityCenterGrants:
         user_id = _user(request.principal_arn)
         node, name = request.node, permission_set_name(request.id)
         try:
-            body = policy_json(node_policy_document(node, expires_at, documents, partition=self.config.partition,
+            body = policy_json(node_policy_document(request.nodes, expires_at, documents,
+                                                    partition=self.config.partition,
                                                     document_access_check=self._document_access_check))
         except ValueError as err:
             raise GrantRefused(str(err)) from None
@@ -137,7 +138,7 @@ class IdentityCenterGrants:
         _user(request.principal_arn, cleanup=True)
         name = permission_set_name(request.id)
         self.remove(name, request.node.account)
-        return terminate_sessions(self.clients, request.node, owned_by(name), f"{name}'s role")
+        return sum(terminate_sessions(self.clients, node, owned_by(name), f"{name}'s role") for node in request.nodes)
 
     def has_grant(self, request: AccessRequest) -> bool:
         user_id = _user(request.principal_arn, cleanup=True)
@@ -223,7 +224,8 @@ class IdentityCenterGrants:
         if arn is not None:
             return arn
         node = request.node
-        description = (f"jitbot {request.id}: SSM sessions on {node.id} ({node.account} {node.region}) until "
+        on = node.id if not request.more_nodes else f"{node.id} and {len(request.more_nodes)} other node(s)"
+        description = (f"jitbot {request.id}: SSM sessions on {on} ({node.account} {node.region}) until "
                        f"{iso_utc(expires_at)} for {request.principal_arn}")
         try:
             made = self._sso().create_permission_set(

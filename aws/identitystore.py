@@ -14,10 +14,15 @@ from aws.cache import TtlCache
 from aws.clients import Clients
 from aws.errors import describe, error_code
 from core.errors import NotFound, Unavailable
+from core.i18n import T
 from core.idc import ENTERPRISE_EXTENSION, JITNA_ATTRIBUTES, STORE_ID, IdcGroup, IdcUser
 from core.policy.schema import IdentityCenter
 
 _MISSING = frozenset({"ResourceNotFoundException"})
+
+
+def _no_answer(err: Exception) -> Unavailable:
+    return Unavailable(T("IAM Identity Center did not answer: {problem}", problem=describe(err)))
 
 
 class AwsIdentityStore:
@@ -37,7 +42,7 @@ class AwsIdentityStore:
         store, client = self._where()
         found: IdcUser | None = self._cache.get((store, "user", user_id), lambda: self._user(store, client, user_id))
         if found is None:
-            raise NotFound(f"IAM Identity Center has no user {user_id}.")
+            raise NotFound(T("IAM Identity Center has no user {user}.", user=user_id))
         return found
 
     def group(self, ref: str) -> IdcGroup | None:
@@ -68,18 +73,18 @@ class AwsIdentityStore:
     def _where(self) -> tuple[str, Any]:
         config = self._config()
         if config is None:
-            raise Unavailable("the policy file has no [identity_center] table")
+            raise Unavailable(T("the policy file has no [identity_center] table"))
         try:
             return config.identity_store_id, self._clients.identitystore(config.region)
         except (BotoCoreError, ValueError) as err:
-            raise Unavailable(f"IAM Identity Center cannot be reached: {describe(err)}") from None
+            raise Unavailable(T("IAM Identity Center cannot be reached: {problem}", problem=describe(err))) from None
 
     @staticmethod
     def _ask(load: Callable[[], Any]) -> Any:
         try:
             return load()
         except (ClientError, BotoCoreError) as err:
-            raise Unavailable(f"IAM Identity Center did not answer: {describe(err)}") from None
+            raise _no_answer(err) from None
 
     @staticmethod
     def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
@@ -99,9 +104,9 @@ class AwsIdentityStore:
                     continue
                 if error_code(err) == "ConflictException":  # the identity store holds more than one
                     return ("(several)", "(several)")
-                raise Unavailable(f"IAM Identity Center did not answer: {describe(err)}") from None
+                raise _no_answer(err) from None
             except BotoCoreError as err:
-                raise Unavailable(f"IAM Identity Center did not answer: {describe(err)}") from None
+                raise _no_answer(err) from None
             if path == "emails.value":
                 user = self.user(user_id)
                 if user.email is None or user.email.lower() != email.lower():
@@ -115,9 +120,9 @@ class AwsIdentityStore:
         except ClientError as err:
             if error_code(err) in _MISSING:
                 return None
-            raise Unavailable(f"IAM Identity Center did not answer: {describe(err)}") from None
+            raise _no_answer(err) from None
         except BotoCoreError as err:
-            raise Unavailable(f"IAM Identity Center did not answer: {describe(err)}") from None
+            raise _no_answer(err) from None
         emails = [e for e in data.get("Emails") or [] if e.get("Value")]
         primary = next((e for e in emails if e.get("Primary")), emails[0] if len(emails) == 1 else None)
         enterprise = (data.get("Extensions") or {}).get(ENTERPRISE_EXTENSION) or {}
@@ -144,4 +149,4 @@ class AwsIdentityStore:
                 raise
             return IdcGroup(str(found["GroupId"]), ref)
         except (ClientError, BotoCoreError) as err:
-            raise Unavailable(f"IAM Identity Center did not answer: {describe(err)}") from None
+            raise _no_answer(err) from None

@@ -15,28 +15,29 @@ from aws.arns import ACCOUNT_ID, INSTANCE_ID, MANAGED_ID, REGION
 from aws.clients import Clients
 from aws.errors import NodeLookupError, describe, error_code, is_transient
 from core.errors import AmbiguousNode, InvalidInput, NodeNotFound, TransientAwsError
+from core.i18n import T
 from core.model import Node
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+V = TypeVar("V")
 
 _LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 _NOT_FOUND = frozenset({"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed", "InvalidInstanceId",
                         "InvalidResourceId"})
 
 
-class TTLCache(Generic[T]):
+class TTLCache(Generic[V]):
     """A small thread-safe cache whose entries live ``ttl`` seconds (oldest dropped beyond ``size``)."""
 
     def __init__(self, ttl: float, size: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl, self._size, self._clock = ttl, size, clock
-        self._data: OrderedDict[Hashable, tuple[float, T]] = OrderedDict()
+        self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> T | None:
+    def get(self, key: Hashable) -> V | None:
         with self._lock:
             found = self._data.get(key)
             if found is None:
@@ -46,7 +47,7 @@ class TTLCache(Generic[T]):
                 return None
             return found[1]
 
-    def put(self, key: Hashable, value: T) -> None:
+    def put(self, key: Hashable, value: V) -> None:
         if self._ttl <= 0:
             return
         with self._lock:
@@ -66,8 +67,8 @@ WILDCARDS = frozenset("*?")
 
 def refuse_wildcards(text: str) -> None:
     if WILDCARDS & set(text):
-        raise InvalidInput("Node references take no wildcards (* or ?): give a node id (i-…, mi-…) or its exact "
-                           "Name; `/jit nodes <part of a name>` lists the nodes you may request.")
+        raise InvalidInput(T("Node references take no wildcards (* or ?): give a node id (i-…, mi-…) or its exact "
+                             "Name; `/jit nodes <part of a name>` lists the nodes you may request."))
 
 
 def parse_reference(reference: str) -> tuple[str | None, str | None, str]:
@@ -104,7 +105,7 @@ class NodeFinder:
         refuse_wildcards(reference)
         account, region, ident = parse_reference(reference)
         if not ident:
-            raise NodeNotFound("Which node? Give an instance id (i-…), a managed node id (mi-…) or its Name.")
+            raise NodeNotFound(T("Which node? Give an instance id (i-…), a managed node id (mi-…) or its Name."))
         region = region or self._clients.region
         key = (account, region, ident)
         cached = self._nodes.get(key)
@@ -126,8 +127,11 @@ class NodeFinder:
                     if found:
                         break
         if not found:
-            what = "node" if is_id else "EC2 instance or SSM managed node named"
-            raise NodeNotFound(f"No {what} '{ident}' in account {where} ({region}).")
+            if is_id:
+                raise NodeNotFound(T("No node '{node}' in account {account} ({region}).", node=ident, account=where,
+                                     region=region))
+            raise NodeNotFound(T("No EC2 instance or SSM managed node named '{node}' in account {account} ({region}).",
+                                 node=ident, account=where, region=region))
         if len(found) > 1:
             raise AmbiguousNode(ident, sorted(n.label for n in found))
         return found[0]
@@ -163,6 +167,34 @@ class NodeFinder:
         hits.sort(key=lambda n: (not (n.name or n.id).lower().startswith(needle), (n.name or "~").lower(),
                                  n.id))
         return hits[:max(0, limit)]
+
+    # -- tagged ------------------------------------------------------------------------------------------
+    def tagged(self, key: str, value: str, *, prefix: str | None = None, limit: int = 100) -> list[Node]:
+        """The nodes carrying ``key`` = ``value``: in the home account and every other one configured (a
+        failing other account is skipped, as in ``search``), or in the account and region ``prefix`` names."""
+        refuse_wildcards(key + value)
+        account, region, rest = parse_reference(f"{prefix}/-") if prefix else (None, None, "-")
+        if rest != "-":
+            raise InvalidInput(f"'{prefix}/' is not an account id or a region: write `tag:{key}={value}`, or "
+                               f"`<account>/<region>/tag:{key}={value}`.")
+        region = region or self._clients.region
+        if account is not None:
+            found = self._tagged(account, region, key, value)
+        else:
+            home = self._guard(self._clients.home_account, "the home account", region)
+            found = self._tagged(home, region, key, value)
+            for other in self._clients.role_arns():
+                if other != home:
+                    found += self._quietly(self._tagged, other, region, key, value) or []
+        found.sort(key=lambda n: ((n.name or "~").lower(), n.id))
+        return found[:max(0, limit)]
+
+    def _tagged(self, account: str, region: str, key: str, value: str) -> list[Node]:
+        def run() -> list[Node]:
+            nodes = self._ec2(account, region, [{"Name": f"tag:{key}", "Values": [value]}])
+            return nodes + self._managed(account, region, [{"Key": f"tag:{key}", "Values": [value]}])
+
+        return self._guard(run, f"account {account}", region)
 
     def _everything(self, account: str, region: str) -> list[Node]:
         key = (account, region)
@@ -228,7 +260,7 @@ class NodeFinder:
                               ping_status=item.get("PingStatus"), platform=item.get("PlatformType")))
         return nodes
 
-    def _guard(self, call: Callable[[], T], where: str, region: str) -> T:
+    def _guard(self, call: Callable[[], V], where: str, region: str) -> V:
         """AWS failures as the domain knows them: transient, or a standing refusal shown to the user."""
         try:
             return call()
@@ -239,7 +271,7 @@ class NodeFinder:
                                   f"{describe(err)}") from err
 
     @staticmethod
-    def _quietly(call: Callable[..., T], *args: Any) -> T | None:
+    def _quietly(call: Callable[..., V], *args: Any) -> V | None:
         """Another account is a bonus when looking around: its failures are logged, not raised."""
         try:
             return call(*args)

@@ -29,11 +29,11 @@ def iso_utc(moment: datetime) -> str:
 
 def grant_policy_document(request: AccessRequest, expires_at: datetime, documents: Sequence[str],
                           *, document_access_check: bool = True) -> dict[str, Any]:
-    """The policy that lets ``request.principal_arn`` open sessions on ``request.node`` until ``expires_at``.
+    """The policy that lets ``request.principal_arn`` open sessions on ``request.nodes`` until ``expires_at``.
 
-    * ``ssm:StartSession`` on the node and on each allowed session document. With ``document_access_check``
-      (``ssm:SessionDocumentAccessCheck``) a session that names no document is checked against the default
-      document too, so only the listed documents can be used.
+    * ``ssm:StartSession`` on each node of the request (one statement lists them all) and on each allowed session
+      document. With ``document_access_check`` (``ssm:SessionDocumentAccessCheck``) a session that names no
+      document is checked against the default document too, so only the listed documents can be used.
     * ``ssm:TerminateSession`` / ``ssm:ResumeSession`` on the principal's own sessions: AWS tags every session
       with ``aws:ssmmessages:session-id`` = the starter's ``aws:userid``, which works for users and for role
       sessions alike (``${aws:username}`` exists for users only).
@@ -43,22 +43,25 @@ def grant_policy_document(request: AccessRequest, expires_at: datetime, document
     Raises ``ValueError`` for an unusable principal ARN or document name.
     """
     principal = parse_principal(request.principal_arn)
-    return node_policy_document(request.node, expires_at, documents, partition=principal.partition,
+    return node_policy_document(request.nodes, expires_at, documents, partition=principal.partition,
                                 document_access_check=document_access_check)
 
 
-def node_policy_document(node: Node, expires_at: datetime, documents: Sequence[str], *, partition: str = "aws",
-                         document_access_check: bool = True) -> dict[str, Any]:
+def node_policy_document(nodes: Sequence[Node], expires_at: datetime, documents: Sequence[str], *,
+                         partition: str = "aws", document_access_check: bool = True) -> dict[str, Any]:
     """The statements of ``grant_policy_document`` for whoever carries them: an IAM role or user's inline policy,
-    or an Identity Center permission set's (``aws/identity_center.py``). Raises ``ValueError`` for a bad
-    document name."""
+    or an Identity Center permission set's (``aws/identity_center.py``). ``nodes`` are in one account and region
+    (``core.selection``). Raises ``ValueError`` for a bad document name, or nodes in several places."""
     if not documents:
         raise ValueError("no session documents to allow")
+    node = nodes[0]
+    if any((other.account, other.region) != (node.account, node.region) for other in nodes):
+        raise ValueError("one grant's nodes must be in one account and region")
     until = {"DateLessThan": {"aws:CurrentTime": iso_utc(expires_at)}}
     part = partition
     desktop = REMOTE_DESKTOP in documents
     names = [d for d in documents if d != REMOTE_DESKTOP] + ([REMOTE_DESKTOP_DOCUMENT] if desktop else [])
-    resources = [node_arn(node.id, partition=part, region=node.region, account=node.account)]
+    resources = [node_arn(n.id, partition=part, region=n.region, account=n.account) for n in nodes]
     for name in dict.fromkeys(names):  # keep order, drop duplicates
         resources.append(document_arn(name, partition=part, region=node.region, account=node.account))
     start_condition: dict[str, Any] = dict(until)

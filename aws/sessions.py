@@ -60,35 +60,42 @@ _OVER = frozenset({"Terminated", "Failed"})
 
 def find_sessions(clients: Clients, request: AccessRequest, owns: Callable[[str], bool], since: datetime,
                   until: datetime | None, logs: SessionLogs | None = None) -> list[NodeSession]:
-    """The sessions on the request's node whose ``Owner`` ``owns`` accepts and that started between ``since`` and
+    """The sessions on the request's nodes whose ``Owner`` ``owns`` accepts and that started between ``since`` and
     ``until`` (None: any time since), active and ended, each with where its log is (``logs``). Every failure is a
     ``TransientAwsError``."""
-    node = request.node
-    what = f"reading the sessions on {node.id}"
     found: dict[str, NodeSession] = {}
-    try:
-        ssm = clients.ssm(node.account, node.region)
-        paginator = ssm.get_paginator("describe_sessions")
-        after = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for state in ("Active", "History"):
-            filters: list[Any] = [{"key": "Target", "value": node.id}, {"key": "InvokedAfter", "value": after}]
-            for page in paginator.paginate(State=state, Filters=filters):
-                for session in page.get("Sessions", []):
-                    started = session.get("StartDate")
-                    if not owns(session.get("Owner", "")) or "SessionId" not in session:
-                        continue
-                    if started is not None and (started < since or (until is not None and started > until)):
-                        continue
-                    found[session["SessionId"]] = _record(request, session, logs)
-    except (ClientError, BotoCoreError, JitError) as err:
-        raise errors.transient(err, what) from err
+    for node in request.nodes:
+        what = f"reading the sessions on {node.id}"
+        try:
+            _on_node(clients, request, node, owns, (since, until), logs, found)
+        except (ClientError, BotoCoreError, JitError) as err:
+            raise errors.transient(err, what) from err
     return sorted(found.values(), key=lambda s: (s.started_at or since, s.id))
 
 
-def _record(request: AccessRequest, session: Mapping[str, Any], logs: SessionLogs | None) -> NodeSession:
+def _on_node(clients: Clients, request: AccessRequest, node: Node, owns: Callable[[str], bool],
+             window: tuple[datetime, datetime | None], logs: SessionLogs | None,
+             found: dict[str, NodeSession]) -> None:
+    since, until = window
+    ssm = clients.ssm(node.account, node.region)
+    paginator = ssm.get_paginator("describe_sessions")
+    after = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for state in ("Active", "History"):
+        filters: list[Any] = [{"key": "Target", "value": node.id}, {"key": "InvokedAfter", "value": after}]
+        for page in paginator.paginate(State=state, Filters=filters):
+            for session in page.get("Sessions", []):
+                started = session.get("StartDate")
+                if not owns(session.get("Owner", "")) or "SessionId" not in session:
+                    continue
+                if started is not None and (started < since or (until is not None and started > until)):
+                    continue
+                found[session["SessionId"]] = _record(request, node, session, logs)
+
+
+def _record(request: AccessRequest, node: Node, session: Mapping[str, Any], logs: SessionLogs | None) -> NodeSession:
     status = str(session.get("Status", ""))
     ended = session.get("EndDate") if status in _OVER or session.get("EndDate") else None
-    where, url = logs.link(request.node, session["SessionId"]) if logs is not None else (None, None)
+    where, url = logs.link(node, session["SessionId"]) if logs is not None else (None, None)
     return NodeSession(id=session["SessionId"], request_id=request.id, owner=str(session.get("Owner", "")),
                        status=status, document=session.get("DocumentName"), started_at=session.get("StartDate"),
                        ended_at=ended, log=where, log_url=url)

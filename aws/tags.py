@@ -13,6 +13,7 @@ from aws.cache import TtlCache
 from aws.clients import Clients
 from aws.errors import describe
 from core.errors import JitError, Unavailable
+from core.i18n import T
 
 
 class IamPrincipalTags:
@@ -28,7 +29,6 @@ class IamPrincipalTags:
             principal = parse_principal(principal_arn)
         except ValueError as err:
             raise Unavailable(str(err)) from None
-        what = f"reading the tags of {principal.arn}"
         try:
             iam = self._clients.iam(principal.account)
             if principal.kind == "role":
@@ -37,6 +37,8 @@ class IamPrincipalTags:
                 pages = iam.get_paginator("list_user_tags").paginate(UserName=principal.name)
             return {tag["Key"]: tag["Value"] for page in pages for tag in page.get("Tags", [])}
         except (ClientError, BotoCoreError) as err:
-            raise Unavailable(f"{what}: {describe(err)}") from None
+            raise Unavailable(T("reading the tags of {arn}: {problem}", arn=principal.arn,
+                                problem=describe(err))) from None
         except JitError as err:  # the principal's account is not configured
-            raise Unavailable(f"{what}: {err}") from None
+            raise Unavailable(T("reading the tags of {arn}: {problem}", arn=principal.arn,
+                                problem=err.message)) from None

@@ -83,6 +83,9 @@ class InstantAws:
     def search(self, text: str, limit: int = 100) -> list[Any]:
         return []
 
+    def tagged(self, key: str, value: str, *, prefix: str | None = None, limit: int = 100) -> list[Any]:
+        return []
+
     def grant(self, request: Any, expires_at: Any, documents: Sequence[str]) -> None:
         return None
 

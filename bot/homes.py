@@ -8,24 +8,52 @@ home is rendered by ``handlers.home.publish``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from functools import partial
 
 from slack_sdk import WebClient
 
 from core.approvals import deciders
 from core.context import Context
-from core.errors import Undelivered
+from core.errors import JitError, Undelivered
+from core.idc import is_idc_group
 from core.model import AccessRequest, Decision, Event, MessageRef
+from core.oncall import is_on_call
 from core.ports import Notifier
 from handlers import home
-from handlers.refresher import HomeRefresher, HomeViews
+from handlers.refresher import HOME_WATCH, HomeRefresher, HomeViews
+
+log = logging.getLogger(__name__)
+
+
+def concerned(ctx: Context, views: HomeViews | None,
+              watch: timedelta = HOME_WATCH) -> Callable[[Iterable[str]], frozenset[str]]:
+    """The Slack users ``principals`` name, for their App Homes: users and Slack user groups' members
+    (``Context.expand``); and, since an Identity Center group or an on-call schedule has no Slack members to list,
+    those of the people looking at their home now (``views``) whom such an entry names (``Context.includes``).
+    When Identity Center or the on-call provider cannot be asked, those homes wait for their next opening."""
+    def expand(principals: Iterable[str]) -> frozenset[str]:
+        entries = list(principals)
+        users = set(ctx.expand(entries))
+        indirect = [p for p in entries if is_idc_group(p) or is_on_call(p)]
+        if not indirect or views is None:
+            return frozenset(users)
+        for user in views.recent(ctx.clock.now() - watch) - users:
+            try:
+                if ctx.includes(user, indirect):
+                    users.add(user)
+            except JitError as err:  # Unavailable: Identity Center or the on-call provider did not answer
+                log.info("App Home of %s not refreshed: %s", user, err)
+        return frozenset(users)
+    return expand
 
 
 def home_refresher(ctx: Context, client: WebClient, views: HomeViews | None) -> HomeRefresher:
     """Republishes homes rendered from ``ctx``; ``views`` (who opened their home when) limits it to the homes
     being looked at, without it every concerned home is republished."""
-    return HomeRefresher(ctx.expand, partial(home.publish, ctx, client), views=views, now=ctx.clock.now)
+    return HomeRefresher(concerned(ctx, views), partial(home.publish, ctx, client), views=views, now=ctx.clock.now)
 
 
 class RefreshingHomes:

@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core.errors import NotFound, Unavailable
-from core.oncall import is_on_call, schedule_of
+from core.i18n import T, Text
+from core.oncall import PAGERDUTY_PREFIX, is_pagerduty, schedule_of
 from core.policy import PolicyFile
 from core.ports import OnCall
 
@@ -44,7 +45,9 @@ class PagerDutyOnCall:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
 
-    def on_call(self, schedule_id: str) -> frozenset[str]:
+    def on_call(self, entry: str) -> frozenset[str]:
+        """Who is on call for a ``pagerduty:`` entry's schedule (a bare schedule id is taken as well)."""
+        schedule_id = entry.removeprefix(PAGERDUTY_PREFIX)
         with self._lock:
             cached = self._cache.get(schedule_id)
         if cached is not None and time.monotonic() - cached[0] < self._ttl:
@@ -62,7 +65,7 @@ class PagerDutyOnCall:
             "Authorization": f"Token token={self._token}",
             "Accept": "application/vnd.pagerduty+json;version=2",
         })
-        reason = "no answer"
+        reason: Text | str = T("no answer")
         for attempt in range(ATTEMPTS):
             try:
                 with urllib.request.urlopen(request, timeout=self._timeout) as answer:  # noqa: S310
@@ -70,10 +73,11 @@ class PagerDutyOnCall:
                 return frozenset(str(u["email"]).lower() for u in body.get("users", []) if u.get("email"))
             except urllib.error.HTTPError as err:
                 if err.code == 404:
-                    raise NotFound(f"PagerDuty has no schedule {schedule_id}.") from None
+                    raise NotFound(T("PagerDuty has no schedule {schedule}.", schedule=schedule_id)) from None
                 if err.code in (401, 403):
-                    raise Unavailable(f"PagerDuty refused jitbot's token (HTTP {err.code}), so jitbot cannot tell "
-                                      f"who is on call for schedule {schedule_id}; nothing was decided.") from None
+                    raise Unavailable(T("PagerDuty refused jitbot's token (HTTP {code}), so jitbot cannot tell who "
+                                        "is on call for schedule {schedule}; nothing was decided.",
+                                        code=str(err.code), schedule=schedule_id)) from None
                 reason = f"HTTP {err.code}"
                 if err.code != 429 and err.code < 500:
                     break
@@ -81,8 +85,8 @@ class PagerDutyOnCall:
                 reason = str(getattr(err, "reason", err)) or type(err).__name__
             if attempt + 1 < ATTEMPTS:
                 time.sleep(0.2)
-        raise Unavailable(f"PagerDuty could not be asked who is on call for schedule {schedule_id} ({reason}); "
-                          "nothing was decided, try again in a moment.")
+        raise Unavailable(T("PagerDuty could not be asked who is on call for schedule {schedule} ({reason}); nothing "
+                            "was decided, try again in a moment.", schedule=schedule_id, reason=reason))
 
 
 # --- jitbot policies check ------------------------------------------------------------------------------------
@@ -95,10 +99,10 @@ def schedule_problems(policies: PolicyFile, on_call: OnCall) -> tuple[list[str],
     found: list[str] = []
     for where, entries in policies.principal_lists():
         for index, entry in enumerate(entries):
-            if not is_on_call(entry):
+            if not is_pagerduty(entry):
                 continue
             try:
-                people = on_call.on_call(schedule_of(entry))
+                people = on_call.on_call(entry)
             except NotFound:
                 errors.append(f"{where}[{index}]: '{entry}': PagerDuty has no schedule {schedule_of(entry)} (or the "
                               "token cannot see it)")
@@ -110,7 +114,7 @@ def schedule_problems(policies: PolicyFile, on_call: OnCall) -> tuple[list[str],
 
 def report(policies: PolicyFile, settings: Settings, offline: bool) -> tuple[list[str], list[str], list[str]]:
     """(errors, warnings, notes) of ``policies check`` about the file's ``pagerduty:`` entries."""
-    if not any(is_on_call(e) for _, entries in policies.principal_lists() for e in entries):
+    if not any(is_pagerduty(e) for _, entries in policies.principal_lists() for e in entries):
         return [], [], []
     token = settings.secret("pagerduty_token")
     if offline or token is None:

@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 
 
 def _continuous(policy: AutoApprovalPolicy | ManualApprovalPolicy, tr: Tr) -> str:
-    """The limits beyond max_duration: continuous access through extensions, how far ahead a start may be."""
+    """The limits beyond max_duration: continuous access through extensions, how far ahead a start may be, how
+    many nodes one request may name."""
     ahead = tr(", scheduled up to {duration} ahead", duration=policy.max_start_ahead) if policy.max_start_ahead else ""
+    ahead += tr(", up to {count} nodes per request", count=policy.max_nodes) if policy.max_nodes > 1 else ""
     if policy.max_continuous is None:
         return ahead
     return tr(", at most {duration} continuous with extensions", duration=policy.max_continuous) + ahead
@@ -354,16 +356,17 @@ def _check(args: argparse.Namespace) -> int:
             if idc_errors:
                 _section(tr("errors: IAM Identity Center"), idc_errors, sys.stderr)
                 code = 1
-    from bot import pagerduty
+    from bot import opsgenie, pagerduty
 
-    pd_errors, pd_warnings, pd_notes = pagerduty.report(policies, settings, args.offline)
-    if pd_warnings:
-        _section(tr("warnings: PagerDuty"), pd_warnings)
-        code = 2 if args.strict else code
-    if pd_errors:
-        _section(tr("errors: PagerDuty"), pd_errors, sys.stderr)
-        code = 1
-    print("\n".join(f"\n{n}" for n in pd_notes), end="\n" if pd_notes else "")
+    for provider, module in (("PagerDuty", pagerduty), ("Opsgenie", opsgenie)):
+        oc_errors, oc_warnings, oc_notes = module.report(policies, settings, args.offline)
+        if oc_warnings:
+            _section(tr("warnings: {provider}", provider=provider), oc_warnings)
+            code = 2 if args.strict else code
+        if oc_errors:
+            _section(tr("errors: {provider}", provider=provider), oc_errors, sys.stderr)
+            code = 1
+        print("\n".join(f"\n{n}" for n in oc_notes), end="\n" if oc_notes else "")
     groups = group_warnings(policies, tr)
     if groups:  # not counted by --strict: true of every file that names a group, however well it is managed
         _section(tr("warnings: user groups with authority (not counted by --strict)"), groups)

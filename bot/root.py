@@ -150,17 +150,28 @@ def sso_portal(gateway: Any) -> SsoPortal | None:
     return SsoPortal(config.portal_url, config.region) if config is not None else None
 
 
-# -- PagerDuty ------------------------------------------------------------------------------------------------------
-def on_call(settings: Settings, clock: Clock) -> OnCall | None:
-    """Who is on call, from PagerDuty's REST API at ``PAGERDUTY_API_URL`` with ``PAGERDUTY_TOKEN``; None without a
-    token (``pagerduty:`` entries then refuse, saying PagerDuty is not configured)."""
-    token = settings.secret("pagerduty_token")
-    if token is None:
-        return None
-    from bot.pagerduty import PagerDutyOnCall
+# -- on-call schedules: PagerDuty, Opsgenie -----------------------------------------------------------------------
+def on_call(settings: Settings, clock: Clock) -> OnCall:
+    """Who is on call: ``pagerduty:`` entries from PagerDuty's REST API (``PAGERDUTY_API_URL``, ``PAGERDUTY_TOKEN``),
+    ``opsgenie:`` entries from Opsgenie's (``OPSGENIE_API_URL``, ``OPSGENIE_API_KEY``); an entry whose provider has
+    no key refuses, saying so."""
+    from core.oncall import OnCallRouter
 
-    return PagerDutyOnCall(token, settings.pagerduty_api_url, clock.now,
-                           cache_seconds=settings.pagerduty_cache_seconds)
+    pagerduty: OnCall | None = None
+    opsgenie: OnCall | None = None
+    token = settings.secret("pagerduty_token")
+    if token is not None:
+        from bot.pagerduty import PagerDutyOnCall
+
+        pagerduty = PagerDutyOnCall(token, settings.pagerduty_api_url, clock.now,
+                                    cache_seconds=settings.pagerduty_cache_seconds)
+    key = settings.secret("opsgenie_api_key")
+    if key is not None:
+        from bot.opsgenie import OpsgenieOnCall
+
+        opsgenie = OpsgenieOnCall(key, settings.opsgenie_api_url, clock.now,
+                                  cache_seconds=settings.opsgenie_cache_seconds)
+    return OnCallRouter(pagerduty, opsgenie)
 
 
 # -- the domain's Context ---------------------------------------------------------------------------------------

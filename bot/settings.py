@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     pagerduty_api_url: str = "https://api.pagerduty.com"
     #: how long an answer about who is on call is reused (at most a minute; 0: every decision asks PagerDuty)
     pagerduty_cache_seconds: float = Field(default=60.0, ge=0, le=60)
+    #: an Opsgenie API integration's key with only the Read right: ``opsgenie:<schedule>`` entries are read with it
+    #: (bot/opsgenie.py)
+    opsgenie_api_key: SecretStr | None = None
+    #: Opsgenie's REST API: ``https://api.eu.opsgenie.com`` for an EU account (a stand-in's address in tests)
+    opsgenie_api_url: str = "https://api.opsgenie.com"
+    #: how long an answer about who is on call is reused (at most a minute; 0: every decision asks Opsgenie)
+    opsgenie_cache_seconds: float = Field(default=60.0, ge=0, le=60)
     #: where Slack's response_url hooks live when not at ``https://hooks.slack.com`` nor ``hooks.<SLACK_API_URL's
     #: host>``: only for a Slack stand-in (the benchmarks' answer receiver); answers go to no other address
     slack_hooks_url: str | None = None
@@ -47,7 +54,7 @@ class Settings(BaseSettings):
     http_threads: int = Field(default=16, ge=1, le=256)
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "jitbot_webhook_secret",
-                     "pagerduty_token", mode="before")
+                     "pagerduty_token", "opsgenie_api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """An empty or blank secret is no secret: treated as unset (``jitbot serve`` then refuses to start),
@@ -57,6 +64,6 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     def secret(self, name: Literal["slack_bot_token", "slack_signing_secret", "slack_app_token",
-                                   "jitbot_webhook_secret", "pagerduty_token"]) -> str | None:
+                                   "jitbot_webhook_secret", "pagerduty_token", "opsgenie_api_key"]) -> str | None:
         value = getattr(self, name)
         return value.get_secret_value() if value is not None else None

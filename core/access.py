@@ -30,6 +30,7 @@ from core.continuous import refusal_at_grant, superseded_reason
 from core.documents import documents_for
 from core.durations import backoff, format_duration
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError
+from core.i18n import T
 from core.model import AccessRequest, Changes, Event, Expect, Notice, State, ended_notice
 from core.outbox import flush
 from core.ports import UnitOfWork
@@ -335,19 +336,19 @@ def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:
     it: the lease must be free)."""
     request = ctx.load(request_id)
     if request.requester != actor:
-        raise NotAllowed("Only the requester can cancel a request.")
+        raise NotAllowed(T("Only the requester can cancel a request."))
     now = ctx.clock.now()
     scheduled = request.state is State.APPROVED and request.scheduled(now)
     if request.state is not State.PENDING and not scheduled:
-        raise Conflict(f"Request {request_id} is {request.state.value}; only pending requests, and scheduled ones "
-                       "before their start, can be cancelled.")
+        raise Conflict(T("Request {id} is {state}; only pending requests, and scheduled ones before their start, "
+                         "can be cancelled.", id=request_id, state=request.state.words))
     with ctx.uow() as uow:
         ok = transition(uow, request, State.CANCELLED, actor=actor, action=Action.CANCELLED, at=now,
                         say=Say(Notice.CANCELLED, actor=actor), expect=Expect(lease_free_at=now if scheduled else None),
                         changes=Changes(ended_at=now, ended_by=actor, end_reason="cancelled by the requester"))
         uow.commit()
     if not ok:
-        raise Conflict(f"Request {request_id} changed meanwhile; it can no longer be cancelled.")
+        raise Conflict(T("Request {id} changed meanwhile; it can no longer be cancelled.", id=request_id))
     flush(ctx, request_id)
     return ctx.load(request_id)
 
@@ -355,11 +356,11 @@ def cancel(ctx: Context, request_id: str, actor: str) -> AccessRequest:
 def release(ctx: Context, request_id: str, actor: str) -> AccessRequest:
     request = ctx.load(request_id)
     if request.requester != actor:
-        raise NotAllowed("Only the requester can release their access; approvers use `/jit revoke`.")
+        raise NotAllowed(T("Only the requester can release their access; approvers use `/jit revoke`."))
     link = carrier(ctx, request)
     ended = _end(ctx, link, State.REVOKED, actor=actor, reason="released by the requester")
     if ended is None:
-        raise Conflict(f"Request {link.id} ended meanwhile.")
+        raise Conflict(T("Request {id} ended meanwhile.", id=link.id))
     return ended
 
 
@@ -367,17 +368,17 @@ def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequ
     request = ctx.load(request_id)
     approvers = [a for level in request.levels for a in level.approvers]
     if actor == request.requester or not ctx.includes(actor, approvers):
-        raise NotAllowed(f"Only an approver of policy '{request.policy}' (other than the requester) can "
-                         "revoke this access.")
+        raise NotAllowed(T("Only an approver of policy '{policy}' (other than the requester) can revoke this "
+                           "access.", policy=request.policy))
     user = ctx.directory.user(actor)
     if user.deleted or user.is_bot:  # as for approvals: a deactivated account's leftover session acts no more
-        raise NotAllowed("Your Slack account cannot revoke access.")
+        raise NotAllowed(T("Your Slack account cannot revoke access."))
     if not reason.strip():
-        raise InvalidInput("Say why: `/jit revoke <id> <reason>`.")
+        raise InvalidInput(T("Say why: `/jit revoke <id> <reason>`."))
     link = carrier(ctx, request)  # the link an extension took over: its access goes on in that extension
     ended = _end(ctx, link, State.REVOKED, actor=actor, reason=" ".join(reason.split())[:1000])
     if ended is None:
-        raise Conflict(f"Request {link.id} ended meanwhile.")
+        raise Conflict(T("Request {id} ended meanwhile.", id=link.id))
     return ended
 
 

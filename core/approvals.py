@@ -10,15 +10,18 @@ from core.audit import Action
 from core.context import Context, Say, owe, owe_level, owe_update, record, transition
 from core.durations import format_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from core.i18n import T, Text
 from core.model import KEEP, AccessRequest, Changes, Decision, Event, Expect, LevelSnapshot, Notice, State
 from core.outbox import flush
 from core.policy.schema import Level
+from core.words import series
 
 
 @dataclass(frozen=True)
 class Outcome:
     request: AccessRequest
-    message: str
+    #: what the click did, for the approver (``tr.text(outcome.message)``)
+    message: Text
     level_done: bool = False
 
 
@@ -68,6 +71,12 @@ def eligible_now(ctx: Context, request: AccessRequest, index: int, user_id: str)
             and ctx.includes(user_id, deciders(current, escalated)))
 
 
+def _offered(request_id: str, asked: timedelta, offered: list[timedelta]) -> Text:
+    none = T("none")
+    return T("Request {id} asks for {duration}; you can approve it for less only by one of the durations offered "
+             "({offered}).", id=request_id, duration=asked, offered=series(offered, none))
+
+
 def check_approver(ctx: Context, request: AccessRequest, actor: str,
                    decisions: list[Decision], *, approve: bool = True, locked: bool | None = None) -> None:
     """Raise ``NotAllowed``/``Conflict`` unless ``actor`` may decide on the request's current level now.
@@ -79,36 +88,41 @@ def check_approver(ctx: Context, request: AccessRequest, actor: str,
     """
     level = request.level
     if level is None:
-        raise Conflict(f"Request {request.id} is already {request.state.value.replace('_', ' ')}; "
-                       "nothing to decide.")
+        raise Conflict(T("Request {id} is already {state}; nothing to decide.", id=request.id,
+                         state=request.state.words))
     if actor == request.requester:
-        raise NotAllowed("You cannot approve or reject your own request.")
+        raise NotAllowed(T("You cannot approve or reject your own request."))
     user = ctx.directory.user(actor)
     if user.deleted or user.is_bot:
-        raise NotAllowed("Your Slack account cannot approve requests.")
+        raise NotAllowed(T("Your Slack account cannot approve requests."))
     for done in decisions:
         if done.approver == actor:
-            raise NotAllowed(f"You already decided at level {done.level + 1} of request {request.id}; "
-                             "one person counts at one level at most.")
+            raise NotAllowed(T("You already decided at level {level} of request {id}; one person counts at one "
+                               "level at most.", level=done.level + 1, id=request.id))
     number = request.current_level + 1
     if not ctx.includes(actor, deciders(level, request.escalated(request.current_level))):
-        later = " (and, once it is escalated, its fallback approvers)" if level.escalate_to else ""
-        raise NotAllowed(f"Only the approvers of level {number} ('{level.name}'){later} "
-                         f"can decide on request {request.id} now.")
+        if level.escalate_to:
+            raise NotAllowed(T("Only the approvers of level {number} ('{level}') (and, once it is escalated, its "
+                               "fallback approvers) can decide on request {id} now.", number=number,
+                               level=level.name, id=request.id))
+        raise NotAllowed(T("Only the approvers of level {number} ('{level}') can decide on request {id} now.",
+                           number=number, level=level.name, id=request.id))
     if level_in_force(ctx, request, request.current_level) is None:
         if approve:
-            raise NotAllowed(f"Request {request.id} can no longer be approved: policy '{request.policy}' no longer "
-                             f"has level {number} (the policy file changed: the policy was removed, renamed or "
-                             "lost that level). You can still reject it; the requester may ask again.")
+            raise NotAllowed(T("Request {id} can no longer be approved: policy '{policy}' no longer has level "
+                               "{number} (the policy file changed: the policy was removed, renamed or lost that "
+                               "level). You can still reject it; the requester may ask again.", id=request.id,
+                               policy=request.policy, number=number))
     elif not eligible_now(ctx, request, request.current_level, actor):
-        raise NotAllowed(f"You are no longer an approver of level {number} ('{level.name}') of policy "
-                         f"'{request.policy}' (the policy file changed), so you cannot decide on request "
-                         f"{request.id}.")
+        raise NotAllowed(T("You are no longer an approver of level {number} ('{level}') of policy '{policy}' (the "
+                           "policy file changed), so you cannot decide on request {id}.", number=number,
+                           level=level.name, policy=request.policy, id=request.id))
     if locked is None:
         with ctx.uow() as uow:
             locked = uow.repo.lockout(actor) is not None
     if locked:
-        raise NotAllowed("You are locked out of jitbot, and cannot decide on requests until a revoker unlocks you.")
+        raise NotAllowed(T("You are locked out of jitbot, and cannot decide on requests until a revoker unlocks "
+                           "you."))
 
 
 def check_decider(ctx: Context, request_id: str, actor: str, *, approve: bool = True) -> AccessRequest:
@@ -118,7 +132,7 @@ def check_decider(ctx: Context, request_id: str, actor: str, *, approve: bool = 
         request = uow.repo.get(request_id)
         decisions = uow.repo.decisions(request_id) if request else []
     if request is None:
-        raise NotFound(f"There is no request {request_id}.")
+        raise NotFound(T("There is no request {id}.", id=request_id))
     check_approver(ctx, request, actor, decisions, approve=approve)
     return request
 
@@ -133,15 +147,14 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
         decisions = uow.repo.decisions(request_id) if request is not None else []
         locked = uow.repo.lockout(actor) is not None
     if request is None:
-        raise NotFound(f"There is no request {request_id}.")
+        raise NotFound(T("There is no request {id}.", id=request_id))
     check_approver(ctx, request, actor, decisions, approve=approve, locked=locked)
     comment = " ".join((comment or "").split())[:1000] or None
     if not approve and not comment:
-        raise InvalidInput("A rejection needs a reason.")
+        raise InvalidInput(T("A rejection needs a reason."))
     if duration is not None and (not approve or duration not in shorter_durations(request.duration)):
-        offered = ", ".join(format_duration(d) for d in shorter_durations(request.duration)) or "none"
-        raise InvalidInput(f"Request {request_id} asks for {format_duration(request.duration)}; you can approve it "
-                           f"for less only by one of the durations offered ({offered}).")
+        offered = list(shorter_durations(request.duration))
+        raise InvalidInput(_offered(request_id, request.duration, offered))
     level_index = request.current_level
     level = request.levels[level_index]
     escalated = request.escalated(level_index)
@@ -152,11 +165,11 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
     with ctx.uow() as uow:
         fresh = uow.repo.get(request_id, for_update=True)
         if fresh is None or fresh.state is not State.PENDING or fresh.current_level != level_index:
-            raise Conflict(f"Request {request_id} changed while you were deciding; it is now "
-                           f"{fresh.state.value if fresh else 'gone'}.")
+            raise Conflict(T("Request {id} changed while you were deciding; it is now {state}.", id=request_id,
+                             state=fresh.state.words if fresh else T("gone")))
         decision = Decision(request_id, level_index, actor, approve, now, comment, duration)
         if not uow.repo.add_decision(decision):
-            raise NotAllowed(f"You already decided on request {request_id}.")
+            raise NotAllowed(T("You already decided on request {id}.", id=request_id))
         chose = {"duration": format_duration(duration)} if duration is not None else {}
         record(uow, request_id, actor, Action.APPROVE if approve else Action.REJECT, now, level=level_index,
                level_name=level.name, comment=comment, eligible_by=eligible_by, **chose)
@@ -194,9 +207,9 @@ def decide(ctx: Context, request_id: str, actor: str, approve: bool, comment: st
     outcome = _after(ctx, after, level_index, approve, done, final, count)
     if duration is None:
         return outcome
-    return Outcome(outcome.request, f"You approved for {format_duration(duration)} (asked: "
-                   f"{format_duration(request.duration)}; the grant is the shortest any approver chose). "
-                   + outcome.message, outcome.level_done)
+    return Outcome(outcome.request, T("You approved for {duration} (asked: {asked}; the grant is the shortest any "
+                                      "approver chose). {outcome}", duration=duration, asked=request.duration,
+                                      outcome=outcome.message), outcome.level_done)
 
 
 def _after(ctx: Context, request: AccessRequest, level_index: int, approve: bool, done: bool, final: bool,
@@ -204,27 +217,31 @@ def _after(ctx: Context, request: AccessRequest, level_index: int, approve: bool
     """What the click did, said to the approver; the last approval grants (the lease is this worker's)."""
     level = request.levels[level_index]
     if not approve:
-        return Outcome(request, f"You rejected request {request.id}.", True)
+        return Outcome(request, T("You rejected request {id}.", id=request.id), True)
     if not done:
         left = level.required - count
-        return Outcome(request, f"Approved. Level {level_index + 1} ('{level.name}') still needs {left} "
-                       f"more approval(s).")
+        return Outcome(request, T("Approved. Level {number} ('{level}') still needs {left} more approval(s).",
+                                  number=level_index + 1, level=level.name, left=left))
     if not final:
-        return Outcome(request, f"Approved. Level {level_index + 1} is complete; level {level_index + 2} "
-                       f"('{request.levels[level_index + 1].name}') has been asked.", True)
+        return Outcome(request, T("Approved. Level {number} is complete; level {next} ('{level}') has been asked.",
+                                  number=level_index + 1, next=level_index + 2,
+                                  level=request.levels[level_index + 1].name), True)
     if activate(ctx, request.id, claimed=True) is not None:
-        return Outcome(request, f"Approved. Request {request.id} is fully approved and access was granted.", True)
+        return Outcome(request, T("Approved. Request {id} is fully approved and access was granted.", id=request.id),
+                       True)
     return _not_granted(ctx.load(request.id))
 def _not_granted(request: AccessRequest) -> Outcome:
     """The last approval is recorded but the grant is not in place: say so, never "access was granted"."""
     if request.state is State.FAILED:
-        return Outcome(request, f"Approved, but AWS refused the grant of request {request.id}: {request.end_reason} "
-                       "The requester and the audit channel are told.", True)
+        return Outcome(request, T("Approved, but AWS refused the grant of request {id}: {reason} The requester and "
+                                  "the audit channel are told.", id=request.id, reason=request.end_reason), True)
     if request.state is State.APPROVED and request.starts_at is not None and request.starts_at > request.created_at:
-        return Outcome(request, f"Approved. Request {request.id} is fully approved; it is scheduled, and access is "
-                       f"granted at its start ({request.starts_at:%Y-%m-%d %H:%M} UTC).", True)
+        start = request.starts_at.strftime("%Y-%m-%d %H:%M")
+        return Outcome(request, T("Approved. Request {id} is fully approved; it is scheduled, and access is granted "
+                                  "at its start ({start} UTC).", id=request.id, start=start), True)
     if request.state is State.APPROVED:
-        return Outcome(request, f"Approved. Request {request.id} is fully approved, but AWS has not confirmed the "
-                       "grant yet: jitbot keeps trying, and tells the requester once access is in place.", True)
-    return Outcome(request, f"Approved. Request {request.id} is fully approved; it is now "
-                   f"{request.state.value.replace('_', ' ')}.", True)
+        return Outcome(request, T("Approved. Request {id} is fully approved, but AWS has not confirmed the grant yet: "
+                                  "jitbot keeps trying, and tells the requester once access is in place.",
+                                  id=request.id), True)
+    return Outcome(request, T("Approved. Request {id} is fully approved; it is now {state}.", id=request.id,
+                              state=request.state.words), True)

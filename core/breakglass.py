@@ -19,14 +19,16 @@ from datetime import datetime, timedelta
 from core.access import activate
 from core.audit import Action
 from core.context import Context, owe_event, record, reviews, transition
-from core.durations import DurationError, format_duration, parse_duration
+from core.durations import DurationError, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from core.i18n import T, Text
 from core.lockout import refuse_if_locked_out
 from core.model import AccessRequest, Intent, Kind, LevelSnapshot, Node, Review, Send, State, new_request_id
 from core.outbox import flush
 from core.policy.evaluate import evaluate, manual_for
 from core.policy.schema import DenyPolicy, ManualApprovalPolicy
 from core.ports import UnitOfWork
+from core.words import said
 
 MAX_REASON = 1000
 MAX_NOTE = 1000
@@ -43,14 +45,19 @@ class BreakglassInput:
 def _clean(text: str | None, limit: int, what: str) -> str:
     value = " ".join((text or "").split())
     if len(value) > limit:
-        raise InvalidInput(f"The {what} is {len(value)} characters long; keep it under {limit}.")
+        if what == "note":
+            raise InvalidInput(T("The note is {length} characters long; keep it under {limit}.",
+                                 length=str(len(value)), limit=str(limit)))
+        raise InvalidInput(T("The reason is {length} characters long; keep it under {limit}.", length=str(len(value)),
+                             limit=str(limit)))
     return value
 
 
-def _refuse(ctx: Context, user_id: str, node: Node | None, reason: str, message: str) -> NotAllowed:
+def _refuse(ctx: Context, user_id: str, node: Node | None, reason: str, message: Text) -> NotAllowed:
+    """The refusal, audited in English and shown in the reader's language."""
     with ctx.uow() as uow:
         record(uow, None, user_id, Action.BREAKGLASS_REFUSED, ctx.clock.now(), node=node.id if node else None,
-               node_name=node.name if node else None, reason=reason, message=message)
+               node_name=node.name if node else None, reason=reason, message=str(message))
         uow.commit()
     return NotAllowed(message)
 
@@ -61,10 +68,10 @@ def _duration(text: str | None, maximum: timedelta) -> timedelta:
     try:
         value = parse_duration(text)
     except DurationError as err:
-        raise InvalidInput(str(err)) from None
+        raise InvalidInput(said(err)) from None
     if value > maximum:
-        raise InvalidInput(f"Break-glass access lasts at most {format_duration(maximum)} "
-                           "([breakglass] max_duration).")
+        raise InvalidInput(T("Break-glass access lasts at most {maximum} ([breakglass] max_duration).",
+                             maximum=maximum))
     return value
 
 
@@ -73,15 +80,18 @@ def _reviewing_policy(ctx: Context, user_id: str, node: Node, reason: str) -> Ma
     policies = ctx.policies()
     verdict = evaluate(policies, ctx.requester(user_id), node)
     if verdict.outcome == "denied" and isinstance(verdict.policy, DenyPolicy):
-        raise _refuse(ctx, user_id, node, reason, f"Break-glass cannot override deny policy '{verdict.policy.name}' "
-                      f"on {node.label}: it refuses access outright (block = \"all\").")
+        raise _refuse(ctx, user_id, node, reason, T("Break-glass cannot override deny policy '{policy}' on {node}: "
+                                                    "it refuses access outright (block = \"all\").",
+                                                    policy=verdict.policy.name, node=node.label))
     manual, _ = manual_for(policies, node)
     if manual is None:
-        raise _refuse(ctx, user_id, node, reason, f"No manual-approval policy covers {node.label}, so nobody could "
-                      "review break-glass access to it; ask an admin to add one.")
+        raise _refuse(ctx, user_id, node, reason, T("No manual-approval policy covers {node}, so nobody could "
+                                                    "review break-glass access to it; ask an admin to add one.",
+                                                    node=node.label))
     if not ctx.eligible_count(manual.levels[0].approvers, user_id):
-        raise _refuse(ctx, user_id, node, reason, f"Level 1 of policy '{manual.name}' has nobody but you to review "
-                      "break-glass access; ask an admin to fix the policy.")
+        raise _refuse(ctx, user_id, node, reason, T("Level 1 of policy '{policy}' has nobody but you to review "
+                                                    "break-glass access; ask an admin to fix the policy.",
+                                                    policy=manual.name))
     return manual
 
 
@@ -91,18 +101,19 @@ def breakglass(ctx: Context, data: BreakglassInput) -> AccessRequest:
         raise RuntimeError("break-glass needs Context.breakglass (the notices with the Review buttons)")
     reason = _clean(data.reason, MAX_REASON, "reason")
     if not reason:
-        raise InvalidInput("Break-glass needs a reason: `/jit breakglass <node> [duration] <reason>`.")
+        raise InvalidInput(T("Break-glass needs a reason: `/jit breakglass <node> [duration] <reason>`."))
     user = ctx.directory.user(data.requester)
     if user.deleted or user.is_bot:
-        raise NotAllowed("Your Slack account cannot request access.")
+        raise NotAllowed(T("Your Slack account cannot request access."))
     refuse_if_locked_out(ctx, user.id, "break-glass")
     policies = ctx.policies()
     glass = policies.breakglass
     if not glass.requesters:
-        raise NotAllowed("Break-glass is not enabled here ([breakglass] requesters is empty); use `/jit request`.")
+        raise NotAllowed(T("Break-glass is not enabled here ([breakglass] requesters is empty); use "
+                           "`/jit request`."))
     if not ctx.requester(user.id).is_in(glass.requesters):
-        raise _refuse(ctx, user.id, None, reason, "You are not among the [breakglass] requesters; use "
-                      "`/jit request` and ask the approvers to hurry.")
+        raise _refuse(ctx, user.id, None, reason, T("You are not among the [breakglass] requesters; use "
+                                                    "`/jit request` and ask the approvers to hurry."))
     principal = ctx.principal_of(user)
     duration = _duration(data.duration, glass.max_duration)
     node = ctx.nodes.resolve(data.node.strip())
@@ -137,17 +148,18 @@ def check_reviewer(ctx: Context, request_id: str, actor: str) -> AccessRequest:
         request = uow.repo.get(request_id)
         done = reviews(uow, request_id) if request else []
     if request is None or request.kind is not Kind.BREAKGLASS:
-        raise NotFound(f"There is no break-glass use {request_id}.")
+        raise NotFound(T("There is no break-glass use {id}.", id=request_id))
     if actor == request.requester:
-        raise NotAllowed("You cannot review your own break-glass use.")
+        raise NotAllowed(T("You cannot review your own break-glass use."))
     account = ctx.directory.user(actor)
     if account.deleted or account.is_bot:  # as for approvals and revocations
-        raise NotAllowed("Your Slack account cannot review break-glass use.")
+        raise NotAllowed(T("Your Slack account cannot review break-glass use."))
     if done:
-        raise Conflict(f"Break-glass use {request_id} was already reviewed (by {done[0].reviewer}).")
+        raise Conflict(T("Break-glass use {id} was already reviewed (by {reviewer}).", id=request_id,
+                         reviewer=done[0].reviewer))
     if not request.levels or not ctx.includes(actor, request.levels[0].approvers):
-        raise NotAllowed(f"Only the level-1 approvers of policy '{request.policy}' can review break-glass use "
-                         f"{request_id}.")
+        raise NotAllowed(T("Only the level-1 approvers of policy '{policy}' can review break-glass use {id}.",
+                           policy=request.policy, id=request_id))
     return request
 
 
@@ -155,14 +167,14 @@ def review(ctx: Context, request_id: str, actor: str, justified: bool, note: str
     """Record the after-the-fact review (once per use), then update the announcements."""
     note = _clean(note, MAX_NOTE, "note")
     if not note:
-        raise InvalidInput("Say what you checked: a review needs a note.")
+        raise InvalidInput(T("Say what you checked: a review needs a note."))
     request = check_reviewer(ctx, request_id, actor)
     eligible_by = ctx.basis(actor, request.levels[0].approvers)
     now = ctx.clock.now()
     with ctx.uow() as uow:
         uow.repo.get(request_id, for_update=True)  # serialises two reviewers clicking at once
         if reviews(uow, request_id):
-            raise Conflict(f"Break-glass use {request_id} was reviewed meanwhile.")
+            raise Conflict(T("Break-glass use {id} was reviewed meanwhile.", id=request_id))
         record(uow, request_id, actor, Action.BREAKGLASS_REVIEWED, now, justified=justified, note=note,
                state=request.state.value, eligible_by=eligible_by)
         uow.repo.owe(Intent(Send.REVIEWED, request_id), now)

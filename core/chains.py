@@ -27,6 +27,7 @@ from core.audit import Action
 from core.context import Context, Say, transition
 from core.continuous import MAX_LINKS, superseded_reason
 from core.errors import Conflict
+from core.i18n import T
 from core.model import AccessRequest, Changes, Expect, Notice, State
 from core.outbox import flush
 from core.ports import Repository
@@ -175,5 +176,5 @@ def carrier(ctx: Context, request: AccessRequest) -> AccessRequest:
     with ctx.uow() as uow:
         link = live_link(uow.repo, request)
     if link is None:
-        raise Conflict(f"Request {request.id} is {request.state.value}, not active.")
+        raise Conflict(T("Request {id} is {state}, not active.", id=request.id, state=request.state.words))
     return link

@@ -13,21 +13,31 @@ go through it, so a form never accepts what the submission then refuses. ``check
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core import selection
 from core.context import Context
 from core.continuous import ContinuousCapExceeded, check_extension
-from core.durations import DurationError, format_duration, parse_duration
-from core.errors import Conflict, InvalidInput, JitError, NotAllowed, NotFound, TransientAwsError, Unavailable
+from core.durations import DurationError, parse_duration
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from core.i18n import T, Text
 from core.lockout import refusal
 from core.model import LIVE_STATES, AccessRequest, LevelSnapshot, Lockout, Node, State, UserInfo
 from core.policy.evaluate import Requester, Verdict, evaluate
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
 from core.schedule import check_start, parse_start, shown_at
+from core.selection import listed, named, node_ref
+from core.words import said
+
+__all__ = ["Checked", "GrantingPolicy", "LockedOut", "PolicyRefusal", "RequestInput", "Requestable", "check",
+           "extendable", "node_ref", "person", "policy_for", "resolve", "verdict_on"]
 
 GrantingPolicy = AutoApprovalPolicy | ManualApprovalPolicy
 
+#: nodes named in a refusal's message
+MAX_LISTED = 5
 MAX_REASON = 1000
 MAX_TICKET = 100
 
@@ -39,6 +49,7 @@ class RequestInput:
     ticket unless another is given."""
 
     requester: str
+    #: one node, a comma-separated list (``web-1,web-2``) or a tag selector (``tag:Role=web``): core.selection
     node: str
     reason: str
     duration: str | None = None
@@ -85,6 +96,12 @@ class Checked:
     extends: AccessRequest | None = None
     #: scheduled access: granted at this moment (core.schedule)
     starts_at: datetime | None = None
+    #: the nodes after ``node``, for a request of several (``AccessRequest.more_nodes``)
+    more_nodes: tuple[Node, ...] = ()
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return (self.node, *self.more_nodes)
 
 
 class LockedOut(NotAllowed):
@@ -124,8 +141,14 @@ def clean(text: str | None, field: str, limit: int) -> str | None:
     """Whitespace collapsed; ``InvalidInput`` on ``field`` when longer than ``limit``."""
     value = " ".join((text or "").split())
     if len(value) > limit:
-        raise InvalidInput(f"The {field} is {len(value)} characters long; keep it under {limit}.").at(field)
+        raise InvalidInput(_too_long(field, len(value), limit)).at(field)
     return value or None
+
+
+def _too_long(field: str, length: int, limit: int) -> Text:
+    if field == "ticket":
+        return T("The ticket is {length} characters long; keep it under {limit}.", length=str(length), limit=str(limit))
+    return T("The reason is {length} characters long; keep it under {limit}.", length=str(length), limit=str(limit))
 
 
 def person(ctx: Context, user_id: str, what: str = "request") -> Person:
@@ -133,7 +156,7 @@ def person(ctx: Context, user_id: str, what: str = "request") -> Person:
     principal to receive grants (``Context.principal_of``: ``[identities]`` or Identity Center)."""
     user = ctx.directory.user(user_id)
     if user.deleted or user.is_bot:
-        raise NotAllowed("Your Slack account cannot request access.")
+        raise NotAllowed(T("Your Slack account cannot request access."))
     with ctx.uow() as uow:
         held = uow.repo.lockout(user.id)
     if held is not None:
@@ -147,7 +170,7 @@ def parse(text: str | None) -> timedelta | None:
     try:
         return parse_duration(text)
     except DurationError as err:
-        raise InvalidInput(str(err)).at("duration") from None
+        raise InvalidInput(said(err)).at("duration") from None
 
 
 def extended(ctx: Context, user_id: str, request_id: str) -> tuple[AccessRequest, list[AccessRequest]]:
@@ -157,37 +180,26 @@ def extended(ctx: Context, user_id: str, request_id: str) -> tuple[AccessRequest
         old = uow.repo.get(request_id)
         waiting = uow.repo.by_requester(user_id, [State.PENDING, State.APPROVED]) if old else []
     if old is None:
-        raise NotFound(f"There is no request {request_id}.").at("node")
+        raise NotFound(T("There is no request {id}.", id=request_id)).at("node")
     if old.requester != user_id:
-        raise NotAllowed(f"Only the requester of {request_id} can extend it.").at("node")
+        raise NotAllowed(T("Only the requester of {id} can extend it.", id=request_id)).at("node")
     return old, waiting
 
 
 def still_active(old: AccessRequest, waiting: list[AccessRequest]) -> None:
     """Only active access is extended, by one extension at a time."""
     if old.state is not State.ACTIVE:
-        raise Conflict(f"Request {old.id} is {old.state.value.replace('_', ' ')}; only active access can "
-                       "be extended. Ask for new access instead.").at("node")
+        raise Conflict(T("Request {id} is {state}; only active access can be extended. Ask for new access instead.",
+                         id=old.id, state=old.state.words)).at("node")
     for other in waiting:
         if other.extends == old.id:
-            raise Conflict(f"Extension {other.id} of {old.id} is already {other.state.value}.").at("node")
-
-
-def node_ref(node: Node) -> str:
-    """A reference that resolves to exactly this node: ``account/region/id``."""
-    return f"{node.account}/{node.region}/{node.id}"
+            raise Conflict(T("Extension {id} of {extended} is already {state}.", id=other.id, extended=old.id,
+                             state=other.state.words)).at("node")
 
 
 def resolve(ctx: Context, reference: str) -> Node:
-    if not reference.strip():
-        raise InvalidInput("Pick a node.").at("node")
-    try:
-        return ctx.nodes.resolve(reference.strip())
-    except JitError as err:
-        raise err.at("node") from None
-    except TransientAwsError as err:  # the person is waiting for an answer: say so, rather than "went wrong"
-        raise Unavailable(f"AWS did not answer while jitbot looked up the node ({err}). Nothing was recorded; "
-                          "try again in a minute.").at("node") from None
+    """One node (the form's picker); a request's nodes are ``core.selection.named``."""
+    return selection.resolve(ctx.nodes, reference)
 
 
 def policy_for(ctx: Context, user_id: str, node: Node, duration: timedelta | None, ticket: str | None,
@@ -198,9 +210,10 @@ def policy_for(ctx: Context, user_id: str, node: Node, duration: timedelta | Non
     verdict = verdict_on(ctx, ctx.requester(user_id), node, duration, ticket)
     policy = deciding(verdict)
     if old is not None and (policy is None or policy.name != old.policy):
-        now = f"policy '{policy.name}'" if policy else "no policy"
-        raise NotAllowed(f"An extension goes through the policy of the access it extends ('{old.policy}'), but "
-                         f"{now} would decide it now. {verdict.message}".strip()).at("node")
+        now = T("policy '{name}'", name=policy.name) if policy else T("no policy")
+        raise NotAllowed(T("An extension goes through the policy of the access it extends ('{policy}'), but {now} "
+                           "would decide it now. {message}", policy=old.policy, now=now,
+                           message=verdict.message)).at("node")
     if policy is None:
         raise PolicyRefusal(node, verdict)
     return verdict, policy
@@ -211,38 +224,64 @@ def within_policy(requested: timedelta | None, policy: GrantingPolicy) -> timede
     if requested is None:
         return policy.duration_default
     if requested > policy.max_duration:
-        raise InvalidInput(f"{format_duration(requested)} is more than policy '{policy.name}' allows "
-                           f"(at most {format_duration(policy.max_duration)}).").at("duration")
+        raise InvalidInput(T("{duration} is more than policy '{policy}' allows (at most {maximum}).",
+                             duration=requested, policy=policy.name, maximum=policy.max_duration)).at("duration")
     return requested
 
 
-def same_node(ctx: Context, user_id: str, node: Node, extends: str | None = None) -> None:
+def _key(node: Node) -> tuple[str, str, str]:
+    return (node.id, node.account, node.region)
+
+
+def policy_for_all(ctx: Context, user_id: str, nodes: Sequence[Node], duration: timedelta | None,
+                   ticket: str | None, old: AccessRequest | None = None) -> tuple[Verdict, GrantingPolicy]:
+    """``policy_for`` each node (a refusal of any refuses the request, naming that node): one deciding policy
+    for them all, which allows that many nodes (``max_nodes``). The first node's verdict is the request's."""
+    decided = [(node, *policy_for(ctx, user_id, node, duration, ticket, old)) for node in nodes]
+    _, verdict, policy = decided[0]
+    if any(other.name != policy.name for _, _, other in decided):
+        which = "; ".join(f"{node.label}: '{other.name}'" for node, _, other in decided)
+        raise NotAllowed(T("These nodes fall under different policies, and one request goes through one: {which}. "
+                           "Ask for the nodes of each policy in a request of their own.", which=which)).at("node")
+    if len(nodes) > policy.max_nodes:
+        shown = listed(nodes[:MAX_LISTED]) + (", …" if len(nodes) > MAX_LISTED else "")
+        raise NotAllowed(T("You asked for {count} nodes ({nodes}); policy '{policy}' allows at most {most} in one "
+                           "request (max_nodes).", count=len(nodes), nodes=shown, policy=policy.name,
+                           most=policy.max_nodes)).at("node")
+    return verdict, policy
+
+
+def same_node(ctx: Context, user_id: str, nodes: Sequence[Node], extends: str | None = None) -> None:
     """One live request per person and node: a second one would be a second grant of the same access (and
-    with auto-approval, a way around ``max_continuous``). The request an extension replaces does not count."""
+    with auto-approval, a way around ``max_continuous``). The request an extension replaces does not count; a
+    request for several nodes counts for each of them."""
+    wanted = {_key(node): node for node in nodes}
     with ctx.uow() as uow:
         live = [r for r in uow.repo.by_requester(user_id, LIVE_STATES, limit=1000)
-                if r.id != extends and (r.node.id, r.node.account, r.node.region)
-                == (node.id, node.account, node.region)]
+                if r.id != extends and any(_key(n) in wanted for n in r.nodes)]
     if not live:
         return
     other = max(live, key=lambda r: LIVE_STATES.index(r.state))  # active access says most, then approved
+    node = next(wanted[_key(n)] for n in other.nodes if _key(n) in wanted)
     name = node.name or node.id
     if other.state is State.ACTIVE:
-        left = ""
-        if other.expires_at is not None:
-            remaining = timedelta(minutes=max(1, round((other.expires_at - ctx.clock.now()).total_seconds() / 60)))
-            left = f", for another {format_duration(remaining)}"
-        raise Conflict(f"You already have access to {name} ({other.id}){left}. To stay longer, extend it: "
-                       f"`/jit extend {other.id} <duration> <reason>`.").at("node")
+        if other.expires_at is None:
+            raise Conflict(T("You already have access to {node} ({id}). To stay longer, extend it: "
+                             "`/jit extend {id} <duration> <reason>`.", node=name, id=other.id)).at("node")
+        remaining = timedelta(minutes=max(1, round((other.expires_at - ctx.clock.now()).total_seconds() / 60)))
+        raise Conflict(T("You already have access to {node} ({id}), for another {left}. To stay longer, extend it: "
+                         "`/jit extend {id} <duration> <reason>`.", node=name, id=other.id,
+                         left=remaining)).at("node")
     if other.state is State.APPROVED and other.starts_at is not None and other.scheduled(ctx.clock.now()):
         zone = ctx.policies().settings.zone
-        raise Conflict(f"Your request {other.id} for {name} is scheduled to start at "
-                       f"{shown_at(other.starts_at, zone)}. To change it, cancel it first: "
-                       f"`/jit cancel {other.id}`.").at("node")
+        raise Conflict(T("Your request {id} for {node} is scheduled to start at {start}. To change it, cancel it "
+                         "first: `/jit cancel {id}`.", id=other.id, node=name,
+                         start=shown_at(other.starts_at, zone))).at("node")
     if other.state is State.APPROVED:
-        raise Conflict(f"Your request {other.id} for {name} is approved and access is being granted.").at("node")
-    raise Conflict(f"Your request {other.id} for {name} is already waiting for approval. To ask differently, "
-                   f"cancel it first: `/jit cancel {other.id}`.").at("node")
+        raise Conflict(T("Your request {id} for {node} is approved and access is being granted.", id=other.id,
+                         node=name)).at("node")
+    raise Conflict(T("Your request {id} for {node} is already waiting for approval. To ask differently, cancel it "
+                     "first: `/jit cancel {id}`.", id=other.id, node=name)).at("node")
 
 
 def ticket_matches(policy: GrantingPolicy, ticket: str | None) -> None:
@@ -250,11 +289,11 @@ def ticket_matches(policy: GrantingPolicy, ticket: str | None) -> None:
     if not policy.ticket_pattern:
         return
     if not ticket:
-        raise InvalidInput(f"Policy '{policy.name}' needs a ticket matching `{policy.ticket_pattern}`: add "
-                           f"ticket=<id> to your request.").at("ticket")
+        raise InvalidInput(T("Policy '{policy}' needs a ticket matching `{pattern}`: add ticket=<id> to your "
+                             "request.", policy=policy.name, pattern=policy.ticket_pattern)).at("ticket")
     if not re.fullmatch(policy.ticket_pattern, ticket):
-        raise InvalidInput(f"Ticket '{ticket}' does not match `{policy.ticket_pattern}` "
-                           f"(required by policy '{policy.name}').").at("ticket")
+        raise InvalidInput(T("Ticket '{ticket}' does not match `{pattern}` (required by policy '{policy}').",
+                             ticket=ticket, pattern=policy.ticket_pattern, policy=policy.name)).at("ticket")
 
 
 def active_limit(ctx: Context, user_id: str, policy: GrantingPolicy, extends: str | None = None) -> None:
@@ -266,15 +305,15 @@ def active_limit(ctx: Context, user_id: str, policy: GrantingPolicy, extends: st
     with ctx.uow() as uow:
         live = [r for r in uow.repo.by_requester(user_id, LIVE_STATES, limit=1000) if r.id != extends]
     if overall is not None and len(live) >= overall:
-        raise NotAllowed(f"You already have {len(live)} request(s) pending or active, and at most {overall} "
-                         f"are allowed at a time ([settings] max_active_grants). Release or cancel one first: "
-                         + ", ".join(r.id for r in live[:10]) + ".")
+        raise NotAllowed(T("You already have {count} request(s) pending or active, and at most {limit} are "
+                           "allowed at a time ([settings] max_active_grants). Release or cancel one first: "
+                           "{ids}.", count=len(live), limit=overall, ids=", ".join(r.id for r in live[:10])))
     under = [r for r in live if r.policy == policy.name]
     if policy.max_active_grants is not None and len(under) >= policy.max_active_grants:
-        raise NotAllowed(f"You already have {len(under)} request(s) pending or active under policy "
-                         f"'{policy.name}', which allows {policy.max_active_grants} at a time "
-                         f"(max_active_grants). Release or cancel one first: "
-                         + ", ".join(r.id for r in under[:10]) + ".")
+        raise NotAllowed(T("You already have {count} request(s) pending or active under policy '{policy}', which "
+                           "allows {limit} at a time (max_active_grants). Release or cancel one first: {ids}.",
+                           count=len(under), policy=policy.name, limit=policy.max_active_grants,
+                           ids=", ".join(r.id for r in under[:10])))
 
 
 def levels_of(ctx: Context, policy: GrantingPolicy, requester: str) -> tuple[LevelSnapshot, ...]:
@@ -283,14 +322,14 @@ def levels_of(ctx: Context, policy: GrantingPolicy, requester: str) -> tuple[Lev
         return ()
     levels = []
     for index, level in enumerate(policy.levels):
-        name = level.name or f"Level {index + 1}"
+        name = level.name or f"Level {index + 1}"  # as recorded
         eligible = ctx.eligible_count(level.approvers + level.escalate_to, requester)  # once escalated, too
         if eligible < level.required:
-            raise NotAllowed(
-                f"This request could never be approved: level {index + 1} ('{name}') of policy "
-                f"'{policy.name}' needs {level.required} approver(s) other than you, "
-                f"and only {eligible} can approve. Ask an admin to fix the policy."
-            ).at("node")
+            raise NotAllowed(T(
+                "This request could never be approved: level {number} ('{level}') of policy '{policy}' needs "
+                "{required} approver(s) other than you, and only {eligible} can approve. Ask an admin to fix the "
+                "policy.", number=index + 1, level=level.name or T("Level {number}", number=index + 1),
+                policy=policy.name, required=level.required, eligible=eligible)).at("node")
         levels.append(LevelSnapshot(name, level.channel, level.approvers, level.required, level.escalate_after,
                                     level.escalate_to, level.escalate_channel))
     return tuple(levels)
@@ -303,7 +342,7 @@ def extendable(ctx: Context, user_id: str, request_id: str, duration: timedelta 
     old, waiting = extended(ctx, user_id, request_id)
     person(ctx, user_id, "extension")
     still_active(old, waiting)
-    _, policy = policy_for(ctx, user_id, old.node, duration, old.ticket, old)
+    _, policy = policy_for_all(ctx, user_id, old.nodes, duration, old.ticket, old)
     check_extension(ctx, policy, old, duration)
     return old
 
@@ -313,21 +352,22 @@ def check(ctx: Context, data: RequestInput) -> Checked:
     such before anything is said about the person); records nothing."""
     reason = clean(data.reason, "reason", MAX_REASON)
     if not reason:
-        raise InvalidInput("Please say why you need access.").at("reason")
+        raise InvalidInput(T("Please say why you need access.")).at("reason")
     ticket = clean(data.ticket, "ticket", MAX_TICKET)
     requested = parse(data.duration)
     old, waiting = extended(ctx, data.requester, data.extends) if data.extends else (None, [])
     zone = ctx.policies().settings.zone
     start = parse_start(data.start, ctx.clock.now(), zone) if data.start and data.start.strip() else None
     if start is not None and data.extends:
-        raise InvalidInput("An extension continues the access it extends; it cannot be scheduled.").at("start")
+        raise InvalidInput(T("An extension continues the access it extends; it cannot be scheduled.")).at("start")
     who = person(ctx, data.requester, "extension" if data.extends else "request")
     if old is not None:
         still_active(old, waiting)
     if old is not None and ticket is None:
         ticket = old.ticket
-    node = resolve(ctx, node_ref(old.node) if old is not None else data.node)
-    verdict, policy = policy_for(ctx, who.user.id, node, requested, ticket, old)
+    # an extension is for the nodes of the access it extends, as AWS describes them now
+    nodes = named(ctx.nodes, ",".join(node_ref(n) for n in old.nodes) if old is not None else data.node)
+    verdict, policy = policy_for_all(ctx, who.user.id, nodes, requested, ticket, old)
     duration = within_policy(requested, policy)
     starts_at = check_start(policy, start, ctx.clock.now(), zone) if start is not None else None
     if old is not None:  # max_continuous: refused before anything is recorded
@@ -335,8 +375,8 @@ def check(ctx: Context, data: RequestInput) -> Checked:
             check_extension(ctx, policy, old, duration)
         except ContinuousCapExceeded as err:
             raise err.at("duration") from None
-    same_node(ctx, who.user.id, node, data.extends)
+    same_node(ctx, who.user.id, nodes, data.extends)
     ticket_matches(policy, ticket)
     active_limit(ctx, who.user.id, policy, data.extends)
     levels = levels_of(ctx, policy, who.user.id)
-    return Checked(who, node, verdict, policy, duration, reason, ticket, levels, old, starts_at)
+    return Checked(who, nodes[0], verdict, policy, duration, reason, ticket, levels, old, starts_at, nodes[1:])

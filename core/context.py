@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.audit import Action
-from core.errors import NotFound, Unavailable
+from core.errors import NotFound
 from core.events import change as lifecycle_change
-from core.i18n import Catalogs, Tr, language_of
+from core.i18n import Catalogs, T, Tr, language_of
 from core.idc import idc_group_ref, idc_user_principal, is_idc_group
 from core.identity import idc_identity, principal_of, trusted_email
 from core.model import (
@@ -34,7 +34,7 @@ from core.model import (
     UserInfo,
     can_transition,
 )
-from core.oncall import is_on_call, schedule_of
+from core.oncall import OnCallRouter, is_on_call, provider_of, schedule_of, schedule_words
 from core.policy.evaluate import Requester
 from core.policy.file import PolicyFile
 from core.policy.schema import GROUP_ID
@@ -85,7 +85,7 @@ class Context:
     sessions: SessionHistory | None = None
     #: EventBridge and the webhook of ``[events]`` (core.events); None: events are owed but published nowhere
     events: Publisher | None = None
-    #: PagerDuty's on-call schedules (``pagerduty:`` entries); None when no token is configured
+    #: on-call schedules (``pagerduty:``, ``opsgenie:`` entries; ``core.oncall.OnCallRouter``); None: none configured
     on_call: OnCall | None = None
     #: the message catalogs (``core.i18n``), read on first use
     catalogs: Catalogs = field(default_factory=Catalogs)
@@ -133,16 +133,13 @@ class Context:
         return None if store is None else idc_identity(store, self.directory.user(user_id))
 
     def on_call_now(self, entry: str) -> frozenset[str]:
-        """The emails (lower case) of whoever is on call now for a ``pagerduty:`` entry's schedule (none for a
-        schedule PagerDuty does not know); ``Unavailable`` when PagerDuty cannot be asked or is not configured:
+        """The emails (lower case) of whoever is on call now for an on-call entry's schedule (none for a schedule
+        its provider does not know); ``Unavailable`` when the provider cannot be asked or is not configured:
         nobody is ever taken to be on call by default."""
-        schedule = schedule_of(entry)
-        if self.on_call is None:
-            raise Unavailable(f"PagerDuty is not configured (PAGERDUTY_TOKEN), so jitbot cannot tell who is on call "
-                              f"for schedule {schedule}; nothing was decided.")
         try:
-            return frozenset(e.lower() for e in self.on_call.on_call(schedule))
+            return frozenset(e.lower() for e in (self.on_call or OnCallRouter()).on_call(entry))
         except NotFound:
+            log.warning("%s has no schedule %s: nobody is on call for it", provider_of(entry), schedule_words(entry))
             return frozenset()
 
     def _email(self, user_id: str) -> str | None:
@@ -152,9 +149,9 @@ class Context:
 
     def includes(self, user_id: str, principals: Iterable[str]) -> bool:
         """Whether ``principals`` name ``user_id``: their id, a Slack user group they are in, an Identity Center
-        group whose members include the Identity Store user their trusted email matches, or a PagerDuty schedule
-        they are on call for now by that email (``Unavailable`` when Identity Center or PagerDuty cannot be
-        asked)."""
+        group whose members include the Identity Store user their trusted email matches, or an on-call schedule
+        (PagerDuty, Opsgenie) they are on call for now by that email (``Unavailable`` when Identity Center or the
+        on-call provider cannot be asked)."""
         entries = list(principals)
         if user_id in entries or any(GROUP_ID.match(p) and user_id in self.directory.group_members(p)
                                      for p in entries):
@@ -268,7 +265,7 @@ class Context:
         """The request, or ``NotFound`` with a message for the user."""
         request = self.find(request_id)
         if request is None:
-            raise NotFound(f"There is no request {request_id}.")
+            raise NotFound(T("There is no request {id}.", id=request_id))
         return request
 
 

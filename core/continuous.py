@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from core.context import Context
 from core.durations import format_duration
 from core.errors import InvalidInput
+from core.i18n import T, Text
 from core.model import AccessRequest
 from core.policy.file import PolicyFile
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
@@ -35,7 +36,7 @@ MAX_LINKS = 1000
 class ContinuousCapExceeded(InvalidInput):
     """An extension would keep access continuous for longer than its policy's ``max_continuous``."""
 
-    def __init__(self, message: str, left: timedelta) -> None:
+    def __init__(self, message: Text, left: timedelta) -> None:
         super().__init__(message)
         self.left = left
 
@@ -107,9 +108,9 @@ def continuity(ctx: Context, policy: GrantingPolicy, old: AccessRequest) -> Cont
     return Continuity(policy, policy.max_continuous, since, old.expires_at)
 
 
-def _advice(old: AccessRequest) -> str:
-    return (f"Beyond that, ask for new access (`/jit request`) once {old.id} has ended (or after "
-            f"`/jit release {old.id}`); it goes through the policy's normal path.")
+def _advice(old: AccessRequest) -> Text:
+    return T("Beyond that, ask for new access (`/jit request`) once {id} has ended (or after `/jit release {id}`); "
+             "it goes through the policy's normal path.", id=old.id)
 
 
 def check_extension(ctx: Context, policy: GrantingPolicy, old: AccessRequest,
@@ -122,19 +123,18 @@ def check_extension(ctx: Context, policy: GrantingPolicy, old: AccessRequest,
     window = continuity(ctx, policy, old)
     if window is None or (duration is not None and window.used + duration <= window.cap):
         return
-    cap = format_duration(window.cap)
     if window.left <= timedelta(0):
-        raise ContinuousCapExceeded(
-            f"{old.id} cannot be extended: policy '{policy.name}' allows at most {cap} of continuous access "
-            f"(max_continuous), and {old.id} with the extensions before it already covers "
-            f"{format_duration(window.used)}. {_advice(old)}", window.left)
+        raise ContinuousCapExceeded(T(
+            "{id} cannot be extended: policy '{policy}' allows at most {cap} of continuous access (max_continuous), "
+            "and {id} with the extensions before it already covers {used}. {advice}", id=old.id, policy=policy.name,
+            cap=window.cap, used=window.used, advice=_advice(old)), window.left)
     if duration is None:
         return
-    raise ContinuousCapExceeded(
-        f"Extending {old.id} by {format_duration(duration)} would make "
-        f"{format_duration(window.used + duration)} of continuous access, more than the {cap} policy "
-        f"'{policy.name}' allows (max_continuous): you can ask for at most {format_duration(window.left)} "
-        f"more. {_advice(old)}", window.left)
+    raise ContinuousCapExceeded(T(
+        "Extending {id} by {duration} would make {total} of continuous access, more than the {cap} policy '{policy}' "
+        "allows (max_continuous): you can ask for at most {left} more. {advice}", id=old.id, duration=duration,
+        total=window.used + duration, cap=window.cap, policy=policy.name, left=window.left,
+        advice=_advice(old)), window.left)
 
 
 def refusal_at_grant(ctx: Context, extension: AccessRequest, now: datetime, expires_at: datetime) -> str | None:

@@ -73,6 +73,8 @@ def detail(event: Change) -> dict[str, Any]:
             "requester": r.requester,
             "principal_arn": r.principal_arn,
             "node": {"id": r.node.id, "account": r.node.account, "region": r.node.region, "name": r.node.name},
+            # every node of the request, ``node`` first (one entry for a request of one node)
+            "nodes": [{"id": n.id, "account": n.account, "region": n.region, "name": n.name} for n in r.nodes],
             "policy": r.policy,
             "kind": r.kind.value,
             "reason": r.reason,

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from core.context import Context
-from core.durations import DurationError, format_duration, parse_duration
+from core.durations import DurationError, parse_duration
 from core.errors import InvalidInput, NotAllowed
+from core.i18n import T, Text
 from core.idc import idc_group_ref, is_idc_group
 from core.identity import principal_of
 from core.model import LIVE_STATES, Node
@@ -23,18 +24,21 @@ from core.oncall import is_on_call
 from core.policy.cedar_rules import CedarForbid, CedarPermit
 from core.policy.evaluate import AnyPolicy, Requester, Verdict, evaluate, manual_for, matches
 from core.policy.file import PolicyFile
-from core.policy.schema import GROUP_ID, AutoApprovalPolicy, DenyPolicy, ManualApprovalPolicy
+from core.policy.schema import GROUP_ID, AutoApprovalPolicy, DenyPolicy, Level, ManualApprovalPolicy
 from core.ports import Directory
+from core.words import said, series
 
 
 @dataclass(frozen=True)
 class Explanation:
     verdict: Verdict
-    lines: tuple[str, ...]
+    #: the explanation, a line each, for people (``tr.text(line)``; ``str(line)`` is the English)
+    lines: tuple[Text, ...]
 
     @property
     def text(self) -> str:
-        return "\n".join(self.lines)
+        """The explanation in English (the command line's)."""
+        return "\n".join(str(line) for line in self.lines)
 
 
 def _name(directory: Directory | None, user_id: str) -> str:
@@ -51,64 +55,85 @@ def _members(directory: Directory | None, group: str) -> frozenset[str] | None:
     return None if directory is None else directory.group_members(group)
 
 
-def who(principals: Iterable[str], directory: Directory | None) -> str:
+def who(principals: Iterable[str], directory: Directory | None) -> Text:
     """``Sam, Tina (group S0SRELEAD), Carol``: user groups expanded to names when a Directory is given."""
-    parts = []
+    parts: list[Text | str] = []
     for principal in principals:
         if GROUP_ID.match(principal):
             members = _members(directory, principal)
             if members is None:
-                parts.append(f"user group {principal}")
+                parts.append(T("user group {group}", group=principal))
             elif not members:
-                parts.append(f"nobody (user group {principal} is empty or unknown)")
+                parts.append(T("nobody (user group {group} is empty or unknown)", group=principal))
             else:
-                names = ", ".join(sorted(_name(directory, m) for m in members))
-                parts.append(f"{names} (group {principal})")
+                names = series(sorted(_name(directory, m) for m in members))
+                parts.append(T("{names} (group {group})", names=names, group=principal))
         elif is_idc_group(principal):
-            parts.append(f"the members of IAM Identity Center group '{idc_group_ref(principal)}'")
+            parts.append(T("the members of IAM Identity Center group '{group}'", group=idc_group_ref(principal)))
         elif is_on_call(principal):
             parts.append(on_call_words(principal))
         else:
             parts.append(_name(directory, principal))
-    return ", ".join(parts)
+    return series(parts)
 
 
-def describe(policy: AnyPolicy) -> str:
+def describe(policy: AnyPolicy) -> Text:
     """A policy's kind, name and scope in a few words."""
     if isinstance(policy, CedarPermit):
-        return f"Cedar permit '{policy.name}' ({policy.origin})"
+        return T("Cedar permit '{name}' ({origin})", name=policy.name, origin=policy.origin)
     if isinstance(policy, CedarForbid):
-        return f"Cedar forbid '{policy.name}' ({policy.origin})"
-    kind = ("deny policy" if isinstance(policy, DenyPolicy) else "auto-approval policy"
-            if isinstance(policy, AutoApprovalPolicy) else "manual-approval policy")
-    return f"{kind} '{policy.name}' ({policy.targets.describe()})"
+        return T("Cedar forbid '{name}' ({origin})", name=policy.name, origin=policy.origin)
+    scope = policy.targets.describe()  # the policy file's words (keys and values), as the operator wrote them
+    if isinstance(policy, DenyPolicy):
+        return T("deny policy '{name}' ({scope})", name=policy.name, scope=scope)
+    if isinstance(policy, AutoApprovalPolicy):
+        return T("auto-approval policy '{name}' ({scope})", name=policy.name, scope=scope)
+    return T("manual-approval policy '{name}' ({scope})", name=policy.name, scope=scope)
 
 
 def _header(requester: Requester, node: Node, duration: timedelta | None, has_ticket: bool,
-            directory: Directory | None) -> str:
-    tags = ", ".join(f"{k}={v}" for k, v in sorted(node.tags.items())) or "no tags"
-    length = f"for {format_duration(duration)}" if duration else "for the policy's default duration"
-    ticket = ", with a ticket" if has_ticket else ""
+            directory: Directory | None) -> Text:
+    tags: Text | str = ", ".join(f"{k}={v}" for k, v in sorted(node.tags.items())) or T("no tags")
     name = _name(directory, requester.user_id)
     person = requester.user_id if name == requester.user_id else f"{name} ({requester.user_id})"
-    return (f"If {person} asks for {node.label} "
-            f"(account {node.account}, {node.region}; {tags}) {length}{ticket}:")
+    values = {"person": person, "node": node.label, "account": node.account, "region": node.region, "tags": tags}
+    if duration and has_ticket:
+        return T("If {person} asks for {node} (account {account}, {region}; {tags}) for {duration}, with a ticket:",
+                 duration=duration, **values)
+    if duration:
+        return T("If {person} asks for {node} (account {account}, {region}; {tags}) for {duration}:",
+                 duration=duration, **values)
+    if has_ticket:
+        return T("If {person} asks for {node} (account {account}, {region}; {tags}) for the policy's default "
+                 "duration, with a ticket:", **values)
+    return T("If {person} asks for {node} (account {account}, {region}; {tags}) for the policy's default duration:",
+             **values)
 
 
-def _level_lines(policy: ManualApprovalPolicy, requester: Requester, directory: Directory | None) -> list[str]:
+def _escalation(level: Level, requester: Requester, directory: Directory | None, line: Text) -> Text:
+    assert level.escalate_after is not None
+    values = {"line": line, "after": level.escalate_after, "who": who(level.escalate_to, directory)}
+    if level.escalate_channel:
+        line = T("{line} Escalation: after {after} without a decision, {who} are asked too (with the buttons in "
+                 "channel {channel}) and count for this level from then on.", channel=level.escalate_channel,
+                 **values)
+    else:
+        line = T("{line} Escalation: after {after} without a decision, {who} are asked too (mentioned in the "
+                 "level's thread) and count for this level from then on.", **values)
+    if requester.user_id in level.escalate_to:
+        line = T("{line} You are among them, but nobody approves their own request.", line=line)
+    return line
+
+
+def _level_lines(policy: ManualApprovalPolicy, requester: Requester, directory: Directory | None) -> list[Text]:
     lines = []
     for index, level in enumerate(policy.levels, 1):
-        title = level.name or f"Level {index}"
-        line = (f"  {index}. {title}: {level.required} approval(s) from {who(level.approvers, directory)}, "
-                f"asked in channel {level.channel}.")
+        title: Text | str = level.name or T("Level {number}", number=index)
+        line = T("  {number}. {title}: {required} approval(s) from {who}, asked in channel {channel}.",
+                 number=index, title=title, required=level.required, who=who(level.approvers, directory),
+                 channel=level.channel)
         if level.escalate_after is not None:
-            where = (f"with the buttons in channel {level.escalate_channel}" if level.escalate_channel
-                     else "mentioned in the level's thread")
-            line += (f" Escalation: after {format_duration(level.escalate_after)} without a decision, "
-                     f"{who(level.escalate_to, directory)} are asked too ({where}) and count for this level from "
-                     "then on.")
-            if requester.user_id in level.escalate_to:
-                line += " You are among them, but nobody approves their own request."
+            line = _escalation(level, requester, directory, line)
         if directory is not None:
             everyone: set[str] = set()
             for principal in level.approvers:
@@ -118,72 +143,80 @@ def _level_lines(policy: ManualApprovalPolicy, requester: Requester, directory: 
                     everyone.add(principal)
             eligible = everyone - {requester.user_id}
             if requester.user_id in everyone:
-                line += " You are one of them, but nobody approves their own request."
+                line = T("{line} You are one of them, but nobody approves their own request.", line=line)
             if len(eligible) < level.required and not any(is_idc_group(p) or is_on_call(p) for p in level.approvers):
-                line += (f" This level can never be satisfied for you: it needs {level.required} approval(s) and "
-                         f"only {len(eligible)} other person(s) can give one; ask an admin to fix the policy.")
+                line = T("{line} This level can never be satisfied for you: it needs {required} approval(s) and only "
+                         "{eligible} other person(s) can give one; ask an admin to fix the policy.", line=line,
+                         required=level.required, eligible=len(eligible))
             elif len(eligible) == level.required and level.required > 1:
-                line += " All of them must approve."
+                line = T("{line} All of them must approve.", line=line)
         lines.append(line)
     return lines
 
 
-def _decision(verdict: Verdict, requester: Requester, node: Node, directory: Directory | None) -> list[str]:
+def _decision(verdict: Verdict, requester: Requester, node: Node, directory: Directory | None) -> list[Text]:
     policy = verdict.policy
     if verdict.outcome == "auto" and isinstance(policy, AutoApprovalPolicy):
-        return [f"Decision: approved at once by {describe(policy)}. Access starts immediately and lasts what you "
-                f"ask for, at most {format_duration(policy.max_duration)} "
-                f"({format_duration(policy.duration_default)} if you do not say)."]
+        return [T("Decision: approved at once by {policy}. Access starts immediately and lasts what you ask for, at "
+                  "most {maximum} ({default} if you do not say).", policy=describe(policy),
+                  maximum=policy.max_duration, default=policy.duration_default)]
     if verdict.outcome == "manual" and isinstance(policy, ManualApprovalPolicy):
-        intro = (f"Decision: your request needs approval under {describe(policy)}, for at most "
-                 f"{format_duration(policy.max_duration)} ({format_duration(policy.duration_default)} if you do "
-                 f"not say). Access starts when the last level approves. The approval path, level after level:")
+        intro = T("Decision: your request needs approval under {policy}, for at most {maximum} ({default} if you do "
+                  "not say). Access starts when the last level approves. The approval path, level after level:",
+                  policy=describe(policy), maximum=policy.max_duration, default=policy.duration_default)
         return [intro, *_level_lines(policy, requester, directory)]
     if isinstance(policy, ManualApprovalPolicy):
-        return [f"Decision: refused. {describe(policy)} covers {node.label} but only for "
-                f"{who(policy.requesters or (), directory)}."]
-    return [f"Decision: refused. {verdict.message}"]
+        return [T("Decision: refused. {policy} covers {node} but only for {who}.", policy=describe(policy),
+                  node=node.label, who=who(policy.requesters or (), directory))]
+    return [T("Decision: refused. {message}", message=verdict.message)]
 
 
-def _limits(policies: PolicyFile, policy: AutoApprovalPolicy | ManualApprovalPolicy, live: int | None) -> list[str]:
+def _limits(policies: PolicyFile, policy: AutoApprovalPolicy | ManualApprovalPolicy, live: int | None) -> list[Text]:
     lines = []
     if policy.ticket_pattern:
-        lines.append(f"A ticket is required: add ticket=<id> matching `{policy.ticket_pattern}`.")
+        lines.append(T("A ticket is required: add ticket=<id> matching `{pattern}`.", pattern=policy.ticket_pattern))
     overall = policies.settings.max_active_grants
-    if overall is not None:
-        now = f" (you have {live})" if live is not None else ""
-        lines.append(f"You may have at most {overall} request(s) pending or active at a time{now}.")
+    if overall is not None and live is not None:
+        lines.append(T("You may have at most {limit} request(s) pending or active at a time (you have {live}).",
+                       limit=overall, live=live))
+    elif overall is not None:
+        lines.append(T("You may have at most {limit} request(s) pending or active at a time.", limit=overall))
     if policy.max_active_grants is not None:
-        lines.append(f"Policy '{policy.name}' allows at most {policy.max_active_grants} pending or active "
-                     "request(s) per person.")
+        lines.append(T("Policy '{policy}' allows at most {limit} pending or active request(s) per person.",
+                       policy=policy.name, limit=policy.max_active_grants))
     if policy.max_continuous is not None:
-        lines.append(f"Extensions (`/jit extend`) keep access continuous for at most "
-                     f"{format_duration(policy.max_continuous)} in all, from the first grant (max_continuous); "
-                     "beyond that, new access must be asked for.")
+        lines.append(T("Extensions (`/jit extend`) keep access continuous for at most {cap} in all, from the first "
+                       "grant (max_continuous); beyond that, new access must be asked for.",
+                       cap=policy.max_continuous))
+    if policy.max_nodes > 1:
+        lines.append(T("One request may name up to {most} nodes under policy '{policy}' (max_nodes): "
+                       "`/jit request web-1,web-2 <duration> <reason>`, or every node with a tag, `tag:Role=web`. "
+                       "Each must fall under this policy, in one account and region; they are approved, granted and "
+                       "ended together.", most=policy.max_nodes, policy=policy.name))
     if policy.max_start_ahead is not None:
-        lines.append(f"Access may be scheduled up to {format_duration(policy.max_start_ahead)} ahead "
-                     f"(`/jit request <node> <duration> at 22:00 <reason>`, in {policies.settings.timezone}): "
-                     "approved now, granted at the start, checked again against the policy then.")
+        lines.append(T("Access may be scheduled up to {ahead} ahead (`/jit request <node> <duration> at 22:00 "
+                       "<reason>`, in {zone}): approved now, granted at the start, checked again against the policy "
+                       "then.", ahead=policy.max_start_ahead, zone=policies.settings.timezone))
     return lines
 
 
-def _breakglass(policies: PolicyFile, requester: Requester, node: Node, verdict: Verdict) -> list[str]:
+def _breakglass(policies: PolicyFile, requester: Requester, node: Node, verdict: Verdict) -> list[Text]:
     glass = policies.breakglass
     if not glass.requesters or not requester.is_in(glass.requesters):
         return []
     if verdict.outcome == "denied" and isinstance(verdict.policy, DenyPolicy):
-        return [f"Break-glass cannot override '{verdict.policy.name}': it refuses access outright."]
+        return [T("Break-glass cannot override '{policy}': it refuses access outright.", policy=verdict.policy.name)]
     manual, _ = manual_for(policies, node)
     if manual is None:
-        return ["Break-glass is not possible here: no manual-approval policy covers this node, so nobody could "
-                "review it."]
+        return [T("Break-glass is not possible here: no manual-approval policy covers this node, so nobody could "
+                  "review it.")]
     first = manual.levels[0]
-    return [f"In an emergency, `/jit breakglass {node.name or node.id} <reason>` gives you access at once for at "
-            f"most {format_duration(glass.max_duration)}; level 1 of '{manual.name}' "
-            f"({first.name or 'Level 1'}) must review it afterwards."]
+    return [T("In an emergency, `/jit breakglass {node} <reason>` gives you access at once for at most {maximum}; "
+              "level 1 of '{policy}' ({level}) must review it afterwards.", node=node.name or node.id,
+              maximum=glass.max_duration, policy=manual.name, level=first.name or T("Level {number}", number=1))]
 
 
-def _identity(policies: PolicyFile, requester: Requester, directory: Directory | None) -> str:
+def _identity(policies: PolicyFile, requester: Requester, directory: Directory | None) -> Text:
     """The principal that would receive the grant, or why there is none (with Slack: why an email key is refused)."""
     principal = requester.principal_arn or policies.principal_for(requester.user_id, requester.email)
     if principal is None and directory is not None:
@@ -192,13 +225,26 @@ def _identity(policies: PolicyFile, requester: Requester, directory: Directory |
             if policies.principal_for(user.id, user.email) is not None:  # an email key Slack may not vouch for
                 principal = principal_of(policies, user)
         except NotAllowed as err:
-            return f"{err} Until then every request is refused."
+            return T("{refusal} Until then every request is refused.", refusal=err.message)
         except Exception:  # an unreachable Slack leaves the plain answer
             principal = None
     if principal:
-        return f"Your AWS identity (which would receive the grant): {principal}."
-    return ("You have no AWS identity in [identities]: every request is refused until an admin maps your Slack "
-            "account to your IAM role or user.")
+        return T("Your AWS identity (which would receive the grant): {principal}.", principal=principal)
+    return T("You have no AWS identity in [identities]: every request is refused until an admin maps your Slack "
+             "account to your IAM role or user.")
+
+
+def _on_call_note(shown: Iterable[AnyPolicy]) -> list[Text]:
+    """How an on-call entry among the policies shown finds people in Slack, said once."""
+    entries: list[str] = []
+    for policy in shown:
+        entries += getattr(policy, "requesters", None) or ()
+        for level in getattr(policy, "levels", ()):
+            entries += [*level.approvers, *level.escalate_to]
+    if not any(is_on_call(e) for e in entries):
+        return []
+    return [T("Note: whoever is on call is matched to a Slack account by its confirmed email; someone on call whose "
+              "email is no Slack account's is not an approver, nor a requester, here.")]
 
 
 def explain(policies: PolicyFile, requester: Requester, node: Node, duration: timedelta | None = None, *,
@@ -207,20 +253,24 @@ def explain(policies: PolicyFile, requester: Requester, node: Node, duration: ti
     verdict = evaluate(policies, requester, node, duration, has_ticket=has_ticket)
     lines = [_header(requester, node, duration, has_ticket, directory)]
     if verdict.matched:
-        lines.append("Policies that match:")
-        lines += [f"  • {describe(m.policy)}: {m.effect}" + ("  ← this one decides" if m.decided else "")
+        lines.append(T("Policies that match:"))
+        lines += [T("  • {policy}: {effect}  ← this one decides", policy=describe(m.policy), effect=m.effect)
+                  if m.decided else T("  • {policy}: {effect}", policy=describe(m.policy), effect=m.effect)
                   for m in verdict.matched]
     else:
-        lines.append("No policy matches.")
+        lines.append(T("No policy matches."))
     matched = {id(m.policy) for m in verdict.matched}
     toml: list[AnyPolicy] = [*policies.deny, *policies.auto_approval]
     others = [p for p in toml if id(p) not in matched and matches(p.targets, node)
               and not requester.is_in(p.requesters)]
     if others:
-        lines.append("Policies that cover this node, but not you:")
-        lines += [f"  • {describe(p)}: only for {who(p.requesters or (), directory)}" for p in others]
-    lines += [f"Note: {line}" for line in verdict.trace if "could not be evaluated" in line]
+        lines.append(T("Policies that cover this node, but not you:"))
+        lines += [T("  • {policy}: only for {who}", policy=describe(p), who=who(p.requesters or (), directory))
+                  for p in others]
+    # a Cedar statement that failed: the evaluator's own words, for whoever maintains the policy file
+    lines += [T("Note: {problem}", problem=line) for line in verdict.trace if "could not be evaluated" in line]
     lines += _decision(verdict, requester, node, directory)
+    lines += _on_call_note([*(m.policy for m in verdict.matched), *others])
     if verdict.granting is not None and verdict.outcome in ("auto", "manual"):
         lines += _limits(policies, verdict.granting, live)
     lines.append(_identity(policies, requester, directory))
@@ -235,7 +285,7 @@ def explain_for(ctx: Context, user_id: str, node_ref: str, duration: str | None 
         try:
             requested = parse_duration(duration)
         except DurationError as err:
-            raise InvalidInput(str(err)) from None
+            raise InvalidInput(said(err)) from None
     node = ctx.nodes.resolve(node_ref.strip())
     with ctx.uow() as uow:
         live = len(uow.repo.by_requester(user_id, LIVE_STATES, limit=1000))

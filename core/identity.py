@@ -14,29 +14,31 @@ looked up and what an admin must do. Their principal is ``core.idc.idc_user_prin
 from __future__ import annotations
 
 from core.errors import NotAllowed, Unavailable
+from core.i18n import T, Text
 from core.idc import idc_user_principal
 from core.model import UserInfo
 from core.policy.file import PolicyFile
 from core.ports import IdentityStore
 
-NO_IDENTITY = ("You have no AWS identity in jitbot's policy file ([identities]); ask an admin to map your Slack "
-               "account to your IAM role or user.")
+NO_IDENTITY = T("You have no AWS identity in jitbot's policy file ([identities]); ask an admin to map your Slack "
+                "account to your IAM role or user.")
 
 
-def email_doubt(user: UserInfo) -> str | None:
+def email_doubt(user: UserInfo) -> Text | None:
     """Why this user's Slack email does not prove who they are, or None when it does."""
     if not user.email:
-        return "your Slack profile shows no email address"
+        return T("your Slack profile shows no email address")
     if user.deleted:
-        return "your Slack account is deactivated"
+        return T("your Slack account is deactivated")
     if user.is_bot:
-        return "the account is a bot"
+        return T("the account is a bot")
     if user.external:
-        return "your Slack account belongs to another organisation (Slack Connect or external), not this workspace"
+        return T("your Slack account belongs to another organisation (Slack Connect or external), not this "
+                 "workspace")
     if user.guest:
-        return "your Slack account is a guest account, not a full member of this workspace"
+        return T("your Slack account is a guest account, not a full member of this workspace")
     if not user.email_confirmed:
-        return f"Slack has not confirmed that you control {user.email}"
+        return T("Slack has not confirmed that you control {email}", email=user.email)
     return None
 
 
@@ -61,9 +63,10 @@ def principal_of(policies: PolicyFile, user: UserInfo, store: IdentityStore | No
         raise NotAllowed(NO_IDENTITY)
     doubt = email_doubt(user)
     if doubt is not None:
-        raise NotAllowed(f"Your AWS identity in jitbot's policy file is keyed by your email, and jitbot accepts an "
-                         f"email as identity only from a confirmed full member of this workspace: {doubt}. Ask an "
-                         f"admin to map your Slack user id ({user.id}) in [identities] instead.")
+        raise NotAllowed(T("Your AWS identity in jitbot's policy file is keyed by your email, and jitbot accepts an "
+                           "email as identity only from a confirmed full member of this workspace: {doubt}. Ask an "
+                           "admin to map your Slack user id ({user}) in [identities] instead.", doubt=doubt,
+                           user=user.id))
     return by_email
 
 
@@ -82,22 +85,24 @@ def idc_match(store: IdentityStore, user: UserInfo) -> str:
     """The Identity Store user id of this Slack user, or ``NotAllowed``/``Unavailable`` saying why not."""
     doubt = email_doubt(user)
     if doubt is not None:
-        raise NotAllowed(f"jitbot finds your AWS identity in IAM Identity Center by your Slack email, and accepts an "
-                         f"email as identity only from a confirmed full member of this workspace: {doubt}. Ask an "
-                         f"admin to map your Slack user id ({user.id}) in [identities] instead.")
+        raise NotAllowed(T("jitbot finds your AWS identity in IAM Identity Center by your Slack email, and accepts "
+                           "an email as identity only from a confirmed full member of this workspace: {doubt}. Ask an "
+                           "admin to map your Slack user id ({user}) in [identities] instead.", doubt=doubt,
+                           user=user.id))
     email = str(user.email)
     try:
         found = store.users_by_email(email)
     except Unavailable as err:
-        raise Unavailable(f"jitbot could not ask IAM Identity Center who {email} is ({err}). Nothing was recorded; "
-                          "try again in a minute.") from None
+        raise Unavailable(T("jitbot could not ask IAM Identity Center who {email} is ({error}). Nothing was "
+                            "recorded; try again in a minute.", email=email, error=err.message)) from None
     if not found:
-        raise NotAllowed(f"No IAM Identity Center user has {email} (your Slack email) as primary email or user "
-                         "name, so jitbot cannot tell which AWS identity is yours. Ask an admin to set it as your "
-                         f"Identity Center user's primary email, or to map your Slack user id ({user.id}) in "
-                         "[identities].")
+        raise NotAllowed(T("No IAM Identity Center user has {email} (your Slack email) as primary email or user "
+                           "name, so jitbot cannot tell which AWS identity is yours. Ask an admin to set it as your "
+                           "Identity Center user's primary email, or to map your Slack user id ({user}) in "
+                           "[identities].", email=email, user=user.id))
     if len(found) > 1:
-        raise NotAllowed(f"{len(found)} IAM Identity Center users have {email} (your Slack email) as primary email "
-                         "or user name, and jitbot will not guess which one is you. Ask an admin to leave it to one "
-                         f"user, or to map your Slack user id ({user.id}) in [identities].")
+        raise NotAllowed(T("{count} IAM Identity Center users have {email} (your Slack email) as primary email or "
+                           "user name, and jitbot will not guess which one is you. Ask an admin to leave it to one "
+                           "user, or to map your Slack user id ({user}) in [identities].", count=len(found),
+                           email=email, user=user.id))
     return found[0]

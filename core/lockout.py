@@ -17,6 +17,7 @@ from datetime import timedelta
 from core.audit import Action
 from core.context import Context, owe, record
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from core.i18n import T, Text
 from core.model import LIVE_STATES, AccessRequest, Event, Kind, Lockout, Node, Notice, State
 from core.outbox import flush
 from core.revokers import check_revoker, clean_reason, end_request
@@ -45,14 +46,15 @@ def resolve(ctx: Context, person: Person) -> str:
         return person.user_id
     handle = (person.handle or "").strip()
     if not handle:
-        raise InvalidInput("Name a person: their mention (@name), or their member id (U…).")
+        raise InvalidInput(T("Name a person: their mention (@name), or their member id (U…)."))
     found = ctx.directory.find_by_name(handle)
     if not found:
-        raise NotFound(f"Nobody in this workspace is called @{handle}. Pick them from Slack's list as you type "
-                       "@, or give their member id (U…).")
+        raise NotFound(T("Nobody in this workspace is called @{handle}. Pick them from Slack's list as you type "
+                         "@, or give their member id (U…).", handle=handle))
     if len(found) > 1:
         listed = ", ".join(f"{u.id} ({u.name or '?'})" for u in sorted(found, key=lambda u: u.id)[:10])
-        raise InvalidInput(f"@{handle} could be {len(found)} people: {listed}. Give their member id (U…).")
+        raise InvalidInput(T("@{handle} could be {count} people: {listed}. Give their member id (U…).",
+                             handle=handle, count=len(found), listed=listed))
     return found[0].id
 
 
@@ -65,18 +67,21 @@ def _shadow(user_id: str, ctx: Context) -> AccessRequest:
 
 def lockout(ctx: Context, actor: str, person: Person, reason: str) -> LockedOut:
     """Lock ``person`` out and end everything they hold or wait for; audited and announced."""
-    authority = check_revoker(ctx, actor, "lock people out")
+    authority = check_revoker(ctx, actor, T("lock people out"))
     text = clean_reason(reason, "/jit lockout <user> <reason>")
     target = resolve(ctx, person)
     if target == actor:
-        raise NotAllowed("You cannot lock yourself out; ask another revoker.")
+        raise NotAllowed(T("You cannot lock yourself out; ask another revoker."))
     now = ctx.clock.now()
     done = Lockout(user_id=target, by=actor, reason=text, at=now)
     with ctx.uow() as uow:
         if not uow.repo.add_lockout(done):
             held = uow.repo.lockout(target)
-            since = f" since {held.at:%Y-%m-%d %H:%M} UTC, by {held.by}" if held else ""
-            raise Conflict(f"{target} is already locked out{since}. `/jit unlock` first to lock them out anew.")
+            if held is None:
+                raise Conflict(T("{user} is already locked out. `/jit unlock` first to lock them out anew.",
+                                 user=target))
+            raise Conflict(T("{user} is already locked out since {since} UTC, by {by}. `/jit unlock` first to lock "
+                             "them out anew.", user=target, since=held.at.strftime("%Y-%m-%d %H:%M"), by=held.by))
         live = uow.repo.by_requester(target, LIVE_STATES, limit=10_000)
         record(uow, None, actor, Action.LOCKOUT, now, user=target, reason=text, requests=[r.id for r in live],
                **authority.detail())
@@ -95,14 +100,14 @@ def lockout(ctx: Context, actor: str, person: Person, reason: str) -> LockedOut:
 
 def unlock(ctx: Context, actor: str, person: Person, reason: str | None = None) -> str:
     """End ``person``'s lockout (their requests are accepted again); audited and announced. Returns their id."""
-    authority = check_revoker(ctx, actor, "unlock people")
+    authority = check_revoker(ctx, actor, T("unlock people"))
     target = resolve(ctx, person)
     text = " ".join((reason or "").split())[:1000] or None
     now = ctx.clock.now()
     with ctx.uow() as uow:
         held = uow.repo.lockout(target)
         if held is None or not uow.repo.remove_lockout(target):
-            raise Conflict(f"{target} is not locked out.")
+            raise Conflict(T("{user} is not locked out.", user=target))
         record(uow, None, actor, Action.UNLOCK, now, user=target, reason=text, locked_by=held.by,
                locked_at=held.at.isoformat(), **authority.detail())
         owe(uow, Event(Notice.UNLOCKED, _shadow(target, ctx), actor=actor, reason=text), now, threads="none")
@@ -116,9 +121,20 @@ def locked_out(ctx: Context, user_id: str) -> Lockout | None:
         return uow.repo.lockout(user_id)
 
 
-def refusal(held: Lockout, what: str) -> str:
-    return (f"You are locked out of jitbot (since {held.at:%Y-%m-%d %H:%M} UTC): no {what} is accepted until a "
-            "revoker unlocks you.")
+def refusal(held: Lockout, what: str) -> Text:
+    """Why a locked-out person's ``what`` ("request", "extension", "break-glass") is refused."""
+    since = f"{held.at:%Y-%m-%d %H:%M}"
+    if what == "extension":
+        return T("You are locked out of jitbot (since {since} UTC): no extension is accepted until a revoker "
+                 "unlocks you.", since=since)
+    if what == "break-glass":
+        return T("You are locked out of jitbot (since {since} UTC): no break-glass is accepted until a revoker "
+                 "unlocks you.", since=since)
+    if what == "request":
+        return T("You are locked out of jitbot (since {since} UTC): no request is accepted until a revoker "
+                 "unlocks you.", since=since)
+    return T("You are locked out of jitbot (since {since} UTC): no {what} is accepted until a revoker unlocks "
+             "you.", since=since, what=what)
 
 
 def refuse_if_locked_out(ctx: Context, user_id: str, what: str) -> None:

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from enum import Enum, StrEnum
 from typing import Any
 
+from core.i18n import T, Text
+
 
 class State(StrEnum):
     PENDING = "pending"
@@ -25,6 +27,17 @@ class State(StrEnum):
     def is_final(self) -> bool:
         return self in FINAL_STATES
 
+    @property
+    def words(self) -> Text:
+        """The state as a message says it ("timed out"), in the reader's language."""
+        return _STATE_WORDS[self]
+
+
+_STATE_WORDS: Mapping[State, Text] = {
+    State.PENDING: T("pending"), State.APPROVED: T("approved"), State.ACTIVE: T("active"),
+    State.EXPIRED: T("expired"), State.REVOKED: T("revoked"), State.REJECTED: T("rejected"),
+    State.CANCELLED: T("cancelled"), State.TIMED_OUT: T("timed out"), State.FAILED: T("failed"),
+}
 
 FINAL_STATES = frozenset(
     {State.EXPIRED, State.REVOKED, State.REJECTED, State.CANCELLED, State.TIMED_OUT, State.FAILED}
@@ -138,6 +151,14 @@ class AccessRequest:
     escalated_level: int | None = None
     #: scheduled access: approved ahead, granted at this moment (not before), its expiry counted from it
     starts_at: datetime | None = None
+    #: a request for several nodes (``max_nodes``): the nodes after ``node``, in the order asked; one grant, one
+    #: approval path, all in ``node``'s account and region (``core.checks``)
+    more_nodes: tuple[Node, ...] = ()
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """Every node of the request, ``node`` first: what is approved, granted, revoked and shown."""
+        return (self.node, *self.more_nodes)
 
     def scheduled(self, now: datetime) -> bool:
         """Whether the request waits for its start: approved ahead (or pending), ``starts_at`` still ahead."""

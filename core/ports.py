@@ -49,6 +49,12 @@ class NodeDirectory(Protocol):
         """Nodes whose id or name contains ``text`` (case-insensitive), for pickers and ``/jit nodes``."""
         ...
 
+    def tagged(self, key: str, value: str, *, prefix: str | None = None, limit: int = 100) -> list[Node]:
+        """At most ``limit`` nodes carrying the tag ``key`` = ``value`` exactly (a request's ``tag:Role=web``),
+        in the default region of every configured account, or where ``prefix`` (``account/``, ``region/``,
+        both) says. Raises ``InvalidInput`` for a wildcard, like ``resolve``."""
+        ...
+
 
 class AccessBackend(Protocol):
     def grant(self, request: AccessRequest, expires_at: datetime, documents: Sequence[str]) -> None:
@@ -118,12 +124,13 @@ class Directory(Protocol):
 
 
 class OnCall(Protocol):
-    """PagerDuty's on-call schedules, read only, answers cached for at most 60 s by the adapter."""
+    """On-call schedules (PagerDuty's, Opsgenie's), read only, answers cached for at most 60 s by the adapters."""
 
-    def on_call(self, schedule_id: str) -> frozenset[str]:
-        """The emails (lower case) of whoever is on call for the schedule now. ``NotFound`` when there is no such
-        schedule; ``Unavailable`` (saying why) when PagerDuty cannot be asked: not configured, unreachable, or
-        refusing jitbot."""
+    def on_call(self, entry: str) -> frozenset[str]:
+        """The emails (lower case) of whoever is on call now for an on-call entry of the policy file
+        (``pagerduty:PABC123``, ``opsgenie:SRE``; core.oncall). ``NotFound`` when there is no such schedule;
+        ``Unavailable`` (saying why) when its provider cannot be asked: not configured, unreachable, or refusing
+        jitbot."""
         ...
 
 

@@ -11,6 +11,7 @@ from core.approvals import deciders, eligible_now
 from core.checks import GrantingPolicy, Requestable, deciding, verdict_on
 from core.context import Context
 from core.errors import InvalidInput, NotFound
+from core.i18n import T
 from core.model import FINAL_STATES, LIVE_STATES, AccessRequest, State
 from core.policy.evaluate import Requester
 from core.revokers import revoker_authority
@@ -23,8 +24,8 @@ def requestable_nodes(ctx: Context, user_id: str, text: str = "", limit: int = 1
     """Nodes whose id or name contains ``text`` that a policy lets ``user_id`` request, best matches first.
     ``text`` is matched as it is: a wildcard (``*``, ``?``) is refused rather than handed to AWS's filters."""
     if "*" in text or "?" in text:
-        raise InvalidInput("The filter takes no wildcards (* or ?): it already matches any part of a node's id or "
-                           "name, e.g. `/jit nodes web`.")
+        raise InvalidInput(T("The filter takes no wildcards (* or ?): it already matches any part of a node's id "
+                             "or name, e.g. `/jit nodes web`."))
     requester = ctx.requester(user_id)
     found: list[Requestable] = []
     for node in ctx.nodes.search(text.strip(), limit=SEARCH_WINDOW):
@@ -76,7 +77,7 @@ def visible_request(ctx: Context, user_id: str, request_id: str) -> AccessReques
                                                          for a in deciders(level, request.escalated(index)))
                                 or revoker_authority(ctx, user_id) is not None):
         return request
-    raise NotFound(f"There is no request {request_id}.")
+    raise NotFound(T("There is no request {id}.", id=request_id))
 
 
 def live_requests(ctx: Context, user_id: str, limit: int = 50) -> list[AccessRequest]:

@@ -24,6 +24,7 @@ from core.access import cleanup, end_access
 from core.audit import Action
 from core.context import Context, Say, transition
 from core.errors import Conflict, InvalidInput, NotAllowed
+from core.i18n import T, Text
 from core.idc import is_idc_group
 from core.model import AccessRequest, Changes, Notice, State
 from core.oncall import is_on_call
@@ -66,28 +67,29 @@ def revoker_authority(ctx: Context, actor: str) -> Authority | None:
     return None
 
 
-def check_revoker(ctx: Context, actor: str, doing: str) -> Authority:
+def check_revoker(ctx: Context, actor: str, doing: Text) -> Authority:
     """``actor``'s authority as a revoker, or ``NotAllowed`` saying why not (``doing``: "lock people out")."""
     authority = revoker_authority(ctx, actor)
     if authority is None:
-        raise NotAllowed(f"Only the revokers ([settings] revokers in the policy file) can {doing}.")
+        raise NotAllowed(T("Only the revokers ([settings] revokers in the policy file) can {doing}.", doing=doing))
     user = ctx.directory.user(actor)
     if user.deleted or user.is_bot:
-        raise NotAllowed("Your Slack account cannot act as a revoker.")
+        raise NotAllowed(T("Your Slack account cannot act as a revoker."))
     with ctx.uow() as uow:
         locked = uow.repo.lockout(actor)
     if locked is not None:  # a locked-out account cannot unlock itself, nor lock out those who locked it out
-        raise NotAllowed("You are locked out of jitbot, and cannot act as a revoker until another revoker unlocks "
-                         "you.")
+        raise NotAllowed(T("You are locked out of jitbot, and cannot act as a revoker until another revoker "
+                           "unlocks you."))
     return authority
 
 
 def clean_reason(reason: str, usage: str) -> str:
     text = " ".join((reason or "").split())
     if not text:
-        raise InvalidInput(f"Say why: `{usage}`.")
+        raise InvalidInput(T("Say why: `{usage}`.", usage=usage))
     if len(text) > MAX_REASON:
-        raise InvalidInput(f"The reason is {len(text)} characters long; keep it under {MAX_REASON}.")
+        raise InvalidInput(T("The reason is {length} characters long; keep it under {limit}.", length=str(len(text)),
+                             limit=str(MAX_REASON)))
     return text
 
 
@@ -99,16 +101,19 @@ def revoke(ctx: Context, request_id: str, actor: str, reason: str) -> AccessRequ
     if authority is None:
         request = ctx.load(request_id)
         if not request.levels:
-            raise NotAllowed(f"Request {request_id} was approved by policy '{request.policy}' without approvers: only "
-                             "the revokers ([settings] revokers in the policy file) can revoke it.")
+            raise NotAllowed(T("Request {id} was approved by policy '{policy}' without approvers: only the revokers "
+                               "([settings] revokers in the policy file) can revoke it.", id=request_id,
+                               policy=request.policy))
         return access.revoke(ctx, request_id, actor, reason)
-    authority = check_revoker(ctx, actor, "revoke this")
+    authority = check_revoker(ctx, actor, T("revoke this"))
     text = clean_reason(reason, "/jit revoke <request id> <reason>")
     request = ctx.load(request_id)
     if request.state.is_final:
-        raise Conflict(f"Request {request_id} is already {request.state.value.replace('_', ' ')}; nothing to revoke.")
+        raise Conflict(T("Request {id} is already {state}; nothing to revoke.", id=request_id,
+                         state=request.state.words))
     if not end_request(ctx, request, actor, text, authority.detail()):
-        raise Conflict(f"Request {request_id} changed meanwhile; it is now {ctx.load(request_id).state.value}.")
+        raise Conflict(T("Request {id} changed meanwhile; it is now {state}.", id=request_id,
+                         state=ctx.load(request_id).state.words))
     return ctx.load(request_id)
 
 

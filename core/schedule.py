@@ -17,19 +17,21 @@ from zoneinfo import ZoneInfo
 from core.continuous import granting_policy
 from core.durations import format_duration
 from core.errors import InvalidInput, NotAllowed
+from core.i18n import T
 from core.model import AccessRequest
 from core.policy.file import PolicyFile
 from core.policy.schema import AutoApprovalPolicy, ManualApprovalPolicy
 
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-FORMATS = "`22:00` (today, or tomorrow once passed) or `2026-12-07 09:30`"
+FORMATS = T("`22:00` (today, or tomorrow once passed) or `2026-12-07 09:30`")
 
 
 def _time(text: str) -> time:
     match = _TIME.match(text)
     if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        raise InvalidInput(f"'{text[:40]}' is not a time of day: give {FORMATS}.").at("start")
+        raise InvalidInput(T("'{text}' is not a time of day: give {formats}.", text=text[:40],
+                             formats=FORMATS)).at("start")
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -46,11 +48,13 @@ def parse_start(text: str, now: datetime, zone: ZoneInfo) -> datetime:
         return start.astimezone(UTC)
     match = _DATE.match(words[0]) if len(words) == 2 else None
     if match is None:
-        raise InvalidInput(f"'{text[:40]}' is not a start time: give {FORMATS}.").at("start")
+        raise InvalidInput(T("'{text}' is not a start time: give {formats}.", text=text[:40],
+                             formats=FORMATS)).at("start")
     try:
         day = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
     except ValueError:
-        raise InvalidInput(f"'{words[0]}' is not a date: give {FORMATS}.").at("start") from None
+        raise InvalidInput(T("'{text}' is not a date: give {formats}.", text=words[0],
+                             formats=FORMATS)).at("start") from None
     return datetime.combine(day, _time(words[1]), tzinfo=zone).astimezone(UTC)
 
 
@@ -59,14 +63,15 @@ def check_start(policy: AutoApprovalPolicy | ManualApprovalPolicy, start: dateti
     """``start`` if the policy lets access be scheduled then: in the future, within ``max_start_ahead``."""
     ahead = policy.max_start_ahead
     if ahead is None:
-        raise NotAllowed(f"Policy '{policy.name}' does not allow scheduled access (it sets no max_start_ahead): "
-                         "ask without `at …` when you need the access.").at("start")
+        raise NotAllowed(T("Policy '{policy}' does not allow scheduled access (it sets no max_start_ahead): ask "
+                           "without `at …` when you need the access.", policy=policy.name)).at("start")
     shown = shown_at(start, zone)
     if start <= now:
-        raise InvalidInput(f"The start ({shown}) has already passed; give a time in the future.").at("start")
+        raise InvalidInput(T("The start ({start}) has already passed; give a time in the future.",
+                             start=shown)).at("start")
     if start - now > ahead:
-        raise InvalidInput(f"The start ({shown}) is more than {format_duration(ahead)} ahead, the most policy "
-                           f"'{policy.name}' allows (max_start_ahead).").at("start")
+        raise InvalidInput(T("The start ({start}) is more than {ahead} ahead, the most policy '{policy}' allows "
+                             "(max_start_ahead).", start=shown, ahead=ahead, policy=policy.name)).at("start")
     return start
 
 
@@ -84,6 +89,9 @@ def refusal_at_start(policies: PolicyFile, request: AccessRequest) -> str | None
     if request.duration > policy.max_duration:
         return (f"policy '{policy.name}' now allows at most {format_duration(policy.max_duration)}, less than the "
                 f"{format_duration(request.duration)} approved, so the scheduled access was not granted")
+    if len(request.nodes) > policy.max_nodes:
+        return (f"policy '{policy.name}' now allows at most {policy.max_nodes} node(s) in one request, fewer than the "
+                f"{len(request.nodes)} approved, so the scheduled access was not granted")
     return None
 
 

@@ -50,8 +50,8 @@ def _refused(ctx: Context, data: RequestInput, node: Node, verdict: Verdict) -> 
     with ctx.uow() as uow:
         record(uow, None, data.requester, Action.REQUEST_REFUSED, now, node=node.id, node_name=node.name,
                outcome=verdict.outcome, policy=verdict.policy.name if verdict.policy else None,
-               reason=data.reason, message=verdict.message, membership=relied_on(ctx, data.requester, verdict))
-        owe(uow, Event(Notice.DENIED, shadow, reason=verdict.message), now, threads="none")
+               reason=data.reason, message=str(verdict.message), membership=relied_on(ctx, data.requester, verdict))
+        owe(uow, Event(Notice.DENIED, shadow, reason=str(verdict.message)), now, threads="none")  # a record
         uow.commit()
     flush(ctx, shadow.id)
 
@@ -90,8 +90,11 @@ def record_request(ctx: Context, checked: Checked) -> Submitted:
         id=new_request_id(), requester=user.id, principal_arn=principal, node=node, reason=checked.reason,
         duration=duration, policy=policy.name, kind=Kind.MANUAL if levels else Kind.AUTO, levels=levels,
         state=State.PENDING, created_at=now, ticket=checked.ticket, extends=extends, starts_at=checked.starts_at,
+        more_nodes=checked.more_nodes,
     )
-    start = {"starts_at": checked.starts_at.isoformat()} if checked.starts_at is not None else {}
+    start: dict[str, Any] = {"starts_at": checked.starts_at.isoformat()} if checked.starts_at is not None else {}
+    if checked.more_nodes:  # a request for several nodes: each one, as approved and granted
+        start["nodes"] = [{"id": n.id, "name": n.name} for n in checked.nodes]
     with ctx.uow() as uow:
         uow.repo.add(request)
         record(uow, request.id, user.id, Action.SUBMITTED, now, node=node.id, node_name=node.name,

@@ -33,11 +33,13 @@ FIELD_TEXT = 2000
 def facts(request: AccessRequest, zone: ZoneInfo) -> SectionBlock:
     node = request.node
     where = f"{node.account} / {node.region}"
-    ping = f" · SSM: {safe(node.ping_status, 50)}" if node.ping_status else ""
+    ping = f" · SSM: {safe(node.ping_status, 50)}" if node.ping_status and not request.more_nodes else ""
+    many = len(request.nodes) > 1
+    named = "\n".join(f"`{escape(n.id)}` {safe(n.name, 60 if many else 300)}" for n in request.nodes)
     duration = format_duration(request.duration) + (f" (extends {request.extends})" if request.extends else "")
     fields = [
         f"*Requester*\n{user(request.requester)}",
-        f"*Node*\n`{escape(node.id)}` {safe(node.name, 300)}\n{where}{ping}",
+        f"*{'Nodes' if many else 'Node'}*\n{clip(named, FIELD_TEXT - 100)}\n{where}{ping}",
         f"*Duration*\n{duration}",
         f"*Policy*\n{safe(request.policy, 200)}",
         f"*Reason*\n{safe(request.reason, FIELD_TEXT - 20)}",
@@ -132,7 +134,7 @@ def escalation_text(request: AccessRequest, level: int) -> str:
 
 def approval_text(request: AccessRequest, level: int) -> str:
     """The notification fallback text of an approval message."""
-    return (f"Access request {request.id}: <@{request.requester}> asks for {request.node.id} "
+    return (f"Access request {request.id}: <@{request.requester}> asks for {', '.join(n.id for n in request.nodes)} "
             f"for {format_duration(request.duration)} (level {level + 1}/{len(request.levels)})")
 
 

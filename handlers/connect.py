@@ -45,4 +45,7 @@ def command(request: AccessRequest, document: str, profile: str | None = None) -
 def commands(request: AccessRequest, documents: Sequence[str], profile: str | None = None) -> str:
     """One line per allowed document (the default shell's plain command first), as a code block's content."""
     wanted = list(dict.fromkeys(documents)) or [DEFAULT_SHELL]
-    return "\n".join(command(request, d, profile) for d in wanted)
+    lines = [command(request, d, profile) for d in wanted]
+    if request.more_nodes:  # a grant of several nodes: the same commands, with each one's id
+        lines.append(f"# likewise on {', '.join(n.id for n in request.more_nodes)} (replace {request.node.id})")
+    return "\n".join(lines)

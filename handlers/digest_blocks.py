@@ -53,7 +53,8 @@ class Style:
 
     def node(self, request: AccessRequest) -> str:
         node = request.node
-        return self.code(node.name) if node.name else self.code(node.id)
+        more = f" +{len(request.more_nodes)}" if request.more_nodes else ""  # a request for several nodes
+        return (self.code(node.name) if node.name else self.code(node.id)) + more
 
 
 def span(value: timedelta) -> str:

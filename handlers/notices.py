@@ -13,7 +13,7 @@ from core.model import AccessRequest, Event, Notice
 from core.reconcile import OUTSIDE
 from handlers.connect import commands
 from handlers.sessions_text import sessions_text
-from handlers.text import escape, fallback, left, principal, user, when
+from handlers.text import escape, fallback, left, nodes_text, principal, user, when
 
 #: actors that are not Slack users
 ACTORS = {"jitbot": "jitbot", OUTSIDE: "someone outside jitbot"}
@@ -56,7 +56,7 @@ def _connect(r: AccessRequest, sso: SsoPortal | None, documents: Sequence[str] =
 def render(event: Event, zone: ZoneInfo, now: datetime | None = None, sso: SsoPortal | None = None,
            documents: Sequence[str] = ()) -> Rendered:
     r = event.request
-    node = f"`{escape(r.node.id)}`" + (f" ({escape(r.node.name)})" if r.node.name else "")
+    node = nodes_text(r.nodes, 300)
     by = ACTORS.get(event.actor or "") or user(event.actor)
     why = f": {escape(event.reason)}" if event.reason else ""
     until = when(r.expires_at, zone)

@@ -13,7 +13,8 @@ from core.lockout import Person
 MAX_TEXT = 4000
 
 USAGE = {
-    "request": "/jit request <node> [duration] [at 22:00 | at 2026-12-07 09:30] <reason> [ticket=ABC-123]",
+    "request": "/jit request <node>[,<node>…] [duration] [at 22:00 | at 2026-12-07 09:30] <reason> "
+               "[ticket=ABC-123]",
     "list": "/jit list",
     "status": "/jit status <request id>",
     "cancel": "/jit cancel <request id>",
@@ -39,6 +40,7 @@ class Parsed:
 
 @dataclass(frozen=True)
 class RequestArgs:
+    #: one node, a list (``web-1,web-2``) or a tag selector (``tag:Role=web``), as typed (core.selection)
     node: str
     duration: str | None
     reason: str
@@ -90,6 +92,8 @@ def request_args(parsed: Parsed) -> RequestArgs:
     if not words:
         raise InvalidInput(f"Which node? {usage('request')}")
     node, rest = words[0], words[1:]
+    while rest and (node.endswith(",") or rest[0].startswith(",")):  # a list written with spaces: web-1, web-2
+        node, rest = node + rest[0], rest[1:]
     duration = None
     if rest and (looks_like_duration(rest[0]) or rest[0][:1].isdigit()):
         duration, rest = rest[0], rest[1:]

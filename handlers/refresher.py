@@ -41,6 +41,9 @@ class HomeViews(Protocol):
     def watching(self, users: Iterable[str], since: datetime) -> set[str]:
         """Those of ``users`` who opened their App Home at or after ``since`` (one query, not one per user)."""
 
+    def recent(self, since: datetime, limit: int = 1000) -> set[str]:
+        """Everyone who opened their App Home at or after ``since`` (the most recent ``limit``)."""
+
 
 class Pacing:
     """The per-person minimum interval between publishes. ``want`` people, publish those ``ready`` (telling

@@ -17,10 +17,10 @@ from handlers import ids
 from handlers.blocks import decide_buttons
 from handlers.parsing import USAGE
 from handlers.request_view import policy_summary
-from handlers.text import escape, safe, user, when
+from handlers.text import escape, nodes_text, safe, user, when
 
 HELP = "\n".join(
-    ["*jitbot* gives you temporary, approved SSM access to one node.", ""]
+    ["*jitbot* gives you temporary, approved SSM access to a node (or a few, where a policy allows).", ""]
     + [f"• `{escape(usage)}`" for usage in USAGE.values()]
     + ["", "Example: `/jit request web-1 2h disk full on /var` (or just `/jit request` for a form)",
        "A level nobody decides in time may escalate: its fallback approvers are asked too "
@@ -28,7 +28,10 @@ HELP = "\n".join(
        "Approvers can *Approve for…* less than was asked; the grant is the shortest any approver chose.",
        "Scheduled access, where a policy sets `max_start_ahead`: `/jit request web-1 2h at 22:00 night deploy` "
        "(or `at 2026-12-07 09:30`, in the policy file's timezone) is approved ahead and granted at the start; "
-       "`/jit cancel <id>` withdraws it until then."]
+       "`/jit cancel <id>` withdraws it until then.",
+       "Several nodes in one request, where a policy sets `max_nodes`: `/jit request web-1,web-2,web-3 1h deploy` "
+       "or `/jit request tag:Role=web 1h deploy` (resolved once, when you ask): one approval, one grant covering "
+       "each node. They must fall under the same policy, in one account and region, each listed once."]
 )
 
 #: Slack allows 50 blocks in a message
@@ -46,7 +49,7 @@ class Answer:
 
 
 def node_label(request: AccessRequest) -> str:
-    return f"`{escape(request.node.id)}`" + (f" ({safe(request.node.name, 200)})" if request.node.name else "")
+    return nodes_text(request.nodes, 200)
 
 
 def summary(request: AccessRequest, zone: ZoneInfo) -> str:
@@ -81,9 +84,12 @@ def released(request: AccessRequest) -> str:
 def submitted(request: AccessRequest, zone: ZoneInfo) -> str:
     node = node_label(request)
     warn = ""
-    if request.node.ping_status and request.node.ping_status != "Online":
-        warn = f"\n:warning: The node's SSM agent is *{escape(request.node.ping_status)}*; you may not be able " \
-               "to connect."
+    for item in request.nodes:  # the first node whose agent is not online
+        if item.ping_status and item.ping_status != "Online":
+            which = "The node's" if not request.more_nodes else f"`{escape(item.id)}`'s"
+            warn = f"\n:warning: {which} SSM agent is *{escape(item.ping_status)}*; you may not be able " \
+                   "to connect."
+            break
     extension = f" (extending {request.extends})" if request.extends else ""
     if request.state is State.ACTIVE:
         return (f":unlock: *{request.id}*{extension}: access to {node} granted until "

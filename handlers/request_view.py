@@ -34,7 +34,7 @@ from core.durations import format_duration
 from core.model import AccessRequest
 from core.policy.schema import ManualApprovalPolicy
 from handlers import ids
-from handlers.text import escape, safe, when
+from handlers.text import nodes_text, safe, when
 
 OPTION_TEXT = 75
 
@@ -116,7 +116,7 @@ def build(*, meta: Meta, choices: list[timedelta], default: timedelta, policy: G
     if extending is not None:
         old = extending
         blocks.append(SectionBlock(block_id=ids.NODE_BLOCK, text=MarkdownTextObject(
-            text=f"Extend *{old.id}* on `{escape(old.node.id)}` {safe(old.node.name, 200)}.\n"
+            text=f"Extend *{old.id}* on {nodes_text(old.nodes, 200)}.\n"
                  f"Your access ends at {when(old.expires_at, zone or ZoneInfo('UTC'))}; once approved, the "
                  "extension starts then, without a gap.")))
     else:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.i18n import ENGLISH, Tr
+from core.model import Node
 
 #: what must never be cut in half: an escape (``&amp;``) or a ``<…>`` mention/link that jitbot wrote
 _TOKEN = re.compile(r"&(?:amp|lt|gt);|<[^<>\s]*>")
@@ -40,6 +41,11 @@ def safe(text: str | None, limit: int) -> str:
     return clip(escape(text), limit)
 
 
+def nodes_text(nodes: Sequence[Node], limit: int = 200) -> str:
+    """A request's nodes: ``i-…`` in code, then its name escaped (``limit`` characters), comma-separated."""
+    return ", ".join(f"`{escape(n.id)}`" + (f" ({safe(n.name, limit)})" if n.name else "") for n in nodes)
+
+
 def user(user_id: str | None) -> str:
     return f"<@{user_id}>" if user_id else "jitbot"
 
@@ -51,8 +57,8 @@ def principal(principal_id: str) -> str:
 
 def fallback(escalate_to: Sequence[str], requester: str, tr: Tr = ENGLISH) -> str:
     """An escalated level's fallback approvers as mentions: never the requester, who cannot decide their own
-    request; an Identity Center group or a PagerDuty schedule by its name (it has no Slack mention)."""
-    shown = [escape(p) if p.startswith(("idc-group:", "pagerduty:")) else principal(p)
+    request; an Identity Center group or an on-call schedule by its name (it has no Slack mention)."""
+    shown = [escape(p) if p.startswith(("idc-group:", "pagerduty:", "opsgenie:")) else principal(p)
              for p in escalate_to if p != requester]
     return tr.join(shown) if shown else tr("nobody else")
 

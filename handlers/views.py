@@ -22,7 +22,7 @@ from slack_sdk.models.views import View
 from core.durations import format_duration
 from core.model import AccessRequest
 from handlers import ids
-from handlers.text import escape, safe
+from handlers.text import escape, nodes_text, safe
 
 #: a modal's field errors, by block id (Slack shows each under its input); empty when the submission is complete
 Errors = dict[str, str]
@@ -70,7 +70,7 @@ class RejectModal:
             private_metadata=private_metadata,
             blocks=[
                 SectionBlock(text=MarkdownTextObject(
-                    text=f"Reject *{request.id}*: <@{request.requester}> on `{escape(request.node.id)}` for "
+                    text=f"Reject *{request.id}*: <@{request.requester}> on {nodes_text(request.nodes, 100)} for "
                          f"{format_duration(request.duration)}?\n>{safe(request.reason, 2500)}")),
                 InputBlock(block_id=ids.REASON_BLOCK, label="Why?",
                            element=PlainTextInputElement(action_id=ids.REASON_INPUT, multiline=True,

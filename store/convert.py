@@ -42,6 +42,23 @@ def _node_columns(node: Any) -> dict[str, Any]:
     }
 
 
+def _node_dict(node: Node) -> dict[str, Any]:
+    return {"id": node.id, "account": node.account, "region": node.region, "name": node.name,
+            "tags": dict(node.tags), "ping_status": node.ping_status, "platform": node.platform}
+
+
+def _dict_node(value: Mapping[str, Any]) -> Node:
+    return Node(id=value["id"], account=value["account"], region=value["region"], name=value.get("name"),
+                tags=dict(value.get("tags") or {}), ping_status=value.get("ping_status"),
+                platform=value.get("platform"))
+
+
+def _more_nodes(value: Any) -> dict[str, Any]:
+    """NULL for a request of one node (most of them): rows written before migration 0011 look the same."""
+    nodes = [_node_dict(node) for node in value]
+    return {"more_nodes": nodes or None}
+
+
 def _duration_seconds(value: Any) -> int:
     if not isinstance(value, timedelta):
         raise TypeError(f"duration: expected a timedelta, got {type(value).__name__}")
@@ -120,6 +137,7 @@ FIELD_COLUMNS: Mapping[str, Callable[[Any], dict[str, Any]]] = {
     "notice_due": _single("notice_due"),
     "escalated_level": _single("escalated_level"),
     "starts_at": _single("starts_at"),
+    "more_nodes": _more_nodes,
 }
 
 def request_columns(request: AccessRequest) -> dict[str, Any]:
@@ -169,6 +187,7 @@ def row_to_request(row: RequestRow | Row[Any]) -> AccessRequest:
         notice_due=row.notice_due,
         escalated_level=row.escalated_level,
         starts_at=row.starts_at,
+        more_nodes=tuple(_dict_node(n) for n in row.more_nodes or ()),
     )
 
 

@@ -43,6 +43,13 @@ class SqlHomeViews:
         with self._engine.begin() as connection:
             connection.execute(stmt)
 
+    def recent(self, since: datetime, limit: int = 1000) -> set[str]:
+        """Everyone who opened their App Home at or after ``since`` (the most recent ``limit`` of them)."""
+        stmt = (select(HomeViewRow.user_id).where(HomeViewRow.opened_at >= since)
+                .order_by(HomeViewRow.opened_at.desc()).limit(limit))
+        with self._engine.connect() as connection:
+            return set(connection.scalars(stmt))
+
     def watching(self, users: Iterable[str], since: datetime) -> set[str]:
         """Those of ``users`` who opened their App Home at or after ``since``: one query per ``CHUNK`` users."""
         wanted = sorted(set(users))

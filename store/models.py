@@ -127,6 +127,8 @@ class RequestRow(Base):
     escalated_level: Mapped[int | None] = mapped_column(Integer)
     #: scheduled access: granted at this moment, not before (migration 0010)
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: a request for several nodes: the nodes after ``node_*``, each as ``_node_dict`` writes it (migration 0011)
+    more_nodes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
 
     __table_args__ = (
         CheckConstraint(_in_values("state", [s.value for s in State]), name="state"),

@@ -33,6 +33,7 @@ def _request_json(request: AccessRequest) -> dict[str, Any]:
 
 def _request_from_json(data: Mapping[str, Any]) -> AccessRequest:
     columns = dict(data)
+    columns.setdefault("more_nodes", None)  # items owed before migration 0011 (one node)
     for name in _TIMES:
         if columns.get(name) is not None:
             columns[name] = datetime.fromisoformat(columns[name])

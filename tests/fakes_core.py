@@ -386,6 +386,9 @@ class FakeNodes:
     def search(self, text: str, limit: int = 100) -> list[Node]:
         return [n for n in self.nodes.values() if text.lower() in f"{n.id} {n.name or ''}".lower()][:limit]
 
+    def tagged(self, key: str, value: str, *, prefix: str | None = None, limit: int = 100) -> list[Node]:
+        return [n for n in self.nodes.values() if n.tags.get(key) == value][:limit]
+
 
 class FakeAccess:
     """Grants as a dict of principal → {policy name: expiry}; ``fail_revokes`` makes revocations transient-fail."""

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Literal
 
 from core.durations import format_duration
+from core.i18n import T, Text
 from core.idc import IdcUser
 from core.model import Node
 from core.oncall import is_on_call
@@ -43,7 +44,7 @@ class Requester:
     idc_groups: frozenset[str] = frozenset()
     principal_arn: str | None = None
     principal_tags: Mapping[str, str] = field(default_factory=dict)
-    #: whether they are on call now for a ``pagerduty:`` entry's schedule (``Context.on_call_now``), asked only when
+    #: whether they are on call now for an on-call entry's schedule (``Context.on_call_now``), asked only when
     #: a list that could decide names one; None: on call for nothing
     on_call: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
 
@@ -60,7 +61,8 @@ class Matched:
     """A policy that matched this requester and node, and what it did, in words."""
 
     policy: AnyPolicy
-    effect: str
+    #: what it did, for people (``explain``)
+    effect: Text
     decided: bool = False
 
 
@@ -68,7 +70,9 @@ class Matched:
 class Verdict:
     outcome: Outcome
     policy: AutoApprovalPolicy | ManualApprovalPolicy | DenyPolicy | None
-    message: str
+    #: the decision, for people (``str()``: the English, as the audit trail records it)
+    message: Text
+    #: how the decision was reached, in English: a record for the audit trail
     trace: tuple[str, ...] = field(default_factory=tuple)
     #: every policy that matched, in evaluation order (``explain`` shows them)
     matched: tuple[Matched, ...] = field(default_factory=tuple)
@@ -143,7 +147,7 @@ def evaluate(
     cedar = _cedar(policies, requester, node, duration, has_ticket)
     trace.extend(cedar.errors)
 
-    def verdict(outcome: Outcome, policy: AnyPolicy | None, message: str) -> Verdict:
+    def verdict(outcome: Outcome, policy: AnyPolicy | None, message: Text) -> Verdict:
         return Verdict(outcome, policy, message, tuple(trace), tuple(matched))
 
     auto_blocked_by: DenyPolicy | None = None
@@ -151,36 +155,40 @@ def evaluate(
     for deny in [*denies, *cedar.forbids]:
         if deny.block == "all":
             trace.append(f"{label(deny)} matches: access refused")
-            matched.append(Matched(deny, "refuses access outright", True))
-            return verdict("denied", deny, f"Access to {node.label} is denied by policy '{deny.name}'.")
+            matched.append(Matched(deny, T("refuses access outright"), True))
+            return verdict("denied", deny, T("Access to {node} is denied by policy '{policy}'.", node=node.label,
+                                             policy=deny.name))
         trace.append(f"{label(deny)} matches: auto-approval is blocked, manual approval still possible")
-        matched.append(Matched(deny, "blocks auto-approval; manual approval is still possible"))
+        matched.append(Matched(deny, T("blocks auto-approval; manual approval is still possible")))
         auto_blocked_by = auto_blocked_by or deny
     autos = [a for a in policies.auto_approval if matches(a.targets, node) and requester.is_in(a.requesters)]
     for auto in [*autos, *cedar.permits]:
         if auto_blocked_by is not None:
-            matched.append(Matched(auto, f"would approve at once, but '{auto_blocked_by.name}' blocks it"))
+            matched.append(Matched(auto, T("would approve at once, but '{policy}' blocks it",
+                                           policy=auto_blocked_by.name)))
             continue
         if duration is not None and duration > auto.max_duration:
             trace.append(f"{label(auto)} matches but allows at most {format_duration(auto.max_duration)}")
-            matched.append(Matched(auto, f"approves at once, but only up to {format_duration(auto.max_duration)}"))
+            matched.append(Matched(auto, T("approves at once, but only up to {maximum}", maximum=auto.max_duration)))
             continue
         trace.append(f"{label(auto)} matches: approved at once")
-        matched.append(Matched(auto, "approves at once", True))
-        return verdict("auto", auto, f"Auto-approved by policy '{auto.name}'.")
+        matched.append(Matched(auto, T("approves at once"), True))
+        return verdict("auto", auto, T("Auto-approved by policy '{policy}'.", policy=auto.name))
     best, others = manual_for(policies, node)
     if best is None:
         trace.append("no manual-approval policy covers this node")
-        reason = "" if auto_blocked_by is None else f" (auto-approval is blocked by '{auto_blocked_by.name}')"
-        return verdict("no_policy", None, f"No policy lets you request access to {node.label}{reason}.")
+        if auto_blocked_by is None:
+            return verdict("no_policy", None, T("No policy lets you request access to {node}.", node=node.label))
+        return verdict("no_policy", None, T("No policy lets you request access to {node} (auto-approval is blocked "
+                                            "by '{policy}').", node=node.label, policy=auto_blocked_by.name))
     for other in others:
         trace.append(f"manual '{other.name}' matches but '{best.name}' is more specific")
-        matched.append(Matched(other, f"covers this node too, but '{best.name}' is more specific"))
+        matched.append(Matched(other, T("covers this node too, but '{policy}' is more specific", policy=best.name)))
     if not requester.is_in(best.requesters):
         trace.append(f"manual '{best.name}' applies but you are not among its requesters")
-        matched.append(Matched(best, "applies, but does not list you as a requester", True))
-        return verdict("denied", best, f"Policy '{best.name}' covers {node.label} but does not list you as a "
-                       "requester.")
+        matched.append(Matched(best, T("applies, but does not list you as a requester"), True))
+        return verdict("denied", best, T("Policy '{policy}' covers {node} but does not list you as a requester.",
+                                         policy=best.name, node=node.label))
     trace.append(f"manual '{best.name}' applies: {len(best.levels)} approval level(s)")
-    matched.append(Matched(best, f"applies: {len(best.levels)} approval level(s)", True))
-    return verdict("manual", best, f"Needs approval under policy '{best.name}'.")
+    matched.append(Matched(best, T("applies: {count} approval level(s)", count=len(best.levels)), True))
+    return verdict("manual", best, T("Needs approval under policy '{policy}'.", policy=best.name))

@@ -3,8 +3,9 @@ Cedar statements of ``cedar_policies`` (``core.policy.cedar_rules``), attached b
 
 from __future__ import annotations
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from core.durations import format_duration
 from core.idc import is_idc_group
 from core.policy.cedar_rules import CedarRules
 from core.policy.events import Events
@@ -65,6 +66,20 @@ class PolicyFile(Frozen):
                 raise ValueError(f"{key}: role_arn '{account.role_arn}' is a role of account {owner}; jitbot assumes "
                                  f"it to act in {key}, so it must be a role of {key}")
         return value
+
+    @model_validator(mode="after")
+    def _escalations_can_happen(self) -> PolicyFile:
+        """A level that escalates only after the request has timed out would never escalate: say so."""
+        timeout = self.settings.approval_timeout
+        for index, manual in enumerate(self.manual_approval):
+            for number, level in enumerate(manual.levels):
+                if level.escalate_after is not None and level.escalate_after >= timeout:
+                    raise ValueError(
+                        f"manual_approval[{index}] ('{manual.name}').levels[{number}].escalate_after "
+                        f"({format_duration(level.escalate_after)}) is not shorter than settings.approval_timeout "
+                        f"({format_duration(timeout)}): the request would time out before its fallback approvers "
+                        "were asked")
+        return self
 
     def policy_names(self) -> list[str]:
         names = [p.name for group in (self.deny, self.auto_approval, self.manual_approval) for p in group]

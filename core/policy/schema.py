@@ -37,6 +37,9 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 NODE_ID = re.compile(r"^(i-[0-9a-f]{8,17}|mi-[0-9a-f]{17})$")
 MAX_LEVELS = 5
+#: the most nodes one request may name under any policy (``max_nodes``): one IAM statement lists them all, and an
+#: inline policy has a size limit (docs/policies.md)
+MAX_NODES = 20
 
 
 def _duration(value: Any) -> timedelta:
@@ -68,8 +71,8 @@ def _check_principals(values: tuple[str, ...]) -> tuple[str, ...]:
             check_on_call(value)
         elif not (USER_ID.match(value) or GROUP_ID.match(value)):
             raise ValueError(f"'{value}' is not a Slack user id (U…/W…), user-group id (S…), IAM Identity Center "
-                             "group (idc-group:<DisplayName> or idc-group:<GroupId>) or PagerDuty schedule "
-                             "(pagerduty:<schedule id>)")
+                             "group (idc-group:<DisplayName> or idc-group:<GroupId>), PagerDuty schedule "
+                             "(pagerduty:<schedule id>) or Opsgenie schedule (opsgenie:<schedule name or id>)")
     if len(set(values)) != len(values):
         raise ValueError("lists the same id twice")
     return values
@@ -242,6 +245,16 @@ class _Granting(_Policy):
     remote_desktop: bool = False
     #: scheduled access (``/jit request … at 22:00``): how far ahead a start may be (None: not allowed; core.schedule)
     max_start_ahead: Duration | None = None
+    #: how many nodes one request may name (``/jit request web-1,web-2 …``, ``tag:Role=web``): one approval path,
+    #: one grant listing each node (core.checks)
+    max_nodes: int = 1
+
+    @field_validator("max_nodes", mode="before")
+    @classmethod
+    def _max_nodes(cls, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_NODES:
+            raise ValueError(f"{value!r} is not a whole number of nodes from 1 to {MAX_NODES}")
+        return value
 
     @field_validator("ticket_pattern")
     @classmethod

@@ -203,3 +203,26 @@ def test_without_identity_center_configured(make_gateway: Callable[..., AwsGatew
     with pytest.raises(TransientAwsError, match="not configured"):
         plain.revoke(request)
     assert plain.jit_principals() == []
+
+
+def test_a_grant_of_several_nodes_is_one_permission_set_listing_each_and_revocation_ends_sessions_on_each(
+        moto_aws: FakeAws, gateway: AwsGateway, make_request: MakeRequest, node: Node, person: str,
+        uid: str) -> None:
+    second, third = (gateway.resolve(moto_aws.add_instance(f"idc{i}-{uid}")) for i in (2, 3))
+    request = make_request(node, person).with_changes(more_nodes=(second, third))
+    name = f"jitbot-{request.id}"
+    gateway.grant(request, expiry(), DOCS)
+
+    found = moto_aws.permission_sets()[name]
+    assert found["assignments"] == [(node.account, person.rsplit("/", 1)[-1])]  # one account, one assignment
+    assert "and 2 other node(s)" in found["description"] and found["description"].endswith(f" for {person}")
+    start = found["policy"]["Statement"][0]
+    assert start["Resource"][:3] == [node.arn, second.arn, third.arn]
+    owner = moto_aws.idc_session_owner(name, "alice@example.com")
+    mine = [moto_aws.start_session(n.id, owner) for n in (node, second, third)]
+    assert gateway.sessions(request, datetime.now(UTC) - timedelta(minutes=5), None)[0].request_id == request.id
+    assert len(gateway.sessions(request, datetime.now(UTC) - timedelta(minutes=5), None)) == 3
+    assert gateway.revoke(request) == 3
+    ended = {s["SessionId"]: s["Status"] for s in moto_aws.sessions()}
+    assert all(ended[s] == "Terminated" for s in mine)
+    assert name not in moto_aws.permission_sets()

@@ -10,6 +10,7 @@ from aws.errors import NodeLookupError
 from aws.gateway import AwsGateway
 from aws.nodes import parse_reference
 from core.errors import AmbiguousNode, NodeNotFound, TransientAwsError
+from core.i18n import Catalogs
 from fakes.aws import DEFAULT_ACCOUNT, SECOND_ACCOUNT, FakeAws
 
 
@@ -46,8 +47,10 @@ def test_ambiguous_name_lists_candidates(moto_aws: FakeAws, gateway: AwsGateway,
 def test_unknown_node(gateway: AwsGateway, uid: str) -> None:
     with pytest.raises(NodeNotFound, match=f"named 'ghost-{uid}' in account {DEFAULT_ACCOUNT}"):
         gateway.resolve(f"ghost-{uid}")
-    with pytest.raises(NodeNotFound, match="No node 'i-0000000000deadbee'"):
+    with pytest.raises(NodeNotFound, match="No node 'i-0000000000deadbee'") as caught:
         gateway.resolve("i-0000000000deadbee")
+    assert caught.value.say(Catalogs().get("ja")) == (f"アカウント {DEFAULT_ACCOUNT} (us-east-1) にノード "
+                                                      "'i-0000000000deadbee' はありません。")
     with pytest.raises(NodeNotFound, match="No node 'mi-00000000000000000'"):
         gateway.resolve("mi-00000000000000000")
     with pytest.raises(NodeNotFound, match="Which node"):

@@ -121,3 +121,15 @@ def test_parliament_finds_nothing_above_low(node: Node) -> None:
     leftover = [f for f in _findings_above_low(checked)
                 if not ("UNKNOWN_CONDITION_FOR_ACTION" in f and "ssm:SessionDocumentAccessCheck" in f)]
     assert leftover == []
+
+
+def test_several_nodes_are_listed_in_the_one_start_session_statement() -> None:
+    second = Node(id="i-0fedcba9876543210", account="111122223333", region="eu-west-1", name="web-2")
+    doc = grant_policy_document(request().with_changes(more_nodes=(second,)), EXPIRES, ["SSM-SessionManagerRunShell"])
+    assert statements(doc)["JitbotStartSession"]["Resource"] == [
+        "arn:aws:ec2:eu-west-1:111122223333:instance/i-0123456789abcdef0",
+        "arn:aws:ec2:eu-west-1:111122223333:instance/i-0fedcba9876543210",
+        "arn:aws:ssm:eu-west-1:111122223333:document/SSM-SessionManagerRunShell"]
+    elsewhere = Node(id="i-0aaaabbbbccccdddd", account="444455556666", region="eu-west-1")
+    with pytest.raises(ValueError, match="one account and region"):
+        grant_policy_document(request().with_changes(more_nodes=(elsewhere,)), EXPIRES, ["X-Doc"])

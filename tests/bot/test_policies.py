@@ -182,3 +182,20 @@ def test_a_bad_file_at_start_stops_the_start(tmp_path: Path) -> None:
     write(path, INVALID)
     with pytest.raises(ValueError, match=r"deny\[0\]\.block"):
         PolicyHolder(path)
+
+
+def test_policies_check_locates_a_bad_max_nodes_and_summarises_a_good_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    fleet = ('\n[[auto_approval]]\nname = "web-fleet"\ntargets = { tags = { Role = "web" } }\n'
+             'max_nodes = ')
+    path = tmp_path / "policies.toml"
+    path.write_text(POLICIES + fleet + "50\n", "utf-8")
+    assert main(["policies", "check", str(path), "--offline"]) == 1
+    _, err = capsys.readouterr()
+    assert "auto_approval[0].max_nodes: 50 is not a whole number of nodes from 1 to 20" in err
+    path.write_text(POLICIES + fleet + "5\n", "utf-8")
+    assert main(["policies", "check", str(path), "--offline"]) == 0
+    out, _ = capsys.readouterr()
+    assert "auto-approval 'web-fleet': nodes tagged Role=web for everyone, up to 1h, up to 5 nodes per request" in out

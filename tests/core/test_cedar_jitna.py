@@ -212,7 +212,7 @@ ALWAYS = 'permit (principal, action == AWS::SSM::Action::"getTokenForInstanceAcc
 def test_deny_access_example_stops_the_group_on_production(tmp_path: Path) -> None:
     policies = load(tmp_path, DENY_ACCESS_PAGE + ALWAYS)
     verdict = evaluate(policies, person((GROUP_E8,)), node(Environment="Production"))
-    assert verdict.outcome == "manual" and any("blocks" in m.effect for m in verdict.matched)
+    assert verdict.outcome == "manual" and any("blocks" in str(m.effect) for m in verdict.matched)
     assert outcome(policies, person((GROUP_E8,)), node(Environment="Staging")) == "auto"
     assert outcome(policies, person(), node(Environment="Production")) == "auto"
 

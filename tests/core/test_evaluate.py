@@ -76,7 +76,7 @@ def test_deny_all_beats_auto_and_manual() -> None:
     assert verdict.outcome == "denied"
     assert isinstance(verdict.policy, DenyPolicy)
     assert verdict.policy.name == "lockdown"
-    assert verdict.message == f"Access to web-1 ({WEB}) is denied by policy 'lockdown'."
+    assert str(verdict.message) == f"Access to web-1 ({WEB}) is denied by policy 'lockdown'."
     assert verdict.trace == ("deny 'lockdown' matches: access refused",)
     assert verdict.granting is None
 
@@ -123,7 +123,7 @@ def test_deny_auto_blocks_only_auto_approval() -> None:
     assert isinstance(verdict.policy, ManualApprovalPolicy)
     assert verdict.policy.name == "prod"
     assert verdict.granting is verdict.policy
-    assert verdict.message == "Needs approval under policy 'prod'."
+    assert str(verdict.message) == "Needs approval under policy 'prod'."
     assert verdict.trace == (
         "deny 'no-auto-prod' matches: auto-approval is blocked, manual approval still possible",
         "manual 'prod' applies: 1 approval level(s)",
@@ -138,7 +138,7 @@ def test_deny_auto_without_a_manual_policy_says_why() -> None:
     assert verdict.outcome == "no_policy"
     assert verdict.policy is None
     assert verdict.granting is None
-    assert verdict.message == (
+    assert str(verdict.message) == (
         f"No policy lets you request access to web-1 ({WEB}) (auto-approval is blocked by 'no-auto')."
     )
     assert verdict.trace == (
@@ -150,7 +150,7 @@ def test_deny_auto_without_a_manual_policy_says_why() -> None:
 def test_two_deny_auto_name_the_first_in_the_message() -> None:
     file = policies(deny=[deny("first", block="auto"), deny("second", block="auto")])
     verdict = evaluate(file, ALICE, PROD_WEB)
-    assert verdict.message.endswith("(auto-approval is blocked by 'first').")
+    assert str(verdict.message).endswith("(auto-approval is blocked by 'first').")
     assert len(verdict.trace) == 3
 
 
@@ -166,7 +166,7 @@ def test_auto_when_requester_in_group_and_duration_within_max() -> None:
     assert verdict.outcome == "auto"
     assert isinstance(verdict.policy, AutoApprovalPolicy)
     assert verdict.granting is verdict.policy
-    assert verdict.message == "Auto-approved by policy 'dev-self-service'."
+    assert str(verdict.message) == "Auto-approved by policy 'dev-self-service'."
     assert verdict.trace == ("auto-approval 'dev-self-service' matches: approved at once",)
 
 
@@ -228,7 +228,7 @@ def test_auto_too_short_and_no_manual_is_no_policy() -> None:
     file = policies(auto=[auto("short", max_duration="1h")])
     verdict = evaluate(file, ALICE, DEV_WEB, timedelta(hours=2))
     assert verdict.outcome == "no_policy"
-    assert verdict.message == f"No policy lets you request access to web-1 ({WEB})."
+    assert str(verdict.message) == f"No policy lets you request access to web-1 ({WEB})."
     assert verdict.trace == (
         "auto-approval 'short' matches but allows at most 1h",
         "no manual-approval policy covers this node",
@@ -314,7 +314,7 @@ def test_requesters_of_the_winning_manual_policy_refuse_without_falling_back() -
     assert verdict.outcome == "denied"
     assert isinstance(verdict.policy, ManualApprovalPolicy)
     assert verdict.policy.name == "sre-only"
-    assert verdict.message == f"Policy 'sre-only' covers web-1 ({WEB}) but does not list you as a requester."
+    assert str(verdict.message) == f"Policy 'sre-only' covers web-1 ({WEB}) but does not list you as a requester."
     assert verdict.trace == (
         "manual 'open' matches but 'sre-only' is more specific",
         "manual 'prod' matches but 'sre-only' is more specific",
@@ -339,14 +339,14 @@ def test_no_policy() -> None:
     verdict = evaluate(file, ALICE, node(tags={"Environment": "staging"}))
     assert verdict.outcome == "no_policy"
     assert verdict.policy is None
-    assert verdict.message == f"No policy lets you request access to web-1 ({WEB})."
+    assert str(verdict.message) == f"No policy lets you request access to web-1 ({WEB})."
     assert verdict.trace == ("no manual-approval policy covers this node",)
 
 
 def test_no_policy_in_an_empty_file_labels_an_unnamed_node() -> None:
     verdict = evaluate(PolicyFile(), ALICE, node(name=None))
     assert verdict.outcome == "no_policy"
-    assert verdict.message == f"No policy lets you request access to {WEB}."
+    assert str(verdict.message) == f"No policy lets you request access to {WEB}."
 
 
 def test_full_trace_explains_each_step() -> None:

@@ -75,7 +75,8 @@ LEVEL = """
 """
 
 NOT_A_PRINCIPAL = ("is not a Slack user id (U…/W…), user-group id (S…), IAM Identity Center group "
-                   "(idc-group:<DisplayName> or idc-group:<GroupId>) or PagerDuty schedule (pagerduty:<schedule id>)")
+                   "(idc-group:<DisplayName> or idc-group:<GroupId>), PagerDuty schedule (pagerduty:<schedule id>) "
+                   "or Opsgenie schedule (opsgenie:<schedule name or id>)")
 
 
 def manual(name: str, targets: str = '"all"', extra: str = "", levels: str = LEVEL) -> str:
@@ -1027,7 +1028,8 @@ def test_accepted_files_have_one_most_specific_manual_policy_per_node(policies: 
 
 
 NOT_AN_ENTRY = (" is not a Slack user id (U…/W…), user-group id (S…), IAM Identity Center group "
-                "(idc-group:<DisplayName> or idc-group:<GroupId>) or PagerDuty schedule (pagerduty:<schedule id>)")
+                "(idc-group:<DisplayName> or idc-group:<GroupId>), PagerDuty schedule (pagerduty:<schedule id>) "
+                "or Opsgenie schedule (opsgenie:<schedule name or id>)")
 
 
 @pytest.mark.parametrize(
@@ -1059,3 +1061,17 @@ def test_bad_max_start_ahead_is_located() -> None:
     error = only_error(manual("p", extra='max_start_ahead = "tonight"'))
     assert error == ("manual_approval[0].max_start_ahead: 'tonight' is not a duration (use e.g. 90s, 15m, 4h, 1d, "
                      "1h30m or PT4H)")
+
+
+def test_max_nodes_defaults_to_one_and_is_read_per_policy() -> None:
+    policies = parse_policies(manual("p", '{ tags = { A = "1" } }', extra="max_nodes = 5") + manual("q"))
+    assert [p.max_nodes for p in policies.manual_approval] == [5, 1]
+
+
+@pytest.mark.parametrize(("value", "shown"), [("0", "0"), ("21", "21"), ('"3"', "'3'"), ("true", "True"),
+                                             ("2.5", "2.5")])
+def test_bad_max_nodes_is_located(value: str, shown: str) -> None:
+    error = only_error(manual("p", extra=f"max_nodes = {value}"))
+    assert error == f"manual_approval[0].max_nodes: {shown} is not a whole number of nodes from 1 to 20"
+    auto = only_error(f'[[auto_approval]]\nname = "a"\ntargets = "all"\nmax_nodes = {value}\n')
+    assert auto.startswith("auto_approval[0].max_nodes: ")

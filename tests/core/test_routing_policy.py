@@ -34,3 +34,14 @@ def test_escalation_parses() -> None:
 ])
 def test_escalation_errors_are_located(extra: str, error: str) -> None:
     assert only_error(manual("p", levels=level(extra=extra))).startswith(error)
+
+
+def test_an_escalation_later_than_the_approval_timeout_is_refused() -> None:
+    """The request would time out first: the fallback approvers would never be asked."""
+    text = ('[settings]\napproval_timeout = "1h"\n\n'
+            + manual("p", levels=level(extra='escalate_after = "2h"\nescalate_to = ["U0CAROL01"]')))
+    error = only_error(text)
+    assert "manual_approval[0] ('p').levels[0].escalate_after (2h) is not shorter than settings.approval_timeout " \
+           "(1h)" in error, error
+    assert parse_policies(text.replace('"2h"', '"30m"')).manual_approval[0].levels[0].escalate_after == \
+        timedelta(minutes=30)

@@ -115,3 +115,32 @@ def test_pagerduty_down_refuses_with_the_reason_and_records_nothing(
         answer = stack.slash(user, text)
         assert "PagerDuty could not be asked" in answer, answer
         assert requests_of(stack, user) == before
+
+
+def test_the_home_of_whoever_is_on_call_shows_a_new_request_at_once(
+        stack_factory: StackFactory, pagerduty: FakePagerDuty) -> None:
+    """An on-call schedule has no Slack members to list: the homes being looked at are asked whom it names."""
+    import time
+
+    from tests.e2e import slack_steps as slack
+    from tests.helpers import eventually
+
+    pagerduty.schedules[SCHEDULE] = ["sam@example.com"]
+    stack = on_pagerduty(stack_factory, pagerduty)
+    for user in (cast.SAM, cast.CAROL):
+        t0 = time.time()
+        assert slack.sim(stack).event({"type": "app_home_opened", "user": user, "channel": f"D{user}",
+                                       "tab": "home"}).status == 200
+        eventually(lambda user=user, t0=t0: [c for c in stack.slack.calls_to("views.publish")
+                                             if c.params.get("user_id") == user and c.at >= t0],
+                   timeout=10, what=f"{user}'s home published when opened")
+    time.sleep(1.1)  # past the per-person pacing of republishes
+    t_request = time.time()
+    stack.slash(cast.ALICE, "request web-1 1h rotate the logs")
+    rid = button_value(approval_post(stack, "C0SREAPPR"), ids.APPROVE)
+    eventually(lambda: rid in (slack.home_text(stack, cast.SAM) or ""), timeout=10,
+               what="the on-call approver's home showing the new request")
+    time.sleep(0.5)
+    carol = [c for c in stack.slack.calls_to("views.publish")
+             if c.params.get("user_id") == cast.CAROL and c.at >= t_request]
+    assert not carol  # off call: her home is not concerned

@@ -118,7 +118,7 @@ def test_every_refusal_says_the_same_in_the_form_and_the_command(stack_factory: 
          N, "This request could never be approved: level 1 ('On-call SRE') of policy 'everything-else' needs 2"),
         # extensions: the form of the Extend button (its request in private_metadata) and /jit extend
         (cast.BOB, f"extend {bob} 1h more", dict(node=None, duration="1h", reason="more", extends=bob),
-         D, "would make 2h of continuous access, more than the 1h30m policy 'dev-self-service' allows"),
+         D, "would make 2h of continuous access, more than the 1h 30m policy 'dev-self-service' allows"),
         (cast.ALICE, f"extend {bob} 30m mine", dict(node=None, duration="30m", reason="mine", extends=bob),
          D, f"Only the requester of {bob} can extend it."),
         (cast.ERIN, f"extend {erin} 30m more", dict(node=None, duration="30m", reason="more", extends=erin),

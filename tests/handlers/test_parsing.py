@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from core.errors import InvalidInput
 from handlers.parsing import MAX_TEXT, USAGE, Parsed, RequestArgs, parse, request_args, request_id, usage
 
-REQUEST_USAGE = "Usage: `/jit request <node> [duration] [at 22:00 | at 2026-12-07 09:30] <reason> [ticket=ABC-123]`"
+REQUEST_USAGE = ("Usage: `/jit request <node>[,<node>…] [duration] [at 22:00 | at 2026-12-07 09:30] <reason> "
+                 "[ticket=ABC-123]`")
 
 
 
@@ -244,3 +245,14 @@ def test_request_at_a_date_without_a_time() -> None:
     with pytest.raises(InvalidInput) as info:
         request_args(parse("request web-1 2h at 2026-12-07 patch day"))
     assert str(info.value) == f"Give a time after the date: `at 2026-12-07 09:30`. {REQUEST_USAGE}"
+
+
+@pytest.mark.parametrize("text", ["request web-1,web-2,web-3 1h deploy", "request web-1, web-2, web-3 1h deploy",
+                                  "request web-1 ,web-2 ,web-3 1h deploy"])
+def test_a_list_of_nodes_is_one_argument_even_with_spaces_after_its_commas(text: str) -> None:
+    assert request_args(parse(text)) == RequestArgs("web-1,web-2,web-3", "1h", "deploy", None)
+
+
+def test_a_tag_selector_is_the_node_argument() -> None:
+    assert request_args(parse("request tag:Role=web 30m rotate certs ticket=OPS-1")) == RequestArgs(
+        "tag:Role=web", "30m", "rotate certs", "OPS-1")

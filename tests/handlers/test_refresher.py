@@ -35,6 +35,9 @@ class FakeHomeViews:
             raise ConnectionError("database unavailable")
         return {u for u in wanted if u in self.opens and self.opens[u] >= since}
 
+    def recent(self, since: datetime, limit: int = 1000) -> set[str]:
+        return {u for u, at in self.opens.items() if at >= since}
+
 
 class FakeClock:
     """Monotonic seconds that move only when told."""

@@ -66,3 +66,12 @@ def test_watching_asks_once_per_chunk_of_users(homes: SqlHomeViews, engine: Engi
         assert len(statements) == 1
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def test_recent_lists_everyone_looking_since_newest_first(homes: SqlHomeViews) -> None:
+    homes.opened(ALICE, T0 - timedelta(hours=2))
+    homes.opened(BOB, T0)
+    homes.opened(CAROL, T0 + timedelta(minutes=1))
+    assert homes.recent(T0 - timedelta(hours=1)) == {BOB, CAROL}
+    assert homes.recent(T0 - timedelta(hours=3), limit=1) == {CAROL}
+    assert homes.recent(T0 + timedelta(hours=1)) == set()

@@ -53,7 +53,7 @@ def test_revisions(tmp_path: Path) -> None:
     assert not is_up_to_date(url)
     upgrade(url)
     upgrade(url)  # idempotent
-    assert current_revision(url) == head_revision() == "0010"
+    assert current_revision(url) == head_revision() == "0011"
     assert is_up_to_date(url)
 
 

@@ -41,7 +41,7 @@ def test_an_intent_comes_back_as_owed_and_is_claimed_once(uow_factory: Callable[
 
 
 #: the columns of ``requests`` added after revision 0005
-LATER_COLUMNS = {"escalated_level", "starts_at"}  # columns of migrations after 0005
+LATER_COLUMNS = {"escalated_level", "starts_at", "more_nodes"}  # columns of migrations after 0005
 
 
 def test_migration_0007_carries_over_the_notices_left_due(tmp_path: Path) -> None:
@@ -61,3 +61,13 @@ def test_migration_0007_carries_over_the_notices_left_due(tmp_path: Path) -> Non
         got = uow.repo.get(due.id)
         assert got is not None and not got.notice_due
     engine.dispose()
+
+
+def test_an_item_owed_before_migration_0011_reads_back_as_one_node() -> None:
+    from store.outbox import _request_from_json, payload
+
+    request = build_request(state=State.ACTIVE)
+    data = payload(Intent(Send.NOTICE, request.id, event=Event(Notice.GRANTED, request)))["event"]["request"]
+    assert data["more_nodes"] is None  # one node: NULL, as in every row written before the migration
+    del data["more_nodes"]
+    assert _request_from_json(data) == request

@@ -53,6 +53,9 @@ def test_add_and_get_round_trip_every_field(uow_factory: UowFactory, make_reques
         lease_until=T0 + timedelta(minutes=5),
         sessions_ended=4,
         duration=timedelta(hours=1, minutes=30),
+        more_nodes=(Node("i-0fedcba9876543210", "111122223333", "eu-west-1", name="web-2", tags={"Role": "web"},
+                         ping_status="Online", platform="Linux"),
+                    Node("i-0aaaabbbbccccdddd", "111122223333", "eu-west-1")),
     )
     with uow_factory() as uow:
         uow.repo.add(request)
@@ -64,6 +67,7 @@ def test_add_and_get_round_trip_every_field(uow_factory: UowFactory, make_reques
     assert isinstance(loaded.levels, tuple)
     assert isinstance(loaded.levels[1].approvers, tuple)
     assert loaded.node.arn == request.node.arn
+    assert [n.id for n in loaded.nodes] == [request.node.id, "i-0fedcba9876543210", "i-0aaaabbbbccccdddd"]
 
 
 def test_minimal_request_round_trip(uow_factory: UowFactory, make_request: Make) -> None:
