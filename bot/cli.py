@@ -8,9 +8,11 @@ import contextlib
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from bot import policy_report
+from bot import policy_explain, policy_report
+from bot.language import cli_tr, policy_error
+from core.i18n import LANGUAGES
 from core.policy import PolicyError
 
 if TYPE_CHECKING:
@@ -28,21 +30,21 @@ def _serve(args: argparse.Namespace) -> int:
     from bot.logs import configure
     from bot.server import serve
 
-    settings = _settings()
+    settings, tr = _settings(), args.tr
     configure(settings.log_level, settings.log_format)
     problems = []
     if settings.secret("slack_bot_token") is None:
-        problems.append("SLACK_BOT_TOKEN is missing, empty or blank")
+        problems.append(tr("SLACK_BOT_TOKEN is missing, empty or blank"))
     if settings.secret("slack_app_token") is None and settings.secret("slack_signing_secret") is None:
-        problems.append("SLACK_SIGNING_SECRET is missing, empty or blank: in HTTP mode (no SLACK_APP_TOKEN) it is "
-                        "what tells Slack's requests from forgeries (the Slack app's Basic Information page)")
+        problems.append(tr("SLACK_SIGNING_SECRET is missing, empty or blank: in HTTP mode (no SLACK_APP_TOKEN) it is "
+                           "what tells Slack's requests from forgeries (the Slack app's Basic Information page)"))
     if problems:
-        print("jitbot serve cannot start: " + "; ".join(problems), file=sys.stderr)
+        print(tr("jitbot serve cannot start: {problems}", problems="; ".join(problems)), file=sys.stderr)
         return 2
     try:
         runtime = build(settings)
     except PolicyError as err:
-        print(err, file=sys.stderr)
+        print(policy_error(err, tr), file=sys.stderr)
         return 1
     serve(runtime)
     return 0
@@ -51,7 +53,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from fakes.demo import run
 
-    return run(window_seconds=args.window)
+    return run(window_seconds=args.window, tr=args.tr)
 
 
 def _playground(args: argparse.Namespace) -> int:
@@ -65,7 +67,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     settings = _settings()
     database(settings, migrate=True).dispose()
-    print(f"database at head: {settings.database_url.split('@')[-1]}")
+    print(args.tr("database at head: {url}", url=settings.database_url.split("@")[-1]))
     return 0
 
 
@@ -77,12 +79,12 @@ def _reconcile(args: argparse.Namespace) -> int:
     from bot.root import aws_gateway, context, database, slack_client, slack_notifier
     from core.reconcile import reconcile
 
-    settings = _settings()
+    settings, tr = _settings(), args.tr
     configure(settings.log_level, settings.log_format)
     try:
         policies = PolicyHolder(settings.jit_policies)
     except PolicyError as err:
-        print(err, file=sys.stderr)
+        print(policy_error(err, tr), file=sys.stderr)
         return 1
     db = database(settings, migrate=True)  # as serve does: the pass reads and writes the current schema
     try:
@@ -92,7 +94,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         report = reconcile(ctx)
     finally:
         db.dispose()
-    print("\n".join(report.lines()))
+    print("\n".join(tr.text(line) for line in report.lines()))
     return 1 if report.errors else 0
 
 
@@ -109,31 +111,33 @@ def _digest(args: argparse.Namespace) -> int:
     from handlers.digest_blocks import DigestPoster, plain_text
     from store.reports import SqlReports
 
-    settings = _settings()
+    settings, tr = _settings(), args.tr
     try:
         policies = load_policies(settings.jit_policies)
     except PolicyError as err:
-        print(err, file=sys.stderr)
+        print(policy_error(err, tr), file=sys.stderr)
         return 1
     if args.post and (settings.secret("slack_bot_token") is None or not policies.settings.audit_channel):
-        print("jitbot digest --post needs SLACK_BOT_TOKEN and [settings] audit_channel", file=sys.stderr)
+        print(tr("jitbot digest --post needs SLACK_BOT_TOKEN and [settings] audit_channel"), file=sys.stderr)
         return 2
     db = database(settings)
     try:
         digest = build_digest(SqlReports(db.sessions), SystemClock().now(), policies.settings.timezone)
     except SQLAlchemyError as err:
-        print(f"cannot read the database ({type(err).__name__}); is it at head? (jitbot db upgrade)", file=sys.stderr)
+        print(tr("cannot read the database ({error}); is it at head? (jitbot db upgrade)", error=type(err).__name__),
+              file=sys.stderr)
         return 1
     finally:
         db.dispose()
-    print(plain_text(Catalogs().get(policies.settings.channel_lang), digest), end="")  # as the channel reads it
+    # in the reader's language; with --post, as the channel will read it
+    print(plain_text(Catalogs().get(policies.settings.channel_lang) if args.post else tr, digest), end="")
     if args.post:
         try:
             ts = DigestPoster(slack_client(settings), lambda: policies).post(digest)
         except SlackApiError as err:
-            print(f"Slack refused the digest: {err.response.get('error')}", file=sys.stderr)
+            print(tr("Slack refused the digest: {error}", error=err.response.get("error")), file=sys.stderr)
             return 1
-        print(f"posted to {policies.settings.audit_channel} (ts {ts})", file=sys.stderr)
+        print(tr("posted to {channel} (ts {ts})", channel=policies.settings.audit_channel, ts=ts), file=sys.stderr)
     return 0
 
 
@@ -163,7 +167,9 @@ def _audit_export(args: argparse.Namespace) -> int:
             os.replace(partial, args.output)
     finally:
         db.dispose()
-    print(f"exported {count} audit event(s)" + (f" to {args.output}" if args.output else ""), file=sys.stderr)
+    tr = args.tr
+    print(tr("exported {count} audit event(s) to {file}", count=count, file=args.output) if args.output
+          else tr("exported {count} audit event(s)", count=count), file=sys.stderr)
     return 0
 
 
@@ -182,31 +188,41 @@ class _Version(argparse.Action):
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="jitbot", description="Just-in-time SSM node access from Slack.")
+    # --lang is accepted before the command and after it (``jitbot --lang ja digest``, ``jitbot demo --lang ja``)
+    lang = argparse.ArgumentParser(add_help=False)
+    lang.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS,
+                      help="the language of what this command prints (default: [settings] language of the policy "
+                           "file when it is en or ja, else ja when LC_ALL/LC_MESSAGES/LANG say so, else en)")
+    top = argparse.ArgumentParser(prog="jitbot", description="Just-in-time SSM node access from Slack.",
+                                  parents=[lang])
     top.add_argument("--version", action=_Version, help="print the version and the commit, then exit")
     sub = top.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the bot (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)") \
-        .set_defaults(func=_serve)
-    demo = sub.add_parser("demo", help="the whole story against embedded fakes of Slack and AWS")
+
+    def command(where: Any, name: str, help: str) -> argparse.ArgumentParser:
+        found: argparse.ArgumentParser = where.add_parser(name, help=help, parents=[lang])
+        return found
+
+    command(sub, "serve", "run the bot (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)").set_defaults(func=_serve)
+    demo = command(sub, "demo", "the whole story against embedded fakes of Slack and AWS")
     demo.add_argument("--window", type=int, default=6, help="access window in seconds (default 6)")
     demo.set_defaults(func=_demo)
-    playground = sub.add_parser("playground", help="a Slack-like page in the browser, on the embedded fakes "
-                                                   "(127.0.0.1 only)")
+    playground = command(sub, "playground", "a Slack-like page in the browser, on the embedded fakes "
+                                            "(127.0.0.1 only)")
     playground.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
     playground.set_defaults(func=_playground)
-    policies = sub.add_parser("policies", help="check or explain the policy file").add_subparsers(
+    policies = command(sub, "policies", "check or explain the policy file").add_subparsers(
         dest="policies_command", required=True)
-    policy_report.configure_check(policies.add_parser("check", help="validate the policy file, summarise it, warn"))
-    policy_report.configure_explain(policies.add_parser("explain", help="what would happen if a user asked for a node"))
-    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", help="apply the migrations up to head").set_defaults(func=_db_upgrade)
-    sub.add_parser("reconcile", help="remove jitbot-* IAM policies no live grant explains, restore missing ones") \
+    policy_report.configure_check(command(policies, "check", "validate the policy file, summarise it, warn"))
+    policy_explain.configure_explain(command(policies, "explain", "what would happen if a user asked for a node"))
+    db = command(sub, "db", "database maintenance").add_subparsers(dest="db_command", required=True)
+    command(db, "upgrade", "apply the migrations up to head").set_defaults(func=_db_upgrade)
+    command(sub, "reconcile", "remove jitbot-* IAM policies no live grant explains, restore missing ones") \
         .set_defaults(func=_reconcile)
-    digest = sub.add_parser("digest", help="print the daily digest as of now")
+    digest = command(sub, "digest", "print the daily digest as of now")
     digest.add_argument("--post", action="store_true", help="also post it to the audit channel now")
     digest.set_defaults(func=_digest)
-    audit = sub.add_parser("audit", help="the audit history").add_subparsers(dest="audit_command", required=True)
-    exporting = audit.add_parser("export", help="write the audit history for archiving (before retention purges it)")
+    audit = command(sub, "audit", "the audit history").add_subparsers(dest="audit_command", required=True)
+    exporting = command(audit, "export", "write the audit history for archiving (before retention purges it)")
     exporting.add_argument("--since", type=_moment, help="only events at or after this date/time (UTC unless given)")
     exporting.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="default: jsonl")
     exporting.add_argument("--output", "-o", help="write to this file instead of stdout")
@@ -214,8 +230,21 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _policy_path(args: argparse.Namespace) -> str | None:
+    """The policy file the command reads: its own argument (``policies check PATH``, ``explain --policies``),
+    else ``JIT_POLICIES``; None when the configuration cannot be read (the command reports that itself)."""
+    given = getattr(args, "path", None) or getattr(args, "policies", None)
+    if given:
+        return str(given)
+    try:
+        return _settings().jit_policies
+    except Exception:  # an invalid environment: the command says so; the language falls back
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.tr = cli_tr(getattr(args, "lang", None), _policy_path(args))
     return int(args.func(args))
 
 

@@ -26,6 +26,7 @@ from slack_sdk import WebClient
 
 from core.audit import Action
 from core.context import Context, record
+from core.i18n import ENGLISH, Tr
 from core.policy import PolicyError, PolicyFile
 from core.policy.loader import parse_policy_bytes, read_policy_file
 from handlers.text import safe
@@ -56,9 +57,10 @@ class PolicyVersion:
                 "auto": len(p.auto_approval) + (len(cedar.permits) if cedar else 0),
                 "manual": len(p.manual_approval)}
 
-    def summary(self) -> str:
+    def summary(self, tr: Tr = ENGLISH) -> str:
         counts = self.counts()
-        return f"{counts['deny']} deny, {counts['auto']} auto, {counts['manual']} manual"
+        return tr("{deny} deny, {auto} auto, {manual} manual", deny=counts["deny"], auto=counts["auto"],
+                  manual=counts["manual"])
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,8 @@ class Rejected:
         """What "the same bad version" means: the same bytes, or the same reason the file cannot be read."""
         return self.sha256 or "unreadable: " + "; ".join(self.errors)
 
-    @property
-    def label(self) -> str:
-        return f"sha256 {self.sha256[:12]}…" if self.sha256 else "the file cannot be read"
+    def label(self, tr: Tr = ENGLISH) -> str:
+        return f"sha256 {self.sha256[:12]}…" if self.sha256 else tr("the file cannot be read")
 
 
 Outcome = Reloaded | Rejected
@@ -262,12 +263,14 @@ class PolicyWatch:
             uow.commit()
 
     def announce(self, outcome: Outcome) -> None:
+        """One line to the audit channel, in the language of channel messages (of the version now in force)."""
+        tr = self.ctx.tr_channel()
         if isinstance(outcome, Reloaded):
             log.info("policy file reloaded", extra={"old_sha256": outcome.old.sha256,
                                                     "sha256": outcome.new.sha256, **outcome.new.counts()})
             channel = outcome.new.policies.settings.audit_channel
-            text = (f":scroll: Policy file reloaded (sha256 {outcome.old.short}… → {outcome.new.short}…): "
-                    f"{outcome.new.summary()}.")
+            text = tr(":scroll: Policy file reloaded (sha256 {old}… → {new}…): {summary}.", old=outcome.old.short,
+                      new=outcome.new.short, summary=outcome.new.summary(tr))
         else:
             log.error("policy file change rejected; the previous version stays in force",
                       extra={"sha256": outcome.sha256, "errors": list(outcome.errors),
@@ -275,10 +278,10 @@ class PolicyWatch:
             channel = outcome.current.policies.settings.audit_channel
             shown = "; ".join(outcome.errors[:SLACK_ERRORS])
             if len(outcome.errors) > SLACK_ERRORS:
-                shown += f" (and {len(outcome.errors) - SLACK_ERRORS} more)"
-            text = (f":warning: Policy file change rejected ({outcome.label}): "
-                    f"{safe(shown.rstrip('.'), SLACK_ERROR_CHARS)}. "
-                    f"The previous version ({outcome.current.short}…) stays in force.")
+                shown += tr(" (and {count} more)", count=len(outcome.errors) - SLACK_ERRORS)
+            text = tr(":warning: Policy file change rejected ({label}): {errors}. The previous version ({version}…) "
+                      "stays in force.", label=outcome.label(tr), errors=safe(shown.rstrip("."), SLACK_ERROR_CHARS),
+                      version=outcome.current.short)
         if channel is None:
             return
         try:

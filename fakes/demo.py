@@ -13,9 +13,11 @@ import os
 import re
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from core.i18n import ENGLISH, Tr
 from core.model import State
 from fakes import cast
 from fakes.aws import FakeAws
@@ -54,8 +56,9 @@ max_duration = "2h"
 class Transcript:
     """Prints what jitbot said on Slack since the last call, as people would see it."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, tr: Tr = ENGLISH) -> None:
         self.stack = stack
+        self.tr = tr
         self.seen = 0
         self.start = time.time()
 
@@ -71,15 +74,15 @@ class Transcript:
     def flush(self) -> None:
         calls = self.stack.slack.calls
         for call in calls[self.seen:]:
-            line = _render(call)
+            line = _render(call, self.tr)
             if line:
                 print(f"{self._stamp(call.at)} {'jitbot':>8} {line}")
         self.seen = len(calls)
 
 
-def _where(channel: str) -> str:
+def _where(channel: str, tr: Tr) -> str:
     if channel.startswith("D"):
-        return f"DM to {NAMES.get(channel[1:], channel[1:])}"
+        return tr("DM to {name}", name=NAMES.get(channel[1:], channel[1:]))
     return CHANNELS.get(channel, channel)
 
 
@@ -91,17 +94,20 @@ def _plain(text: str) -> str:
     return " ".join(text.replace("```", "").split())
 
 
-def _render(call: RecordedCall) -> str | None:
+def _render(call: RecordedCall, tr: Tr) -> str | None:
     p = call.params
     if call.method == "response_url":
-        return f"→ (only you can see this) {_plain(str(p.get('text', '')))}"
+        return tr("→ (only you can see this) {text}", text=_plain(str(p.get("text", ""))))
     if call.method == "chat.postMessage":
-        thread = " (in thread)" if p.get("thread_ts") else ""
-        buttons = " [Approve] [Reject]" if ids.APPROVE in json.dumps(p.get("blocks", [])) else ""
-        return f"→ {_where(str(p['channel']))}{thread}: {_plain(str(p.get('text', '')))}{buttons}"
+        where = _where(str(p["channel"]), tr)
+        text = _plain(str(p.get("text", "")))
+        line = tr("→ {where} (in thread): {text}", where=where, text=text) if p.get("thread_ts") else \
+            tr("→ {where}: {text}", where=where, text=text)
+        return line + tr(" [Approve] [Reject]") if ids.APPROVE in json.dumps(p.get("blocks", [])) else line
     if call.method == "chat.update":
-        state = "buttons removed" if ids.APPROVE not in json.dumps(p.get("blocks", [])) else "updated"
-        return f"↻ {_where(str(p['channel']))}: approval message {state}"
+        if ids.APPROVE not in json.dumps(p.get("blocks", [])):
+            return tr("↻ {where}: approval message buttons removed", where=_where(str(p["channel"]), tr))
+        return tr("↻ {where}: approval message updated", where=_where(str(p["channel"]), tr))
     return None
 
 
@@ -130,33 +136,36 @@ def with_identity_center(text: str, seed: IdentityCenterSeed, region: str) -> st
                                                 region=region)
 
 
-def _statement(document: dict[str, Any]) -> str:
+def _statement(document: dict[str, Any], tr: Tr) -> str:
     first = document["Statement"][0]
     resource = first["Resource"][0] if isinstance(first["Resource"], list) else first["Resource"]
-    return (f"{first['Action']} on {resource} while "
-            f"aws:CurrentTime < {first['Condition']['DateLessThan']['aws:CurrentTime']}")
+    return tr("{action} on {resource} while aws:CurrentTime < {end}", action=first["Action"], resource=resource,
+              end=first["Condition"]["DateLessThan"]["aws:CurrentTime"])
 
 
 def _iam(stack: Stack, t: Transcript, principal: str, request_id: str) -> bool:
+    tr, who = t.tr, principal.split(":")[-1]
     document = stack.aws.inline_policies(principal).get(f"jitbot-{request_id}")
     if document is None:
-        t.note(f"IAM: {principal.split(':')[-1]} has no policy jitbot-{request_id}")
+        t.note(tr("IAM: {principal} has no policy jitbot-{id}", principal=who, id=request_id))
         return False
-    t.note(f"IAM: {principal.split(':')[-1]} has policy jitbot-{request_id}: {_statement(document)}")
+    t.note(tr("IAM: {principal} has policy jitbot-{id}: {statement}", principal=who, id=request_id,
+              statement=_statement(document, tr)))
     return True
 
 
 def _idc(stack: Stack, t: Transcript, request_id: str) -> bool:
     """Prints what Identity Center holds for the grant: its permission set, inline statement and assignment."""
-    name = f"jitbot-{request_id}"
+    tr, name = t.tr, f"jitbot-{request_id}"
     found = stack.aws.permission_sets().get(name)
     if found is None:
-        t.note(f"Identity Center: no permission set {name}, so no assignment and no role")
+        t.note(tr("Identity Center: no permission set {name}, so no assignment and no role", name=name))
         return False
-    t.note(f"Identity Center: permission set {name} ({found['arn'].split(':')[-1]})")
-    t.note(f"  inline policy: {_statement(found['policy'])}")
+    t.note(tr("Identity Center: permission set {name} ({arn})", name=name, arn=found["arn"].split(":")[-1]))
+    t.note("  " + tr("inline policy: {statement}", statement=_statement(found["policy"], tr)))
     for account, user_id in found["assignments"]:
-        t.note(f"  assigned to Identity Store user {user_id} in account {account}")
+        t.note("  " + tr("assigned to Identity Store user {user} in account {account}", user=user_id,
+                         account=account))
     return True
 
 
@@ -168,89 +177,111 @@ def _ended(stack: Stack, request_id: str) -> bool:
 
 
 def story(stack: Stack, t: Transcript, window: int) -> None:
-    alice_role = "arn:aws:iam::123456789012:role/alice"
-    t.person(cast.ALICE, f"/jit request web-1 {window}s disk full on /var")
-    stack.slash(cast.ALICE, f"request web-1 {window}s disk full on /var")
+    tr, alice_role = t.tr, "arn:aws:iam::123456789012:role/alice"
+    reason = tr("disk full on /var")  # the reasons people type are in their language
+    command = f"request web-1 {window}s {reason}"
+    t.person(cast.ALICE, f"/jit {command}")
+    stack.slash(cast.ALICE, command)
     assert stack.runtime is not None
     with stack.runtime.ctx.uow() as uow:
         rid = uow.repo.by_requester(cast.ALICE)[0].id
     t.flush()
     for user, channel in ((cast.SAM, "C0SREAPPR"), (cast.CAROL, "C0MGRAPPR"), (cast.DAVE, "C0MGRAPPR")):
-        t.person(user, f"clicks Approve on {rid} in {CHANNELS[channel]}")
+        t.person(user, tr("clicks Approve on {id} in {channel}", id=rid, channel=CHANNELS[channel]))
         stack.click(user, ids.APPROVE, rid, channel)
         t.flush()
     _iam(stack, t, alice_role, rid)
     session = stack.aws.start_session(stack.nodes["web-1"], "arn:aws:sts::123456789012:assumed-role/alice/alice")
-    t.note(f"Alice opens SSM session {session} on web-1")
-    t.note(f"waiting for the {window}s window to close…")
+    t.note(tr("Alice opens SSM session {session} on web-1", session=session))
+    t.note(tr("waiting for the {window} window to close…", window=timedelta(seconds=window)))
     _wait(lambda: _ended(stack, rid), timeout=window + 20)
     time.sleep(0.3)
     t.flush()
     if _iam(stack, t, alice_role, rid):
-        raise SystemExit("demo failed: the grant is still attached after expiry")
+        raise SystemExit(tr("demo failed: the grant is still attached after expiry"))
     live = stack.aws.sessions(target=stack.nodes["web-1"], state="Active")
-    t.note(f"active SSM sessions on web-1: {len(live)}")
-    t.person(cast.BOB, "/jit request dev-1 30m run the migration")
-    stack.slash(cast.BOB, "request dev-1 30m run the migration")
-    t.flush()
-    t.person(cast.MALLORY, "/jit request pci-db 1h look at payments")
-    stack.slash(cast.MALLORY, "request pci-db 1h look at payments")
-    t.flush()
+    t.note(tr("active SSM sessions on {node}: {count}", node="web-1", count=len(live)))
+    for user, command, reason in ((cast.BOB, "request dev-1 30m", tr("run the migration")),
+                                  (cast.MALLORY, "request pci-db 1h", tr("look at payments"))):
+        t.person(user, f"/jit {command} {reason}")
+        stack.slash(user, f"{command} {reason}")
+        t.flush()
 
 
 def identity_center(stack: Stack, t: Transcript, window: int, seed: IdentityCenterSeed) -> None:
     """Nora has no ``[identities]`` entry: jitbot finds her in the identity store by her confirmed Slack email,
     Carol approves as a member of an Identity Center group, the grant is a permission set assigned to Nora."""
-    node, node_id = cast.DATA_NODE.name, stack.nodes[cast.DATA_NODE.name]
-    t.note(f"IAM Identity Center: the policy file gains [identity_center] for moto's instance "
-           f"{seed.instance_arn.split('/')[-1]} (identity store {seed.identity_store_id})")
-    t.note("  and the policy 'data-platform' (Environment=analytics): requesters idc-group:data-engineers, "
-           "approvers idc-group:data-leads")
-    t.person(cast.NORA, f"/jit request {node} {window}s rebuild the nightly extract")
-    stack.slash(cast.NORA, f"request {node} {window}s rebuild the nightly extract")
+    tr, node, node_id = t.tr, cast.DATA_NODE.name, stack.nodes[cast.DATA_NODE.name]
+    t.note(tr("IAM Identity Center: the policy file gains [identity_center] for moto's instance {instance} "
+              "(identity store {store})", instance=seed.instance_arn.split("/")[-1], store=seed.identity_store_id))
+    t.note("  " + tr("and the policy 'data-platform' (Environment=analytics): requesters idc-group:data-engineers, "
+                     "approvers idc-group:data-leads"))
+    reason = tr("rebuild the nightly extract")
+    command = f"request {node} {window}s {reason}"
+    t.person(cast.NORA, f"/jit {command}")
+    stack.slash(cast.NORA, command)
     assert stack.runtime is not None
     with stack.runtime.ctx.uow() as uow:
         request = uow.repo.by_requester(cast.NORA)[0]
     t.flush()
-    t.note(f"Nora has no [identities] entry: jitbot found her confirmed Slack email {cast.USERS[cast.NORA]['email']} "
-           f"in the identity store, and her grants go to {request.principal_arn}")
-    t.person(cast.CAROL, f"clicks Approve on {request.id} in {CHANNELS['C0DATAAPR']} "
-                         "(her email is an Identity Store user in group data-leads)")
+    t.note(tr("Nora has no [identities] entry: jitbot found her confirmed Slack email {email} in the identity store, "
+              "and her grants go to {principal}", email=cast.USERS[cast.NORA]["email"],
+              principal=request.principal_arn))
+    t.person(cast.CAROL, tr("clicks Approve on {id} in {channel} (her email is an Identity Store user in group "
+                            "data-leads)", id=request.id, channel=CHANNELS["C0DATAAPR"]))
     stack.click(cast.CAROL, ids.APPROVE, request.id, "C0DATAAPR")
     t.flush()
     if not _idc(stack, t, request.id):
-        raise SystemExit("demo failed: no permission set after the approval")
+        raise SystemExit(tr("demo failed: no permission set after the approval"))
     role = f"AWSReservedSSO_jitbot-{request.id}_…"
     owner = stack.aws.idc_session_owner(f"jitbot-{request.id}", "nora@example.com")
     session = stack.aws.start_session(node_id, owner)
-    t.note(f"Nora signs in to the role {role} and opens SSM session {session} on {node}")
-    t.note(f"waiting for the {window}s window to close…")
+    t.note(tr("Nora signs in to the role {role} and opens SSM session {session} on {node}", role=role,
+              session=session, node=node))
+    t.note(tr("waiting for the {window} window to close…", window=timedelta(seconds=window)))
     _wait(lambda: _ended(stack, request.id), timeout=window + 20)
     time.sleep(0.3)
     t.flush()
     if _idc(stack, t, request.id):
-        raise SystemExit("demo failed: the permission set is still there after expiry")
-    t.note(f"active SSM sessions on {node}: {len(stack.aws.sessions(target=node_id, state='Active'))}")
+        raise SystemExit(tr("demo failed: the permission set is still there after expiry"))
+    t.note(tr("active SSM sessions on {node}: {count}", node=node,
+              count=len(stack.aws.sessions(target=node_id, state="Active"))))
 
 
-def run(window_seconds: int = 6) -> int:
+def with_language(text: str, language: str) -> str:
+    """The policy file with ``[settings] language`` (and ``channel_language``) set to ``language``: the demo's
+    people read what jitbot says in the language the demo is told in."""
+    wanted = f'language = "{language}"\nchannel_language = "{language}"\n'
+    header = re.search(r"^[ \t]*\[settings\][ \t]*(#.*)?$", text, re.MULTILINE)
+    if header is None:
+        return f"{text.rstrip()}\n\n[settings]\n{wanted}"
+    following = re.search(r"^[ \t]*\[", text[header.end():], re.MULTILINE)
+    end = header.end() + following.start() if following else len(text)
+    body = re.sub(r"^[ \t]*(channel_)?language[ \t]*=.*\n?", "", text[header.end():end], flags=re.MULTILINE)
+    return text[:header.end()] + "\n" + wanted + body.lstrip("\n") + text[end:]
+
+
+def run(window_seconds: int = 6, tr: Tr = ENGLISH) -> int:
+    """The demo, narrated in ``tr``'s language, which is also the policy file's language for its run."""
     logging.basicConfig(level=logging.WARNING)
-    print("jitbot demo: fake Slack + moto on 127.0.0.1, SQLite in a temporary directory\n")
+    print(tr("jitbot demo: fake Slack + moto on 127.0.0.1, SQLite in a temporary directory") + "\n")
     window = max(2, window_seconds)
     with tempfile.TemporaryDirectory(prefix="jitbot-demo-") as workdir, FakeAws() as aws:
         nodes, seed = seed_aws(aws), seed_identity_center(aws)
         nodes[cast.DATA_NODE.name] = aws.add_instance(name=cast.DATA_NODE.name, tags=cast.DATA_NODE.tags)
         text = _policies_text()
         with_idc = with_identity_center(text, seed, aws.region)
-        stack = Stack(Path(workdir), policies=with_idc or text, aws=aws, nodes=nodes, sweep_seconds=0.5)
+        policies = with_language(with_idc or text, tr.language)
+        stack = Stack(Path(workdir), policies=policies, aws=aws, nodes=nodes, sweep_seconds=0.5)
         with stack:
-            t = Transcript(stack)
+            t = Transcript(stack, tr)
             story(stack, t, window)
             print()
             if with_idc is None:
-                t.note("the policy file has its own [identity_center]: the Identity Center chapter is skipped")
+                t.note(tr("the policy file has its own [identity_center]: the Identity Center chapter is skipped"))
             else:
                 identity_center(stack, t, window, seed)
-    print("\ndemo complete: requested, approved at two levels, granted in IAM, expired and revoked; then granted "
-          "through IAM Identity Center on an Identity Center group's approval, expired and removed.")
+    print("\n" + tr("demo complete: requested, approved at two levels, granted in IAM, expired and revoked; then "
+                    "granted through IAM Identity Center on an Identity Center group's approval, expired and "
+                    "removed."))
     return 0

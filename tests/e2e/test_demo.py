@@ -25,12 +25,14 @@ USER_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 
-def _demo(tmp_path: Path) -> list[str]:
-    """``jitbot demo --window 2`` in an empty directory (so it runs the repository's policies.toml)."""
-    env = {k: v for k, v in os.environ.items() if k != "JIT_POLICIES" and not k.startswith("AWS_")}
+def _demo(tmp_path: Path, *flags: str) -> list[str]:
+    """``jitbot demo --window 2`` in an empty directory (so it runs the repository's policies.toml), on an English
+    terminal (the demo speaks the terminal's language unless told)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("JIT_POLICIES", "LC_ALL", "LC_MESSAGES") and not k.startswith("AWS_")}
     done = subprocess.run([sys.executable, "-c", "from bot.cli import main; raise SystemExit(main())", "demo",
-                           "--window", "2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+                           "--window", "2", *flags], cwd=tmp_path, env={**env, "LANG": "C.UTF-8"},
+                          capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout.splitlines()
 
@@ -83,6 +85,34 @@ def test_the_demo_grants_through_iam_then_through_identity_center(tmp_path: Path
     at, _ = _find(lines, rf"Identity Center: no permission set jitbot-{rid}, so no assignment and no role", at)
     at, _ = _find(lines, r"active SSM sessions on data-1: 0", at)
     _find(lines, r"^demo complete: .* granted through IAM Identity Center", at)
+
+
+def test_the_demo_in_japanese_narrates_in_japanese_and_completes(tmp_path: Path) -> None:
+    """``jitbot demo --lang ja``: the narration is Japanese, the people type their reasons in Japanese, and the
+    story (IAM, then IAM Identity Center) runs to its end; the demo's policy file says ``language = "ja"``, so what
+    jitbot says to them is Japanese wherever its messages are in the catalogs."""
+    lines = _demo(tmp_path, "--lang", "ja")
+    assert lines[0] == "jitbot デモ: 127.0.0.1 上の偽 Slack と moto、一時ディレクトリの SQLite"
+    at, _ = _find(lines, r"Alice › /jit request web-1 2s /var のディスクが満杯$")
+    at, approved = _find(lines, rf"Sam › #sre-approvals で ({ID}) の［承認］をクリック$", at)
+    rid = approved[1]
+    at, _ = _find(lines, rf"Carol › #manager-approvals で {rid} の［承認］をクリック$", at)
+    at, _ = _find(lines, rf"IAM: role/alice にポリシー jitbot-{rid} があります: arn:aws:ec2:us-east-1:{cast.ACCOUNT}:"
+                         rf"instance/{INSTANCE} に対する ssm:StartSession（aws:CurrentTime < {STAMP} の間）", at)
+    at, _ = _find(lines, r"Alice が web-1 で SSM セッション \S+ を開始", at)
+    at, _ = _find(lines, r"2秒のアクセス時間が終わるのを待っています…", at)
+    at, _ = _find(lines, r"jitbot → Alice への DM: ", at)
+    at, _ = _find(lines, rf"IAM: role/alice にポリシー jitbot-{rid} はありません", at)
+    at, _ = _find(lines, r"web-1 の有効な SSM セッション: 0", at)
+    at, _ = _find(lines, r"Bob › /jit request dev-1 30m マイグレーションを実行$", at)
+    at, _ = _find(lines, r"IAM Identity Center: ポリシーファイルに moto のインスタンス ssoins-\w{16}", at)
+    at, _ = _find(lines, r"Nora › /jit request data-1 2s 夜間抽出を再作成$", at)
+    at, _ = _find(lines, r"Identity Center: 権限セット jitbot-R\w+（instance/ssoins-\w{16}/ps-\w+）", at)
+    at, _ = _find(lines, r"Identity Center: 権限セット jitbot-R\w+ はありません。割り当てもロールもありません", at)
+    at, _ = _find(lines, r"data-1 の有効な SSM セッション: 0", at)
+    _find(lines, r"^デモ完了: 申請、2 段階の承認", at)
+    english = ("clicks Approve", "waiting for the", "active SSM sessions", "opens SSM session", "demo complete")
+    assert not [line for line in lines if any(words in line for words in english)]
 
 
 def test_the_demo_policy_file_passes_policies_check(tmp_path: Path, fake_aws: tuple[FakeAws, dict[str, str]],
