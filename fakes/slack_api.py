@@ -154,11 +154,12 @@ class FakeSlack:
         is_ultra_restricted: bool = False,
         is_stranger: bool = False,
         team_id: str | None = None,
+        locale: str = "en-US",
     ) -> None:
-        """By default a full member of this team with a confirmed email (see ``Workspace.add_user``)."""
+        """By default a full member of this team with a confirmed email, in English (see ``Workspace.add_user``)."""
         self.workspace.add_user(user_id, email, name, title, deleted, is_bot, email_confirmed=email_confirmed,
                                 is_restricted=is_restricted, is_ultra_restricted=is_ultra_restricted,
-                                is_stranger=is_stranger, team_id=team_id)
+                                is_stranger=is_stranger, team_id=team_id, locale=locale)
 
     def add_group(self, group_id: str, members: Iterable[str]) -> None:
         self.workspace.add_group(group_id, members)
