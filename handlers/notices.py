@@ -159,6 +159,10 @@ def _channel(event: Event, zone: ZoneInfo, now: datetime | None, tr: Tr) -> tupl
     if n is Notice.REMINDER:
         who = tr.join([principal(a) for a in r.levels[event.level or 0].approvers])
         return tr(":bell: Reminder: {who}, request *{id}* is still waiting for your decision.", **v, who=who), None
+    if n is Notice.ESCALATED and r.levels[event.level or 0].escalate_channel:  # mentioned there, not again here
+        e = _escalation(event, tr)
+        return (tr(":rotating_light: Escalated after {after}: its fallback approvers were asked{where}.", **v, **e),
+                tr("{head} · level {level} escalated after {after} to {who}", **v, **e))
     if n is Notice.ESCALATED:
         e = _escalation(event, tr)
         return (tr(":rotating_light: Escalated after {after}{where}: {who}, request *{id}* is waiting; you can "

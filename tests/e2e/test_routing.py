@@ -96,6 +96,11 @@ def test_escalation_in_another_channel_survives_a_restart(stack_factory: StackFa
     assert button_value(post, ids.APPROVE) == rid  # the same buttons, in the other channel
     assert post["text"].startswith(f"Escalated: <@{cast.CAROL}>, Access request {rid}")  # never the requester
     assert "Escalated" in str(post["blocks"])
+    # the level's thread says where they were asked, without mentioning them a second time
+    reply = stack.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.params.get("channel") == "C0SREAPPR"
+                                 and c.params.get("thread_ts") and "Escalated after" in str(c.params.get("text")))
+    assert reply.params["text"] == ":rotating_light: Escalated after 30m: its fallback approvers were asked in " \
+                                   "<#C0MGRAPPR>."
     assert "access was granted" in stack.click(cast.CAROL, ids.APPROVE, rid, channel="C0MGRAPPR")
     for channel in ("C0SREAPPR", "C0MGRAPPR"):  # both messages lose their buttons
         update = stack.slack.wait_for(lambda c, channel=channel: c.method == "chat.update"
