@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from core.i18n import ENGLISH, Tr
-from core.model import State
+from core.model import AccessRequest, State
 from fakes import cast
 from fakes.aws import FakeAws
 from fakes.pagerduty import TOKEN, FakePagerDuty
@@ -268,7 +268,7 @@ def with_on_call(text: str) -> str:
     return text + ON_CALL_TABLES.format(schedule=cast.ONCALL_SCHEDULE)
 
 
-def _latest(stack: Stack, user: str) -> Any:
+def _latest(stack: Stack, user: str) -> AccessRequest | None:
     assert stack.runtime is not None
     with stack.runtime.ctx.uow() as uow:
         found = uow.repo.by_requester(user, limit=1)
@@ -279,14 +279,15 @@ def on_call(stack: Stack, t: Transcript, pagerduty: FakePagerDuty) -> None:
     """Erin asks for the ops node while Tina is on call: the on-call auto-approval is not for her (the rest of the
     policy file decides); PagerDuty's schedule rotates to her, she asks again and is let in at once, then releases."""
     tr, node, schedule = t.tr, cast.ONCALL_NODE.name, cast.ONCALL_SCHEDULE
-    erin, principal = cast.USERS[cast.ERIN], f"arn:aws:iam::{cast.ACCOUNT}:user/erin"
+    principal = f"arn:aws:iam::{cast.ACCOUNT}:user/erin"
     t.note(tr("PagerDuty on call: the policy file gains the auto-approval '{policy}' (Environment=ops): requesters "
               "pagerduty:{schedule}, that is whoever PagerDuty says is on call at the moment of the request",
               policy=ON_CALL_POLICY, schedule=schedule))
     pagerduty.schedules[schedule] = [str(cast.USERS[cast.TINA]["email"])]
-    t.note(tr("the fake PagerDuty REST API on 127.0.0.1 says {name} is on call for {schedule}", name="Tina",
+    t.note(tr("the fake PagerDuty REST API on 127.0.0.1 says {name} is on call for {schedule}", name=NAMES[cast.TINA],
               schedule=schedule))
-    command = f"request {node} 30m {tr('restart the stuck queue consumer')}"
+    reason = tr("restart the stuck queue consumer")
+    command = f"request {node} 30m {reason}"
     t.person(cast.ERIN, f"/jit {command}")
     stack.slash(cast.ERIN, command)
     t.flush()
@@ -303,9 +304,9 @@ def on_call(stack: Stack, t: Transcript, pagerduty: FakePagerDuty) -> None:
         t.flush()
     else:
         raise SystemExit(tr("demo failed: Erin was let in while not on call"))
-    pagerduty.schedules[schedule] = [str(erin["email"])]
+    pagerduty.schedules[schedule] = [str(cast.USERS[cast.ERIN]["email"])]
     t.note(tr("the schedule {schedule} rotates: PagerDuty now says {name} is on call", schedule=schedule,
-              name=erin["name"]))
+              name=NAMES[cast.ERIN]))
     t.person(cast.ERIN, f"/jit {command}")
     stack.slash(cast.ERIN, command)
     t.flush()
