@@ -76,3 +76,9 @@ IDC_GROUPS: dict[str, list[str]] = {
 }
 #: the node that the demo's Identity Center policy covers
 DATA_NODE = NodeSpec("data-1", {"Environment": "analytics", "Team": "data"})
+
+# On call (the demo's PagerDuty chapter; ``fakes.pagerduty.FakePagerDuty`` answers for the schedule):
+#: the PagerDuty schedule whose on-call person the demo's auto-approval names (``P`` and six letters or digits)
+ONCALL_SCHEDULE = "POPS001"
+#: the node that the demo's on-call auto-approval covers (no other policy of ``policies.toml`` names its tags)
+ONCALL_NODE = NodeSpec("ops-1", {"Environment": "ops", "Team": "sre"})

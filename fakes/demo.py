@@ -17,10 +17,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from core.i18n import ENGLISH, Tr
-from core.model import State
+from core.model import AccessRequest, State
 from fakes import cast
 from fakes.aws import FakeAws
+from fakes.pagerduty import TOKEN, FakePagerDuty
 from fakes.slack_calls import RecordedCall
 from fakes.stack import REPO_POLICIES, IdentityCenterSeed, Stack, seed_aws, seed_identity_center
 from handlers import ids
@@ -51,6 +54,18 @@ max_duration = "2h"
   approvers = ["idc-group:data-leads"]
   required = 1
 """
+#: what the demo adds for its on-call chapter: an auto-approval for whoever the fake PagerDuty says is on call for
+#: ``cast.ONCALL_SCHEDULE``, on the node ``cast.ONCALL_NODE`` (which no other policy of the file names)
+ON_CALL_TABLES = """
+# Added by `jitbot demo`: whoever PagerDuty says is on call for the ops schedule gets the ops nodes at once.
+[[auto_approval]]
+name = "on-call-ops"
+description = "Ops nodes: whoever is on call for the ops schedule, at once"
+targets = {{ tags = {{ Environment = "ops" }} }}
+requesters = ["pagerduty:{schedule}"]
+max_duration = "1h"
+"""
+ON_CALL_POLICY = "on-call-ops"
 
 
 class Transcript:
@@ -169,11 +184,11 @@ def _idc(stack: Stack, t: Transcript, request_id: str) -> bool:
     return True
 
 
-def _ended(stack: Stack, request_id: str) -> bool:
+def _ended(stack: Stack, request_id: str, state: State = State.EXPIRED) -> bool:
     assert stack.runtime is not None
     with stack.runtime.ctx.uow() as uow:
         found = uow.repo.get(request_id)
-    return found is not None and found.state is State.EXPIRED and not found.needs_cleanup
+    return found is not None and found.state is state and not found.needs_cleanup
 
 
 def story(stack: Stack, t: Transcript, window: int) -> None:
@@ -248,6 +263,64 @@ def identity_center(stack: Stack, t: Transcript, window: int, seed: IdentityCent
               count=len(stack.aws.sessions(target=node_id, state="Active"))))
 
 
+def with_on_call(text: str) -> str:
+    """The policy file plus ``ON_CALL_TABLES``: an auto-approval for whoever is on call for ``cast.ONCALL_SCHEDULE``."""
+    return text + ON_CALL_TABLES.format(schedule=cast.ONCALL_SCHEDULE)
+
+
+def _latest(stack: Stack, user: str) -> AccessRequest | None:
+    assert stack.runtime is not None
+    with stack.runtime.ctx.uow() as uow:
+        found = uow.repo.by_requester(user, limit=1)
+    return found[0] if found else None
+
+
+def on_call(stack: Stack, t: Transcript, pagerduty: FakePagerDuty) -> None:
+    """Erin asks for the ops node while Tina is on call: the on-call auto-approval is not for her (the rest of the
+    policy file decides); PagerDuty's schedule rotates to her, she asks again and is let in at once, then releases."""
+    tr, node, schedule = t.tr, cast.ONCALL_NODE.name, cast.ONCALL_SCHEDULE
+    principal = f"arn:aws:iam::{cast.ACCOUNT}:user/erin"
+    t.note(tr("PagerDuty on call: the policy file gains the auto-approval '{policy}' (Environment=ops): requesters "
+              "pagerduty:{schedule}, that is whoever PagerDuty says is on call at the moment of the request",
+              policy=ON_CALL_POLICY, schedule=schedule))
+    pagerduty.schedules[schedule] = [str(cast.USERS[cast.TINA]["email"])]
+    t.note(tr("the fake PagerDuty REST API on 127.0.0.1 says {name} is on call for {schedule}", name=NAMES[cast.TINA],
+              schedule=schedule))
+    reason = tr("restart the stuck queue consumer")
+    command = f"request {node} 30m {reason}"
+    t.person(cast.ERIN, f"/jit {command}")
+    stack.slash(cast.ERIN, command)
+    t.flush()
+    first = _latest(stack, cast.ERIN)
+    if first is None:
+        t.note(tr("Erin is not on call, so '{policy}' does not let her in, and no other policy of the file does: "
+                  "refused", policy=ON_CALL_POLICY))
+    elif first.state is State.PENDING:
+        t.note(tr("Erin is not on call, so '{policy}' does not let her in at once: the policy '{deciding}' decides, "
+                  "and it waits for an approver; she withdraws the request", policy=ON_CALL_POLICY,
+                  deciding=first.policy))
+        t.person(cast.ERIN, f"/jit cancel {first.id}")
+        stack.slash(cast.ERIN, f"cancel {first.id}")
+        t.flush()
+    else:
+        raise SystemExit(tr("demo failed: Erin was let in while not on call"))
+    pagerduty.schedules[schedule] = [str(cast.USERS[cast.ERIN]["email"])]
+    t.note(tr("the schedule {schedule} rotates: PagerDuty now says {name} is on call", schedule=schedule,
+              name=NAMES[cast.ERIN]))
+    t.person(cast.ERIN, f"/jit {command}")
+    stack.slash(cast.ERIN, command)
+    t.flush()
+    granted = _latest(stack, cast.ERIN)
+    if granted is None or granted.state is not State.ACTIVE or not _iam(stack, t, principal, granted.id):
+        raise SystemExit(tr("demo failed: the person on call was not let in at once"))
+    t.person(cast.ERIN, f"/jit release {granted.id}")
+    stack.slash(cast.ERIN, f"release {granted.id}")
+    _wait(lambda: _ended(stack, granted.id, State.REVOKED))
+    t.flush()
+    if _iam(stack, t, principal, granted.id):
+        raise SystemExit(tr("demo failed: the grant is still attached after the release"))
+
+
 def with_language(text: str, language: str) -> str:
     """The policy file with ``[settings] language`` (and ``channel_language``) set to ``language``: the demo's
     people read what jitbot says in the language the demo is told in."""
@@ -266,13 +339,18 @@ def run(window_seconds: int = 6, tr: Tr = ENGLISH) -> int:
     logging.basicConfig(level=logging.WARNING)
     print(tr("jitbot demo: fake Slack + moto on 127.0.0.1, SQLite in a temporary directory") + "\n")
     window = max(2, window_seconds)
-    with tempfile.TemporaryDirectory(prefix="jitbot-demo-") as workdir, FakeAws() as aws:
+    with tempfile.TemporaryDirectory(prefix="jitbot-demo-") as workdir, FakeAws() as aws, \
+            FakePagerDuty() as pagerduty:
         nodes, seed = seed_aws(aws), seed_identity_center(aws)
-        nodes[cast.DATA_NODE.name] = aws.add_instance(name=cast.DATA_NODE.name, tags=cast.DATA_NODE.tags)
+        for spec in (cast.DATA_NODE, cast.ONCALL_NODE):
+            nodes[spec.name] = aws.add_instance(name=spec.name, tags=spec.tags)
         text = _policies_text()
         with_idc = with_identity_center(text, seed, aws.region)
-        policies = with_language(with_idc or text, tr.language)
-        stack = Stack(Path(workdir), policies=policies, aws=aws, nodes=nodes, sweep_seconds=0.5)
+        policies = with_language(with_on_call(with_idc or text), tr.language)
+        on_call_settings = {"pagerduty_token": SecretStr(TOKEN), "pagerduty_api_url": pagerduty.url,
+                            "pagerduty_cache_seconds": 0}
+        stack = Stack(Path(workdir), policies=policies, aws=aws, nodes=nodes, sweep_seconds=0.5,
+                      settings=on_call_settings)
         with stack:
             t = Transcript(stack, tr)
             story(stack, t, window)
@@ -281,7 +359,9 @@ def run(window_seconds: int = 6, tr: Tr = ENGLISH) -> int:
                 t.note(tr("the policy file has its own [identity_center]: the Identity Center chapter is skipped"))
             else:
                 identity_center(stack, t, window, seed)
+            print()
+            on_call(stack, t, pagerduty)
     print("\n" + tr("demo complete: requested, approved at two levels, granted in IAM, expired and revoked; then "
                     "granted through IAM Identity Center on an Identity Center group's approval, expired and "
-                    "removed."))
+                    "removed; then granted at once to the person PagerDuty has on call, and released."))
     return 0

@@ -1,6 +1,7 @@
 """``jitbot demo``: the transcript it prints, run as the command people type (a process of its own: the demo starts
 its own moto, whose backends are process-wide and would otherwise share this test process's nodes), and the policy
-file its IAM Identity Center chapter runs with, through ``jitbot policies check`` against moto's identity store."""
+file its IAM Identity Center and on-call chapters run with, through ``jitbot policies check`` against moto's identity
+store and a fake PagerDuty."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import pytest
 from bot.cli import main
 from fakes import cast
 from fakes.aws import FakeAws
-from fakes.demo import with_identity_center
+from fakes.demo import with_identity_center, with_on_call
+from fakes.pagerduty import TOKEN, FakePagerDuty
 from fakes.stack import REPO_POLICIES, IdentityCenterSeed, seed_identity_center
 
 ID = r"R[0-9A-Z]{8}"
@@ -84,7 +86,42 @@ def test_the_demo_grants_through_iam_then_through_identity_center(tmp_path: Path
                          r"1 session\(s\) terminated\.", at)
     at, _ = _find(lines, rf"Identity Center: no permission set jitbot-{rid}, so no assignment and no role", at)
     at, _ = _find(lines, r"active SSM sessions on data-1: 0", at)
-    _find(lines, r"^demo complete: .* granted through IAM Identity Center", at)
+    at = _the_on_call_chapter(lines, at)
+    _find(lines, r"^demo complete: .* granted through IAM Identity Center.* granted at once to the person PagerDuty "
+                 r"has on call, and released\.$", at)
+
+
+def _the_on_call_chapter(lines: list[str], at: int) -> int:
+    """Erin, off call, asks for the ops node: the on-call auto-approval is not for her, the repository's
+    'everything-else' asks an SRE lead, and she cancels; the schedule rotates to her: granted at once, then released."""
+    schedule, node = cast.ONCALL_SCHEDULE, cast.ONCALL_NODE.name
+    at, _ = _find(lines, rf"the policy file gains the auto-approval 'on-call-ops' \(Environment=ops\): requesters "
+                         rf"pagerduty:{schedule}", at)
+    at, _ = _find(lines, rf"the fake PagerDuty REST API on 127\.0\.0\.1 says Tina is on call for {schedule}\)$", at)
+    ask = rf"Erin › /jit request {node} 30m restart the stuck queue consumer$"
+    at, _ = _find(lines, ask, at)
+    at, waiting = _find(lines, rf"→ #sre-approvals: Access request ({ID}): @Erin asks for {INSTANCE} for 30m "
+                               r"\(level 1/1\) \[Approve\] \[Reject\]$", at)
+    at, _ = _find(lines, rf"only you can see this\) Request \*{waiting[1]}\* for `{INSTANCE}` \({node}\) \(30m\) "
+                         r"submitted under policy 'everything-else'", at)
+    at, _ = _find(lines, r"Erin is not on call, so 'on-call-ops' does not let her in at once: the policy "
+                         r"'everything-else' decides, and it waits for an approver", at)
+    at, _ = _find(lines, rf"Erin › /jit cancel {waiting[1]}$", at)
+    at, _ = _find(lines, r"↻ #sre-approvals: approval message buttons removed$", at)
+    at, _ = _find(lines, rf"the schedule {schedule} rotates: PagerDuty now says Erin is on call\)$", at)
+    asked, _ = _find(lines, ask, at)
+    at, granted = _find(lines, rf"only you can see this\) :unlock: \*({ID})\*: access to `{INSTANCE}` \({node}\) "
+                               r"granted until .* \(policy 'on-call-ops'\)", asked)
+    rid = granted[1]
+    assert rid != waiting[1]
+    assert not [line for line in lines[asked:at] if "clicks Approve" in line]  # at once: nobody approved it
+    at, _ = _find(lines, rf"IAM: user/erin has policy jitbot-{rid}: ssm:StartSession on arn:aws:ec2:us-east-1:"
+                         rf"{cast.ACCOUNT}:instance/{INSTANCE} while", at)
+    at, _ = _find(lines, rf"Erin › /jit release {rid}$", at)
+    at, _ = _find(lines, rf"DM to Erin: :lock: Your access \*{rid}\* to `{INSTANCE}` \({node}\) was released by the "
+                         r"requester\.", at)
+    at, _ = _find(lines, rf"IAM: user/erin has no policy jitbot-{rid}\)$", at)
+    return at
 
 
 def test_the_demo_in_japanese_narrates_in_japanese_and_completes(tmp_path: Path) -> None:
@@ -110,22 +147,43 @@ def test_the_demo_in_japanese_narrates_in_japanese_and_completes(tmp_path: Path)
     at, _ = _find(lines, r"Identity Center: 権限セット jitbot-R\w+（instance/ssoins-\w{16}/ps-\w+）", at)
     at, _ = _find(lines, r"Identity Center: 権限セット jitbot-R\w+ はありません。割り当てもロールもありません", at)
     at, _ = _find(lines, r"data-1 の有効な SSM セッション: 0", at)
-    _find(lines, r"^デモ完了: 申請、2 段階の承認", at)
-    english = ("clicks Approve", "waiting for the", "active SSM sessions", "opens SSM session", "demo complete")
+    # the on-call chapter: off call, Erin's request waits for an approver; on call, it is granted at once
+    at, _ = _find(lines, rf"ポリシーファイルに自動承認ポリシー 'on-call-ops'（Environment=ops）を追加: 申請者 "
+                         rf"pagerduty:{cast.ONCALL_SCHEDULE}", at)
+    at, _ = _find(lines, rf"{cast.ONCALL_SCHEDULE} の当番は Tina です\)$", at)
+    at, _ = _find(lines, r"Erin › /jit request ops-1 30m 止まったキューのコンシューマーを再起動$", at)
+    at, _ = _find(lines, r"Erin は当番ではないため 'on-call-ops' では即時に許可されません: "
+                         r"ポリシー 'everything-else' が決定", at)
+    at, _ = _find(lines, rf"Erin › /jit cancel {ID}$", at)
+    at, _ = _find(lines, rf"スケジュール {cast.ONCALL_SCHEDULE} が交代: PagerDuty によると、いまの当番は Erin です", at)
+    at, granted = _find(lines, rf"（あなただけに表示）:unlock: \*({ID})\*: `{INSTANCE}` \(ops-1\) へのアクセスを "
+                               r".* まで付与しました（ポリシー 'on-call-ops'）", at)
+    at, _ = _find(lines, rf"IAM: user/erin にポリシー jitbot-{granted[1]} があります", at)
+    at, _ = _find(lines, rf"Erin › /jit release {granted[1]}$", at)
+    at, _ = _find(lines, rf"IAM: user/erin にポリシー jitbot-{granted[1]} はありません", at)
+    _find(lines, r"^デモ完了: 申請、2 段階の承認.*最後に PagerDuty の当番の人に即時に付与し、解放しました。$", at)
+    english = ("clicks Approve", "waiting for the", "active SSM sessions", "opens SSM session", "demo complete",
+               "is on call", "not on call", "rotates")
     assert not [line for line in lines if any(words in line for words in english)]
 
 
 def test_the_demo_policy_file_passes_policies_check(tmp_path: Path, fake_aws: tuple[FakeAws, dict[str, str]],
-                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    """The repository's policies.toml with the demo's [identity_center] and idc-group policy is valid, its groups
-    found in the identity store; a group the store lacks is a located error (so the groups really were looked up)."""
+    """The repository's policies.toml with the demo's [identity_center] and idc-group policy, and its on-call
+    auto-approval, is valid, its groups found in the identity store and its schedule in PagerDuty; a group the store
+    lacks, or a schedule PagerDuty lacks, is a located error (so they really were looked up)."""
     aws, _ = fake_aws
     seed = seed_identity_center(aws, "d-" + secrets.token_hex(5))  # a store of its own in the shared moto
-    text = with_identity_center(REPO_POLICIES.read_text("utf-8"), seed, aws.region)
-    assert text is not None
+    with_idc = with_identity_center(REPO_POLICIES.read_text("utf-8"), seed, aws.region)
+    assert with_idc is not None
+    text = with_on_call(with_idc)
+    pagerduty = FakePagerDuty({cast.ONCALL_SCHEDULE: ["tina@example.com"]}).start()
+    request.addfinalizer(pagerduty.stop)
     for key, value in aws.env().items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PAGERDUTY_TOKEN", TOKEN)
+    monkeypatch.setenv("PAGERDUTY_API_URL", pagerduty.url)
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     path = tmp_path / "policies.toml"
     path.write_text(text, "utf-8")
@@ -133,11 +191,21 @@ def test_the_demo_policy_file_passes_policies_check(tmp_path: Path, fake_aws: tu
     out = capsys.readouterr().out
     assert "manual approval 'data-platform': nodes tagged Environment=analytics for idc-group:data-engineers" in out
     assert "IAM Identity Center" not in out  # no warning or error about the groups
+    assert (f"auto-approval 'on-call-ops': nodes tagged Environment=ops for pagerduty:{cast.ONCALL_SCHEDULE}, "
+            "up to 1h") in out
+    assert "PagerDuty" not in out  # nor about the schedule
+    assert pagerduty.calls > 0
 
     path.write_text(text.replace('"idc-group:data-leads"', '"idc-group:data-leadz"'), "utf-8")
     assert main(["policies", "check", str(path)]) == 1
     assert (f"manual_approval[2].levels[0].approvers[0]: 'idc-group:data-leadz': identity store "
             f"{seed.identity_store_id} has no group with this GroupId or DisplayName") in capsys.readouterr().err
+
+    pagerduty.schedules = {"POPS002": ["tina@example.com"]}
+    path.write_text(text, "utf-8")
+    assert main(["policies", "check", str(path)]) == 1
+    assert (f"auto_approval[1].requesters[0]: 'pagerduty:{cast.ONCALL_SCHEDULE}': PagerDuty has no schedule "
+            f"{cast.ONCALL_SCHEDULE} (or the token cannot see it)") in capsys.readouterr().err
 
 
 def test_the_demo_leaves_a_policy_file_with_its_own_identity_center_alone() -> None:
