@@ -360,13 +360,16 @@ class FakeAws:
         instance, _ = self.identity_center()
         found: dict[str, dict[str, Any]] = {}
         for arn in sso.list_permission_sets(InstanceArn=instance, MaxResults=100)["PermissionSets"]:
-            described = sso.describe_permission_set(InstanceArn=instance, PermissionSetArn=arn)["PermissionSet"]
-            inline = sso.get_inline_policy_for_permission_set(InstanceArn=instance, PermissionSetArn=arn)
             with self._store.lock:
                 accounts = sorted({a for (p, a) in self._store.idc_roles if p == arn})
-            assigned = [(a["AccountId"], a["PrincipalId"]) for account in accounts for a in
-                        sso.list_account_assignments(InstanceArn=instance, AccountId=account,
-                                                     PermissionSetArn=arn)["AccountAssignments"]]
+            try:
+                described = sso.describe_permission_set(InstanceArn=instance, PermissionSetArn=arn)["PermissionSet"]
+                inline = sso.get_inline_policy_for_permission_set(InstanceArn=instance, PermissionSetArn=arn)
+                assigned = [(a["AccountId"], a["PrincipalId"]) for account in accounts for a in
+                            sso.list_account_assignments(InstanceArn=instance, AccountId=account,
+                                                         PermissionSetArn=arn)["AccountAssignments"]]
+            except sso.exceptions.ResourceNotFoundException:  # deleted since it was listed (a revocation ran)
+                continue
             found[described["Name"]] = {"arn": arn, "description": described.get("Description", ""),
                                         "policy": json.loads(inline["InlinePolicy"] or "{}"),
                                         "assignments": assigned}
