@@ -165,7 +165,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     later = Later(listeners, client, acks, tr_for=ctx.tr_for)  # "something went wrong" in the person's language
     app = App(client=client, signing_secret=settings.secret("slack_signing_secret") or "",
               token_verification_enabled=False, process_before_response=True, listener_executor=listeners)
-    register_error_handler(app)
+    register_error_handler(app, ctx.tr_for)
     guard_callbacks(app, client)  # every response_url must point at Slack before anything answers on it
     commands.register(app, ctx, later)
     actions.register(app, ctx, later)
