@@ -82,6 +82,9 @@ class Digest:
     ended_grants: tuple[AccessRequest, ...] = ()
     #: sessions recorded per grant listed (ended in the last 24 h, active now)
     session_counts: Mapping[str, int] = field(default_factory=dict)
+    #: scheduled access approved ahead, the soonest start first (span: the time until it starts), and how many
+    scheduled: tuple[Timed, ...] = ()
+    scheduled_total: int = 0
 
     @property
     def created_total(self) -> int:
@@ -103,8 +106,20 @@ def build_digest(reports: Reports, now: datetime, timezone: str = "UTC") -> Dige
                          if r.granted_at is not None)
     started, grants = reports.sessions_started(since, now)
     listed = [r.id for r in ended_grants] + [r.id for r in active]
+    scheduled, scheduled_total = _scheduled(reports, now)
     return replace(digest, sessions_started=started, session_grants=grants, ended_grants=ended_grants,
-                   session_counts=dict(reports.session_counts(listed)))
+                   session_counts=dict(reports.session_counts(listed)), scheduled=scheduled,
+                   scheduled_total=scheduled_total)
+
+
+def _scheduled(reports: Reports, now: datetime) -> tuple[tuple[Timed, ...], int]:
+    """Approved requests whose start is still to come (``core.schedule``), the soonest first, and how many there
+    are. An approved request without a start is being granted this very moment: not scheduled."""
+    approved = reports.live(State.APPROVED, limit=LIVE_LIMIT)
+    ahead = sorted((Timed(r, r.starts_at - now) for r in approved if r.starts_at is not None and r.starts_at > now),
+                   key=lambda t: (t.span, t.request.id))
+    total = len(ahead) if len(approved) < LIVE_LIMIT else max(len(ahead), reports.count_live(State.APPROVED))
+    return tuple(ahead), total
 
 
 def _digest(reports: Reports, now: datetime, timezone: str, since: datetime, week: datetime,

@@ -110,6 +110,13 @@ def _active_line(tr: Tr, t: Timed, style: Style, zone: ZoneInfo) -> str:
               node=style.node(r), left=span(t.span), until=when(r.expires_at, zone, tr))
 
 
+def _scheduled_line(tr: Tr, t: Timed, style: Style, zone: ZoneInfo) -> str:
+    r = t.request
+    return tr("• {id} {who} on {node} · starts in {wait} ({start}), for {duration}", id=r.id,
+              who=style.user(r.requester), node=style.node(r), wait=span(t.span), start=when(r.starts_at, zone, tr),
+              duration=r.duration)
+
+
 def _pending_line(tr: Tr, t: Timed, style: Style) -> str:
     r = t.request
     level = r.level
@@ -192,6 +199,8 @@ def sections(tr: Tr, digest: Digest, style: Style) -> list[Section]:
                 _more(tr, [_active_line(tr, t, style, zone) for t in d.active], d.active_total) or [tr("none")]),
         Section(tr("Waiting for approval ({count})", count=d.pending_total),
                 _more(tr, [_pending_line(tr, t, style) for t in d.pending], d.pending_total) or [tr("none")]),
+        Section(tr("Scheduled ({count})", count=d.scheduled_total),
+                _more(tr, [_scheduled_line(tr, t, style, zone) for t in d.scheduled], d.scheduled_total)),
         Section(tr("Sessions opened ({count} on {grants} grant(s))", count=d.sessions_started,
                    grants=d.session_grants), _session_lines(tr, d, style)),
         Section(tr("Lockouts"), _lockout_lines(tr, d, style, zone)),

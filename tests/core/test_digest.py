@@ -57,6 +57,29 @@ def test_an_empty_history_needs_no_one() -> None:
     assert digest.active == () and digest.pending == () and digest.top_nodes == ()
 
 
+def test_scheduled_access_is_listed_soonest_first_until_it_starts() -> None:
+    from core.i18n import Catalogs
+    from handlers.digest_blocks import digest_blocks, plain_text
+    from tests.helpers import valid_blocks
+
+    world = FakeWorld(start=NOW)
+    later = world.add(id="RS2", state=State.APPROVED, starts_at=NOW + timedelta(hours=9), duration=timedelta(hours=2))
+    world.add(id="RS1", state=State.APPROVED, starts_at=NOW + timedelta(hours=2, minutes=30),
+              requester="U0BOB0001")
+    world.add(id="RG1", state=State.APPROVED)  # no start: being granted right now, not scheduled
+    digest = build_digest(world.reports, NOW, "Asia/Tokyo")
+    assert [(t.request.id, t.span) for t in digest.scheduled] == [("RS1", timedelta(hours=2, minutes=30)),
+                                                                   ("RS2", timedelta(hours=9))]
+    assert digest.scheduled_total == 2
+    printed = plain_text(ENGLISH, digest)
+    assert "Scheduled (2)\n• RS1 U0BOB0001 on web-1 · starts in 2h 30m (2025-03-10 12:00:00 JST), for 1h" in printed
+    blocks = valid_blocks([b.to_dict() for b in digest_blocks(Catalogs().get("ja"), digest)])
+    assert "予定" in str(blocks) and "2時間30分" in str(blocks)
+    world.clock.advance(hours=10)  # both have started (and would be granted): no longer scheduled
+    assert build_digest(world.reports, world.clock.now()).scheduled == ()
+    assert later.starts_at is not None
+
+
 # --- rendering (handlers.digest_blocks) ---------------------------------------------------------------
 
 
