@@ -94,7 +94,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         report = reconcile(ctx)
     finally:
         db.dispose()
-    print("\n".join(tr.text(line) for line in report.lines()))
+    print("\n".join(report.lines(tr)))
     return 1 if report.errors else 0
 
 

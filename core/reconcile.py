@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 from core.access import end_access
 from core.audit import Action
 from core.context import Context, owe, record
-from core.durations import format_duration
 from core.errors import TransientAwsError
+from core.i18n import ENGLISH, Tr
 from core.model import AccessRequest, Event, Kind, Node, Notice, State
 from core.outbox import flush
 
@@ -69,15 +69,18 @@ class ReconcileReport:
     def acted(self) -> bool:
         return bool(self.removed or self.revoked)
 
-    def lines(self) -> list[str]:
-        """What happened, one line each, for people (the CLI prints these)."""
-        out = [f"checked {self.principals} principal(s) from [identities] and {self.active} active grant(s)"]
-        out += [f"removed {r.policy} from {r.principal}: {r.why}" for r in self.removed]
-        out += [f"revoked {rid}: its policy was removed outside jitbot" for rid in self.revoked]
-        out += [f"not checked {rid}: granted less than {format_duration(SETTLE)} ago" for rid in self.recent]
-        out += [f"error: {e}" for e in self.errors]
+    def lines(self, tr: Tr = ENGLISH) -> list[str]:
+        """What happened, one line each, for people (the CLI prints these, in ``tr``'s language; the reasons and
+        AWS's errors are the records' own words)."""
+        out = [tr("checked {principals} principal(s) from [identities] and {active} active grant(s)",
+                  principals=self.principals, active=self.active)]
+        out += [tr("removed {policy} from {principal}: {why}", policy=r.policy, principal=r.principal, why=r.why)
+                for r in self.removed]
+        out += [tr("revoked {id}: its policy was removed outside jitbot", id=rid) for rid in self.revoked]
+        out += [tr("not checked {id}: granted less than {settle} ago", id=rid, settle=SETTLE) for rid in self.recent]
+        out += [tr("error: {error}", error=e) for e in self.errors]
         if not self.acted and not self.errors and not self.recent:
-            out.append("nothing to do: IAM matches the database")
+            out.append(tr("nothing to do: IAM matches the database"))
         return out
 
 

@@ -197,3 +197,11 @@ def test_what_explains_a_policy() -> None:
         "checked 2 principal(s) from [identities] and 1 active grant(s)",
         f"removed jitbot-R1 from {role}: why", "error: boom"]
     assert ReconcileReport().lines()[-1] == "nothing to do: IAM matches the database"
+
+
+def test_the_report_is_written_in_the_readers_language() -> None:
+    from core.i18n import Catalogs
+
+    ja = Catalogs().get("ja")
+    assert ReconcileReport().lines(ja) == ["[identities] のプリンシパル 0 件と有効な許可 0 件を確認しました",
+                                           "対応不要: IAM はデータベースと一致しています"]
