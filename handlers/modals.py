@@ -88,15 +88,15 @@ def _picked_view(ctx: Context, user: str, view: dict[str, Any]) -> View:
     """The form with the durations of the first picked node's policy; the others stay picked as they are (the
     submission checks them all, and says on the node field if they cannot go in one request)."""
     meta = Meta.loads(view.get("private_metadata"))
-    first, *others = request_view.picked_options(view) or [None]
-    if first is None:
+    picked = request_view.picked_options(view)
+    if not picked:
         return request_modal(ctx, user, meta)
-    node = resolve(ctx, str(first["value"]))
+    node = resolve(ctx, str(picked[0]["value"]))
     try:
         verdict, policy = policy_for(ctx, user, node, None, request_view.parse(view).ticket)
     except PolicyRefusal:
         return request_modal(ctx, user, meta)  # the submission will say why
-    more = [kept for kept in map(request_view.kept_option, others) if kept is not None]
+    more = [kept for kept in map(request_view.kept_option, picked[1:]) if kept is not None]
     return request_view.build(ctx.tr_for(user), meta=meta, policy=policy, node=Requestable(node, verdict),
                               more=more, choices=duration_choices(policy.max_duration, policy.duration_default),
                               default=policy.duration_default)

@@ -38,8 +38,7 @@ from core.checks import MAX_REASON, MAX_TICKET, GrantingPolicy, Requestable, nod
 from core.durations import format_duration
 from core.i18n import Tr
 from core.model import AccessRequest
-from core.policy.schema import ManualApprovalPolicy
-from core.selection import MAX_NODES
+from core.policy.schema import MAX_NODES, ManualApprovalPolicy
 from handlers import ids
 from handlers.text import nodes_text, safe, when
 

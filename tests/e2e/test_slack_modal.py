@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 from core.model import State
-from core.selection import MAX_NODES
+from core.policy.schema import MAX_NODES
 from fakes import cast
 from fakes.stack import Stack
 from handlers import ids
