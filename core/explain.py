@@ -3,7 +3,7 @@
 Which policies match, which one decides, and what follows: the approval path (levels, who approves,
 how many), the limits (duration, ticket, open requests), the AWS identity that would receive the
 grant, and whether break-glass is open to them. Pure apart from the optional ``Directory`` (names,
-group members) and ``explain_for``, the use case behind ``/jit explain``.
+group members). Several nodes, and ``explain_for`` (the use case behind ``/jit explain``): ``core.explain_nodes``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from core.context import Context
-from core.durations import DurationError, parse_duration
-from core.errors import InvalidInput, NotAllowed
+from core.errors import NotAllowed
 from core.i18n import T, Text
 from core.idc import idc_group_ref, is_idc_group
 from core.identity import principal_of
-from core.model import LIVE_STATES, Node
+from core.model import Node
 from core.oncall import describe as on_call_words
 from core.oncall import is_on_call
 from core.policy.cedar_rules import CedarForbid, CedarPermit
@@ -26,7 +24,7 @@ from core.policy.evaluate import AnyPolicy, Requester, Verdict, evaluate, manual
 from core.policy.file import PolicyFile
 from core.policy.schema import GROUP_ID, AutoApprovalPolicy, DenyPolicy, Level, ManualApprovalPolicy
 from core.ports import Directory
-from core.words import said, series
+from core.words import series
 
 
 @dataclass(frozen=True)
@@ -276,17 +274,3 @@ def explain(policies: PolicyFile, requester: Requester, node: Node, duration: ti
     lines.append(_identity(policies, requester, directory))
     lines += _breakglass(policies, requester, node, verdict)
     return Explanation(verdict, tuple(lines))
-
-
-def explain_for(ctx: Context, user_id: str, node_ref: str, duration: str | None = None) -> Explanation:
-    """``/jit explain <node> [duration]``: the explanation for the person asking, on a real node."""
-    requested = None
-    if duration:
-        try:
-            requested = parse_duration(duration)
-        except DurationError as err:
-            raise InvalidInput(said(err)) from None
-    node = ctx.nodes.resolve(node_ref.strip())
-    with ctx.uow() as uow:
-        live = len(uow.repo.by_requester(user_id, LIVE_STATES, limit=1000))
-    return explain(ctx.policies(), ctx.requester(user_id), node, requested, directory=ctx.directory, live=live)

@@ -1,4 +1,4 @@
-"""The request modal's listeners: the global shortcut, node typeahead, node picked, submission.
+"""The request modal's listeners: the global shortcut, node typeahead, nodes picked, submission.
 
 ``request_modal`` is also what ``/jit request`` (without arguments) and the Extend button open.
 """
@@ -85,17 +85,20 @@ def request_modal(ctx: Context, user: str, meta: Meta, extending: AccessRequest 
 
 
 def _picked_view(ctx: Context, user: str, view: dict[str, Any]) -> View:
+    """The form with the durations of the first picked node's policy; the others stay picked as they are (the
+    submission checks them all, and says on the node field if they cannot go in one request)."""
     meta = Meta.loads(view.get("private_metadata"))
-    reference = request_view.picked_node(view)
-    if not reference:
+    picked = request_view.picked_options(view)
+    if not picked:
         return request_modal(ctx, user, meta)
-    node = resolve(ctx, reference)
+    node = resolve(ctx, str(picked[0]["value"]))
     try:
         verdict, policy = policy_for(ctx, user, node, None, request_view.parse(view).ticket)
     except PolicyRefusal:
         return request_modal(ctx, user, meta)  # the submission will say why
+    more = [kept for kept in map(request_view.kept_option, picked[1:]) if kept is not None]
     return request_view.build(ctx.tr_for(user), meta=meta, policy=policy, node=Requestable(node, verdict),
-                              choices=duration_choices(policy.max_duration, policy.duration_default),
+                              more=more, choices=duration_choices(policy.max_duration, policy.duration_default),
                               default=policy.duration_default)
 
 

@@ -29,7 +29,7 @@ USAGE = {
     "pending": "/jit pending",  # not words
     "extend": "/jit extend <request id> <duration> <reason>",  # not words
     "nodes": "/jit nodes [filter]",  # not words
-    "explain": "/jit explain <node> [duration]",  # not words
+    "explain": "/jit explain <node>[,<node>…] [duration]",  # not words
     "breakglass": "/jit breakglass <node> [duration] <reason>",  # not words
     "help": "/jit help",  # not words
 }

@@ -6,9 +6,10 @@ from core.breakglass import BreakglassInput, breakglass
 from core.context import Context
 from core.durations import looks_like_duration
 from core.errors import InvalidInput
-from core.explain import explain_for
+from core.explain_nodes import explain_for
 from core.i18n import T, Tr
 from core.model import State
+from core.selection import is_selector
 from handlers.parsing import Parsed, usage
 from handlers.replies import state_name
 from handlers.text import escape, when
@@ -17,9 +18,13 @@ from handlers.text import escape, when
 def explain_command(ctx: Context, user: str, parsed: Parsed, tr: Tr) -> str:
     if not parsed.args:
         raise InvalidInput(T("Which node? {usage}", usage=usage("explain")))
-    if len(parsed.args) > 2 or (len(parsed.args) == 2 and not looks_like_duration(parsed.args[1])):
-        raise InvalidInput(T("One node and an optional duration. {usage}", usage=usage("explain")))
-    done = explain_for(ctx, user, parsed.args[0], parsed.args[1] if len(parsed.args) == 2 else None)
+    nodes, rest = parsed.args[0], list(parsed.args[1:])
+    while rest and (nodes.endswith(",") or rest[0].startswith(",")):  # a list written with spaces: web-1, web-2
+        nodes, rest = nodes + rest[0], rest[1:]
+    if len(rest) > 1 or (rest and not looks_like_duration(rest[0])):
+        raise InvalidInput(T("The nodes (one, a list or a tag selector), then an optional duration. {usage}",
+                             usage=usage("explain")))
+    done = explain_for(ctx, user, nodes, rest[0] if rest else None)
     first, *rest = (escape(tr.text(line)) for line in done.lines)
     return "\n".join([f"*{first}*", *rest])
 
@@ -29,6 +34,9 @@ def breakglass_command(ctx: Context, user: str, parsed: Parsed, tr: Tr) -> str:
     if not words:
         raise InvalidInput(T("Which node? {usage}", usage=usage("breakglass")))
     node, rest = words[0], words[1:]
+    if "," in node or is_selector(node) or (rest and rest[0].startswith(",")):
+        raise InvalidInput(T("Break-glass is for one node, in an emergency: ask for the others with `/jit request`. "
+                             "{usage}", usage=usage("breakglass")))
     duration = None
     if rest and looks_like_duration(rest[0]):
         duration, rest = rest[0], rest[1:]

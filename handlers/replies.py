@@ -56,7 +56,9 @@ def help_text(tr: Tr) -> str:
            tr("Several nodes in one request, where a policy sets `max_nodes`: `/jit request web-1,web-2,web-3 1h "
               "deploy` or `/jit request tag:Role=web 1h deploy` (resolved once, when you ask): one approval, one grant "
               "covering each node. They must fall under the same policy, in one account and region, each listed "
-              "once.")]
+              "once."),
+           tr("The form (`/jit request` alone) takes several nodes too, and `/jit explain web-1,web-2` says which "
+              "policy decides them. Break-glass is for one node, in an emergency.")]
     )
 
 

@@ -1,7 +1,11 @@
 """The request modal: ``build`` the view (fresh, after a node is picked, or for an extension) and ``parse``
 its submission. Pure: the listeners in ``handlers.modals`` feed it domain objects.
 
-Durations are a static select whose choices follow the policy of the picked node: the node picker
+The node picker is a multi-select: one node, or several under one policy (its ``max_nodes``). The submission
+joins the picked references into the comma list ``/jit request`` takes, so both go through the same rules
+(``core.checks.check``); a view built with the single select it once was still parses.
+
+Durations are a static select whose choices follow the policy of the first picked node: the node picker
 dispatches an action, and the view is updated with that policy's choices and default. The duration's
 block id carries the policy, so that Slack drops a choice made under another policy rather than
 keeping it; the submission is validated again whatever the form offered.
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,7 +24,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.models.blocks import (
     Block,
     ContextBlock,
-    ExternalDataSelectElement,
+    ExternalDataMultiSelectElement,
     InputBlock,
     MarkdownTextObject,
     Option,
@@ -33,7 +38,7 @@ from core.checks import MAX_REASON, MAX_TICKET, GrantingPolicy, Requestable, nod
 from core.durations import format_duration
 from core.i18n import Tr
 from core.model import AccessRequest
-from core.policy.schema import ManualApprovalPolicy
+from core.policy.schema import MAX_NODES, ManualApprovalPolicy
 from handlers import ids
 from handlers.text import nodes_text, safe, when
 
@@ -64,6 +69,7 @@ class Meta:
 
 @dataclass(frozen=True)
 class RequestForm:
+    #: the picked nodes' references, joined as ``/jit request`` takes them (``a/r/i-1,a/r/i-2``); "" if none
     node: str
     duration: str | None
     reason: str
@@ -119,25 +125,44 @@ def _extending(tr: Tr, old: AccessRequest, zone: ZoneInfo) -> SectionBlock:
         until=when(old.expires_at, zone, tr))))
 
 
-def _picker(tr: Tr, node: Requestable | None) -> InputBlock:
-    picker = ExternalDataSelectElement(
+def kept_option(option: dict[str, Any]) -> Option | None:
+    """An option as Slack sent it back (a node picked earlier), to show it picked again; None if it is not one."""
+    value, text = option.get("value"), (option.get("text") or {}).get("text")
+    if not isinstance(value, str) or not value or len(value) > 150 or not isinstance(text, str):
+        return None
+    description = (option.get("description") or {}).get("text")
+    return Option(value=value, text=_plain(text or value),
+                  description=_plain(description) if isinstance(description, str) and description else None)
+
+
+def _picker(tr: Tr, node: Requestable | None, more: Sequence[Option]) -> InputBlock:
+    picked = [node_option(tr, node), *more][:MAX_NODES] if node else []
+    picker = ExternalDataMultiSelectElement(
         action_id=ids.NODE_INPUT, placeholder=tr("Type part of a node's name or id"), min_query_length=0,
-        initial_option=node_option(tr, node) if node else None)
-    return InputBlock(block_id=ids.NODE_BLOCK, label=tr("Node"), element=picker, dispatch_action=True,
-                      hint=tr("Only the nodes you may request are listed, with the policy that applies."))
+        initial_options=picked or None, max_selected_items=MAX_NODES)
+    return InputBlock(block_id=ids.NODE_BLOCK, label=tr("Nodes"), element=picker, dispatch_action=True,
+                      hint=tr("Only the nodes you may request are listed, with the policy that applies. Pick "
+                              "several only where that policy allows them in one request."))
+
+
+def _policy_text(tr: Tr, policy: GrantingPolicy) -> str:
+    text = tr("Policy {summary}", summary=safe(policy_summary(tr, policy), 500))
+    if policy.max_nodes > 1:
+        text += "\n" + tr("Up to {most} of its nodes in one request.", most=policy.max_nodes)
+    return text + (f"\n{safe(policy.description, 1000)}" if policy.description else "")
 
 
 def build(tr: Tr, *, meta: Meta, choices: list[timedelta], default: timedelta, policy: GrantingPolicy | None = None,
-          node: Requestable | None = None, extending: AccessRequest | None = None,
+          node: Requestable | None = None, more: Sequence[Option] = (), extending: AccessRequest | None = None,
           zone: ZoneInfo | None = None) -> View:
-    """The modal, in the reader's language (its values never depend on it: ``parse`` reads any). With
-    ``extending``, the node is fixed and the extension starts when that access ends."""
+    """The modal, in the reader's language (its values never depend on it: ``parse`` reads any). ``node`` is
+    the first node picked (its ``policy`` gives the durations), ``more`` the others as Slack sent them back. With
+    ``extending``, the nodes are fixed and the extension starts when that access ends."""
     blocks: list[Block] = [_extending(tr, extending, zone or ZoneInfo("UTC")) if extending is not None
-                           else _picker(tr, node)]
+                           else _picker(tr, node, more)]
     if policy is not None:
         blocks.append(ContextBlock(block_id=ids.POLICY_BLOCK, elements=[MarkdownTextObject(
-            text=tr("Policy {summary}", summary=safe(policy_summary(tr, policy), 500))
-                 + (f"\n{safe(policy.description, 1000)}" if policy.description else ""))]))
+            text=_policy_text(tr, policy))]))
     maximum = max(choices)
     options = [duration_option(tr, c, default, maximum) for c in choices]
     initial = next((o for o, c in zip(options, choices, strict=True) if c == default), None)
@@ -176,11 +201,21 @@ def _values(view: dict[str, Any]) -> dict[str, Any]:
     return values if isinstance(values, dict) else {}
 
 
-def picked_node(view: dict[str, Any]) -> str | None:
-    """The node reference chosen in the picker, if any."""
+def picked_options(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """The options chosen in the node picker, in order: ``selected_options`` of the multi-select, or the
+    ``selected_option`` of the single select a form opened before it was one (its submission still counts)."""
     element = _values(view).get(ids.NODE_BLOCK, {}).get(ids.NODE_INPUT, {})
-    selected = element.get("selected_option") if isinstance(element, dict) else None
-    return str(selected["value"]) if isinstance(selected, dict) and selected.get("value") else None
+    if not isinstance(element, dict):
+        return []
+    chosen = element.get("selected_options")
+    if not isinstance(chosen, list):
+        chosen = [element.get("selected_option")]
+    return [o for o in chosen if isinstance(o, dict) and o.get("value")]
+
+
+def picked_nodes(view: dict[str, Any]) -> list[str]:
+    """The node references chosen in the picker, in order (none: an empty list)."""
+    return [str(option["value"]) for option in picked_options(view)]
 
 
 def parse(view: dict[str, Any]) -> RequestForm:
@@ -191,6 +226,6 @@ def parse(view: dict[str, Any]) -> RequestForm:
     reason = values.get(ids.REASON_BLOCK, {}).get(ids.REASON_INPUT, {}).get("value") or ""
     ticket = values.get(ids.TICKET_BLOCK, {}).get(ids.TICKET_INPUT, {}).get("value") or None
     start = values.get(ids.START_BLOCK, {}).get(ids.START_INPUT, {}).get("value") or None
-    return RequestForm(node=picked_node(view) or "", duration=str(chosen.get("value") or "") or None,
+    return RequestForm(node=",".join(picked_nodes(view)), duration=str(chosen.get("value") or "") or None,
                        reason=str(reason), ticket=str(ticket) if ticket else None, duration_block=duration_block,
                        start=str(start) if start else None)

@@ -18,6 +18,7 @@ JSON = dict[str, Any]
 
 #: the element types whose state a form carries, and what a change dispatches
 SELECTS = ("static_select", "external_select")
+MULTI_SELECTS = ("multi_static_select", "multi_external_select")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class Deliveries:
                 action["style"] = element["style"]
         elif action["type"] in SELECTS or action["type"] == "radio_buttons":
             action["selected_option"] = element.get("selected_option")
+        elif action["type"] in MULTI_SELECTS:
+            action["selected_options"] = element.get("selected_options") or []
         payload: JSON = {**self._base("block_actions", user, trigger_id), "actions": [action],
                          "state": {"values": state}}
         if where.kind in ("message", "ephemeral"):

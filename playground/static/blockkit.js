@@ -220,6 +220,76 @@ const BlockKit = (() => {
     return box;
   }
 
+  function multiExternalSelect(element, blockId, surface, dispatch) {
+    // the options picked, as chips with a remove button, then a typeahead to pick more (state: selected_options)
+    const box = el("div", "bk-typeahead bk-multi");
+    const chips = el("div", "bk-chips");
+    const input = el("input", "bk-input");
+    input.type = "text";
+    input.dataset.actionId = element.action_id || "";
+    input.placeholder = plain(element.placeholder) || "Type to search";
+    const list = el("ul", "bk-suggestions");
+    list.hidden = true;
+    const held = stateOf(surface, blockId, element.action_id);
+    let chosen = (held ? held.selected_options : element.initial_options) || [];
+    const most = element.max_selected_items || 100;
+    const changed = () => {
+      setState(surface, blockId, element.action_id, { type: element.type, selected_options: chosen });
+      if (dispatch) surface.act(blockId, { type: element.type, action_id: element.action_id, selected_options: chosen });
+    };
+    const draw = () => {
+      chips.replaceChildren();
+      chosen.forEach((option) => {
+        const chip = el("span", "bk-chip", plain(option.text));
+        const remove = el("button", "bk-chip-remove", "×");
+        remove.type = "button";
+        remove.addEventListener("click", () => {
+          chosen = chosen.filter((o) => o.value !== option.value);
+          draw();
+          changed();
+        });
+        chip.appendChild(remove);
+        chips.appendChild(chip);
+      });
+      input.disabled = chosen.length >= most;
+    };
+    if (!held) setState(surface, blockId, element.action_id, { type: element.type, selected_options: chosen });
+    let asked = 0;
+    const search = async () => {
+      const query = input.value;
+      if (query.length < (element.min_query_length ?? 3)) { list.hidden = true; return; }
+      const mine = ++asked;
+      const options = (await surface.suggest(blockId, element.action_id, query))
+        .filter((o) => !chosen.some((c) => c.value === o.value));
+      if (mine !== asked) return;
+      list.replaceChildren();
+      if (!options.length) list.appendChild(el("li", "bk-none", "No results"));
+      options.forEach((option) => {
+        const item = el("li", "bk-suggestion");
+        item.appendChild(el("div", "bk-suggestion-text", plain(option.text)));
+        if (option.description) item.appendChild(el("div", "bk-suggestion-desc", plain(option.description)));
+        item.dataset.value = option.value;
+        item.addEventListener("mousedown", (event) => {
+          event.preventDefault();
+          input.value = "";
+          list.hidden = true;
+          chosen = chosen.concat([option]);
+          draw();
+          changed();
+        });
+        list.appendChild(item);
+      });
+      list.hidden = false;
+    };
+    let timer = null;
+    input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(search, 150); });
+    input.addEventListener("focus", search);
+    input.addEventListener("blur", () => { list.hidden = true; });
+    draw();
+    box.append(chips, input, list);
+    return box;
+  }
+
   function textInput(element, blockId, surface) {
     const node = element.multiline ? el("textarea", "bk-input bk-textarea") : el("input", "bk-input");
     if (!element.multiline) node.type = "text";
@@ -261,6 +331,7 @@ const BlockKit = (() => {
       case "button": return button(element, blockId, surface);
       case "static_select": return staticSelect(element, blockId, surface, dispatch);
       case "external_select": return externalSelect(element, blockId, surface, dispatch);
+      case "multi_external_select": return multiExternalSelect(element, blockId, surface, dispatch);
       case "plain_text_input": return textInput(element, blockId, surface);
       case "radio_buttons": return radios(element, blockId, surface, dispatch);
       case "image": return el("span", "bk-image", "[image: " + (element.alt_text || "") + "]");

@@ -89,20 +89,30 @@ def options(stack: Stack, user: str, view: dict[str, Any], typed: str, *,
     return found
 
 
-def selected(option: dict[str, Any], kind: str = "external_select") -> dict[str, Any]:
+def selected(option: dict[str, Any] | None, kind: str = "external_select") -> dict[str, Any]:
+    """A single select's state (the duration; the node picker of a form opened before it took several)."""
     return {"type": kind, "selected_option": option}
 
 
-def pick(stack: Stack, user: str, view: dict[str, Any], option: dict[str, Any], after: float) -> dict[str, Any]:
-    """Choose a node in the picker: Slack sends block_actions with the view; jitbot updates the view."""
+Picked = dict[str, Any] | list[dict[str, Any]]
+
+
+def picked(nodes: Picked) -> dict[str, Any]:
+    """The node picker's state: the options chosen, in order (one option alone is a list of one)."""
+    return {"type": "multi_external_select", "selected_options": nodes if isinstance(nodes, list) else [nodes]}
+
+
+def pick(stack: Stack, user: str, view: dict[str, Any], option: Picked, after: float) -> dict[str, Any]:
+    """Choose nodes in the picker (one option, or the options picked so far, in order): Slack sends block_actions
+    with the view; jitbot updates the view."""
+    state = picked(option)
     payload = {
         "type": "block_actions", "token": "x", "api_app_id": stack.slack.app_id, "trigger_id": "1.2.3",
         "team": {"id": stack.slack.team_id, "domain": stack.slack.team_domain},
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": stack.slack.team_id},
         "container": {"type": "view", "view_id": view["id"]},
-        "view": {**view, "state": {"values": {ids.NODE_BLOCK: {ids.NODE_INPUT: selected(option)}}}},
-        "actions": [{"type": "external_select", "action_id": ids.NODE_INPUT, "block_id": ids.NODE_BLOCK,
-                     "selected_option": option, "action_ts": "1.0"}],
+        "view": {**view, "state": {"values": {ids.NODE_BLOCK: {ids.NODE_INPUT: state}}}},
+        "actions": [{**state, "action_id": ids.NODE_INPUT, "block_id": ids.NODE_BLOCK, "action_ts": "1.0"}],
     }
     assert send(stack, payload).status == 200
     call = stack.slack.wait_for(lambda c: c.method == "views.update" and c.at >= after
@@ -122,10 +132,11 @@ def duration_block(view: dict[str, Any]) -> dict[str, Any]:
     return next(b for b in view["blocks"] if b.get("block_id", "").startswith(ids.DURATION_BLOCK))
 
 
-def submit(stack: Stack, user: str, view: dict[str, Any], *, node: dict[str, Any] | None = None,
+def submit(stack: Stack, user: str, view: dict[str, Any], *, node: Picked | None = None,
            duration: str | None = None, reason: str = "", ticket: str | None = None,
-           start: str | None = None) -> SlackResponse:
-    """Submit the request modal with these values (``duration`` is an option value such as "2h")."""
+           start: str | None = None, node_state: dict[str, Any] | None = None) -> SlackResponse:
+    """Submit the request modal with these values (``duration`` is an option value such as "2h"; ``node`` the
+    option picked, or the options; ``node_state`` the picker's state as given, for shapes of old)."""
     values: dict[str, Any] = {
         duration_block(view)["block_id"]: {ids.DURATION_INPUT: selected(
             {"text": {"type": "plain_text", "text": duration}, "value": duration} if duration else None,
@@ -135,8 +146,8 @@ def submit(stack: Stack, user: str, view: dict[str, Any], *, node: dict[str, Any
     }
     if start is not None:
         values[ids.START_BLOCK] = {ids.START_INPUT: start}
-    if node is not None:
-        values[ids.NODE_BLOCK] = {ids.NODE_INPUT: selected(node)}
+    if node is not None or node_state is not None:
+        values[ids.NODE_BLOCK] = {ids.NODE_INPUT: node_state if node_state is not None else picked(node or [])}
     for _ in range(10):  # like a person would: submit again while jitbot says AWS or Slack is slow
         response: SlackResponse = sim(stack).view_submission(
             user, ids.REQUEST_VIEW, values, private_metadata=view.get("private_metadata", ""), view_id=view["id"])

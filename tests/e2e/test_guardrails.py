@@ -115,7 +115,7 @@ def test_cedar_decides_real_requests_and_explain_says_why(stack_factory: Any, tm
     assert "1. On-call SRE: 1 approval(s) from Sam, Tina (group S0SRELEAD), asked in channel C0SREAPPR." in explained
     assert "<" not in explained.replace("&lt;", "").replace("&gt;", "")  # everything escaped, nothing pings
     assert "Which node?" in stack.slash(cast.SAM, "explain")
-    assert "One node and an optional duration" in stack.slash(cast.SAM, "explain web-1 soon please")
+    assert "then an optional duration" in stack.slash(cast.SAM, "explain web-1 soon please")
     assert "for 9h" in stack.slash(cast.SAM, "explain web-1 9h") and "nosuch" in stack.slash(cast.SAM, "explain nosuch")
 
 

@@ -55,10 +55,12 @@ def test_each_answer_is_in_the_language_of_the_person_acting(auto: Stack) -> Non
     assert _ask(auto, cast.BOB, "status x!").startswith(":warning: 'x!' はリクエスト ID（R7K3Q9XAB のような形式）")
 
     # a duration that is not one: refused in the reader's language, nothing asked of core
-    assert _ask(auto, cast.BOB, "explain dev-1 5x") == \
-        ":warning: ノードを 1 つと、必要なら期間を指定してください。使い方: `/jit explain &lt;node&gt; [duration]`"
-    assert _ask(auto, cast.ALICE, "explain dev-1 5x") == \
-        ":warning: One node and an optional duration. Usage: `/jit explain &lt;node&gt; [duration]`"
+    assert _ask(auto, cast.BOB, "explain dev-1 5x") == (
+        ":warning: ノード（1 台、カンマ区切りの一覧、またはタグ指定）と、必要なら期間を指定してください。"
+        "使い方: `/jit explain &lt;node&gt;[,&lt;node&gt;…] [duration]`")
+    assert _ask(auto, cast.ALICE, "explain dev-1 5x") == (
+        ":warning: The nodes (one, a list or a tag selector), then an optional duration. "
+        "Usage: `/jit explain &lt;node&gt;[,&lt;node&gt;…] [duration]`")
     assert _ask(auto, cast.BOB, "request dev-1 at 2026-12-07 ディスク").startswith(
         ":warning: 日付の後に時刻を指定してください: `at 2026-12-07 09:30`。使い方: `/jit request")
     assert stack_requests(auto, cast.BOB) == 0

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 from core.model import State
+from core.policy.schema import MAX_NODES
 from fakes import cast
 from fakes.stack import Stack
 from handlers import ids
@@ -33,7 +34,8 @@ def test_modal_round_trip_with_errors_per_field(stack: Stack) -> None:
     view = slack.request_form(stack, cast.ALICE, t0)
     assert view["callback_id"] == ids.REQUEST_VIEW and view["submit"]["text"] == "Request"
     picker = next(b for b in view["blocks"] if b.get("block_id") == ids.NODE_BLOCK)
-    assert picker["element"]["type"] == "external_select" and picker["dispatch_action"] is True
+    assert picker["element"]["type"] == "multi_external_select" and picker["dispatch_action"] is True
+    assert picker["element"]["max_selected_items"] == MAX_NODES
     # before a node is picked: choices up to the longest policy Alice may use (production, 4h)
     assert _option_values(slack.duration_block(view))[-1] == "4h"
 

@@ -200,13 +200,65 @@ def test_request_modals_within_limits_and_parsed_whatever_their_language(tr: Tr)
         assert "最長 7日" in start["hint"]["text"]
         assert "*R00000101* を延長します" in _text(extension)
     submitted = {"state": {"values": {
-        ids.NODE_BLOCK: {ids.NODE_INPUT: {"selected_option": picked["blocks"][0]["element"]["initial_option"]}},
+        # the single select of a form opened before the picker took several: still read
+        ids.NODE_BLOCK: {ids.NODE_INPUT: {"selected_option": picked["blocks"][0]["element"]["initial_options"][0]}},
         duration["block_id"]: {ids.DURATION_INPUT: {"selected_option": duration["element"]["options"][3]}},
         ids.REASON_BLOCK: {ids.REASON_INPUT: {"value": REASON}},
         ids.TICKET_BLOCK: {ids.TICKET_INPUT: {"value": "OPS-1"}}}}}
     form = request_view.parse(submitted)
     assert (form.node, form.duration, form.reason, form.ticket) == (
         "123456789012/ap-northeast-1/i-0123456789abcdef0", "1h30m", REASON, "OPS-1")
+
+
+FLEET = parse_policies("""
+[[manual_approval]]
+name = "payments-fleet-""" + "f" * 60 + """"
+description = "Every payments node, at once: rolling restarts and fleet-wide checks."
+targets = { tags = { Environment = "prod" } }
+max_duration = "8h"
+max_nodes = 20
+  [[manual_approval.levels]]
+  name = "SRE lead"
+  channel = "C0SREAPPR"
+  approvers = ["U0SAM0001"]
+""").manual_approval[0]
+
+
+@LANGUAGES
+def test_request_modal_with_many_nodes_picked_within_limits_and_parsed(tr: Tr) -> None:
+    """The picker with its 20 nodes picked (long names, long policy names), after the first node's policy."""
+    found = Requestable(NODE, Verdict("manual", FLEET, "Needs approval"))
+    others = [Node(f"i-{i:017x}", "123456789012", "ap-northeast-1", name=f"prod-payments-{i:02d}-" + "y" * 200)
+              for i in range(1, 20)]
+    sent_back = [request_view.node_option(tr, Requestable(n, found.verdict)).to_dict() for n in others]
+    more = [kept for kept in map(request_view.kept_option, [*sent_back, {"value": "x" * 151, "text": {"text": "t"}},
+                                                            {"value": 7}, {}]) if kept is not None]
+    assert len(more) == 19  # what Slack could not have sent is dropped
+    choices = duration_choices(FLEET.max_duration, FLEET.duration_default)
+    view = request_view.build(tr, meta=Meta(), policy=FLEET, node=found, more=more, choices=choices,
+                              default=FLEET.duration_default).to_dict()
+    valid_view(view)
+    picker = view["blocks"][0]
+    element = picker["element"]
+    assert element["type"] == "multi_external_select" and element["max_selected_items"] == 20
+    assert len(element["initial_options"]) == 20 and picker["dispatch_action"] is True
+    for option in element["initial_options"]:
+        assert len(option["text"]["text"]) <= 75 and len(option["description"]["text"]) <= 75
+        assert len(option["value"]) <= 150
+    assert len(picker["hint"]["text"]) <= 2000 and len(element["placeholder"]["text"]) <= 150
+    policy = next(b for b in view["blocks"] if b.get("block_id") == ids.POLICY_BLOCK)
+    assert len(policy["elements"][0]["text"]) <= 3000
+    if tr is JA:
+        assert picker["label"]["text"] == "ノード" and "複数選べる" in picker["hint"]["text"]
+        assert "最大 20 台" in policy["elements"][0]["text"]
+    else:
+        assert picker["label"]["text"] == "Nodes" and "Up to 20 of its nodes in one request." in _text(policy)
+    state = {"type": "multi_external_select", "selected_options": element["initial_options"]}
+    form = request_view.parse({"state": {"values": {ids.NODE_BLOCK: {ids.NODE_INPUT: state}}}})
+    assert form.node == ",".join(["123456789012/ap-northeast-1/i-0123456789abcdef0",
+                                  *(f"123456789012/ap-northeast-1/{n.id}" for n in others)])
+    nothing = {"type": "multi_external_select", "selected_options": []}
+    assert request_view.parse({"state": {"values": {ids.NODE_BLOCK: {ids.NODE_INPUT: nothing}}}}).node == ""
 
 
 @LANGUAGES

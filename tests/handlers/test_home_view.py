@@ -127,7 +127,7 @@ def test_request_modal_before_and_after_a_node_is_picked() -> None:
     ticket = next(b for b in picked["blocks"] if b.get("block_id") == ids.TICKET_BLOCK)
     assert ticket["optional"] is False and "OPS-[0-9]+" in ticket["hint"]["text"]
     node = next(b for b in picked["blocks"] if b.get("block_id") == ids.NODE_BLOCK)
-    assert node["element"]["initial_option"]["value"] == "123456789012/us-east-1/i-0123456789abcdef0"
+    assert [o["value"] for o in node["element"]["initial_options"]] == ["123456789012/us-east-1/i-0123456789abcdef0"]
 
 
 def test_extension_modal_has_no_node_picker() -> None:

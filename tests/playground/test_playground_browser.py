@@ -103,3 +103,30 @@ def test_an_unknown_block_kit_element_renders_as_a_placeholder(served: Served, p
     page.fill("#compose", "/jit help")
     page.press("#compose", "Enter")
     page.locator("#messages .message.ephemeral", has_text="/jit request").first.wait_for()
+
+
+def test_the_form_takes_several_nodes_and_says_on_the_node_field_why_not(served: Served, page: Any) -> None:
+    """The node picker is a multi-select: nodes picked show as chips and can be removed; nodes under different
+    policies are refused on the node field; one node left goes through."""
+    page.goto(served.url)
+    be(page, cast.ALICE)
+    page.fill("#compose", "/jit request")
+    page.press("#compose", "Enter")
+    picker = page.locator('#modal-body input[data-action-id="node_input"]')
+    picker.wait_for()
+    for typed in ("web-1", "dev-1"):
+        picker.fill(typed)
+        page.locator("#modal-body .bk-suggestion", has_text=f"{typed} (").first.dispatch_event("mousedown")
+        page.locator("#modal-body .bk-chip", has_text=f"{typed} (").wait_for()
+        picker = page.locator('#modal-body input[data-action-id="node_input"]')
+    page.locator("#modal-body", has_text="production: approval by").wait_for()  # the first node's policy
+    page.fill('#modal-body textarea[data-action-id="reason_input"]', "rolling restart")
+    page.click("#modal-submit")
+    page.locator('#modal-body [data-block-id="node"] .bk-error', has_text="fall under different policies").wait_for()
+    page.locator("#modal-body .bk-chip", has_text="dev-1 (").locator(".bk-chip-remove").click()
+    page.locator("#modal-body .bk-chip", has_text="dev-1 (").wait_for(state="detached")
+    page.locator('#modal-body textarea[data-action-id="reason_input"]').wait_for()
+    page.fill('#modal-body textarea[data-action-id="reason_input"]', "rolling restart")
+    page.click("#modal-submit")
+    page.locator("#modal-layer").wait_for(state="hidden")
+    page.locator(".message.ephemeral", has_text="submitted under policy 'production'").wait_for()
