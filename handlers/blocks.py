@@ -154,7 +154,7 @@ def escalation_line(tr: Tr, request: AccessRequest, level: int) -> str:
     return tr(":rotating_light: *Escalated*: level {level} ('{name}') has waited {after} without a decision in "
               "<#{channel}>. {fallback}: you can approve or reject it too.", level=level + 1,
               name=safe(spec.name, 200), after=after, channel=spec.channel,
-              fallback=others)
+              fallback=fallback(spec.escalate_to, request.requester, tr))
 
 
 def escalation_text(tr: Tr, request: AccessRequest, level: int) -> str:

@@ -197,7 +197,7 @@ def test_serve_db_digest_and_export_speak_japanese(cli_env: Path, capsys: pytest
     assert main(["audit", "export", "--output", str(archive)]) == 0
     assert capsys.readouterr().err == f"監査イベント 0 件を {archive} に書き出しました\n"
     assert main(["--lang", "en", "audit", "export", "--output", str(archive)]) == 0
-    assert capsys.readouterr().err == f"exported 0 audit event(s) to {archive}\n"
+    assert capsys.readouterr().err == f"exported 0 audit events to {archive}\n"
 
 
 # -- the policy reload notice: the language of channel messages of the version now in force --------------------

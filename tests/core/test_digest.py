@@ -97,10 +97,10 @@ def test_blocks_of_the_seeded_digest_are_valid_and_complete() -> None:
                      "RJ1 <@U0ERIN001> on `web-1` by <@U0SAM0001>: use the runbook",
                      "RA2 <@U0ALICE01> on `db-1` · 30m left (until 2025-03-10 10:00:00 JST)",
                      "RP2 <@U0DAVE001> on `db-1` · waiting 20h", "1. <@U0ALICE01>: 5", "1. `web-1` (i-0aaaaaaaa): 7",
-                     ":rotating_light: Needs a human", "revocation failing: RO3", "after 4 attempt(s)",
+                     ":rotating_light: Needs a human", "revocation failing: RO3", "after 4 attempts",
                      "`jitbot-RZZZ1`", "break-glass not reviewed: RB1"):
         assert expected in text, expected
-    assert digest_text(ENGLISH, digest) == ("jitbot daily digest · 2025-03-10: 9 new request(s), 2 active, "
+    assert digest_text(ENGLISH, digest) == ("jitbot daily digest · 2025-03-10: 9 new requests, 2 active, "
                                             "2 waiting · needs a human")
     printed = plain_text(ENGLISH, digest)
     assert "RJ1 U0ERIN001 on web-1 by U0SAM0001: use the runbook" in printed and "<@" not in printed
