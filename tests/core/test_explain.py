@@ -154,3 +154,36 @@ def test_max_nodes_is_explained_where_a_policy_allows_several() -> None:
             "policy, in one account and region; they are approved, granted and ended together.") in english(done)
     plain = explain(POLICIES, person(cast.BOB), DEV, directory=DIRECTORY)  # max_nodes = 1: nothing to say
     assert not any("max_nodes" in line for line in english(plain))
+
+
+def test_counted_words_read_as_english_plurals_in_both_forms() -> None:
+    from core.explain_nodes import explain_nodes
+
+    misc = node("misc-1")
+    assert any(line.endswith("'production' (nodes tagged Environment=prod): applies: 2 approval levels  ← this one "
+                             "decides") for line in english(explain(POLICIES, person(cast.ALICE), WEB)))
+    assert any(line.endswith("(all nodes): applies: 1 approval level  ← this one decides")
+               for line in english(explain(POLICIES, person(cast.ALICE), misc)))
+    both = english(explain_nodes(POLICIES, person(cast.ALICE), [WEB, misc], directory=DIRECTORY))
+    assert any(line.endswith("(nodes tagged Environment=prod) (2 levels), at most 4h.") for line in both)
+    assert any(line.endswith("'everything-else' (all nodes) (1 level), at most 2h.") for line in both)
+    # nobody else can approve: 1 approval needed, 0 other people
+    alone = REPO_POLICIES.replace('approvers = ["S0SRELEAD"]\n  required = 1', 'approvers = ["U0SAM0001"]\n  '
+                                  'required = 1', 1)
+    level1 = next(line for line in english(explain(parse_policies(alone), person(cast.SAM), WEB,
+                                                   directory=DIRECTORY)) if line.startswith("  1. "))
+    assert level1.endswith("This level can never be satisfied for you: it needs 1 approval and only 0 other people "
+                           "can give one; ask an admin to fix the policy.")
+    one = parse_policies(REPO_POLICIES.replace('[settings]\n', '[settings]\nmax_active_grants = 1\n', 1).replace(
+        'default_duration = "1h"\n', 'default_duration = "1h"\nmax_active_grants = 1\n', 1))
+    lines = english(explain(one, person(cast.SAM), WEB, directory=DIRECTORY, live=0))
+    assert "You may have at most 1 request pending or active at a time (you have 0)." in lines
+    assert "Policy 'production' allows at most 1 pending or active request per person." in lines
+    assert "You may have at most 1 request pending or active at a time." in english(explain(one, person(cast.SAM),
+                                                                                            WEB))
+    three = parse_policies(REPO_POLICIES.replace('default_duration = "1h"\n',
+                                                 'default_duration = "1h"\nmax_active_grants = 3\n', 1))
+    assert "Policy 'production' allows at most 3 pending or active requests per person." in english(explain(
+        three, person(cast.SAM), WEB))
+    assert "You may have at most 3 requests pending or active at a time." in english(explain(parse_policies(
+        REPO_POLICIES.replace('[settings]\n', '[settings]\nmax_active_grants = 3\n', 1)), person(cast.SAM), WEB))
