@@ -91,5 +91,5 @@ def test_levels_identity_center_groups_cannot_satisfy_in_both_forms() -> None:
     assert ("manual_approval[0].levels[1].required: needs 1 approval but only 0 people are listed once Identity "
             "Center groups are expanded; this level can never be satisfied") in found
     ja = idc_problems(policies, EmptyGroups(), Catalogs().get("ja"))[1]
-    assert ("manual_approval[0].levels[0].required: 2 件の承認が必要ですが、Identity Center グループを展開しても 1 人しか"
-            "いません。このレベルは決して満たされません") in ja
+    assert ("manual_approval[0].levels[0].required: 2 件の承認が必要ですが、Identity Center グループを展開しても "
+            "1 人しかいません。このレベルは決して満たされません") in ja
