@@ -168,8 +168,9 @@ def _audit_export(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     tr = args.tr
-    print(tr("exported {count} audit event(s) to {file}", count=count, file=args.output) if args.output
-          else tr("exported {count} audit event(s)", count=count), file=sys.stderr)
+    print(tr.plural("exported {count} audit event to {file}", "exported {count} audit events to {file}", count,
+                    file=args.output) if args.output
+          else tr.plural("exported {count} audit event", "exported {count} audit events", count), file=sys.stderr)
     return 0
 
 

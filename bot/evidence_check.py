@@ -39,10 +39,14 @@ def aws_warnings(policies: PolicyFile, clients: Any, region: str, secret: str | 
             continue
         if not place.logged:
             listed = ", ".join(f"'{n}'" for n in names)
-            warnings.append(tr("account {account} ({region}) keeps no session logs (Session Manager's preferences "
-                               "send none to S3 or CloudWatch Logs), and policy {policies} grant(s) sessions on its "
-                               "nodes: jitbot records those sessions but nothing records what was done in them",
-                               account=account, region=region, policies=listed))
+            warnings.append(tr.plural(
+                "account {account} ({region}) keeps no session logs (Session Manager's preferences send none to S3 "
+                "or CloudWatch Logs), and policy {policies} grants sessions on its nodes: jitbot records those "
+                "sessions but nothing records what was done in them",
+                "account {account} ({region}) keeps no session logs (Session Manager's preferences send none to S3 "
+                "or CloudWatch Logs), and policies {policies} grant sessions on its nodes: jitbot records those "
+                "sessions but nothing records what was done in them", len(names), account=account, region=region,
+                policies=listed))
     events = policies.events
     if events is not None and events.eventbridge_bus:
         from aws.eventbridge import check_bus

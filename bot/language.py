@@ -54,7 +54,8 @@ def cli_tr(flag: str | None, policies: str | Path | None, environ: Mapping[str, 
 def policy_error(err: PolicyError, tr: Tr) -> str:
     """A policy file that does not load: the count in the CLI's language; the located errors as they are (they
     quote the file's keys)."""
-    return "\n".join([tr("{source}: {count} error(s)", source=err.source, count=len(err.errors)),
+    return "\n".join([tr.plural("{source}: {count} error", "{source}: {count} errors", len(err.errors),
+                                source=err.source),
                       *(f"  {e}" for e in err.errors)])
 
 

@@ -51,7 +51,8 @@ def _settings_line(s: Settings_, tr: Tr) -> str:
               else tr("reminders every never"),
               warning=tr("expiry warning {duration}", duration=s.expiry_warning) if s.expiry_warning
               else tr("expiry warning off"),
-              limit=tr("at most {count} open request(s) per person", count=s.max_active_grants)
+              limit=tr.plural("at most {count} open request per person", "at most {count} open requests per person",
+                              s.max_active_grants)
               if s.max_active_grants else tr("no limit"))
 
 
@@ -218,9 +219,11 @@ def _slack_warnings(policies: PolicyFile, slack: SlackProbe, tr: Tr) -> list[str
             able = {p for p in people if (u := slack.user(p)) is not None and not u.deleted}
             if len(able) < level.required:
                 where = f"manual_approval[{index}].levels[{number}].required"
-                out.append(tr("{where}: needs {required} approval(s) but only {count} person(s) can approve once "
-                              "groups are expanded; this level can never be satisfied", where=where,
-                              required=level.required, count=len(able)))
+                out.append(tr.plural(
+                    "{where}: needs {approvals} but only {count} person can approve once groups are expanded; this "
+                    "level can never be satisfied", "{where}: needs {approvals} but only {count} people can approve "
+                    "once groups are expanded; this level can never be satisfied", len(able), where=where,
+                    approvals=tr.plural("{count} approval", "{count} approvals", level.required)))
     channels = [("settings.audit_channel", policies.settings.audit_channel)] + [
         (f"manual_approval[{i}].levels[{n}].{key}", channel)
         for i, manual in enumerate(policies.manual_approval) for n, level in enumerate(manual.levels)
@@ -297,9 +300,11 @@ def _idc_level(where: str, level: Level, store: IdentityStore, tr: Tr) -> list[s
     if len(people) >= level.required:
         return []
     at = f"{where}.required"
-    return [tr("{where}: needs {required} approval(s) but only {count} person(s) are listed once Identity Center "
-               "groups are expanded; this level can never be satisfied", where=at, required=level.required,
-               count=len(people))]
+    return [tr.plural("{where}: needs {approvals} but only {count} person is listed once Identity Center groups "
+                      "are expanded; this level can never be satisfied", "{where}: needs {approvals} but only "
+                      "{count} people are listed once Identity Center groups are expanded; this level can never be "
+                      "satisfied", len(people), where=at,
+                      approvals=tr.plural("{count} approval", "{count} approvals", level.required))]
 
 
 def _identity_store(settings: Settings, policies: PolicyFile) -> IdentityStore | None:

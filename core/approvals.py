@@ -10,7 +10,7 @@ from core.audit import Action
 from core.context import Context, Say, owe, owe_level, owe_update, record, transition
 from core.durations import format_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from core.i18n import T, Text
+from core.i18n import TP, T, Text
 from core.model import KEEP, AccessRequest, Changes, Decision, Event, Expect, LevelSnapshot, Notice, State
 from core.outbox import flush
 from core.policy.schema import Level
@@ -220,8 +220,9 @@ def _after(ctx: Context, request: AccessRequest, level_index: int, approve: bool
         return Outcome(request, T("You rejected request {id}.", id=request.id), True)
     if not done:
         left = level.required - count
-        return Outcome(request, T("Approved. Level {number} ('{level}') still needs {left} more approval(s).",
-                                  number=level_index + 1, level=level.name, left=left))
+        return Outcome(request, TP("Approved. Level {number} ('{level}') still needs {count} more approval.",
+                                   "Approved. Level {number} ('{level}') still needs {count} more approvals.", left,
+                                   number=level_index + 1, level=level.name))
     if not final:
         return Outcome(request, T("Approved. Level {number} is complete; level {next} ('{level}') has been asked.",
                                   number=level_index + 1, next=level_index + 2,

@@ -22,7 +22,7 @@ from core.context import Context
 from core.continuous import ContinuousCapExceeded, check_extension
 from core.durations import DurationError, parse_duration
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from core.i18n import T, Text
+from core.i18n import TP, T, Text
 from core.lockout import refusal
 from core.model import LIVE_STATES, AccessRequest, LevelSnapshot, Lockout, Node, State, UserInfo
 from core.policy.evaluate import Requester, Verdict, evaluate
@@ -305,15 +305,19 @@ def active_limit(ctx: Context, user_id: str, policy: GrantingPolicy, extends: st
     with ctx.uow() as uow:
         live = [r for r in uow.repo.by_requester(user_id, LIVE_STATES, limit=1000) if r.id != extends]
     if overall is not None and len(live) >= overall:
-        raise NotAllowed(T("You already have {count} request(s) pending or active, and at most {limit} are "
-                           "allowed at a time ([settings] max_active_grants). Release or cancel one first: "
-                           "{ids}.", count=len(live), limit=overall, ids=", ".join(r.id for r in live[:10])))
+        raise NotAllowed(TP("You already have {count} request pending or active, and at most {limit} are "
+                            "allowed at a time ([settings] max_active_grants). Release or cancel one first: {ids}.",
+                            "You already have {count} requests pending or active, and at most {limit} are "
+                            "allowed at a time ([settings] max_active_grants). Release or cancel one first: {ids}.",
+                            len(live), limit=overall, ids=", ".join(r.id for r in live[:10])))
     under = [r for r in live if r.policy == policy.name]
     if policy.max_active_grants is not None and len(under) >= policy.max_active_grants:
-        raise NotAllowed(T("You already have {count} request(s) pending or active under policy '{policy}', which "
-                           "allows {limit} at a time (max_active_grants). Release or cancel one first: {ids}.",
-                           count=len(under), policy=policy.name, limit=policy.max_active_grants,
-                           ids=", ".join(r.id for r in under[:10])))
+        raise NotAllowed(TP("You already have {count} request pending or active under policy '{policy}', which "
+                            "allows {limit} at a time (max_active_grants). Release or cancel one first: {ids}.",
+                            "You already have {count} requests pending or active under policy '{policy}', which "
+                            "allows {limit} at a time (max_active_grants). Release or cancel one first: {ids}.",
+                            len(under), policy=policy.name, limit=policy.max_active_grants,
+                            ids=", ".join(r.id for r in under[:10])))
 
 
 def levels_of(ctx: Context, policy: GrantingPolicy, requester: str) -> tuple[LevelSnapshot, ...]:
@@ -325,11 +329,13 @@ def levels_of(ctx: Context, policy: GrantingPolicy, requester: str) -> tuple[Lev
         name = level.name or f"Level {index + 1}"  # as recorded
         eligible = ctx.eligible_count(level.approvers + level.escalate_to, requester)  # once escalated, too
         if eligible < level.required:
-            raise NotAllowed(T(
+            raise NotAllowed(TP(
                 "This request could never be approved: level {number} ('{level}') of policy '{policy}' needs "
-                "{required} approver(s) other than you, and only {eligible} can approve. Ask an admin to fix the "
-                "policy.", number=index + 1, level=level.name or T("Level {number}", number=index + 1),
-                policy=policy.name, required=level.required, eligible=eligible)).at("node")
+                "{count} approver other than you, and only {eligible} can approve. Ask an admin to fix the policy.",
+                "This request could never be approved: level {number} ('{level}') of policy '{policy}' needs "
+                "{count} approvers other than you, and only {eligible} can approve. Ask an admin to fix the policy.",
+                level.required, number=index + 1, level=level.name or T("Level {number}", number=index + 1),
+                policy=policy.name, eligible=eligible)).at("node")
         levels.append(LevelSnapshot(name, level.channel, level.approvers, level.required, level.escalate_after,
                                     level.escalate_to, level.escalate_channel))
     return tuple(levels)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from core.errors import NotAllowed
-from core.i18n import T, Text
+from core.i18n import TP, T, Text
 from core.idc import idc_group_ref, is_idc_group
 from core.identity import principal_of
 from core.model import Node
@@ -127,9 +127,9 @@ def _level_lines(policy: ManualApprovalPolicy, requester: Requester, directory: 
     lines = []
     for index, level in enumerate(policy.levels, 1):
         title: Text | str = level.name or T("Level {number}", number=index)
-        line = T("  {number}. {title}: {required} approval(s) from {who}, asked in channel {channel}.",
-                 number=index, title=title, required=level.required, who=who(level.approvers, directory),
-                 channel=level.channel)
+        line = TP("  {number}. {title}: {count} approval from {who}, asked in channel {channel}.",
+                  "  {number}. {title}: {count} approvals from {who}, asked in channel {channel}.", level.required,
+                  number=index, title=title, who=who(level.approvers, directory), channel=level.channel)
         if level.escalate_after is not None:
             line = _escalation(level, requester, directory, line)
         if directory is not None:
@@ -143,9 +143,11 @@ def _level_lines(policy: ManualApprovalPolicy, requester: Requester, directory: 
             if requester.user_id in everyone:
                 line = T("{line} You are one of them, but nobody approves their own request.", line=line)
             if len(eligible) < level.required and not any(is_idc_group(p) or is_on_call(p) for p in level.approvers):
-                line = T("{line} This level can never be satisfied for you: it needs {required} approval(s) and only "
-                         "{eligible} other person(s) can give one; ask an admin to fix the policy.", line=line,
-                         required=level.required, eligible=len(eligible))
+                line = TP("{line} This level can never be satisfied for you: it needs {approvals} and only {count} "
+                          "other person can give one; ask an admin to fix the policy.",
+                          "{line} This level can never be satisfied for you: it needs {approvals} and only {count} "
+                          "other people can give one; ask an admin to fix the policy.", len(eligible), line=line,
+                          approvals=TP("{count} approval", "{count} approvals", level.required))
             elif len(eligible) == level.required and level.required > 1:
                 line = T("{line} All of them must approve.", line=line)
         lines.append(line)
@@ -175,13 +177,16 @@ def _limits(policies: PolicyFile, policy: AutoApprovalPolicy | ManualApprovalPol
         lines.append(T("A ticket is required: add ticket=<id> matching `{pattern}`.", pattern=policy.ticket_pattern))
     overall = policies.settings.max_active_grants
     if overall is not None and live is not None:
-        lines.append(T("You may have at most {limit} request(s) pending or active at a time (you have {live}).",
-                       limit=overall, live=live))
+        lines.append(TP("You may have at most {count} request pending or active at a time (you have {live}).",
+                        "You may have at most {count} requests pending or active at a time (you have {live}).",
+                        overall, live=live))
     elif overall is not None:
-        lines.append(T("You may have at most {limit} request(s) pending or active at a time.", limit=overall))
+        lines.append(TP("You may have at most {count} request pending or active at a time.",
+                        "You may have at most {count} requests pending or active at a time.", overall))
     if policy.max_active_grants is not None:
-        lines.append(T("Policy '{policy}' allows at most {limit} pending or active request(s) per person.",
-                       policy=policy.name, limit=policy.max_active_grants))
+        lines.append(TP("Policy '{policy}' allows at most {count} pending or active request per person.",
+                        "Policy '{policy}' allows at most {count} pending or active requests per person.",
+                        policy.max_active_grants, policy=policy.name))
     if policy.max_continuous is not None:
         lines.append(T("Extensions (`/jit extend`) keep access continuous for at most {cap} in all, from the first "
                        "grant (max_continuous); beyond that, new access must be asked for.",

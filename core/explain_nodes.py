@@ -17,7 +17,7 @@ from core.context import Context
 from core.durations import DurationError, parse_duration
 from core.errors import InvalidInput
 from core.explain import Explanation, _decision, _identity, _limits, _name, _on_call_note, describe, explain
-from core.i18n import T, Text
+from core.i18n import TP, T, Text
 from core.model import LIVE_STATES, Node
 from core.policy.evaluate import Requester, Verdict, evaluate
 from core.policy.file import PolicyFile
@@ -69,8 +69,9 @@ def _brief(node: Node, verdict: Verdict) -> Text:
         return T("  • {node}: approved at once by {policy}, at most {maximum}.", node=node.label,
                  policy=describe(policy), maximum=policy.max_duration)
     if isinstance(policy, ManualApprovalPolicy):
-        return T("  • {node}: needs approval under {policy} ({levels} level(s)), at most {maximum}.",
-                 node=node.label, policy=describe(policy), levels=len(policy.levels), maximum=policy.max_duration)
+        return TP("  • {node}: needs approval under {policy} ({count} level), at most {maximum}.",
+                  "  • {node}: needs approval under {policy} ({count} levels), at most {maximum}.",
+                  len(policy.levels), node=node.label, policy=describe(policy), maximum=policy.max_duration)
     return T("  • {node}: refused. {message}", node=node.label, message=verdict.message)
 
 

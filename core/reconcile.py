@@ -72,8 +72,9 @@ class ReconcileReport:
     def lines(self, tr: Tr = ENGLISH) -> list[str]:
         """What happened, one line each, for people (the CLI prints these, in ``tr``'s language; the reasons and
         AWS's errors are the records' own words)."""
-        out = [tr("checked {principals} principal(s) from [identities] and {active} active grant(s)",
-                  principals=self.principals, active=self.active)]
+        out = [tr.plural("checked {principals} from [identities] and {count} active grant",
+                         "checked {principals} from [identities] and {count} active grants", self.active,
+                         principals=tr.plural("{count} principal", "{count} principals", self.principals))]
         out += [tr("removed {policy} from {principal}: {why}", policy=r.policy, principal=r.principal, why=r.why)
                 for r in self.removed]
         out += [tr("revoked {id}: its policy was removed outside jitbot", id=rid) for rid in self.revoked]

@@ -69,11 +69,13 @@ def _status_line(tr: Tr, request: AccessRequest, level: int, remaining: int) -> 
         spec = request.levels[level]
         approvers = ", ".join(principal(a) for a in spec.approvers)
         if request.escalated(level):
-            return tr(":hourglass: Waiting for {count} more approval(s) from {approvers}, or (escalated) {fallback}",
-                      count=remaining, approvers=approvers,
-                      fallback=fallback(spec.escalate_to, request.requester, tr))
-        return tr(":hourglass: Waiting for {count} more approval(s) from {approvers}", count=remaining,
-                  approvers=approvers)
+            others = fallback(spec.escalate_to, request.requester, tr)  # apart: a nested tr hides the plural from Babel
+            return tr.plural(":hourglass: Waiting for {count} more approval from {approvers}, or (escalated) "
+                             "{fallback}", ":hourglass: Waiting for {count} more approvals from {approvers}, or "
+                             "(escalated) {fallback}", remaining, approvers=approvers, fallback=others)
+        return tr.plural(":hourglass: Waiting for {count} more approval from {approvers}",
+                         ":hourglass: Waiting for {count} more approvals from {approvers}", remaining,
+                         approvers=approvers)
     if request.state is State.REVOKED and request.granted_at is None and request.current_level <= level:
         return tr(":no_entry_sign: Revoked by {who} before any access", who=user(request.ended_by))
     if request.state is State.PENDING or request.current_level > level or request.state in (
@@ -110,9 +112,10 @@ def approval_blocks(tr: Tr, request: AccessRequest, level: int, decisions: Seque
     if escalation:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=escalation_line(tr, request, level))))
     blocks += [
-        SectionBlock(text=MarkdownTextObject(text=tr(
-            "*Level {level} of {levels}: {name}* · {approvals}/{required} approval(s)", level=level + 1,
-            levels=len(request.levels), name=safe(spec.name, 200), approvals=approvals, required=spec.required))),
+        SectionBlock(text=MarkdownTextObject(text=tr.plural(
+            "*Level {level} of {levels}: {name}* · {approvals}/{count} approval",
+            "*Level {level} of {levels}: {name}* · {approvals}/{count} approvals", spec.required, level=level + 1,
+            levels=len(request.levels), name=safe(spec.name, 200), approvals=approvals))),
         facts(tr, request, zone),
     ]
     shortest, chooser = granted_duration(request, list(decisions))

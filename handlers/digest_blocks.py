@@ -152,9 +152,9 @@ def _lockout_lines(tr: Tr, digest: Digest, style: Style, zone: ZoneInfo) -> list
 def _session_lines(tr: Tr, digest: Digest, style: Style) -> list[str]:
     """Sessions per grant: those that ended in the last 24 hours, then those active now."""
     counts = digest.session_counts
-    return [tr("• {id} {who} on {node} ({state}): {count} session(s)", id=r.id, who=style.user(r.requester),
-               node=style.node(r), state=tr(STATES[r.state]) if r.state in STATES else r.state.value,
-               count=counts.get(r.id, 0))
+    return [tr.plural("• {id} {who} on {node} ({state}): {count} session", "• {id} {who} on {node} ({state}): "
+                      "{count} sessions", counts.get(r.id, 0), id=r.id, who=style.user(r.requester),
+                      node=style.node(r), state=tr(STATES[r.state]) if r.state in STATES else r.state.value)
             for r in [*digest.ended_grants, *(t.request for t in digest.active)]]
 
 
@@ -162,10 +162,15 @@ def _more(tr: Tr, lines: list[str], total: int) -> list[str]:
     return lines + ([tr("… and {count} more", count=total - len(lines))] if total > len(lines) else [])
 
 
+def _failing_line(tr: Tr, r: AccessRequest, style: Style, zone: ZoneInfo) -> str:
+    at = when(r.ended_at, zone, tr)  # apart: a nested tr hides the plural from Babel
+    return tr.plural("• revocation failing: {id} {who} on {node} after {count} attempt, ended {at}",
+                     "• revocation failing: {id} {who} on {node} after {count} attempts, ended {at}",
+                     r.cleanup_attempts, id=r.id, who=style.user(r.requester), node=style.node(r), at=at)
+
+
 def _human(tr: Tr, d: Digest, style: Style, zone: ZoneInfo) -> list[str]:
-    human = [tr("• revocation failing: {id} {who} on {node} after {attempts} attempt(s), ended {at}", id=r.id,
-                who=style.user(r.requester), node=style.node(r), attempts=r.cleanup_attempts,
-                at=when(r.ended_at, zone, tr)) for r in d.failing_revocations]
+    human = [_failing_line(tr, r, style, zone) for r in d.failing_revocations]
     human += _more(tr, [_drift_line(tr, e, style, zone) for e in d.drift], d.drift_total)
     human += [tr("• break-glass not reviewed: {id} {who} on {node} at {at}", id=r.id, who=style.user(r.requester),
                  node=style.node(r), at=when(r.created_at, zone, tr)) for r in d.unreviewed_breakglass]
@@ -201,8 +206,8 @@ def sections(tr: Tr, digest: Digest, style: Style) -> list[Section]:
                 _more(tr, [_pending_line(tr, t, style) for t in d.pending], d.pending_total) or [tr("none")]),
         Section(tr("Scheduled ({count})", count=d.scheduled_total),
                 _more(tr, [_scheduled_line(tr, t, style, zone) for t in d.scheduled], d.scheduled_total)),
-        Section(tr("Sessions opened ({count} on {grants} grant(s))", count=d.sessions_started,
-                   grants=d.session_grants), _session_lines(tr, d, style)),
+        Section(tr.plural("Sessions opened ({sessions} on {count} grant)", "Sessions opened ({sessions} on {count} "
+                          "grants)", d.session_grants, sessions=d.sessions_started), _session_lines(tr, d, style)),
         Section(tr("Lockouts"), _lockout_lines(tr, d, style, zone)),
         Section(tr("Top requesters this week"), top_people, Kind.TOP),
         Section(tr("Top nodes this week"), top_nodes, Kind.TOP),
@@ -250,11 +255,14 @@ def digest_blocks(tr: Tr, digest: Digest) -> list[Block]:
 
 def digest_text(tr: Tr, digest: Digest) -> str:
     """The notification's fallback text: one line."""
-    counts = dict(title=title(tr, digest), created=digest.created_total, active=digest.active_total,
-                  waiting=digest.pending_total)
+    counts = dict(title=title(tr, digest), active=digest.active_total, waiting=digest.pending_total)
     if digest.needs_human:
-        return tr("{title}: {created} new request(s), {active} active, {waiting} waiting · needs a human", **counts)
-    return tr("{title}: {created} new request(s), {active} active, {waiting} waiting", **counts)
+        return tr.plural("{title}: {count} new request, {active} active, {waiting} waiting · needs a human",
+                         "{title}: {count} new requests, {active} active, {waiting} waiting · needs a human",
+                         digest.created_total, **counts)
+    return tr.plural("{title}: {count} new request, {active} active, {waiting} waiting",
+                     "{title}: {count} new requests, {active} active, {waiting} waiting", digest.created_total,
+                     **counts)
 
 
 def plain_text(tr: Tr, digest: Digest) -> str:

@@ -115,7 +115,7 @@ def _history_line(tr: Tr, request: AccessRequest, zone: ZoneInfo, held: Sequence
     state = tr(STATES[request.state]) if request.state in STATES else request.state.value
     line = f"*{request.id}* · {node_label(request)} · {state}{ended}{why}"
     if request.granted_at is not None:
-        line += " · " + tr("{count} session(s)", count=len(held))
+        line += " · " + tr.plural("{count} session", "{count} sessions", len(held))
         line += "".join(f"\n    ◦ {session_line(s, zone)}" for s in held[:3])
     return line
 

@@ -47,7 +47,8 @@ def _values(event: Event, zone: ZoneInfo, now: datetime | None, tr: Tr) -> dict[
         "id": r.id, "node": node, "user": user(r.requester), "head": f"*{r.id}* · {user(r.requester)} · {node}",
         "by": tr(actor) if actor else user(event.actor), "why": f": {escape(event.reason)}" if event.reason else "",
         "until": tr.when(r.expires_at, zone), "duration": r.duration, "reason": escape(r.reason),
-        "sessions": tr(" {count} session(s) terminated.", count=event.sessions) if event.sessions else "",
+        "sessions": tr.plural(" {count} session terminated.", " {count} sessions terminated.", event.sessions)
+        if event.sessions else "",
         "remaining": f" ({left(r.expires_at, now, tr)})" if now is not None else "",
         "level": level + 1, "next": level + 2,
     }

@@ -164,7 +164,8 @@ def pending(requests: Sequence[AccessRequest], zone: ZoneInfo, now: datetime, tr
     if len(requests) > MAX_PENDING_SHOWN:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=tr("… and {count} more: see the App Home tab.", count=len(requests) - MAX_PENDING_SHOWN))]))
-    return Answer(tr("{count} request(s) wait for your decision.", count=len(requests)), blocks)
+    return Answer(tr.plural("{count} request waits for your decision.",
+                                   "{count} requests wait for your decision.", len(requests)), blocks)
 
 
 def nodes(found: Sequence[Requestable], text: str, tr: Tr) -> str:

@@ -30,7 +30,8 @@ def lockout_command(ctx: Context, user: str, parsed: parsing.Parsed, tr: Tr) -> 
     person = parsing.person(parsed, "lockout")
     done = lockout.lockout(ctx, user, person, parsing.after_first(parsed))
     target = done.lockout.user_id
-    ended = tr("{count} live request(s) ended ({ids})", count=len(done.ended), ids=", ".join(done.ended)) \
+    ended = tr.plural("{count} live request ended ({ids})", "{count} live requests ended ({ids})",
+                      len(done.ended), ids=", ".join(done.ended)) \
         if done.ended else tr("they had no live request")
     missed = " " + tr("{ids} changed meanwhile and will not be granted.", ids=", ".join(done.missed)) \
         if done.missed else ""

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Literal
 
 from core.durations import format_duration
-from core.i18n import T, Text
+from core.i18n import TP, T, Text
 from core.idc import IdcUser
 from core.model import Node
 from core.oncall import is_on_call
@@ -190,5 +190,6 @@ def evaluate(
         return verdict("denied", best, T("Policy '{policy}' covers {node} but does not list you as a requester.",
                                          policy=best.name, node=node.label))
     trace.append(f"manual '{best.name}' applies: {len(best.levels)} approval level(s)")
-    matched.append(Matched(best, T("applies: {count} approval level(s)", count=len(best.levels)), True))
+    matched.append(Matched(best, TP("applies: {count} approval level", "applies: {count} approval levels",
+                                    len(best.levels)), True))
     return verdict("manual", best, T("Needs approval under policy '{policy}'.", policy=best.name))

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,13 @@ from slack_sdk import WebClient
 from bot.cli import main
 from bot.language import cli_language, environment_language, file_language
 from bot.policies import PolicyHolder, PolicyWatch
+from core.audit import Action
+from core.context import record
 from core.i18n import DOMAIN, LOCALE_DIR
 from fakes.demo import with_language
 from fakes.slack_api import FakeSlack
+from store.engine import create_session_factory, make_engine
+from store.uow import SqlUnitOfWork
 from tests.bot.test_policies import AUDIT, write
 from tests.fakes_core import POLICIES, FakeWorld
 from tests.helpers import eventually
@@ -160,6 +165,12 @@ def test_a_broken_file_is_counted_in_japanese_and_located_as_written(cli_env: Pa
     err = capsys.readouterr().err
     assert err.startswith(f"{path}: エラー 1 件\n  manual_approval[0].max_duration: ")
     assert "'4 hours' is not a duration" in err  # the located error quotes the file: English this round
+    assert main(["--lang", "en", "policies", "check", str(path)]) == 1
+    assert capsys.readouterr().err.startswith(f"{path}: 1 error\n  manual_approval[0].max_duration: ")
+    two = _file(cli_env, "en", FILE.replace('max_duration = "4h"', 'max_duration = "4 hours"').replace(
+        'timezone = "Asia/Tokyo"', 'timezone = "Mars/Olympus"'))
+    assert main(["policies", "check", str(two)]) == 1
+    assert capsys.readouterr().err.startswith(f"{two}: 2 errors\n  ")
 
 
 def test_explain_refuses_in_japanese(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -197,7 +208,20 @@ def test_serve_db_digest_and_export_speak_japanese(cli_env: Path, capsys: pytest
     assert main(["audit", "export", "--output", str(archive)]) == 0
     assert capsys.readouterr().err == f"監査イベント 0 件を {archive} に書き出しました\n"
     assert main(["--lang", "en", "audit", "export", "--output", str(archive)]) == 0
-    assert capsys.readouterr().err == f"exported 0 audit event(s) to {archive}\n"
+    assert capsys.readouterr().err == f"exported 0 audit events to {archive}\n"
+    assert main(["--lang", "en", "audit", "export"]) == 0
+    assert capsys.readouterr().err == "exported 0 audit events\n"
+    engine = make_engine(f"sqlite:///{cli_env / 'jitbot.db'}")
+    try:
+        with SqlUnitOfWork(create_session_factory(engine)) as uow:
+            record(uow, None, "U0ALICE01", Action.LOCKOUT, datetime.now(UTC))
+            uow.commit()
+    finally:
+        engine.dispose()
+    assert main(["--lang", "en", "audit", "export", "--output", str(archive)]) == 0
+    assert capsys.readouterr().err == f"exported 1 audit event to {archive}\n"
+    assert main(["--lang", "en", "audit", "export"]) == 0
+    assert capsys.readouterr().err == "exported 1 audit event\n"
 
 
 # -- the policy reload notice: the language of channel messages of the version now in force --------------------

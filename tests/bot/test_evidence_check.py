@@ -45,7 +45,10 @@ def test_an_account_without_session_logs_is_warned_about(aws_env: FakeAws, tmp_p
     code, out = _check(tmp_path, POLICY, capsys, "--strict")
     assert code == 2
     assert (f"account {DEFAULT_ACCOUNT} (us-east-1) keeps no session logs (Session Manager's preferences send none "
-            "to S3 or CloudWatch Logs), and policy 'dev-shell' grant(s) sessions on its nodes") in out
+            "to S3 or CloudWatch Logs), and policy 'dev-shell' grants sessions on its nodes") in out
+    code, out = _check(tmp_path, POLICY + POLICY.replace("dev-shell", "ops-shell"), capsys, "--strict")
+    assert code == 2 and ("and policies 'dev-shell', 'ops-shell' grant sessions on its nodes: jitbot records those "
+                          "sessions but nothing records what was done in them") in out
 
     aws_env.set_session_logs(bucket="session-logs", prefix="ssm/")
     code, out = _check(tmp_path, POLICY, capsys, "--strict")

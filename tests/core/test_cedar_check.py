@@ -140,7 +140,7 @@ def test_slack_warnings(online: FakeSlack, capsys: pytest.CaptureFixture[str]) -
         "auto_approval[0].requesters: U0GHOST01 is a deactivated Slack user",
         "auto_approval[0].requesters: U0NOBODY1 is not a Slack user",
         "manual_approval[0].levels[0].approvers: U0NOBODY1 is not a Slack user",
-        "manual_approval[0].levels[0].required: needs 3 approval(s) but only 2 person(s) can approve once groups "
+        "manual_approval[0].levels[0].required: needs 3 approvals but only 2 people can approve once groups "
         "are expanded; this level can never be satisfied",
         "settings.audit_channel: the bot is not a member of channel C0NOTIN01; invite it (/invite @jitbot) or its "
         "messages cannot be posted there",
@@ -196,7 +196,7 @@ def test_explain_online_resolves_the_node_in_aws_and_the_user_in_slack(
     code, out, err = run(capsys, "policies", "explain", "--policies", path, "--user", "U0ALICE01", "--node", "web-1")
     assert code == 0, err
     assert out.startswith(f"If Alice (U0ALICE01) asks for web-1 ({nodes['web-1']})")
-    assert "  1. SRE lead: 1 approval(s) from Sam, Tina (group S0SRELEAD), asked in channel C0SREAPPR." in out
+    assert "  1. SRE lead: 1 approval from Sam, Tina (group S0SRELEAD), asked in channel C0SREAPPR." in out
     code, _, err = run(capsys, "policies", "explain", "--policies", path, "--user", "U0ALICE01", "--node", "nope-9")
     assert code == 1 and "nope-9" in err
 

@@ -97,10 +97,10 @@ def test_blocks_of_the_seeded_digest_are_valid_and_complete() -> None:
                      "RJ1 <@U0ERIN001> on `web-1` by <@U0SAM0001>: use the runbook",
                      "RA2 <@U0ALICE01> on `db-1` · 30m left (until 2025-03-10 10:00:00 JST)",
                      "RP2 <@U0DAVE001> on `db-1` · waiting 20h", "1. <@U0ALICE01>: 5", "1. `web-1` (i-0aaaaaaaa): 7",
-                     ":rotating_light: Needs a human", "revocation failing: RO3", "after 4 attempt(s)",
+                     ":rotating_light: Needs a human", "revocation failing: RO3", "after 4 attempts",
                      "`jitbot-RZZZ1`", "break-glass not reviewed: RB1"):
         assert expected in text, expected
-    assert digest_text(ENGLISH, digest) == ("jitbot daily digest · 2025-03-10: 9 new request(s), 2 active, "
+    assert digest_text(ENGLISH, digest) == ("jitbot daily digest · 2025-03-10: 9 new requests, 2 active, "
                                             "2 waiting · needs a human")
     printed = plain_text(ENGLISH, digest)
     assert "RJ1 U0ERIN001 on web-1 by U0SAM0001: use the runbook" in printed and "<@" not in printed
@@ -126,3 +126,32 @@ def test_blocks_stay_within_slack_limits_and_escape_what_people_wrote() -> None:
     assert "… and 30 more" in next(s for s in sections if s.startswith("*Rejected (40)*"))
     assert "<!channel>" not in str(blocks) and "&lt;!channel&gt;" in str(blocks)
     assert ":white_check_mark: Needs a human" in str(blocks)
+
+
+def test_counted_lines_read_as_english_plurals_in_both_forms() -> None:
+    from dataclasses import replace
+
+    from core.i18n import Catalogs
+    from handlers.digest_blocks import digest_text, plain_text
+
+    _, digest = seeded()
+    failing = digest.failing_revocations[0]
+    ended = digest.active[0].request
+    created = {state: 0 for state in digest.created} | {"pending": 1}
+    one = replace(digest, created=created, sessions_started=1, session_grants=1, ended_grants=(ended,), active=(),
+                  active_total=0, failing_revocations=(failing.with_changes(cleanup_attempts=1),),
+                  session_counts={ended.id: 1})
+    printed = plain_text(ENGLISH, one)
+    assert "Sessions opened (1 on 1 grant)" in printed and "after 1 attempt, ended" in printed
+    assert f"• {ended.id} " in printed and "): 1 session\n" in printed
+    assert digest_text(ENGLISH, one).startswith("jitbot daily digest · 2025-03-10: 1 new request, 0 active, ")
+    calm = replace(one, failing_revocations=(), drift_total=0, unreviewed_breakglass=())
+    assert digest_text(ENGLISH, calm) == "jitbot daily digest · 2025-03-10: 1 new request, 0 active, 2 waiting"
+    assert digest_text(ENGLISH, replace(calm, created=created | {"active": 2})) == \
+        "jitbot daily digest · 2025-03-10: 3 new requests, 0 active, 2 waiting"
+    many = replace(digest, sessions_started=5, session_grants=2, ended_grants=(ended,), session_counts={ended.id: 2})
+    printed = plain_text(ENGLISH, many)
+    assert "Sessions opened (5 on 2 grants)" in printed and "): 2 sessions\n" in printed
+    assert "after 4 attempts, ended" in printed
+    ja = plain_text(Catalogs().get("ja"), many)
+    assert "開始されたセッション（付与 2 件で 5 件）" in ja and "セッション 2 件" in ja and "4 回試行" in ja

@@ -90,8 +90,8 @@ def test_multi_level_manual_approval_names_the_approvers() -> None:
     assert ("Decision: your request needs approval under manual-approval policy 'production' (nodes tagged "
             "Environment=prod), for at most 4h (1h if you do not say). Access starts when the last level approves. "
             "The approval path, level after level:") in english(done)
-    assert "  1. SRE lead: 1 approval(s) from Sam, Tina (group S0SRELEAD), asked in channel C0SREAPPR." in english(done)
-    assert ("  2. Manager: 2 approval(s) from Carol, Dave, asked in channel C0MGRAPPR. All of them must approve."
+    assert "  1. SRE lead: 1 approval from Sam, Tina (group S0SRELEAD), asked in channel C0SREAPPR." in english(done)
+    assert ("  2. Manager: 2 approvals from Carol, Dave, asked in channel C0MGRAPPR. All of them must approve."
             in english(done)), text
 
 
@@ -99,18 +99,18 @@ def test_an_approver_asking_is_told_and_an_impossible_level_is_flagged() -> None
     tight = REPO_POLICIES.replace('approvers = ["U0CAROL01", "U0DAVE001"]', 'approvers = ["U0CAROL01", "U0SAM0001"]')
     done = explain(parse_policies(tight), person(cast.SAM), WEB, directory=DIRECTORY)
     level1 = next(line for line in english(done) if line.startswith("  1. "))
-    assert level1.startswith("  1. SRE lead: 1 approval(s) from Sam, Tina (group S0SRELEAD)")
+    assert level1.startswith("  1. SRE lead: 1 approval from Sam, Tina (group S0SRELEAD)")
     assert "You are one of them, but nobody approves their own request." in level1
     assert "can never be satisfied" not in level1
     level2 = next(line for line in english(done) if line.startswith("  2. "))
-    assert level2.endswith("This level can never be satisfied for you: it needs 2 approval(s) and only 1 other "
-                           "person(s) can give one; ask an admin to fix the policy.")
+    assert level2.endswith("This level can never be satisfied for you: it needs 2 approvals and only 1 other "
+                           "person can give one; ask an admin to fix the policy.")
 
 
 def test_offline_explanation_shows_ids() -> None:
     done = explain(POLICIES, Requester(cast.ALICE, frozenset({"S0ENGINEERS"})), WEB)
     assert english(done)[0].startswith("If U0ALICE01 asks for web-1")
-    assert "  1. SRE lead: 1 approval(s) from user group S0SRELEAD, asked in channel C0SREAPPR." in english(done)
+    assert "  1. SRE lead: 1 approval from user group S0SRELEAD, asked in channel C0SREAPPR." in english(done)
     assert str(who(["S0SRELEAD", "U0CAROL01"], DIRECTORY)) == "Sam, Tina (group S0SRELEAD), Carol"
     assert str(who(["S0NOSUCH"], DIRECTORY)) == "nobody (user group S0NOSUCH is empty or unknown)"
 
@@ -129,7 +129,7 @@ def test_limits_identity_and_breakglass() -> None:
     policies = parse_policies(text)
     done = explain(policies, person(cast.SAM), WEB, directory=DIRECTORY, live=1)
     assert "A ticket is required: add ticket=<id> matching `CHG-[0-9]+`." in english(done)
-    assert "You may have at most 2 request(s) pending or active at a time (you have 1)." in english(done)
+    assert "You may have at most 2 requests pending or active at a time (you have 1)." in english(done)
     assert english(done)[-1] == ("In an emergency, `/jit breakglass web-1 <reason>` gives you access at once for at "
                                  "most 30m; level 1 of 'production' (SRE lead) must review it afterwards.")
     refused = explain(policies, person(cast.SAM), PCI, directory=DIRECTORY)  # the deny is for contractors only
@@ -154,3 +154,36 @@ def test_max_nodes_is_explained_where_a_policy_allows_several() -> None:
             "policy, in one account and region; they are approved, granted and ended together.") in english(done)
     plain = explain(POLICIES, person(cast.BOB), DEV, directory=DIRECTORY)  # max_nodes = 1: nothing to say
     assert not any("max_nodes" in line for line in english(plain))
+
+
+def test_counted_words_read_as_english_plurals_in_both_forms() -> None:
+    from core.explain_nodes import explain_nodes
+
+    misc = node("misc-1")
+    assert any(line.endswith("'production' (nodes tagged Environment=prod): applies: 2 approval levels  ← this one "
+                             "decides") for line in english(explain(POLICIES, person(cast.ALICE), WEB)))
+    assert any(line.endswith("(all nodes): applies: 1 approval level  ← this one decides")
+               for line in english(explain(POLICIES, person(cast.ALICE), misc)))
+    both = english(explain_nodes(POLICIES, person(cast.ALICE), [WEB, misc], directory=DIRECTORY))
+    assert any(line.endswith("(nodes tagged Environment=prod) (2 levels), at most 4h.") for line in both)
+    assert any(line.endswith("'everything-else' (all nodes) (1 level), at most 2h.") for line in both)
+    # nobody else can approve: 1 approval needed, 0 other people
+    alone = REPO_POLICIES.replace('approvers = ["S0SRELEAD"]\n  required = 1', 'approvers = ["U0SAM0001"]\n  '
+                                  'required = 1', 1)
+    level1 = next(line for line in english(explain(parse_policies(alone), person(cast.SAM), WEB,
+                                                   directory=DIRECTORY)) if line.startswith("  1. "))
+    assert level1.endswith("This level can never be satisfied for you: it needs 1 approval and only 0 other people "
+                           "can give one; ask an admin to fix the policy.")
+    one = parse_policies(REPO_POLICIES.replace('[settings]\n', '[settings]\nmax_active_grants = 1\n', 1).replace(
+        'default_duration = "1h"\n', 'default_duration = "1h"\nmax_active_grants = 1\n', 1))
+    lines = english(explain(one, person(cast.SAM), WEB, directory=DIRECTORY, live=0))
+    assert "You may have at most 1 request pending or active at a time (you have 0)." in lines
+    assert "Policy 'production' allows at most 1 pending or active request per person." in lines
+    assert "You may have at most 1 request pending or active at a time." in english(explain(one, person(cast.SAM),
+                                                                                            WEB))
+    three = parse_policies(REPO_POLICIES.replace('default_duration = "1h"\n',
+                                                 'default_duration = "1h"\nmax_active_grants = 3\n', 1))
+    assert "Policy 'production' allows at most 3 pending or active requests per person." in english(explain(
+        three, person(cast.SAM), WEB))
+    assert "You may have at most 3 requests pending or active at a time." in english(explain(parse_policies(
+        REPO_POLICIES.replace('[settings]\n', '[settings]\nmax_active_grants = 3\n', 1)), person(cast.SAM), WEB))

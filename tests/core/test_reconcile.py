@@ -158,7 +158,7 @@ def test_a_principal_deleted_by_hand_ends_its_grants_too(world: World) -> None:
     done = ended(stack, grant.id)
     assert (done.state, done.ended_by, done.sessions_ended) == (State.REVOKED, OUTSIDE, 1)
     assert session not in {s["SessionId"] for s in aws.sessions(world.node, "Active")}
-    said(stack, f"D{cast.ERIN}", grant.id, "revoked by someone outside jitbot", "1 session(s) terminated")
+    said(stack, f"D{cast.ERIN}", grant.id, "revoked by someone outside jitbot", "1 session terminated")
 
 
 def test_a_grant_about_to_expire_is_left_to_its_expiry(world: World) -> None:
@@ -194,7 +194,7 @@ def test_what_explains_a_policy() -> None:
         "R0AAAAAAA", None, None, None]
     report = ReconcileReport(principals=2, active=1, removed=[Removal(role, "jitbot-R1", "why")], errors=["boom"])
     assert report.acted and report.lines() == [
-        "checked 2 principal(s) from [identities] and 1 active grant(s)",
+        "checked 2 principals from [identities] and 1 active grant",
         f"removed jitbot-R1 from {role}: why", "error: boom"]
     assert ReconcileReport().lines()[-1] == "nothing to do: IAM matches the database"
 

@@ -97,3 +97,47 @@ def test_an_unknown_extension_and_a_state_in_words() -> None:
         check(world.ctx, RequestInput(ALICE, WEB1.id, "more", "1h", extends="r-nosuch"))
     assert str(caught.value) == "There is no request r-nosuch."
     assert caught.value.say(JA) == "申請 r-nosuch はありません。"
+
+
+def _limited(overall: str = "", per_policy: str = "", approvers: str = '["U0CAROL01"]', required: int = 1) -> str:
+    text = POLICIES.replace('audit_channel = "C0AUDIT01"\n', f'audit_channel = "C0AUDIT01"\n{overall}')
+    text = text.replace('max_duration = "2h30m"\n', f'max_duration = "2h30m"\n{per_policy}')
+    return text.replace('approvers = ["U0CAROL01"]\n', f'approvers = {approvers}\n  required = {required}\n')
+
+
+def _holding(policies: str, live: int) -> FakeWorld:
+    world = FakeWorld(policies)
+    for i in range(live):  # on other nodes: one live request per node is checked apart
+        world.add(node=Node(f"i-0{i:016x}", WEB1.account, WEB1.region, name=f"other-{i}"))
+    return world
+
+
+def test_counted_limits_read_as_english_plurals_in_both_forms() -> None:
+    one = refused(_holding(_limited(overall="max_active_grants = 1\n"), 1))
+    assert str(one).startswith("You already have 1 request pending or active, and at most 1 are allowed at a time")
+    two = refused(_holding(_limited(overall="max_active_grants = 2\n"), 2))
+    assert str(two).startswith("You already have 2 requests pending or active, and at most 2 are allowed at a time")
+    assert two.say(JA).startswith("承認待ちまたは有効な申請がすでに 2 件あり、同時に持てるのは 2 件までです")
+    one = refused(_holding(_limited(per_policy="max_active_grants = 1\n"), 1))
+    assert str(one).startswith("You already have 1 request pending or active under policy 'production', which "
+                               "allows 1 at a time")
+    three = refused(_holding(_limited(per_policy="max_active_grants = 3\n"), 3))
+    assert str(three).startswith("You already have 3 requests pending or active under policy 'production'")
+
+
+def test_a_level_that_can_never_be_approved_counts_its_approvers() -> None:
+    alone = refused(FakeWorld(_limited(approvers=f'["{ALICE}"]')))
+    assert "needs 1 approver other than you, and only 0 can approve. Ask an admin" in str(alone)
+    pair = refused(FakeWorld(_limited(approvers=f'["{ALICE}", "U0CAROL01"]', required=2)))
+    assert "needs 2 approvers other than you, and only 1 can approve. Ask an admin" in str(pair)
+    assert "あなた以外の承認者が 2 人必要ですが、承認できるのは 1 人だけです" in pair.say(JA)
+
+
+def test_the_approvals_still_needed_in_both_forms() -> None:
+    world = FakeWorld(_limited(approvers='["U0CAROL01", "U0DAVE001", "U0SAM0001"]', required=3))
+    request = submit(world.ctx, RequestInput(ALICE, WEB1.id, "disk full", "1h")).request
+    first = decide(world.ctx, request.id, "U0CAROL01", approve=True)
+    assert str(first.message).endswith("still needs 2 more approvals.")
+    second = decide(world.ctx, request.id, "U0DAVE001", approve=True)
+    assert str(second.message).endswith("still needs 1 more approval.")
+    assert JA.text(second.message).endswith("にはあと 1 件の承認が必要です。")

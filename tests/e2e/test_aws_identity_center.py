@@ -106,7 +106,7 @@ def test_request_approval_assignment_expiry(stack: Stack) -> None:
     assert not _active(stack, session) and _active(stack, other)
     assert permission_set not in stack.aws.permission_sets()  # assignment and permission set gone
     assert stack.aws.idc_role_policy(permission_set, HOME) is None
-    said(stack, AUDIT, grant.id, "expired", "1 session(s) terminated")
+    said(stack, AUDIT, grant.id, "expired", "1 session terminated")
 
 
 @pytest.mark.parametrize("statuses", [("IN_PROGRESS", "FAILED"), ("IN_PROGRESS",)], ids=["failed", "timeout"])

@@ -93,7 +93,7 @@ def test_a_list_is_one_approval_one_grant_on_each_node_and_revocation_ends_every
     assert not any(_active(stack, s) for s in mine)
     assert all(_active(stack, s) for s in kept)
     assert f"jitbot-{grant.id}" not in stack.aws.inline_policies(ALICE_ROLE)
-    said(stack, AUDIT, grant.id, "revoked", "3 session(s) terminated")
+    said(stack, AUDIT, grant.id, "revoked", "3 sessions terminated")
 
 
 def test_a_tag_selector_is_resolved_once_and_expiry_ends_the_sessions_on_every_node(
@@ -113,7 +113,7 @@ def test_a_tag_selector_is_resolved_once_and_expiry_ends_the_sessions_on_every_n
     assert (done.state, done.sessions_ended) == (State.EXPIRED, 2)
     assert sorted(n.id for n in done.nodes) == sorted(nodes)
     assert not any(_active(stack, s) for s in sessions)
-    said(stack, AUDIT, grant.id, "expired", "2 session(s) terminated")
+    said(stack, AUDIT, grant.id, "expired", "2 sessions terminated")
 
 
 def test_refusals_say_why_and_record_nothing(stack_factory: StackFactory) -> None:

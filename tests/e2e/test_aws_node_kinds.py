@@ -73,7 +73,7 @@ def test_managed_node_by_name_and_id_granted_then_expired(stack_factory: StackFa
     done = ended(stack, grant.id)
     assert (done.state, done.sessions_ended) == (State.EXPIRED, 1)
     assert not [s for s in stack.aws.sessions(node, "Active") if s["SessionId"] == session]
-    said(stack, AUDIT, grant.id, "expired", "1 session(s) terminated")
+    said(stack, AUDIT, grant.id, "expired", "1 session terminated")
 
     before = time.time()
     stack.slash(cast.ALICE, f"request {node} 1h by its id")
@@ -113,7 +113,7 @@ max_duration = "1h"
     assert done.sessions_ended == 1 and not stack.aws.sessions(node, "Active")
     assert f"jitbot-{grant.id}" not in stack.aws.inline_policies(principal)
     assert session in {s["SessionId"] for s in stack.aws.sessions(node, "History")}
-    said(stack, AUDIT, grant.id, "1 session(s) terminated")
+    said(stack, AUDIT, grant.id, "1 session terminated")
 
     # without a prefix, the Name is looked up in the home account, where "far-account" does not apply
     before = time.time()

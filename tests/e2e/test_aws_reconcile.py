@@ -79,7 +79,7 @@ def test_cli_reconcile_prints_what_it_did(stack_factory: StackFactory, fake_aws:
     # granted a moment ago (IAM may not show jitbot's write yet): not judged, and not written either
     assert f"not checked {gone.id}: granted less than 2m ago" in printed
     assert f"not checked {grant.id}: granted less than 2m ago" in printed
-    assert "checked 1 principal(s) from [identities] and 2 active grant(s)" in printed
+    assert "checked 1 principal from [identities] and 2 active grants" in printed
     assert sorted(aws.inline_policies(role)) == [f"jitbot-{grant.id}"]
     said(stack, AUDIT, ":broom:", "jitbot-R0STRAY00")
 

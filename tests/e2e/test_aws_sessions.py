@@ -55,9 +55,9 @@ def test_release_ends_the_users_own_sessions_on_that_node_only(stack_factory: St
     confirmed = [e for e in events(stack, grant.id) if e.action == "revocation_confirmed"]
     assert [e.detail["sessions_ended"] for e in confirmed] == [2]
     assert f"jitbot-{grant.id}" not in stack.aws.inline_policies(ERIN_USER)
-    said(stack, f"D{cast.ERIN}", grant.id, "released by the requester", "2 session(s) terminated")
-    said(stack, SRE, "released by the requester", "2 session(s) terminated", thread=True)
-    said(stack, AUDIT, grant.id, "2 session(s) terminated")
+    said(stack, f"D{cast.ERIN}", grant.id, "released by the requester", "2 sessions terminated")
+    said(stack, SRE, "released by the requester", "2 sessions terminated", thread=True)
+    said(stack, AUDIT, grant.id, "2 sessions terminated")
 
 
 def test_revoke_ends_sessions_opened_through_the_role(stack_factory: StackFactory) -> None:
@@ -80,9 +80,9 @@ def test_revoke_ends_sessions_opened_through_the_role(stack_factory: StackFactor
     assert (done.state, done.ended_by, done.sessions_ended) == (State.REVOKED, cast.TINA, 2)
     assert not any(_active(stack, s) for s in mine)
     assert all(_active(stack, s) for s in kept)
-    said(stack, f"D{cast.ALICE}", f"revoked by <@{cast.TINA}>: laptop reported stolen", "2 session(s) terminated")
-    said(stack, SRE, "laptop reported stolen", "2 session(s) terminated", thread=True)
-    said(stack, AUDIT, grant.id, "revoked", "2 session(s) terminated")
+    said(stack, f"D{cast.ALICE}", f"revoked by <@{cast.TINA}>: laptop reported stolen", "2 sessions terminated")
+    said(stack, SRE, "laptop reported stolen", "2 sessions terminated", thread=True)
+    said(stack, AUDIT, grant.id, "revoked", "2 sessions terminated")
 
 
 def test_expiry_ends_sessions_and_counts_them(stack_factory: StackFactory) -> None:
@@ -96,5 +96,5 @@ def test_expiry_ends_sessions_and_counts_them(stack_factory: StackFactory) -> No
     done = ended(stack, grant.id)
     assert (done.state, done.sessions_ended) == (State.EXPIRED, 1)
     assert not _active(stack, session)
-    said(stack, AUDIT, grant.id, "expired", "1 session(s) terminated")
-    said(stack, SRE, "Access expired", "1 session(s) terminated", thread=True)
+    said(stack, AUDIT, grant.id, "expired", "1 session terminated")
+    said(stack, SRE, "Access expired", "1 session terminated", thread=True)

@@ -130,7 +130,7 @@ def test_explain_a_list_in_english_and_in_japanese(stack_factory: StackFactory) 
                            f"{REGION}) for 1h:*"), same
     assert f"  • mn0-{uid} ({nodes[0]}): Fleet={uid}, Name=mn0-{uid}" in same and f"mn1-{uid} ({nodes[1]})" in same
     assert f"All 2 fall under the same policy, 'fleet-{uid}', which decides for them all:" in same
-    assert "1. SRE: 1 approval(s) from" in same and f"up to 2 nodes under policy 'fleet-{uid}'" in same
+    assert "1. SRE: 1 approval from" in same and f"up to 2 nodes under policy 'fleet-{uid}'" in same
     assert "would be refused" not in same and "Policies that match" not in same
     assert "would be refused: policy" in stack.slash(cast.ALICE, f"explain tag:Fleet={uid}")  # 3 > max_nodes
 

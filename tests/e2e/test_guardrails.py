@@ -58,12 +58,12 @@ def test_ticket_pattern_and_max_active_grants(stack_factory: Any) -> None:
     assert request(stack, first).state is State.ACTIVE
     batch = stack.nodes["batch"]
     answer = stack.slash(cast.BOB, f"request {batch} 30m second migration")
-    assert ("You already have 1 request(s) pending or active under policy 'dev-self-service', which allows 1 at a "
+    assert ("You already have 1 request pending or active under policy 'dev-self-service', which allows 1 at a "
             f"time (max_active_grants). Release or cancel one first: {first}.") in answer
     # [settings] max_active_grants = 2 counts under every policy: Alice's web-1 (production), dev-1 (everything-else)
     pending = rid_of(stack.slash(cast.ALICE, "request dev-1 20m rerun the batch"))
     answer = stack.slash(cast.ALICE, f"request {batch} 20m rerun again")
-    assert ("You already have 2 request(s) pending or active, and at most 2 are allowed at a time ([settings] "
+    assert ("You already have 2 requests pending or active, and at most 2 are allowed at a time ([settings] "
             "max_active_grants)") in answer and rid_of(submitted) in answer and pending in answer
     stack.slash(cast.ALICE, f"cancel {pending}")
     assert "Waiting for level 1" in stack.slash(cast.ALICE, f"request {batch} 20m rerun again")
@@ -112,7 +112,7 @@ def test_cedar_decides_real_requests_and_explain_says_why(stack_factory: Any, tm
     assert explained.startswith("*If Mallory (U0MALLORY) asks for dev-1")
     assert "Cedar forbid 'no-auto-approval-for-temporary-staff'" in explained
     assert "would approve at once, but 'no-auto-approval-for-temporary-staff' blocks it" in explained
-    assert "1. On-call SRE: 1 approval(s) from Sam, Tina (group S0SRELEAD), asked in channel C0SREAPPR." in explained
+    assert "1. On-call SRE: 1 approval from Sam, Tina (group S0SRELEAD), asked in channel C0SREAPPR." in explained
     assert "<" not in explained.replace("&lt;", "").replace("&gt;", "")  # everything escaped, nothing pings
     assert "Which node?" in stack.slash(cast.SAM, "explain")
     assert "then an optional duration" in stack.slash(cast.SAM, "explain web-1 soon please")

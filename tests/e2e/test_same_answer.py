@@ -113,7 +113,7 @@ def test_every_refusal_says_the_same_in_the_form_and_the_command(stack_factory: 
          N, f"Your request {erin} for web-1 is already waiting for approval."),
         (cast.MALLORY, "request web-1 1h x ticket=CHG-3",
          dict(node=option["web-1"], duration="1h", reason="x", ticket="CHG-3"),
-         N, "You already have 2 request(s) pending or active, and at most 2 are allowed at a time"),
+         N, "You already have 2 requests pending or active, and at most 2 are allowed at a time"),
         (cast.SAM, "request dev-1 1h x", dict(node=option["dev-1"], duration="1h", reason="x"),
          N, "This request could never be approved: level 1 ('On-call SRE') of policy 'everything-else' needs 2"),
         # extensions: the form of the Extend button (its request in private_metadata) and /jit extend

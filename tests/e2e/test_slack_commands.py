@@ -74,7 +74,7 @@ def test_pending_lists_what_waits_for_me_with_buttons(stack: Stack) -> None:
     rid = _rid(slack.slash(stack, cast.ALICE, "request web-1 1h deploy hotfix")["text"])
     approval_post(stack, "C0SREAPPR")
     mine = slack.slash(stack, cast.SAM, "pending")
-    assert "1 request(s)" in mine["text"]
+    assert mine["text"] == "1 request waits for your decision."
     assert button_value(mine, ids.APPROVE) == rid and button_value(mine, ids.REJECT) == rid
     assert "deploy hotfix" in str(mine["blocks"]) and "Level 1 of 2" in str(mine["blocks"])
     for who in (cast.CAROL, cast.ALICE, cast.OSCAR):  # not their level yet, their own, not an approver

@@ -13,11 +13,11 @@ import pytest
 from core.checks import MAX_REASON, MAX_TICKET
 from core.digest import daily_digest
 from core.i18n import ENGLISH, Catalogs, Tr
-from core.model import AccessRequest, Decision, Kind, LevelSnapshot, Node, Review, State
+from core.model import AccessRequest, Decision, Kind, LevelSnapshot, Node, NodeSession, Review, State
 from core.policy.evaluate import Verdict
 from core.policy.loader import parse_policies
 from core.queries import Requestable, duration_choices
-from handlers import digest_blocks, home, ids, request_view
+from handlers import digest_blocks, home, ids, replies, request_view
 from handlers.blocks import (
     approval_blocks,
     approval_text,
@@ -129,6 +129,36 @@ def test_approval_message_in_japanese_reads_japanese_with_the_same_values() -> N
     assert [e.get("text", {}).get("text") or e["placeholder"]["text"] for e in buttons] == [
         "承認", "期間を短くして承認…", "却下"]
     assert [o["text"]["text"] for o in buttons[1]["options"]][:2] == ["15分 で承認", "30分 で承認"]
+
+
+def test_counted_approvals_read_as_english_plurals_and_japanese_counters() -> None:
+    one = LevelSnapshot("SRE lead", "C0SREAPPR", ("U0SAM0001",), 1)
+    single = _text([b.to_dict() for b in approval_blocks(ENGLISH, a_request(levels=(one,)), 0, [], ZONE)])
+    assert "· 0/1 approval\"" in single and "Waiting for 1 more approval from <@U0SAM0001>\"" in single
+    waiting = a_request(escalated_level=None)
+    many = _text([b.to_dict() for b in approval_blocks(ENGLISH, waiting, 0, [], ZONE)])
+    assert "· 0/3 approvals\"" in many and ":hourglass: Waiting for 3 more approvals from <@U0APPR0000>" in many
+    escalated = _text([b.to_dict() for b in approval_blocks(ENGLISH, a_request(escalated_level=0), 0,
+                                                            decisions(a_request()), ZONE)])
+    assert "· 2/3 approvals" in escalated and "Waiting for 1 more approval from <@U0APPR0000>" in escalated
+    assert ", or (escalated) <@U0FALL0000>" in escalated
+    ja = _text([b.to_dict() for b in approval_blocks(JA, waiting, 0, [], ZONE)])
+    assert "· 承認 0/3" in ja and "からの承認をあと 3 件待っています" in ja
+
+
+def test_counted_sessions_and_pending_requests_in_both_forms() -> None:
+    granted = [a_request(300 + i, State.EXPIRED, granted_at=NOW - timedelta(hours=1)) for i in range(3)]
+    held = {r.id: [NodeSession(f"alice-{r.id}-{n}", r.id, "U0ALICE01", "Terminated") for n in range(i)]
+            for i, r in enumerate(granted)}
+    data = home.HomeData(for_me=[], mine=[], history=granted, now=NOW, zone=ZONE, sessions=held)
+    text = _text(home.build(ENGLISH, data).to_dict())
+    assert "· 0 sessions" in text and "· 1 session\\n" in text and "· 2 sessions\\n" in text
+    assert "セッション 1 件" in _text(home.build(JA, data).to_dict())
+    assert replies.pending([a_request()], ZONE, NOW, ENGLISH).text == "1 request waits for your decision."
+    assert replies.pending([a_request(1), a_request(2)], ZONE, NOW, ENGLISH).text == \
+        "2 requests wait for your decision."
+    assert replies.pending([a_request(1), a_request(2)], ZONE, NOW, JA).text == \
+        "2 件のリクエストがあなたの判断を待っています。"
 
 
 @LANGUAGES

@@ -131,8 +131,12 @@ def test_english_wording_is_kept_and_durations_are_the_languages() -> None:
     assert ja.dm is not None and "（2時間30分）" in ja.dm and "<#C0SREAPPR>" in ja.dm
     expired = _render(Notice.EXPIRED, ENGLISH, ENGLISH)
     assert expired.dm is not None and expired.thread is not None and expired.audit is not None
-    assert expired.dm.endswith("expired. 2 session(s) terminated.")
-    assert expired.thread == ":lock: Access expired. 2 session(s) terminated."
+    assert expired.dm.endswith("expired. 2 sessions terminated.")
+    assert expired.thread == ":lock: Access expired. 2 sessions terminated."
+    one = _render(Notice.EXPIRED, ENGLISH, ENGLISH, replace(_event(Notice.EXPIRED), sessions=1))
+    assert one.thread == ":lock: Access expired. 1 session terminated."
+    none = _render(Notice.EXPIRED, ENGLISH, ENGLISH, replace(_event(Notice.EXPIRED), sessions=0))
+    assert none.thread == ":lock: Access expired."
     assert f"Sessions ({len(SESSIONS)}):" in expired.audit and "… and 5 more (`jitbot audit export`)" in expired.audit
     ja_expired = _render(Notice.EXPIRED, JA, JA)
     assert ja_expired.audit is not None and f"セッション（{len(SESSIONS)} 件）:" in ja_expired.audit

@@ -122,8 +122,8 @@ def test_a_policy_removed_by_hand_is_a_revocation_never_put_back(stack: RelStack
         "expires_at": active.expires_at.isoformat(), "checked_at": evidence.at.isoformat()}  # type: ignore[union-attr]
     [revoked] = _events(stack, active.id, "revoked")
     assert revoked.actor == OUTSIDE and revoked.detail["reason"] == done.end_reason
-    said(stack, DM, active.id, "was revoked by someone outside jitbot", name, "1 session(s) terminated")
-    said(stack, AUDIT, active.id, "revoked by someone outside jitbot", "1 session(s) terminated")
+    said(stack, DM, active.id, "was revoked by someone outside jitbot", name, "1 session terminated")
+    said(stack, AUDIT, active.id, "revoked by someone outside jitbot", "1 session terminated")
     assert [s["Status"] for s in stack.aws.sessions(active.node.id) if s["SessionId"] == session] == ["Terminated"]
 
     again = reconcile(ctx(stack))  # and never re-applied, by reconciliation or anything else

@@ -130,7 +130,7 @@ def test_a_revoker_revokes_an_auto_approved_grant_and_others_cannot(
     assert (revoked.actor, revoked.detail["as"], revoked.detail["authorized_by"]) == (cast.CAROL, "revoker",
                                                                                       cast.CAROL)
     assert "group_members" not in revoked.detail
-    said(stack, DM, rid, f"was revoked by <@{cast.CAROL}>: laptop reported stolen", "1 session(s) terminated")
+    said(stack, DM, rid, f"was revoked by <@{cast.CAROL}>: laptop reported stolen", "1 session terminated")
     said(stack, AUDIT, rid, "access was revoked")
     figures["requests: revokers"] += 1
 
@@ -195,7 +195,7 @@ def test_lockout_ends_everything_refuses_new_requests_until_unlock(
         figures["refusals checked unchanged"] += 1
 
     answer = stack.slash(cast.CAROL, f"lockout <@{cast.ALICE}|alice> credentials leaked")
-    assert f"<@{cast.ALICE}> is locked out: 3 live request(s) ended" in answer, answer
+    assert f"<@{cast.ALICE}> is locked out: 3 live requests ended" in answer, answer
     for rid in (active, pending, emergency):
         done = settled(stack, rid)
         assert (done.state, done.ended_by, done.end_reason) == (State.REVOKED, cast.CAROL,
