@@ -83,7 +83,7 @@ def test_the_demo_grants_through_iam_then_through_identity_center(tmp_path: Path
     at, _ = _find(lines, rf"Nora signs in to the role AWSReservedSSO_jitbot-{rid}_… and opens SSM session", at)
     # expiry removes it all and ends her session
     at, _ = _find(lines, rf"DM to Nora: :lock: Your access \*{rid}\* to `{node}` \(data-1\) expired\. "
-                         r"1 session\(s\) terminated\.", at)
+                         r"1 session terminated\.", at)
     at, _ = _find(lines, rf"Identity Center: no permission set jitbot-{rid}, so no assignment and no role", at)
     at, _ = _find(lines, r"active SSM sessions on data-1: 0", at)
     at = _the_on_call_chapter(lines, at)

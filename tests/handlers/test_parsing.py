@@ -236,7 +236,9 @@ def test_parse_and_request_args_only_raise_invalid_input(text: str) -> None:
     else:
         message = ""
         assert args.node
-        assert args.node in parsed.args
+        # the node, or a list written with spaces after its commas ("web-1, web-2"): consecutive arguments joined
+        assert any("".join(parsed.args[i:j]) == args.node for i in range(len(parsed.args))
+                   for j in range(i + 1, len(parsed.args) + 1))
         assert args.reason
         assert args.reason == args.reason.strip()
         assert args.duration is None or args.duration in parsed.args
