@@ -24,7 +24,8 @@ from slack_sdk.http_retry.state import RetryState
 
 from core.errors import Undelivered
 from core.model import AccessRequest, Decision, Event, Kind, MessageRef, Notice, State
-from core.ports import Clock, Notifier, Reports, UnitOfWork
+from core.ports import Clock, Notifier, UnitOfWork
+from core.reports import Reports
 
 log = logging.getLogger("jitbot.decisions")
 

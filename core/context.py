@@ -50,10 +50,10 @@ from core.ports import (
     OnCall,
     PrincipalTags,
     Publisher,
-    Reports,
     SessionHistory,
     UnitOfWork,
 )
+from core.reports import Reports
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from core.audit import Action
 from core.context import Context
 from core.model import AccessRequest, AuditEvent, Kind, Lockout, State
 from core.policy.schema import PolicySettings
-from core.ports import Reports
+from core.reports import Reports
 
 WINDOW = timedelta(hours=24)
 WEEK = timedelta(days=7)

@@ -1,4 +1,4 @@
-"""core.ports.Reports on SQL: the digest's aggregates, retention's batches, and the audit export.
+"""core.reports.Reports on SQL: the digest's aggregates, retention's batches, and the audit export.
 
 Every query is served by an index of store.models (the aggregations run in SQL, never over rows in
 Python; ``tests/store/test_reports.py`` checks SQLite's plans), and each call is its own short transaction,
@@ -31,7 +31,7 @@ from store.hints import narrow
 from store.models import AuditEventRow, RequestRow
 
 if TYPE_CHECKING:
-    from core.ports import Reports
+    from core.reports import Reports
 
 #: audit events read per transaction by the export (keyset pagination on the primary key)
 EXPORT_BATCH: Final = 1000

@@ -444,7 +444,7 @@ def _window(at: datetime | None, since: datetime, until: datetime) -> bool:
 
 
 class InMemoryReports:
-    """core.ports.Reports over the in-memory tables: the reference the SQL adapter is checked against."""
+    """core.reports.Reports over the in-memory tables: the reference the SQL adapter is checked against."""
 
     def __init__(self, db: InMemoryDatabase) -> None:
         self.db = db
