@@ -28,14 +28,14 @@ from core.chains import (
 from core.context import Context, Say, owe, record, transition
 from core.continuous import refusal_at_grant, superseded_reason
 from core.documents import documents_for
-from core.durations import backoff, format_duration
+from core.durations import backoff
 from core.errors import Conflict, GrantRefused, InvalidInput, NotAllowed, TransientAwsError, Unavailable
-from core.gates import denial_at_grant
+from core.gates import refusal_at_last_gate
 from core.i18n import T
 from core.model import AccessRequest, Changes, Event, Expect, Notice, State, ended_notice
 from core.outbox import flush
 from core.ports import UnitOfWork
-from core.schedule import expiry, refusal_at_start
+from core.schedule import expiry
 from core.sessions import after_revocation
 
 log = logging.getLogger(__name__)
@@ -74,28 +74,15 @@ def activate(ctx: Context, request_id: str, *, claimed: bool = False) -> AccessR
             uow.repo.free_grant(request_id)
             uow.commit()
             return None
-    if ended is not None:  # an earlier attempt AWS did not confirm may have applied it: delete it then
-        _refuse_grant(ctx, request, now, ended, applied=request.cleanup_attempts > 0)
-        return None
-    if locked:
-        _refuse_grant(ctx, request, now, "the requester is locked out of jitbot (/jit lockout)",
-                      applied=request.cleanup_attempts > 0)
-        return None
-    try:  # a deny added since the request was decided (core.gates)
-        denied = denial_at_grant(ctx, request)
+    try:  # the last gate (core.gates): what may have changed since the request was approved
+        refused = refusal_at_last_gate(ctx, request, now, ended=ended, locked=locked)
     except Unavailable as err:  # who the requester is could not be read: never granted unchecked, retried
         _grant_not_confirmed(ctx, request, now, err)
         return None
-    if denied is not None:
-        _refuse_grant(ctx, request, now, denied, applied=request.cleanup_attempts > 0)
+    if refused is not None:  # an earlier attempt AWS did not confirm may have applied it: deleted then
+        _refuse_grant(ctx, request, now, refused, applied=request.cleanup_attempts > 0)
         return None
     expires_at = expiry(request, now)
-    if request.starts_at is not None:  # scheduled: the policy in force at the start decides (core.schedule)
-        late = f"its window ({format_duration(request.duration)} from the start) ended before it could be granted"
-        refused = refusal_at_start(ctx.policies(), request) or (late if expires_at <= now else None)
-        if refused is not None:
-            _refuse_grant(ctx, request, now, refused, applied=request.cleanup_attempts > 0)
-            return None
     if request.extends:
         expires_at = _extended_expiry(ctx, request, now)
         over = refusal_at_grant(ctx, request, now, expires_at)
