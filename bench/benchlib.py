@@ -401,16 +401,17 @@ def _save_profiles(profiles: list[Any], output: str) -> None:
 def profile(pid: int) -> subprocess.Popen[bytes] | None:
     """With ``JITBOT_BENCH_PROFILE=<file>`` set (and py-spy installed: ``pip install py-spy``), sample the bot's
     process ``pid`` from now until the deployment closes, into ``<file>`` as collapsed stacks (one line per
-    stack, its count last), 100 times a second, of the thread holding the interpreter lock (where the bot runs
-    Python; SQLite and the sockets work without it, so they are under-counted). It takes some of the machine's
-    CPU: a profiled run's figures do not count."""
+    stack, its count last), 100 times a second (``JITBOT_BENCH_PROFILE_RATE``), without pausing it, of the
+    thread holding the interpreter lock: where the bot runs Python (SQLite and the sockets work without it, so
+    they are under-counted). It takes some of the machine's CPU: a profiled run's figures do not count."""
     output = os.environ.get(PROFILE)
     if not output:
         return None
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     print(f"  profiling the bot (pid {pid}) into {output}", flush=True)
+    rate = os.environ.get("JITBOT_BENCH_PROFILE_RATE", "100")
     return subprocess.Popen([spy, "record", "--pid", str(pid), "--gil", "--nonblocking", "--format", "raw",
-                             "--rate", "100", "--output", output], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--rate", rate, "--output", output], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stop_profile(profiler: subprocess.Popen[bytes]) -> None:
