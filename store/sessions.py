@@ -80,12 +80,12 @@ def due(session: Session, polled_before: datetime, ended_after: datetime, limit:
 
 
 #: built once and bound at each call (written at every end of access: store.updates)
-_POLLED = update(POLLS).where(POLLS.c.request_id == bindparam("request_id")).values(
+_POLLED = update(POLLS).where(POLLS.c.request_id == bindparam("polled_request_id")).values(
     polled_at=bindparam("at", type_=POLLS.c.polled_at.type), final=bindparam("is_final", type_=POLLS.c.final.type))
 
 
 def polled(session: Session, request_id: str, at: datetime, final: bool) -> None:
-    changed = session.execute(_POLLED, {"request_id": request_id, "at": at, "is_final": final})
+    changed = session.execute(_POLLED, {"polled_request_id": request_id, "at": at, "is_final": final})
     if getattr(changed, "rowcount", 0) == 0:
         session.execute(insert(POLLS), {"request_id": request_id, "polled_at": at, "final": final})
 
