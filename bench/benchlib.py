@@ -13,7 +13,10 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -274,6 +277,7 @@ def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[]
     from bot.server import settle_memory
     from fakes.stack import Stack
 
+    profiles = _profile_threads() if os.environ.get(CPROFILE) else None
     workdir = Path(options.get("workdir") or scratch("bot"))
     backend = options.get("backend")
     settings = dict(options.get("settings") or {})
@@ -301,6 +305,8 @@ def bot_setup(options: dict[str, Any]) -> tuple[Any, dict[str, Any], Callable[[]
 
     def stop() -> None:
         stack.stop()
+        if profiles is not None:
+            _save_profiles(profiles, os.environ[CPROFILE])
         if not options.get("workdir"):
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -335,12 +341,15 @@ class Deployment:
         self.secret: str = self.bot.info["secret"]
         self.database_url: str = self.bot.info["database_url"]
         self.pids: list[int] = [self.bot.pid]
+        self.profiler = profile(self.bot.pid)
 
     def users(self) -> Users:
         """Signed deliveries to the bot, its answers read on ``receiver`` (closing the Users stops it)."""
         return Users(self.url, self.secret, self.receiver)
 
     def close(self) -> None:
+        if self.profiler is not None:
+            stop_profile(self.profiler)
         self.bot.close()
         self.fakes.close()
         self.receiver.stop()
@@ -350,6 +359,68 @@ class Deployment:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+PROFILE = "JITBOT_BENCH_PROFILE"
+CPROFILE = "JITBOT_BENCH_CPROFILE"
+
+
+def _profile_threads() -> list[Any]:
+    """(Bot process, with ``JITBOT_BENCH_CPROFILE=<file>`` set) cProfile every thread started from now on (the
+    whole bot: it starts its threads after this), in CPU time per thread; ``_save_profiles`` merges them into
+    ``<file>`` (pstats) when the bot stops. Deterministic, and so slow: the bot spends about three times the
+    CPU, so a profiled run's figures do not count; compare shares and calls per cycle, not times."""
+    import cProfile
+
+    profiles: list[Any] = []
+    lock = threading.Lock()
+
+    def start(*_: object) -> None:
+        profile = cProfile.Profile(time.thread_time)  # CPU time of the thread, not the wall clock
+        with lock:
+            profiles.append(profile)
+        profile.enable()  # replaces this hook, in this thread only
+
+    threading.setprofile(start)
+    return profiles
+
+
+def _save_profiles(profiles: list[Any], output: str) -> None:
+    import pstats
+
+    threading.setprofile(None)  # type: ignore[arg-type]
+    merged: pstats.Stats | None = None
+    for profile in profiles:
+        profile.create_stats()
+        if profile.stats:
+            merged = pstats.Stats(profile) if merged is None else merged.add(profile)
+    if merged is not None:
+        merged.dump_stats(output)
+
+
+def profile(pid: int) -> subprocess.Popen[bytes] | None:
+    """With ``JITBOT_BENCH_PROFILE=<file>`` set (and py-spy installed: ``pip install py-spy``), sample the bot's
+    process ``pid`` from now until the deployment closes, into ``<file>`` as collapsed stacks (one line per
+    stack, its count last), 100 times a second (``JITBOT_BENCH_PROFILE_RATE``), without pausing it, of the
+    thread holding the interpreter lock: where the bot runs Python (SQLite and the sockets work without it, so
+    they are under-counted). It takes some of the machine's CPU: a profiled run's figures do not count."""
+    output = os.environ.get(PROFILE)
+    if not output:
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    print(f"  profiling the bot (pid {pid}) into {output}", flush=True)
+    rate = os.environ.get("JITBOT_BENCH_PROFILE_RATE", "100")
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--gil", "--nonblocking", "--format", "raw",
+                             "--rate", rate, "--output", output], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(profiler: subprocess.Popen[bytes]) -> None:
+    """End the sampling (py-spy writes its file on SIGINT)."""
+    profiler.send_signal(signal.SIGINT)
+    try:
+        profiler.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
 
 
 class StateReader:

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from string import Formatter
 from zoneinfo import ZoneInfo
@@ -125,24 +126,11 @@ class Tr:
 
     # -- numbers, durations, dates, lists -----------------------------------------------------------------
     def number(self, value: int | float) -> str:
-        return format_decimal(value, locale=self.language)
+        return _number(value, self.language)
 
     def duration(self, value: timedelta) -> str:
         """``2h 30m`` / ``2時間30分``: each non-zero unit from days to seconds; zero or less is ``0s`` / ``0秒``."""
-        total = max(0, int(value.total_seconds()))
-        parts = []
-        for unit, size in _UNITS:
-            count, total = divmod(total, size)
-            if count:
-                parts.append(self._unit(count, unit))
-        if not parts:
-            parts.append(self._unit(0, "duration-second"))
-        return self._tight(format_list(parts, style="unit-narrow", locale=self.language))
-
-    def _unit(self, count: int, unit: str) -> str:
-        if self.language == SOURCE:
-            return str(format_unit(count, unit, length="narrow", locale=self.language))
-        return str(format_unit(count, unit, length="long", locale=self.language))
+        return _duration(max(0, int(value.total_seconds())), self.language)
 
     def when(self, moment: datetime | None, zone: ZoneInfo) -> str:
         """A moment in the policy's time zone, written the language's way, with the zone's abbreviation."""
@@ -157,7 +145,37 @@ class Tr:
         return self._tight(format_list(items, locale=self.language)) if items else ""
 
     def _tight(self, text: str) -> str:
-        return _CJK_SPACE.sub("", text) if self.language == "ja" else text
+        return _tight(text, self.language)
+
+
+def _tight(text: str, language: str) -> str:
+    return _CJK_SPACE.sub("", text) if language == "ja" else text
+
+
+# Numbers and durations are written by Babel, tens of microseconds each, and the same few (levels, counts, the
+# durations of the policies) recur in every message: each is written once per language and kept.
+@lru_cache(maxsize=1024, typed=True)
+def _number(value: int | float, language: str) -> str:
+    return format_decimal(value, locale=language)
+
+
+@lru_cache(maxsize=1024)
+def _duration(total: int, language: str) -> str:
+    """``total`` seconds (not negative) as ``Tr.duration`` writes them."""
+    parts = []
+    for unit, size in _UNITS:
+        count, total = divmod(total, size)
+        if count:
+            parts.append(_unit(count, unit, language))
+    if not parts:
+        parts.append(_unit(0, "duration-second", language))
+    return _tight(format_list(parts, style="unit-narrow", locale=language), language)
+
+
+def _unit(count: int, unit: str, language: str) -> str:
+    if language == SOURCE:
+        return str(format_unit(count, unit, length="narrow", locale=language))
+    return str(format_unit(count, unit, length="long", locale=language))
 
 
 #: English, the source language: the ids are the words, no catalog is needed (and none is read)

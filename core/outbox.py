@@ -14,13 +14,16 @@ from there, with retries, so that neither a crash nor a Slack outage loses it.
   Slack says retrying cannot help. The parts of an item that went out (the DM of a notice whose audit line
   failed) are recorded and not sent again.
 * At least once: a message is sent again only when the process dies (or the claim runs out) between Slack's
-  answer and the commit that records it, a window of one database write.
+  answer and the commit that records it, a window of one database write (the transaction that also claims the
+  next item; should that claim fail, the record is written alone).
+* One transaction per item: the items owed are read with the first one's claim, each claim reads what its item
+  shows, and each item's record goes with the next one's claim.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -29,7 +32,8 @@ from core.audit import Action
 from core.context import Context, record, reviews
 from core.durations import backoff
 from core.errors import Undelivered
-from core.model import MessageRef, Notice, Owed, Send, ended_notice
+from core.model import AccessRequest, Decision, MessageRef, NodeSession, Notice, Owed, Review, Send, ended_notice
+from core.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,12 @@ MAX_ATTEMPTS = 10
 FRESH = timedelta(seconds=2)
 
 
+#: the notices that say access ended: they carry the sessions recorded (``core.sessions``)
+_ENDED = frozenset({Notice.EXPIRED, Notice.REVOKED, Notice.RELEASED})
+#: the messages that show the decisions taken (an approval message, its escalation, and their updates)
+_SHOWS_DECISIONS = frozenset({Send.APPROVAL, Send.ESCALATION, Send.UPDATE})
+
+
 @dataclass
 class Delivery:
     sent: list[int] = field(default_factory=list)
@@ -49,16 +59,55 @@ class Delivery:
     dead: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What sending one item needs from the database, read in the transaction that claimed it."""
+
+    request: AccessRequest | None = None
+    refs: Sequence[MessageRef] = ()
+    decisions: Sequence[Decision] = ()
+    reviews: Sequence[Review] = ()
+    sessions: tuple[NodeSession, ...] | None = None  # an ended notice's sessions (None: not such a notice)
+
+
 def deliver(ctx: Context, request_ids: Sequence[str] | None = None, *, limit: int = 1000) -> Delivery:
-    """Send what is owed and due (of ``request_ids`` only, when given), in the order owed per request."""
+    """Send what is owed and due (of ``request_ids`` only, when given), in the order owed per request.
+
+    One transaction per item sent: the items are read with the first one's claim, and each item's confirmation
+    is written with the next one's claim (each claim also reads what its item shows)."""
     report = Delivery()
     if request_ids is not None and not request_ids:
         return report
+    held: set[tuple[str, bool]] = set()
     with ctx.uow() as uow:
         items = uow.repo.owed(request_ids, limit=limit)
-    held: set[tuple[str, bool]] = set()
-    for item in items:
-        key = (item.intent.request_id, item.intent.send is Send.EVENT)  # a request's Slack lane, its events' lane
+        claimed = _claim_next(ctx, uow, items, 0, held, request_ids)
+        uow.commit()
+    while claimed is not None:
+        index, read = claimed
+        item = items[index]
+        done = _send(ctx, item, read, report)
+        if done is None:  # not settled (failed, recorded by ``_failed``): the later ones of its request wait
+            held.add(_lane(item))
+            with ctx.uow() as uow:
+                claimed = _claim_next(ctx, uow, items, index + 1, held, request_ids)
+                uow.commit()
+            continue
+        claimed = _confirm_and_claim_next(ctx, done, items, index + 1, held, request_ids)
+    return report
+
+
+def _lane(item: Owed) -> tuple[str, bool]:
+    return item.intent.request_id, item.intent.send is Send.EVENT  # a request's Slack lane, its events' lane
+
+
+def _claim_next(ctx: Context, uow: UnitOfWork, items: Sequence[Owed], start: int, held: set[tuple[str, bool]],
+                request_ids: Sequence[str] | None) -> tuple[int, _Read] | None:
+    """In ``uow``: claim the first of ``items[start:]`` that may go now, and read what it needs; its position
+    and that, or None when none is left. What may not go yet holds back the later items of its lane."""
+    for index in range(start, len(items)):
+        item = items[index]
+        key = _lane(item)
         if key in held:
             continue
         now = ctx.clock.now()
@@ -68,31 +117,74 @@ def deliver(ctx: Context, request_ids: Sequence[str] | None = None, *, limit: in
         if request_ids is None and item.attempts == 0 and now - item.created_at < FRESH:  # its owner sends it
             held.add(key)
             continue
-        with ctx.uow() as uow:
-            claimed = uow.repo.claim_owed(item.id, now, now + OWED_LEASE)
-            uow.commit()
-        if not claimed or not _send(ctx, item, report):
+        if not uow.repo.claim_owed(item.id, now, now + OWED_LEASE):
             held.add(key)
-    return report
+            continue
+        return index, _read(uow, item)
+    return None
 
 
-def _send(ctx: Context, item: Owed, report: Delivery) -> bool:
-    """One attempt; whether the item is settled (sent, or dead) so that the next of its request may go."""
+def _confirm_and_claim_next(ctx: Context, done: Callable[[UnitOfWork], None], items: Sequence[Owed], start: int,
+                            held: set[tuple[str, bool]], request_ids: Sequence[str] | None
+                            ) -> tuple[int, _Read] | None:
+    """Record the item just sent (``done``) and claim the next one, in one transaction. Should the claim fail
+    (the database), the item sent is still recorded, alone, before the error goes on."""
     try:
-        refs = _attempt(ctx, item)
+        with ctx.uow() as uow:
+            done(uow)
+            claimed = _claim_next(ctx, uow, items, start, held, request_ids)
+            uow.commit()
+        return claimed
+    except Exception:
+        with ctx.uow() as uow:
+            done(uow)
+            uow.commit()
+        raise
+
+
+def _read(uow: UnitOfWork, item: Owed) -> _Read:
+    """What ``item`` shows: its request (now), the messages already posted, and what its kind of message needs
+    besides (the decisions on an approval message, the reviews of a break-glass use, an ended notice's sessions)."""
+    intent = item.intent
+    if intent.send is Send.EVENT:  # the event carries its request as the transition left it
+        return _Read()
+    request = uow.repo.get(intent.request_id)
+    sessions = None
+    if intent.send is Send.NOTICE:
+        event = intent.event if intent.event is not None else (ended_notice(request) if request else None)
+        if event is not None and event.notice in _ENDED and event.request.granted_at is not None:
+            sessions = tuple(uow.repo.sessions(intent.request_id))
+    if request is None:
+        return _Read(sessions=sessions)
+    refs = uow.repo.messages(intent.request_id)
+    decisions = uow.repo.decisions(intent.request_id) if intent.send in _SHOWS_DECISIONS else []
+    done_reviews = reviews(uow, intent.request_id) if intent.send is Send.REVIEWED else []
+    return _Read(request, refs, decisions, done_reviews, sessions)
+
+
+def _send(ctx: Context, item: Owed, read: _Read, report: Delivery) -> Callable[[UnitOfWork], None] | None:
+    """One attempt. Sent: what records it (written with the next claim); else None, the failure recorded (a
+    dead letter is settled too: its record is then nothing more)."""
+    try:
+        refs = _attempt(ctx, item, read)
     except Undelivered as err:
-        return _failed(ctx, item, report, str(err), err.sent, err.refs, err.permanent)
+        return _settled(_failed(ctx, item, report, str(err), err.sent, err.refs, err.permanent))
     except Exception as err:  # a bug or the database: retried like Slack being down, and logged
         log.exception("sending an owed message failed", extra={"request_id": item.intent.request_id,
                                                                  "send": item.intent.send.value})
-        return _failed(ctx, item, report, f"{type(err).__name__}: {err}", frozenset(), (), False)
-    with ctx.uow() as uow:
+        return _settled(_failed(ctx, item, report, f"{type(err).__name__}: {err}", frozenset(), (), False))
+    at = ctx.clock.now()
+    report.sent.append(item.id)
+
+    def confirm(uow: UnitOfWork) -> None:
         for ref in refs:
             uow.repo.add_message(ref)
-        uow.repo.owed_sent(item.id, ctx.clock.now())
-        uow.commit()
-    report.sent.append(item.id)
-    return True
+        uow.repo.owed_sent(item.id, at)
+    return confirm
+
+
+def _settled(settled: bool) -> Callable[[UnitOfWork], None] | None:
+    return (lambda _uow: None) if settled else None
 
 
 def _failed(ctx: Context, item: Owed, report: Delivery, error: str, sent: frozenset[str],
@@ -123,29 +215,22 @@ def _failed(ctx: Context, item: Owed, report: Delivery, error: str, sent: frozen
     return False
 
 
-#: the notices that say access ended: they carry the sessions recorded (``core.sessions``)
-_ENDED = frozenset({Notice.EXPIRED, Notice.REVOKED, Notice.RELEASED})
 
 
-def _attempt(ctx: Context, item: Owed) -> list[MessageRef]:
+def _attempt(ctx: Context, item: Owed, read: _Read) -> list[MessageRef]:
     """Send the item; returns the messages to remember (approval messages, break-glass announcements)."""
     intent = item.intent
     if intent.send is Send.EVENT:
         if intent.change is not None and ctx.events is not None and ctx.events.configured():
             ctx.events.publish(intent.change, item.done)
         return []  # nowhere to publish to: nothing owed
-    with ctx.uow() as uow:
-        request = uow.repo.get(intent.request_id)
-        refs = uow.repo.messages(intent.request_id) if request is not None else []
-        decisions = uow.repo.decisions(intent.request_id) if request is not None else []
-        done_reviews = reviews(uow, intent.request_id) if intent.send is Send.REVIEWED else []
+    request, refs, decisions, done_reviews = read.request, list(read.refs), read.decisions, read.reviews
     if intent.send is Send.NOTICE:
         event = intent.event if intent.event is not None else (ended_notice(request) if request else None)
         if event is None:  # a carried-over notice whose request is gone: nothing left to say it about
             return []
-        if event.notice in _ENDED and event.request.granted_at is not None:
-            with ctx.uow() as uow:
-                event = replace(event, records=tuple(uow.repo.sessions(intent.request_id)))
+        if event.notice in _ENDED and event.request.granted_at is not None and read.sessions is not None:
+            event = replace(event, records=read.sessions)
         if intent.threads == "none":
             refs = []
         elif intent.threads != "all":

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Engine, Executable, select
+from sqlalchemy import Engine, Executable, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.models import HomeViewRow
@@ -20,6 +20,12 @@ from store.models import HomeViewRow
 #: user ids per ``IN (…)`` of ``watching``: far below SQLite's and PostgreSQL's limits on bound parameters;
 #: a change concerns a requester and the approvers of one level, so one query answers nearly every batch
 CHUNK: Final = 500
+
+
+#: built once and bound at each call (asked after every message about a request: store.updates)
+_WATCHING = select(HomeViewRow.user_id).where(
+    HomeViewRow.user_id.in_(bindparam("users", expanding=True)),
+    HomeViewRow.opened_at >= bindparam("since", type_=HomeViewRow.__table__.c.opened_at.type))
 
 
 class SqlHomeViews:
@@ -58,7 +64,5 @@ class SqlHomeViews:
             return found
         with self._engine.connect() as connection:
             for start in range(0, len(wanted), CHUNK):
-                stmt = select(HomeViewRow.user_id).where(HomeViewRow.user_id.in_(wanted[start:start + CHUNK]),
-                                                         HomeViewRow.opened_at >= since)
-                found.update(connection.scalars(stmt))
+                found.update(connection.scalars(_WATCHING, {"users": wanted[start:start + CHUNK], "since": since}))
         return found

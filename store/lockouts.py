@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,8 +19,12 @@ def _lockout(row: Any) -> Lockout:
     return Lockout(user_id=row.user_id, by=row.locked_by, reason=row.reason, at=row.at)
 
 
+#: built once and bound at each call (read on every approval, grant and request: store.updates)
+_GET = select(LOCKOUTS).where(LOCKOUTS.c.user_id == bindparam("user_id"))
+
+
 def get(session: Session, user_id: str) -> Lockout | None:
-    row = session.execute(select(LOCKOUTS).where(LOCKOUTS.c.user_id == user_id)).one_or_none()
+    row = session.execute(_GET, {"user_id": user_id}).one_or_none()
     return None if row is None else _lockout(row)
 
 

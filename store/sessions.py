@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.model import AccessRequest, NodeSession, State
@@ -26,10 +26,13 @@ def _session(row: Any) -> NodeSession:
                        log_url=row.log_url)
 
 
+#: built once and bound at each call (read at every end of access: store.updates)
+_OF_REQUEST = select(SESSIONS).where(SESSIONS.c.request_id == bindparam("request_id")).order_by(
+    SESSIONS.c.started_at, SESSIONS.c.id)
+
+
 def of_request(session: Session, request_id: str) -> list[NodeSession]:
-    c = SESSIONS.c
-    stmt = select(SESSIONS).where(c.request_id == request_id).order_by(c.started_at, c.id)
-    return [_session(row) for row in session.execute(stmt)]
+    return [_session(row) for row in session.execute(_OF_REQUEST, {"request_id": request_id})]
 
 
 def save(session: Session, found: NodeSession) -> str | None:
@@ -76,9 +79,13 @@ def due(session: Session, polled_before: datetime, ended_after: datetime, limit:
     return found[:limit]
 
 
+#: built once and bound at each call (written at every end of access: store.updates)
+_POLLED = update(POLLS).where(POLLS.c.request_id == bindparam("polled_request_id")).values(
+    polled_at=bindparam("at", type_=POLLS.c.polled_at.type), final=bindparam("is_final", type_=POLLS.c.final.type))
+
+
 def polled(session: Session, request_id: str, at: datetime, final: bool) -> None:
-    changed = session.execute(update(POLLS).where(POLLS.c.request_id == request_id)
-                              .values(polled_at=at, final=final))
+    changed = session.execute(_POLLED, {"polled_request_id": request_id, "at": at, "is_final": final})
     if getattr(changed, "rowcount", 0) == 0:
         session.execute(insert(POLLS), {"request_id": request_id, "polled_at": at, "final": final})
 

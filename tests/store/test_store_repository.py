@@ -257,6 +257,21 @@ def test_due_work(uow_factory: UowFactory, stored: Stored) -> None:
 # --- unit of work ----------------------------------------------------------------------------
 
 
+def test_sessions_polled_records_the_poll_then_updates_it(uow_factory: UowFactory, stored: Stored) -> None:
+    request = stored(state=State.ACTIVE, granted_at=T0, expires_at=T0 + timedelta(hours=1))
+    with uow_factory() as uow:
+        assert [r.id for r in uow.repo.sessions_due(T0, T0)] == [request.id]  # never polled
+        uow.repo.sessions_polled(request.id, T0, final=False)  # the first poll: a row of its own
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.repo.sessions_due(T0 - timedelta(minutes=1), T0) == []
+        uow.repo.sessions_polled(request.id, T0 + timedelta(minutes=5), final=False)  # the next: that row, updated
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.repo.sessions_due(T0 + timedelta(minutes=1), T0) == []
+        assert [r.id for r in uow.repo.sessions_due(T0 + timedelta(minutes=5), T0)] == [request.id]
+
+
 def test_uow_rolls_back_without_commit(uow_factory: UowFactory, make_request: Make) -> None:
     request = make_request()
     with uow_factory() as uow:
