@@ -18,7 +18,8 @@ from tests.helpers import approval_post, button_value, events, request
 StackFactory = Callable[..., Stack]
 SCHEDULE = "POPS123"
 
-POLICIES = f"""
+#: a dev node auto-approved for its requesters, a prod node approved at one level by its approvers
+ON_CALL_POLICIES = """
 [settings]
 audit_channel = "C0AUDIT01"
 approval_timeout = "24h"
@@ -30,7 +31,7 @@ U0BOB0001 = "arn:aws:iam::123456789012:role/bob"
 [[auto_approval]]
 name = "on-call-dev"
 targets = {{ tags = {{ Environment = "dev" }} }}
-requesters = ["pagerduty:{SCHEDULE}"]
+requesters = ["{requesters}"]
 max_duration = "1h"
 [[manual_approval]]
 name = "prod"
@@ -39,8 +40,9 @@ max_duration = "4h"
   [[manual_approval.levels]]
   name = "On call"
   channel = "C0SREAPPR"
-  approvers = ["pagerduty:{SCHEDULE}"]
+  approvers = ["{approvers}"]
 """
+POLICIES = ON_CALL_POLICIES.format(requesters=f"pagerduty:{SCHEDULE}", approvers=f"pagerduty:{SCHEDULE}")
 
 
 @pytest.fixture

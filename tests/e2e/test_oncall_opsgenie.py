@@ -16,35 +16,13 @@ from fakes.opsgenie import API_KEY, FakeOpsgenie, id_of
 from fakes.pagerduty import TOKEN, FakePagerDuty
 from fakes.stack import Stack
 from handlers import ids
+from tests.e2e.test_oncall import ON_CALL_POLICIES
 from tests.helpers import approval_post, button_value, events, request
 
 StackFactory = Callable[..., Stack]
 SCHEDULE = "SRE Primary"  # Opsgenie schedules are named by their names, spaces and all
 ENTRY = f"opsgenie:{SCHEDULE}"
 
-POLICIES = """
-[settings]
-audit_channel = "C0AUDIT01"
-approval_timeout = "24h"
-reminder_interval = "0"
-expiry_warning = "0"
-[identities]
-U0ALICE01 = "arn:aws:iam::123456789012:role/alice"
-U0BOB0001 = "arn:aws:iam::123456789012:role/bob"
-[[auto_approval]]
-name = "on-call-dev"
-targets = {{ tags = {{ Environment = "dev" }} }}
-requesters = ["{requesters}"]
-max_duration = "1h"
-[[manual_approval]]
-name = "prod"
-targets = {{ tags = {{ Environment = "prod" }} }}
-max_duration = "4h"
-  [[manual_approval.levels]]
-  name = "On call"
-  channel = "C0SREAPPR"
-  approvers = ["{approvers}"]
-"""
 
 
 @pytest.fixture
@@ -55,7 +33,7 @@ def opsgenie() -> Iterator[FakeOpsgenie]:
 
 def on_opsgenie(stack_factory: StackFactory, opsgenie: FakeOpsgenie, *, requesters: str = ENTRY,
                 approvers: str = ENTRY, **settings: Any) -> Stack:
-    return stack_factory(POLICIES.format(requesters=requesters, approvers=approvers),
+    return stack_factory(ON_CALL_POLICIES.format(requesters=requesters, approvers=approvers),
                          settings={"opsgenie_api_key": SecretStr(API_KEY), "opsgenie_api_url": opsgenie.url,
                                    "opsgenie_cache_seconds": 0, **settings})
 
@@ -166,7 +144,7 @@ def test_with_both_providers_each_entry_is_asked_of_its_own(
 
 
 def test_an_opsgenie_entry_without_an_api_key_refuses_saying_so(stack_factory: StackFactory) -> None:
-    stack = stack_factory(POLICIES.format(requesters=ENTRY, approvers="U0SAM0001"))
+    stack = stack_factory(ON_CALL_POLICIES.format(requesters=ENTRY, approvers="U0SAM0001"))
     before = requests_of(stack, cast.BOB)
     answer = stack.slash(cast.BOB, "request dev-1 30m page")
     assert (f"Opsgenie is not configured (OPSGENIE_API_KEY), so jitbot cannot tell who is on call for schedule "
